@@ -1,0 +1,99 @@
+//! The program: argv → command → exit code. Kept out of `main.rs` so tests can call it.
+
+use crate::cli::config::{RunConfig, UsageError};
+use crate::cli::{legacy, Cli, Command};
+use crate::run::Outcome;
+use clap::{CommandFactory, FromArgMatches};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Exit codes: 0 done, 1 the run failed (nothing succeeded, a step over the error budget, an
+/// I/O failure), 2 a usage error caught before any load, 130 interrupted.
+pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
+    let command = Cli::command();
+    let argv = legacy::normalize(argv, &command);
+    let cli = match command.try_get_matches_from(argv).and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    let threads = match &cli.command {
+        None => cli.run.threads,
+        Some(_) => None,
+    };
+    raise_open_file_limit();
+    let runtime = {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all();
+        if let Some(n) = threads {
+            builder.worker_threads(n);
+        }
+        match builder.build() {
+            Ok(r) => r,
+            Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Serve(config)) => crate::sim::serve_forever(config).await.map(|()| Outcome::Complete),
+            Some(Command::Demo(args)) => crate::demo::run(args).await,
+            Some(Command::Report(args)) => {
+                let summary = crate::run::rebuild::rebuild(&args.dir)?;
+                crate::run::rebuild::print(&summary, &crate::report::Reporter::console_only());
+                Ok(Outcome::Complete)
+            }
+            None => {
+                let config = RunConfig::from_args(cli.run)?;
+                crate::run::run(config).await
+            }
+        }
+    });
+    // Connections still open are dropped here; do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(Outcome::Complete) => ExitCode::SUCCESS,
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::ErrorBudget) | Ok(Outcome::NothingSucceeded) => ExitCode::from(1),
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(usage) => fail(2, &usage.0),
+            None => fail(1, &format!("{e:#}")),
+        },
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("llm-bench: error: {message}");
+    ExitCode::from(code)
+}
+
+/// clap's help and version go to stdout as usual; its errors become one line.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            fail(2, &format!("{first} (see llm-bench --help)"))
+        }
+    }
+}
+
+/// Each stream needs a socket: raise the soft open-file limit to the hard one.
+fn raise_open_file_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

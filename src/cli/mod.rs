@@ -1,0 +1,169 @@
+//! Command line: clap definitions (what the user typed), legacy-flag rewriting, and validation
+//! into a [`config::RunConfig`] that the engine uses. The engine never sees clap types.
+
+pub mod config;
+pub mod legacy;
+pub mod parse;
+
+use crate::workload::ApiKind;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The original script's default multimodal prompt ("Please describe the content of this picture").
+pub const DEFAULT_MULTIMODAL_PROMPT: &str = "请描述这张图片的内容。";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llm-bench",
+    version,
+    about = "Benchmark how an OpenAI-compatible LLM server holds up under concurrent load",
+    long_about = "Benchmark how an OpenAI-compatible LLM server holds up under concurrent load.\n\n\
+Step mode (default) raises concurrency from -st to -et by -ts; stress mode (-d HOURS or --duration) \
+holds -st connections busy for a fixed time. `llm-bench demo` tries it against the built-in simulator.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the built-in OpenAI-compatible simulator (for trying llm-bench and for tests).
+    Serve(crate::sim::SimConfig),
+    /// Start the simulator in-process and run a short step benchmark against it.
+    Demo(DemoArgs),
+    /// Rebuild summary.json of a results folder from its requests.jsonl.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Results folder (default: llm-bench-results/demo-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Log file.
+    #[arg(short = 'l', long = "log-file", visible_alias = "log_file", default_value = "llm-bench-demo.log")]
+    pub log_file: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// A results folder containing requests.jsonl.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Run the input (prompt ingestion / prefill) test. With none of -i/-o/-mm, -i and -o run.
+    #[arg(short = 'i', long = "input")]
+    pub input: bool,
+    /// Run the output (token generation) test.
+    #[arg(short = 'o', long = "output")]
+    pub output: bool,
+    /// Run the multimodal (image + text) test [legacy: -mm].
+    #[arg(long = "multimodal")]
+    pub multimodal: bool,
+
+    /// First concurrency of a step run; the concurrency of a stress run [legacy: -st].
+    #[arg(long = "start-threads", visible_alias = "start_threads", value_name = "N", default_value = "10", value_parser = parse::concurrency)]
+    pub start_threads: u32,
+    /// Last concurrency of a step run, inclusive [legacy: -et].
+    #[arg(long = "end-threads", visible_alias = "end_threads", value_name = "N", default_value = "200", value_parser = parse::concurrency)]
+    pub end_threads: u32,
+    /// Concurrency increment between steps [legacy: -ts].
+    #[arg(long = "step-threads", visible_alias = "step_threads", value_name = "N", default_value = "10", value_parser = parse::step)]
+    pub step_threads: u32,
+    /// Prompt length in characters [legacy: -pp].
+    #[arg(long = "prompt-length", visible_alias = "prompt_length", value_name = "CHARS", default_value = "100", value_parser = parse::prompt_length)]
+    pub prompt_length: usize,
+    /// max_tokens of generation requests [legacy: -tg].
+    #[arg(long = "tokens-to-generate", visible_alias = "tokens_to_generate", value_name = "TOKENS", default_value = "100", value_parser = parse::tokens)]
+    pub tokens_to_generate: u32,
+
+    /// API base URL, ending in /v1.
+    #[arg(short = 'u', long = "url", env = "OPENAI_BASE_URL", default_value = "http://127.0.0.1:8000/v1")]
+    pub url: String,
+    /// Model name; by default the server's only (or first) model from GET {url}/models.
+    #[arg(short = 'm', long = "model")]
+    pub model: Option<String>,
+    /// API key, sent as `Authorization: Bearer`. Also read from OPENAI_API_KEY or LLM_BENCH_API_KEY.
+    #[arg(long = "api-key", visible_alias = "api_key", env = "OPENAI_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Extra request header, `Name: value` (repeatable). Values are treated as secrets.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+    /// Which endpoint the text tests use.
+    #[arg(long = "endpoint", value_enum, default_value_t = ApiKind::Chat)]
+    pub endpoint: ApiKind,
+
+    /// Image for the multimodal test (jpg, png, gif or webp; the type is read from its content) [legacy: -ip].
+    #[arg(long = "image-path", visible_alias = "image_path", value_name = "FILE", default_value = "testphoto.jpg")]
+    pub image_path: PathBuf,
+    /// Text sent with the image [legacy: -mtp].
+    #[arg(long = "multimodal-text-prompt", visible_alias = "multimodal_text_prompt", value_name = "TEXT", default_value = DEFAULT_MULTIMODAL_PROMPT)]
+    pub multimodal_text_prompt: String,
+    /// Send the same prompt in every request (lets the server's prefix cache hide prefill cost).
+    #[arg(long = "same-prompt", visible_alias = "same_prompt")]
+    pub same_prompt: bool,
+    /// Ask the server to ignore end-of-sequence so every request generates -tg tokens (vLLM, SGLang, llama.cpp).
+    #[arg(long = "ignore-eos", visible_alias = "ignore_eos")]
+    pub ignore_eos: bool,
+
+    /// Log file; the console and the log get the same lines.
+    #[arg(short = 'l', long = "log-file", visible_alias = "log_file", value_name = "FILE", default_value = "llm-bench.log")]
+    pub log_file: PathBuf,
+    /// Results folder for summary.json and requests.jsonl (default: llm-bench-results/<timestamp>).
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Stress run length in hours (fractions allowed); 0 means step mode.
+    #[arg(short = 'd', long = "duration-hours", visible_alias = "duration_hours", value_name = "HOURS", default_value = "0", value_parser = parse::hours, allow_negative_numbers = true)]
+    pub duration_hours: f64,
+    /// Stress run length, e.g. 90s, 30m, 8h (instead of -d).
+    #[arg(long = "duration", value_name = "TIME", value_parser = parse::duration)]
+    pub duration: Option<Duration>,
+    /// Step mode: each connection sends requests back to back for this long, instead of one request.
+    #[arg(long = "step-duration", visible_alias = "step_duration", value_name = "TIME", value_parser = parse::duration)]
+    pub step_duration: Option<Duration>,
+    /// Time at the start of each timed step (and of a stress run) left out of the statistics.
+    #[arg(long = "warmup", value_name = "TIME", default_value = "0s", value_parser = parse::duration_or_zero)]
+    pub warmup: Duration,
+    /// Stress mode: one report line per interval.
+    #[arg(long = "report-interval", visible_alias = "report_interval", value_name = "TIME", default_value = "60s", value_parser = parse::duration)]
+    pub report_interval: Duration,
+    /// CPU / memory / temperature sampling interval.
+    #[arg(long = "monitor-interval", visible_alias = "monitor_interval", value_name = "TIME", default_value = "10s", value_parser = parse::duration)]
+    pub monitor_interval: Duration,
+
+    /// Per-connection speed target (tok/s) for the recommendations.
+    #[arg(long = "min-tps", visible_alias = "min_tps", value_name = "TOK_PER_S", value_parser = parse::positive_f64)]
+    pub min_tps: Option<f64>,
+    /// Stop a step run when a step's failed fraction exceeds this (0..1).
+    #[arg(long = "max-error-rate", visible_alias = "max_error_rate", value_name = "FRACTION", value_parser = parse::fraction)]
+    pub max_error_rate: Option<f64>,
+
+    /// Time allowed to open a connection.
+    #[arg(long = "connect-timeout", value_name = "TIME", default_value = "10s", value_parser = parse::duration)]
+    pub connect_timeout: Duration,
+    /// Time allowed from send to the first generated token.
+    #[arg(long = "ttft-timeout", value_name = "TIME", default_value = "15m", value_parser = parse::duration)]
+    pub ttft_timeout: Duration,
+    /// Time allowed between two events once tokens flow.
+    #[arg(long = "idle-timeout", value_name = "TIME", default_value = "2m", value_parser = parse::duration)]
+    pub idle_timeout: Duration,
+    /// Time allowed for a whole request (default: no limit).
+    #[arg(long = "request-timeout", value_name = "TIME", value_parser = parse::duration)]
+    pub request_timeout: Option<Duration>,
+    /// After Ctrl-C, how long requests in flight may finish.
+    #[arg(long = "drain-timeout", value_name = "TIME", default_value = "10s", value_parser = parse::duration_or_zero)]
+    pub drain_timeout: Duration,
+
+    /// Worker threads of the client (default: all cores).
+    #[arg(long = "threads", value_name = "N", value_parser = parse::threads)]
+    pub threads: Option<usize>,
+}

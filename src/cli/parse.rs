@@ -1,0 +1,123 @@
+//! Value parsers: each says in one line what was wrong and what is expected.
+
+use std::time::Duration;
+
+fn whole(s: &str, what: &str, min: u64, max: u64) -> Result<u64, String> {
+    let v: i128 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{what} must be a whole number, got `{s}`"))?;
+    if v < min as i128 {
+        return Err(format!("{what} must be at least {min}, got {v}"));
+    }
+    if v > max as i128 {
+        return Err(format!("{what} must be at most {max}, got {v}"));
+    }
+    Ok(v as u64)
+}
+
+/// Concurrency: 1 ..= 1,000,000.
+pub fn concurrency(s: &str) -> Result<u32, String> {
+    whole(s, "concurrency", 1, 1_000_000).map(|v| v as u32)
+}
+
+pub fn step(s: &str) -> Result<u32, String> {
+    whole(s, "the concurrency step", 1, 1_000_000).map(|v| v as u32)
+}
+
+pub fn prompt_length(s: &str) -> Result<usize, String> {
+    whole(s, "the prompt length (characters)", 1, 100_000_000).map(|v| v as usize)
+}
+
+pub fn tokens(s: &str) -> Result<u32, String> {
+    whole(s, "the number of tokens to generate", 1, 10_000_000).map(|v| v as u32)
+}
+
+pub fn threads(s: &str) -> Result<usize, String> {
+    whole(s, "the number of threads", 1, 1024).map(|v| v as usize)
+}
+
+pub fn hours(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("hours must be a number like 8 or 0.5, got `{s}` (for 90s or 30m use --duration)"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("hours must be 0 (step mode) or more, got {s}"));
+    }
+    if v > 24.0 * 365.0 {
+        return Err(format!("{s} hours is more than a year"));
+    }
+    Ok(v)
+}
+
+/// `90s`, `30m`, `8h`, `1h30m`, `500ms`, or a plain number of seconds. Must be more than zero.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let d = duration_or_zero(s)?;
+    if d.is_zero() {
+        return Err(format!("the time must be more than zero, got `{s}`"));
+    }
+    Ok(d)
+}
+
+pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 && secs < 1e9 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("the time must be zero or more, got `{s}`"));
+    }
+    humantime::parse_duration(t).map_err(|_| format!("`{s}` is not a time; write it like 90s, 30m, 8h or 1h30m"))
+}
+
+pub fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a number above zero, got `{s}`")),
+    }
+}
+
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a fraction between 0 and 1 (e.g. 0.2 for 20%), got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(concurrency("10"), Ok(10));
+        assert!(concurrency("0").unwrap_err().contains("at least 1"));
+        assert!(concurrency("-5").unwrap_err().contains("at least 1"));
+        assert!(concurrency("ten").unwrap_err().contains("whole number"));
+        assert!(concurrency("2.5").unwrap_err().contains("whole number"));
+        assert!(step("0").is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(duration("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(duration("0s").is_err());
+        assert!(duration("-1").is_err());
+        assert!(duration("8 parsecs").unwrap_err().contains("not a time"));
+        assert_eq!(duration_or_zero("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn hours_and_fractions() {
+        assert_eq!(hours("0.5"), Ok(0.5));
+        assert!(hours("-1").is_err());
+        assert!(hours("30m").unwrap_err().contains("--duration"));
+        assert_eq!(fraction("0.2"), Ok(0.2));
+        assert!(fraction("20").is_err());
+        assert!(positive_f64("0").is_err());
+    }
+}

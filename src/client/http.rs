@@ -1,0 +1,429 @@
+//! One HTTP/1.1 connection per worker, reused request after request, and the request loop that
+//! stamps every event as its bytes arrive.
+//!
+//! There is no pool: a worker owns its connection, so N workers means N connections and N
+//! requests truly in flight, whatever N is.
+
+use super::endpoint::Endpoint;
+use super::event::error_message;
+use super::record::{ErrorClass, RequestRecord};
+use super::stream::StreamReader;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// Limits that end a request. None of them should cut a healthy slow server short.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Timeouts {
+    #[serde(with = "secs")]
+    pub connect: Duration,
+    /// No generated token this long after the send start.
+    #[serde(with = "secs")]
+    pub ttft: Duration,
+    /// No event this long after the previous one, once tokens flow.
+    #[serde(with = "secs")]
+    pub idle: Duration,
+    /// The whole request; `None` for no limit.
+    #[serde(with = "opt_secs")]
+    pub request: Option<Duration>,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+mod opt_secs {
+    pub fn serialize<S: serde::Serializer>(d: &Option<std::time::Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            ttft: Duration::from_secs(900),
+            idle: Duration::from_secs(120),
+            request: None,
+        }
+    }
+}
+
+/// Largest error body read to explain a failed request.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A worker's client: one endpoint, one connection at a time.
+pub struct Client {
+    endpoint: Arc<Endpoint>,
+    timeouts: Timeouts,
+    sender: Option<Sender>,
+}
+
+/// Opens a TCP connection and runs the HTTP/1.1 handshake; the connection is driven by its own
+/// task, which ends when the sender is dropped.
+async fn open(endpoint: &Endpoint) -> Result<Sender, String> {
+    if endpoint.tls {
+        return Err("https:// is not supported by this build; use http://".into());
+    }
+    let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+        .await
+        .map_err(|e| format!("cannot connect to {}:{}: {e}", endpoint.host, endpoint.port))?;
+    // Each event is small and latency-critical.
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {} failed: {e}", endpoint.base_url))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+fn us_since(start: Instant) -> u64 {
+    start.elapsed().as_micros() as u64
+}
+
+impl Client {
+    pub fn new(endpoint: Arc<Endpoint>, timeouts: Timeouts) -> Self {
+        Self {
+            endpoint,
+            timeouts,
+            sender: None,
+        }
+    }
+
+    /// Makes sure a usable connection is open. Returns the failure as a class and message.
+    pub async fn ensure_connected(&mut self) -> Result<u64, (ErrorClass, String)> {
+        if let Some(sender) = &mut self.sender {
+            if sender.ready().await.is_ok() {
+                return Ok(0);
+            }
+            self.sender = None;
+        }
+        let started = Instant::now();
+        match tokio::time::timeout(self.timeouts.connect, open(&self.endpoint)).await {
+            Ok(Ok(sender)) => {
+                self.sender = Some(sender);
+                Ok(us_since(started))
+            }
+            Ok(Err(message)) => Err((ErrorClass::Connect, message)),
+            Err(_) => Err((
+                ErrorClass::TimeoutConnect,
+                format!("no connection to {} within {:?}", self.endpoint.base_url, self.timeouts.connect),
+            )),
+        }
+    }
+
+    /// Sends one streaming request and measures it into `rec` (identity fields are the caller's).
+    pub async fn execute(
+        &mut self,
+        api_path: &str,
+        body: Bytes,
+        estimated_prompt_tokens: u64,
+        run_start: Instant,
+        rec: &mut RequestRecord,
+    ) {
+        match self.ensure_connected().await {
+            Ok(connect_us) => rec.connect_us = connect_us,
+            Err((class, message)) => {
+                rec.start_s = run_start.elapsed().as_secs_f64();
+                rec.ok = false;
+                rec.error = Some(class);
+                rec.error_message = Some(message);
+                return;
+            }
+        }
+        let start = Instant::now();
+        rec.start_s = (start - run_start).as_secs_f64();
+        let keep = self.exchange(api_path, body, estimated_prompt_tokens, start, rec).await;
+        rec.end_us = us_since(start);
+        if !keep {
+            self.sender = None;
+        }
+    }
+
+    /// The request itself. Returns whether the connection can be reused.
+    async fn exchange(
+        &mut self,
+        api_path: &str,
+        body: Bytes,
+        estimated_prompt_tokens: u64,
+        start: Instant,
+        rec: &mut RequestRecord,
+    ) -> bool {
+        let timeouts = self.timeouts;
+        let request_deadline = timeouts.request.map(|d| start + d);
+        let ttft_deadline = start + timeouts.ttft;
+        let first_deadline = earliest(ttft_deadline, request_deadline);
+        let sender = self.sender.as_mut().expect("connected above");
+        let request = build_request(&self.endpoint, api_path, body);
+
+        let sleep = tokio::time::sleep_until(first_deadline.0);
+        tokio::pin!(sleep);
+        let response = tokio::select! {
+            biased;
+            response = sender.send_request(request) => response,
+            () = &mut sleep => {
+                fail(rec, first_deadline.1, timeout_message(first_deadline.1, &timeouts));
+                return false;
+            }
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                let class = if e.is_canceled() || e.is_incomplete_message() {
+                    ErrorClass::StreamCut
+                } else {
+                    ErrorClass::Connect
+                };
+                fail(rec, class, format!("request failed before a response: {e}"));
+                return false;
+            }
+        };
+        rec.headers_us = Some(us_since(start));
+        let status = response.status();
+        rec.status = Some(status.as_u16());
+        if !status.is_success() {
+            let message = read_error_body(response, &timeouts).await;
+            fail(rec, ErrorClass::Http(status.as_u16()), message);
+            return false;
+        }
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if content_type.starts_with("application/json") {
+            return read_json_answer(response, start, estimated_prompt_tokens, rec).await;
+        }
+        if !content_type.starts_with("text/event-stream") {
+            let shown = if content_type.is_empty() { "none".to_string() } else { content_type };
+            fail(
+                rec,
+                ErrorClass::MalformedStream,
+                format!("expected an event stream (text/event-stream), got content-type {shown}"),
+            );
+            return false;
+        }
+
+        let mut body = response.into_body();
+        let mut reader = StreamReader::default();
+        let mut failure = None;
+        let mut clean_end = false;
+        loop {
+            tokio::select! {
+                biased;
+                frame = body.frame() => match frame {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            // The timestamp is taken before anything is parsed.
+                            let t_us = us_since(start);
+                            reader.feed(data, t_us, rec);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        failure = Some((ErrorClass::StreamCut, format!("stream broke: {e}")));
+                        break;
+                    }
+                    None => {
+                        clean_end = true;
+                        reader.end_of_body(us_since(start), rec);
+                        break;
+                    }
+                },
+                () = &mut sleep => {
+                    // The timer is re-armed lazily: events only record their time, and the
+                    // deadline is recomputed here when the old one fires.
+                    let (due, class) = match rec.first_token_us {
+                        None => earliest(ttft_deadline, request_deadline),
+                        Some(_) => {
+                            let last = reader.last_event_us().unwrap_or(0);
+                            earliest(start + Duration::from_micros(last) + timeouts.idle, request_deadline)
+                        }
+                    };
+                    let class = if rec.first_token_us.is_some() && class == ErrorClass::TimeoutTtft {
+                        ErrorClass::TimeoutIdle
+                    } else {
+                        class
+                    };
+                    if Instant::now() >= due {
+                        failure = Some((class, timeout_message(class, &timeouts)));
+                        break;
+                    }
+                    sleep.as_mut().reset(due);
+                }
+            }
+        }
+        let reusable = clean_end && failure.is_none();
+        reader.finalize(rec, failure, estimated_prompt_tokens);
+        reusable
+    }
+}
+
+fn earliest(ttft_or_idle: Instant, request: Option<Instant>) -> (Instant, ErrorClass) {
+    match request {
+        Some(r) if r <= ttft_or_idle => (r, ErrorClass::TimeoutRequest),
+        _ => (ttft_or_idle, ErrorClass::TimeoutTtft),
+    }
+}
+
+fn timeout_message(class: ErrorClass, t: &Timeouts) -> String {
+    match class {
+        ErrorClass::TimeoutTtft => format!("no first token within --ttft-timeout {:?}", t.ttft),
+        ErrorClass::TimeoutIdle => format!("no event within --idle-timeout {:?}", t.idle),
+        ErrorClass::TimeoutRequest => format!("request not finished within --request-timeout {:?}", t.request.unwrap_or_default()),
+        other => other.key(),
+    }
+}
+
+fn fail(rec: &mut RequestRecord, class: ErrorClass, message: String) {
+    rec.ok = false;
+    rec.error = Some(class);
+    rec.error_message = Some(message);
+}
+
+fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::new(Full::new(body));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = endpoint.path(api_path).parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    let headers = request.headers_mut();
+    headers.insert(http::header::HOST, endpoint.authority().clone());
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("text/event-stream"));
+    for (name, value) in endpoint.headers() {
+        headers.insert(name.clone(), value.clone());
+    }
+    request
+}
+
+/// Reads (a bounded part of) an error response and turns it into one line.
+async fn read_error_body(response: http::Response<hyper::body::Incoming>, timeouts: &Timeouts) -> String {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!(" (Retry-After: {v})"))
+        .unwrap_or_default();
+    let body = tokio::time::timeout(timeouts.idle, Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect()).await;
+    let text = match body {
+        Ok(Ok(collected)) => describe_error_body(&collected.to_bytes()),
+        _ => String::new(),
+    };
+    let reason = status.canonical_reason().unwrap_or("");
+    if text.is_empty() {
+        format!("HTTP {} {reason}{retry_after}", status.as_u16())
+    } else {
+        format!("HTTP {} {reason}{retry_after}: {text}", status.as_u16())
+    }
+}
+
+/// The useful part of an error body: the OpenAI error message, an HTML page's title, or the
+/// start of the text.
+pub fn describe_error_body(body: &[u8]) -> String {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(error) = value.get("error") {
+            return error_message(error);
+        }
+        if let Some(message) = value.get("message").or_else(|| value.get("detail")) {
+            return error_message(message);
+        }
+        return one_line(&value.to_string(), 200);
+    }
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    if let (Some(open), Some(close)) = (lower.find("<title>"), lower.find("</title>")) {
+        if close > open {
+            return format!("HTML page \"{}\"", one_line(&text[open + 7..close], 120));
+        }
+    }
+    if lower.trim_start().starts_with("<!doctype html") || lower.trim_start().starts_with("<html") {
+        return "an HTML page".into();
+    }
+    one_line(&text, 200)
+}
+
+fn one_line(text: &str, max_chars: usize) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > max_chars {
+        format!("{}…", joined.chars().take(max_chars).collect::<String>())
+    } else {
+        joined
+    }
+}
+
+/// A server that ignored `stream: true` and sent one JSON answer: its usage is still read, and
+/// the first token is taken as the end of the response (it cannot be known better).
+async fn read_json_answer(
+    response: http::Response<hyper::body::Incoming>,
+    start: Instant,
+    estimated_prompt_tokens: u64,
+    rec: &mut RequestRecord,
+) -> bool {
+    let collected = match Limited::new(response.into_body(), 64 * 1024 * 1024).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            fail(rec, ErrorClass::StreamCut, format!("response body broke: {e}"));
+            return false;
+        }
+    };
+    let t_us = us_since(start);
+    let mut data = b"data: ".to_vec();
+    data.extend_from_slice(&collected);
+    data.extend_from_slice(b"\n\n");
+    let mut reader = StreamReader::default();
+    reader.feed(&data, t_us, rec);
+    // A full answer has `message.content`, not `delta.content`: count it as one token event.
+    if rec.first_token_us.is_none() {
+        let has_text = serde_json::from_slice::<serde_json::Value>(&collected)
+            .ok()
+            .and_then(|v| {
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .or(v["choices"][0]["text"].as_str())
+                    .map(|s| !s.is_empty())
+            })
+            .unwrap_or(false);
+        if has_text {
+            rec.first_token_us = Some(t_us);
+            rec.last_token_us = Some(t_us);
+            rec.token_us.push(t_us);
+        }
+    }
+    reader.feed(b"data: [DONE]\n\n", t_us, rec);
+    reader.finalize(rec, None, estimated_prompt_tokens);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_become_one_line() {
+        assert_eq!(
+            describe_error_body(br#"{"error":{"message":"image input is not supported","code":500}}"#),
+            "image input is not supported"
+        );
+        assert_eq!(describe_error_body(br#"{"detail":"Not Found"}"#), "Not Found");
+        assert_eq!(
+            describe_error_body(b"<html><head><title>502 Bad\n Gateway</title></head></html>"),
+            "HTML page \"502 Bad Gateway\""
+        );
+        assert_eq!(describe_error_body(b"  plain\n text "), "plain text");
+    }
+}

@@ -1,0 +1,13 @@
+//! Talking to the server: connections, SSE decoding, and one timeline record per request.
+
+pub mod endpoint;
+pub mod event;
+pub mod http;
+pub mod probe;
+pub mod record;
+pub mod sse;
+pub mod stream;
+
+pub use endpoint::Endpoint;
+pub use http::{Client, Timeouts};
+pub use record::{ErrorClass, Phase, RequestRecord};

@@ -1,0 +1,100 @@
+//! Questions asked before any load: which models the server has, and whether one request of
+//! each test works. Their failures become one clear sentence instead of a wall of errors.
+
+use super::endpoint::Endpoint;
+use super::http::describe_error_body;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// A plain GET; returns the status and (at most 1 MiB of) the body.
+pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Result<(u16, Bytes), String> {
+    let work = async {
+        if endpoint.tls {
+            return Err("https:// is not supported by this build; use http://".to_string());
+        }
+        let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e} (is the server running?)", endpoint.base_url))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake with {} failed: {e}", endpoint.base_url))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut request = http::Request::new(Empty::new());
+        *request.uri_mut() = endpoint
+            .path(api_path)
+            .parse()
+            .map_err(|_| format!("invalid path in URL {}", endpoint.base_url))?;
+        request.headers_mut().insert(http::header::HOST, endpoint.authority().clone());
+        for (name, value) in endpoint.headers() {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("GET {} failed: {e}", endpoint.url(api_path)))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), 1024 * 1024)
+            .collect()
+            .await
+            .map_err(|e| format!("GET {} failed while reading the body: {e}", endpoint.url(api_path)))?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| format!("{} did not answer within {timeout:?}", endpoint.url(api_path)))?
+}
+
+/// Why the model list could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("GET {url} answered HTTP {status}: {detail}")]
+    Status { url: String, status: u16, detail: String },
+    #[error("GET {url} did not return an OpenAI model list: {detail}")]
+    NotAList { url: String, detail: String },
+}
+
+impl ModelsError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ModelsError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// `GET {url}/models` → model ids.
+pub async fn list_models(endpoint: &Endpoint, timeout: Duration) -> Result<Vec<String>, ModelsError> {
+    let url = endpoint.url("/models");
+    let (status, body) = get(endpoint, "/models", timeout).await.map_err(ModelsError::Unreachable)?;
+    if !(200..300).contains(&status) {
+        return Err(ModelsError::Status {
+            url,
+            status,
+            detail: describe_error_body(&body),
+        });
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| ModelsError::NotAList {
+        url: url.clone(),
+        detail: describe_error_body(&body),
+    })?;
+    let data = value["data"]
+        .as_array()
+        .or_else(|| value["models"].as_array())
+        .ok_or_else(|| ModelsError::NotAList {
+            url: url.clone(),
+            detail: "no `data` array".into(),
+        })?;
+    Ok(data
+        .iter()
+        .filter_map(|m| m["id"].as_str().or_else(|| m["name"].as_str()).or_else(|| m["model"].as_str()))
+        .map(str::to_string)
+        .collect())
+}

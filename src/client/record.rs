@@ -1,0 +1,233 @@
+//! The one per-request record: everything measured about a request, on its own clock.
+//!
+//! Every metric is computed from these records (live, or later from `requests.jsonl`), so the
+//! record holds raw times, not derived figures. Times are microseconds after the request's send
+//! start, taken on a monotonic clock in the task that read the bytes.
+
+use crate::workload::TestKind;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a request failed. Each class is counted on its own in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    /// TCP connect (or TLS handshake) failed.
+    Connect,
+    /// The server answered with a non-2xx status.
+    Http(u16),
+    TimeoutConnect,
+    /// No generated token within `--ttft-timeout`.
+    TimeoutTtft,
+    /// No event between two tokens within `--idle-timeout`.
+    TimeoutIdle,
+    /// The whole request took longer than `--request-timeout`.
+    TimeoutRequest,
+    /// The connection broke or the stream ended before `[DONE]`/`finish_reason`.
+    StreamCut,
+    /// An event that is not valid JSON, or a response that is not an event stream.
+    MalformedStream,
+    /// The server sent an `error` object inside the stream.
+    ServerError,
+    /// Stopped by the user (Ctrl-C) before it finished.
+    Cancelled,
+}
+
+impl ErrorClass {
+    pub fn key(&self) -> String {
+        match self {
+            ErrorClass::Connect => "connect".into(),
+            ErrorClass::Http(status) => format!("http_{status}"),
+            ErrorClass::TimeoutConnect => "timeout_connect".into(),
+            ErrorClass::TimeoutTtft => "timeout_ttft".into(),
+            ErrorClass::TimeoutIdle => "timeout_idle".into(),
+            ErrorClass::TimeoutRequest => "timeout_request".into(),
+            ErrorClass::StreamCut => "stream_cut".into(),
+            ErrorClass::MalformedStream => "malformed_stream".into(),
+            ErrorClass::ServerError => "server_error".into(),
+            ErrorClass::Cancelled => "cancelled".into(),
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        Some(match key {
+            "connect" => ErrorClass::Connect,
+            "timeout_connect" => ErrorClass::TimeoutConnect,
+            "timeout_ttft" => ErrorClass::TimeoutTtft,
+            "timeout_idle" => ErrorClass::TimeoutIdle,
+            "timeout_request" => ErrorClass::TimeoutRequest,
+            "stream_cut" => ErrorClass::StreamCut,
+            "malformed_stream" => ErrorClass::MalformedStream,
+            "server_error" => ErrorClass::ServerError,
+            "cancelled" => ErrorClass::Cancelled,
+            other => ErrorClass::Http(other.strip_prefix("http_")?.parse().ok()?),
+        })
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+impl Serialize for ErrorClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.key())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorClass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        ErrorClass::parse(&key).ok_or_else(|| serde::de::Error::custom(format!("unknown error class {key}")))
+    }
+}
+
+/// Warm-up requests are written to disk but left out of every statistic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Warmup,
+    #[default]
+    Measured,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Sequence number within the run.
+    pub id: u64,
+    pub test: TestKind,
+    /// Concurrency of the step (or the stress run) that sent it.
+    pub concurrency: u32,
+    /// Which of the step's connections (workers) sent it.
+    pub conn: u32,
+    #[serde(default)]
+    pub phase: Phase,
+    /// Send start, seconds after the run started.
+    pub start_s: f64,
+    /// Time spent opening a new connection just before this request (0 when reused).
+    #[serde(default)]
+    pub connect_us: u64,
+    pub headers_us: Option<u64>,
+    /// First SSE event of any kind (a role-only chunk counts here, never as a token).
+    pub first_event_us: Option<u64>,
+    /// First event carrying generated text: the end of TTFT.
+    pub first_token_us: Option<u64>,
+    pub last_token_us: Option<u64>,
+    pub end_us: u64,
+    pub status: Option<u16>,
+    pub ok: bool,
+    pub error: Option<ErrorClass>,
+    pub error_message: Option<String>,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    /// Token counts are estimates: the server sent no `usage`.
+    pub tokens_estimated: bool,
+    /// Arrival of every event carrying generated text.
+    pub token_us: Vec<u64>,
+    /// Number of SSE events of any kind (role, content, usage, `[DONE]`).
+    pub events: u32,
+    /// llama.cpp's own speed figures, when the server sends them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<crate::client::event::ServerTimings>,
+}
+
+impl RequestRecord {
+    pub fn ttft_us(&self) -> Option<u64> {
+        self.first_token_us
+    }
+
+    /// End time of the request as seconds after the run started.
+    pub fn end_s(&self) -> f64 {
+        self.start_s + self.end_us as f64 / 1e6
+    }
+
+    /// Time spent generating: first to last token.
+    pub fn generation_us(&self) -> Option<u64> {
+        match (self.first_token_us, self.last_token_us) {
+            (Some(first), Some(last)) if last > first => Some(last - first),
+            _ => None,
+        }
+    }
+
+    /// Per-connection generation speed: (output tokens − 1) / (last token − first token).
+    pub fn generation_tps(&self) -> Option<f64> {
+        let gen = self.generation_us()?;
+        (self.output_tokens > 1).then(|| (self.output_tokens - 1) as f64 / (gen as f64 / 1e6))
+    }
+
+    /// TPOT = (E2E − TTFT) / (output tokens − 1).
+    pub fn tpot_us(&self) -> Option<f64> {
+        let ttft = self.first_token_us?;
+        (self.output_tokens > 1 && self.end_us > ttft)
+            .then(|| (self.end_us - ttft) as f64 / (self.output_tokens - 1) as f64)
+    }
+
+    /// Prefill speed = prompt tokens / TTFT.
+    pub fn prefill_tps(&self) -> Option<f64> {
+        let ttft = self.first_token_us.or(self.first_event_us)?;
+        (ttft > 0 && self.prompt_tokens > 0).then(|| self.prompt_tokens as f64 / (ttft as f64 / 1e6))
+    }
+
+    /// Tokens received by a request that then failed: kept, and counted in their own column.
+    pub fn partial_tokens(&self) -> u64 {
+        if self.ok {
+            0
+        } else {
+            self.output_tokens
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_class_keys_round_trip() {
+        for class in [
+            ErrorClass::Connect,
+            ErrorClass::Http(429),
+            ErrorClass::TimeoutConnect,
+            ErrorClass::TimeoutTtft,
+            ErrorClass::TimeoutIdle,
+            ErrorClass::TimeoutRequest,
+            ErrorClass::StreamCut,
+            ErrorClass::MalformedStream,
+            ErrorClass::ServerError,
+            ErrorClass::Cancelled,
+        ] {
+            assert_eq!(ErrorClass::parse(&class.key()), Some(class));
+        }
+        assert_eq!(ErrorClass::parse("http_abc"), None);
+    }
+
+    #[test]
+    fn derived_figures() {
+        let r = RequestRecord {
+            first_token_us: Some(100_000),
+            last_token_us: Some(1_100_000),
+            end_us: 1_100_000,
+            output_tokens: 11,
+            prompt_tokens: 500,
+            ok: true,
+            ..Default::default()
+        };
+        assert_eq!(r.generation_tps(), Some(10.0));
+        assert_eq!(r.tpot_us(), Some(100_000.0));
+        assert_eq!(r.prefill_tps(), Some(5000.0));
+        assert_eq!(r.partial_tokens(), 0);
+    }
+
+    #[test]
+    fn one_token_has_no_speed() {
+        let r = RequestRecord {
+            first_token_us: Some(10),
+            last_token_us: Some(10),
+            output_tokens: 1,
+            ..Default::default()
+        };
+        assert_eq!(r.generation_tps(), None);
+        assert_eq!(r.tpot_us(), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! Turns the bytes of one response stream into the timeline of a [`RequestRecord`].
+//!
+//! Kept free of I/O so every decision (what is a token, when a stream counts as complete, how
+//! tokens are counted without `usage`) is unit-tested on plain bytes.
+
+use super::event::{decode_event, Event, ServerTimings, Usage};
+use super::record::{ErrorClass, RequestRecord};
+use super::sse::SseDecoder;
+
+#[derive(Debug, Default)]
+pub struct StreamReader {
+    decoder: SseDecoder,
+    state: StreamState,
+}
+
+/// What the events said so far.
+#[derive(Debug, Default)]
+struct StreamState {
+    done: bool,
+    finished: bool,
+    usage: Option<Usage>,
+    timings: Option<ServerTimings>,
+    malformed: Option<String>,
+    server_error: Option<String>,
+    content_chunks: u64,
+    last_event_us: Option<u64>,
+}
+
+impl StreamState {
+    fn on_event(&mut self, data: &[u8], t_us: u64, rec: &mut RequestRecord) {
+        rec.events += 1;
+        rec.first_event_us.get_or_insert(t_us);
+        self.last_event_us = Some(t_us);
+        match decode_event(data) {
+            Ok(Event::Done) => self.done = true,
+            Ok(Event::Chunk(info)) => {
+                if info.has_text {
+                    rec.first_token_us.get_or_insert(t_us);
+                    rec.last_token_us = Some(t_us);
+                    rec.token_us.push(t_us);
+                    self.content_chunks += 1;
+                }
+                self.finished |= info.finished;
+                if info.usage.is_some() {
+                    self.usage = info.usage;
+                }
+                if info.timings.is_some() {
+                    self.timings = info.timings;
+                }
+                if let Some(message) = info.error {
+                    self.server_error.get_or_insert(message);
+                }
+            }
+            Err(e) => {
+                self.malformed.get_or_insert(e.0);
+            }
+        }
+    }
+}
+
+impl StreamReader {
+    /// Feeds bytes that arrived `t_us` after the send start.
+    pub fn feed(&mut self, bytes: &[u8], t_us: u64, rec: &mut RequestRecord) {
+        let state = &mut self.state;
+        if let Err(e) = self.decoder.feed(bytes, |data| state.on_event(data, t_us, rec)) {
+            state.malformed.get_or_insert(e.to_string());
+        }
+    }
+
+    /// Time of the last event, for the idle timeout.
+    pub fn last_event_us(&self) -> Option<u64> {
+        self.state.last_event_us
+    }
+
+    /// The body ended cleanly: deliver a last unterminated event, if any.
+    pub fn end_of_body(&mut self, t_us: u64, rec: &mut RequestRecord) {
+        let state = &mut self.state;
+        if let Err(e) = self.decoder.finish(|data| state.on_event(data, t_us, rec)) {
+            state.malformed.get_or_insert(e.to_string());
+        }
+    }
+
+    /// Fills counts and outcome. `failure` is a transport-level failure already known (cut,
+    /// timeout); otherwise the stream's own content decides.
+    pub fn finalize(
+        self,
+        rec: &mut RequestRecord,
+        failure: Option<(ErrorClass, String)>,
+        estimated_prompt_tokens: u64,
+    ) {
+        let state = self.state;
+        match state.usage {
+            Some(usage) => {
+                rec.prompt_tokens = usage.prompt_tokens;
+                rec.output_tokens = usage.completion_tokens;
+                rec.tokens_estimated = false;
+            }
+            None => {
+                // No usage: one token per chunk with text (what most servers send), and a
+                // character-based estimate for the prompt. Marked as estimated.
+                rec.prompt_tokens = estimated_prompt_tokens;
+                rec.output_tokens = state.content_chunks;
+                rec.tokens_estimated = true;
+            }
+        }
+        rec.server_timings = state.timings;
+        let outcome = failure
+            .or_else(|| state.server_error.map(|m| (ErrorClass::ServerError, format!("error in stream: {m}"))))
+            .or_else(|| state.malformed.map(|m| (ErrorClass::MalformedStream, m)))
+            .or_else(|| {
+                (!state.done && !state.finished)
+                    .then(|| (ErrorClass::StreamCut, "stream ended before [DONE] or a finish_reason".to_string()))
+            });
+        match outcome {
+            Some((class, message)) => {
+                rec.ok = false;
+                rec.error = Some(class);
+                rec.error_message = Some(message);
+            }
+            None => {
+                rec.ok = true;
+                rec.error = None;
+                rec.error_message = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pieces: &[(&str, u64)], failure: Option<(ErrorClass, String)>) -> RequestRecord {
+        let mut rec = RequestRecord::default();
+        let mut reader = StreamReader::default();
+        for (bytes, t) in pieces {
+            reader.feed(bytes.as_bytes(), *t, &mut rec);
+        }
+        reader.end_of_body(1000, &mut rec);
+        rec.end_us = 1000;
+        reader.finalize(&mut rec, failure, 99);
+        rec
+    }
+
+    const ROLE: &str = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    const TOKEN: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n";
+    const LAST: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"y\"},\"finish_reason\":\"length\"}]}\n\n";
+    const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":3}}\n\n";
+    const DONE: &str = "data: [DONE]\n\n";
+
+    #[test]
+    fn role_chunk_is_not_the_first_token() {
+        let rec = run(&[(ROLE, 10), (TOKEN, 50), (TOKEN, 60), (LAST, 70), (USAGE, 71), (DONE, 72)], None);
+        assert!(rec.ok);
+        assert_eq!(rec.first_event_us, Some(10));
+        assert_eq!(rec.first_token_us, Some(50));
+        assert_eq!(rec.last_token_us, Some(70));
+        assert_eq!(rec.token_us, vec![50, 60, 70]);
+        assert_eq!((rec.prompt_tokens, rec.output_tokens, rec.tokens_estimated), (40, 3, false));
+        assert_eq!(rec.events, 6);
+    }
+
+    #[test]
+    fn without_usage_chunks_are_counted_and_marked_estimated() {
+        let rec = run(&[(TOKEN, 5), (TOKEN, 6), (DONE, 7)], None);
+        assert!(rec.ok);
+        assert_eq!((rec.prompt_tokens, rec.output_tokens, rec.tokens_estimated), (99, 2, true));
+    }
+
+    #[test]
+    fn finish_reason_without_done_is_complete() {
+        assert!(run(&[(TOKEN, 5), (LAST, 6)], None).ok);
+    }
+
+    #[test]
+    fn stream_cut_keeps_received_tokens() {
+        let rec = run(&[(TOKEN, 5), (TOKEN, 6)], None);
+        assert!(!rec.ok);
+        assert_eq!(rec.error, Some(ErrorClass::StreamCut));
+        assert_eq!(rec.output_tokens, 2);
+        assert_eq!(rec.partial_tokens(), 2);
+    }
+
+    #[test]
+    fn malformed_event_marks_the_request_but_keeps_counting() {
+        let rec = run(&[(TOKEN, 5), ("data: {oops\n\n", 6), (TOKEN, 7), (DONE, 8)], None);
+        assert_eq!(rec.error, Some(ErrorClass::MalformedStream));
+        assert_eq!(rec.output_tokens, 2);
+    }
+
+    #[test]
+    fn error_object_in_stream() {
+        let rec = run(&[(TOKEN, 5), ("data: {\"error\":{\"message\":\"boom\"}}\n\n", 6), (DONE, 7)], None);
+        assert_eq!(rec.error, Some(ErrorClass::ServerError));
+        assert!(rec.error_message.unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn unterminated_last_event_is_delivered() {
+        let rec = run(&[(TOKEN, 5), ("data: [DONE]", 6)], None);
+        assert!(rec.ok, "{:?}", rec.error_message);
+    }
+
+    #[test]
+    fn transport_failure_wins() {
+        let rec = run(&[(TOKEN, 5), (DONE, 6)], Some((ErrorClass::TimeoutIdle, "idle".into())));
+        assert_eq!(rec.error, Some(ErrorClass::TimeoutIdle));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    llm_bench::app::main_with_args(std::env::args_os().collect())
+}

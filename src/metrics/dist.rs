@@ -1,0 +1,139 @@
+//! Bounded-memory distributions: HDR histograms for latencies, running moments for speeds.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Summary of a latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A latency histogram in microseconds (3 significant digits: ±0.1%), summarised in ms.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self(Histogram::new(3).expect("3 significant figures is a valid precision"))
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record_us(&mut self, us: u64) {
+        // Auto-resizing histogram: recording only fails past u64 range, which cannot happen.
+        let _ = self.0.record(us.max(1));
+    }
+
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        let _ = self.0.add(&other.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn dist_ms(&self) -> Option<Dist> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Dist {
+            count: self.0.len(),
+            mean: self.0.mean() / 1000.0,
+            p50: ms(self.0.value_at_quantile(0.50)),
+            p90: ms(self.0.value_at_quantile(0.90)),
+            p99: ms(self.0.value_at_quantile(0.99)),
+            min: ms(self.0.min()),
+            max: ms(self.0.max()),
+        })
+    }
+}
+
+/// Mean, standard deviation, min and max without keeping samples (Welford's method).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Moments {
+    count: u64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+/// Summary of a speed distribution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub count: u64,
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Moments {
+    pub fn add(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    pub fn spread(&self) -> Option<Spread> {
+        (self.count > 0).then(|| Spread {
+            count: self.count,
+            mean: self.mean,
+            std: (self.m2 / self.count as f64).sqrt(),
+            min: self.min,
+            max: self.max,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_match_direct_computation() {
+        let xs = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        let mut m = Moments::default();
+        xs.iter().for_each(|&x| m.add(x));
+        let s = m.spread().unwrap();
+        assert_eq!((s.count, s.mean, s.std, s.min, s.max), (8, 5.0, 2.0, 2.0, 9.0));
+        assert!(Moments::default().spread().is_none());
+        m.add(f64::NAN);
+        assert_eq!(m.spread().unwrap().count, 8);
+    }
+
+    #[test]
+    fn histogram_percentiles_in_ms() {
+        let mut h = LatencyHistogram::default();
+        for us in 1..=1000u64 {
+            h.record_us(us * 1000);
+        }
+        let d = h.dist_ms().unwrap();
+        assert_eq!(d.count, 1000);
+        assert!((d.p50 - 500.0).abs() < 1.0, "{d:?}");
+        assert!((d.p99 - 990.0).abs() < 1.5, "{d:?}");
+        assert!((d.mean - 500.5).abs() < 1.0, "{d:?}");
+        assert_eq!(d.min, 1.0);
+        assert!(LatencyHistogram::default().dist_ms().is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! Records → figures: distributions, per-step statistics, scaling advice.
+
+pub mod advice;
+pub mod dist;
+pub mod step;
+
+pub use dist::{Dist, LatencyHistogram, Moments, Spread};
+pub use step::{StepAccumulator, StepStats};

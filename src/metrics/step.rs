@@ -1,0 +1,294 @@
+//! Per-(step, test) statistics, computed from request records only.
+//!
+//! The accumulator holds histograms and running sums, never the records themselves, so its
+//! memory does not grow with the number of requests. The same code turns a live run and a
+//! `requests.jsonl` read back from disk into the same figures.
+
+use super::dist::{Dist, LatencyHistogram, Moments, Spread};
+use crate::client::{Phase, RequestRecord};
+use crate::workload::TestKind;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// How many distinct error messages a step keeps (with counts); the rest are only counted.
+const ERROR_SAMPLES: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorSample {
+    pub class: String,
+    pub message: String,
+    pub count: u64,
+}
+
+/// The figures of one (step, test), as written in `summary.json` under `steps`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    pub test: TestKind,
+    pub concurrency: u32,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    /// Requests sent during warm-up: written to requests.jsonl, left out of every figure here.
+    pub requests_warmup: u64,
+    /// Failure class → count.
+    pub errors: BTreeMap<String, u64>,
+    /// First distinct error messages, with how often each occurred.
+    pub error_samples: Vec<ErrorSample>,
+    /// First send start to last request end among the measured requests.
+    pub duration_s: f64,
+    pub prompt_tokens: u64,
+    /// Output tokens of successful requests.
+    pub output_tokens: u64,
+    /// Tokens received by requests that then failed.
+    pub partial_output_tokens: u64,
+    pub output_throughput_tps: f64,
+    pub request_throughput_rps: f64,
+    /// Aggregate prefill throughput: prompt tokens / duration.
+    pub prompt_throughput_tps: f64,
+    /// Per request: prompt tokens / TTFT.
+    pub prefill_tps: Option<Spread>,
+    /// Per request: (output tokens − 1) / (last token − first token).
+    pub per_conn_tps: Option<Spread>,
+    pub ttft_ms: Option<Dist>,
+    pub itl_ms: Option<Dist>,
+    pub tpot_ms: Option<Dist>,
+    pub e2e_ms: Option<Dist>,
+    /// The original script's efficiency: output throughput / theoretical throughput × 100.
+    pub efficiency_pct: Option<f64>,
+    /// (throughput at N / N) / (throughput at the first step / its N) × 100.
+    pub scaling_efficiency_pct: Option<f64>,
+    /// Most requests in flight at once, as counted by the client.
+    pub max_in_flight: u64,
+    /// Some token counts are estimates (the server sent no usage).
+    pub tokens_estimated: bool,
+    /// Machine and process figures over the step, when monitored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<crate::monitor::SystemSummary>,
+}
+
+impl StepStats {
+    pub fn requests(&self) -> u64 {
+        self.requests_ok + self.requests_failed
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        if self.requests() == 0 {
+            0.0
+        } else {
+            self.requests_failed as f64 / self.requests() as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepAccumulator {
+    test: TestKind,
+    concurrency: u32,
+    ok: u64,
+    failed: u64,
+    warmup: u64,
+    errors: BTreeMap<String, u64>,
+    samples: Vec<ErrorSample>,
+    first_start_s: Option<f64>,
+    last_end_s: f64,
+    prompt_tokens: u64,
+    output_tokens: u64,
+    partial_tokens: u64,
+    tokens_estimated: bool,
+    ttft: LatencyHistogram,
+    itl: LatencyHistogram,
+    tpot: LatencyHistogram,
+    e2e: LatencyHistogram,
+    per_conn: Moments,
+    prefill: Moments,
+    /// Generation time per connection, for the original's "theoretical" throughput.
+    generation_us_by_conn: HashMap<u32, u64>,
+}
+
+impl StepAccumulator {
+    pub fn new(test: TestKind, concurrency: u32) -> Self {
+        Self {
+            test,
+            concurrency,
+            ..Self::default()
+        }
+    }
+
+    pub fn add(&mut self, rec: &RequestRecord) {
+        if rec.phase == Phase::Warmup {
+            self.warmup += 1;
+            return;
+        }
+        self.first_start_s = Some(self.first_start_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
+        self.last_end_s = self.last_end_s.max(rec.end_s());
+        if !rec.ok {
+            self.failed += 1;
+            self.partial_tokens += rec.partial_tokens();
+            let class = rec.error.map(|c| c.key()).unwrap_or_else(|| "unknown".into());
+            *self.errors.entry(class.clone()).or_default() += 1;
+            let message = rec.error_message.clone().unwrap_or_default();
+            if let Some(sample) = self.samples.iter_mut().find(|s| s.class == class && s.message == message) {
+                sample.count += 1;
+            } else if self.samples.len() < ERROR_SAMPLES {
+                self.samples.push(ErrorSample {
+                    class,
+                    message,
+                    count: 1,
+                });
+            }
+            return;
+        }
+        self.ok += 1;
+        self.prompt_tokens += rec.prompt_tokens;
+        self.output_tokens += rec.output_tokens;
+        self.tokens_estimated |= rec.tokens_estimated;
+        self.e2e.record_us(rec.end_us);
+        if let Some(ttft) = rec.ttft_us() {
+            self.ttft.record_us(ttft);
+        }
+        for pair in rec.token_us.windows(2) {
+            self.itl.record_us(pair[1].saturating_sub(pair[0]));
+        }
+        if let Some(tpot) = rec.tpot_us() {
+            self.tpot.record_us(tpot.round() as u64);
+        }
+        if let Some(tps) = rec.generation_tps() {
+            self.per_conn.add(tps);
+        }
+        if let Some(tps) = rec.prefill_tps() {
+            self.prefill.add(tps);
+        }
+        if let Some(gen) = rec.generation_us() {
+            *self.generation_us_by_conn.entry(rec.conn).or_default() += gen;
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ok + self.failed
+    }
+
+    /// The figures so far. `max_in_flight` comes from the live counters (not in records).
+    pub fn stats(&self, max_in_flight: u64) -> StepStats {
+        let duration_s = self.first_start_s.map_or(0.0, |first| (self.last_end_s - first).max(0.0));
+        let per_second = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
+        let output_throughput_tps = per_second(self.output_tokens as f64);
+        // The original's theoretical throughput: every token at the pace of the connection that
+        // spent longest generating. Efficiency reduces to that time over the wall time.
+        let longest_generation_s = self.generation_us_by_conn.values().max().map(|&us| us as f64 / 1e6);
+        let efficiency_pct = match longest_generation_s {
+            Some(gen) if gen > 0.0 && duration_s > 0.0 && self.output_tokens > 0 => {
+                let theoretical = self.output_tokens as f64 / gen;
+                Some(100.0 * output_throughput_tps / theoretical)
+            }
+            _ => None,
+        };
+        StepStats {
+            test: self.test,
+            concurrency: self.concurrency,
+            requests_ok: self.ok,
+            requests_failed: self.failed,
+            requests_warmup: self.warmup,
+            errors: self.errors.clone(),
+            error_samples: self.samples.clone(),
+            duration_s,
+            prompt_tokens: self.prompt_tokens,
+            output_tokens: self.output_tokens,
+            partial_output_tokens: self.partial_tokens,
+            output_throughput_tps,
+            request_throughput_rps: per_second(self.ok as f64),
+            prompt_throughput_tps: per_second(self.prompt_tokens as f64),
+            prefill_tps: self.prefill.spread(),
+            per_conn_tps: self.per_conn.spread(),
+            ttft_ms: self.ttft.dist_ms(),
+            itl_ms: self.itl.dist_ms(),
+            tpot_ms: self.tpot.dist_ms(),
+            e2e_ms: self.e2e.dist_ms(),
+            efficiency_pct,
+            scaling_efficiency_pct: None,
+            max_in_flight,
+            tokens_estimated: self.tokens_estimated,
+            system: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ErrorClass;
+
+    fn ok_record(conn: u32, start_s: f64, tokens: &[u64], prompt: u64) -> RequestRecord {
+        RequestRecord {
+            conn,
+            start_s,
+            ok: true,
+            first_token_us: tokens.first().copied(),
+            last_token_us: tokens.last().copied(),
+            token_us: tokens.to_vec(),
+            end_us: *tokens.last().unwrap() + 1_000,
+            output_tokens: tokens.len() as u64,
+            prompt_tokens: prompt,
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn figures_from_known_records() {
+        let mut acc = StepAccumulator::new(TestKind::Output, 2);
+        // Two connections, TTFT 100 ms, 10 tokens 10 ms apart, ending 1 ms after the last token.
+        let tokens: Vec<u64> = (0..10).map(|i| 100_000 + i * 10_000).collect();
+        acc.add(&ok_record(0, 1.0, &tokens, 100));
+        acc.add(&ok_record(1, 1.0, &tokens, 100));
+        let s = acc.stats(2);
+        assert_eq!((s.requests_ok, s.requests_failed), (2, 0));
+        assert!((s.duration_s - 0.191).abs() < 1e-9, "{}", s.duration_s);
+        assert!((s.output_throughput_tps - 20.0 / 0.191).abs() < 1e-6);
+        let ttft = s.ttft_ms.unwrap();
+        assert!((ttft.mean - 100.0).abs() < 0.1);
+        let itl = s.itl_ms.unwrap();
+        assert_eq!(itl.count, 18);
+        assert!((itl.p50 - 10.0).abs() < 0.02);
+        let per_conn = s.per_conn_tps.unwrap();
+        assert!((per_conn.mean - 100.0).abs() < 1e-6, "9 tokens in 90 ms");
+        let tpot = s.tpot_ms.unwrap();
+        assert!((tpot.mean - 91.0 / 9.0).abs() < 0.05);
+        let prefill = s.prefill_tps.unwrap();
+        assert!((prefill.mean - 1000.0).abs() < 1e-6, "100 tokens in 100 ms");
+        // Longest generation 90 ms over 191 ms of wall time.
+        assert!((s.efficiency_pct.unwrap() - 100.0 * 0.090 / 0.191).abs() < 1e-6);
+    }
+
+    #[test]
+    fn failures_are_classified_deduplicated_and_keep_partial_tokens() {
+        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        for i in 0..10 {
+            acc.add(&RequestRecord {
+                start_s: i as f64,
+                end_us: 10,
+                error: Some(if i < 7 { ErrorClass::Http(500) } else { ErrorClass::StreamCut }),
+                error_message: Some(if i < 7 { "boom".into() } else { format!("cut {i}") }),
+                output_tokens: if i < 7 { 0 } else { 3 },
+                ..RequestRecord::default()
+            });
+        }
+        let s = acc.stats(1);
+        assert_eq!(s.requests_failed, 10);
+        assert_eq!(s.errors["http_500"], 7);
+        assert_eq!(s.errors["stream_cut"], 3);
+        assert_eq!(s.partial_output_tokens, 9);
+        assert_eq!(s.output_tokens, 0);
+        assert_eq!(s.error_samples[0].count, 7);
+        assert_eq!(s.error_samples.len(), 4);
+        assert!(s.ttft_ms.is_none() && s.per_conn_tps.is_none() && s.efficiency_pct.is_none());
+        assert_eq!(s.output_throughput_tps, 0.0);
+    }
+
+    #[test]
+    fn warmup_is_left_out() {
+        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        let mut rec = ok_record(0, 0.0, &[10, 20], 5);
+        rec.phase = Phase::Warmup;
+        acc.add(&rec);
+        let s = acc.stats(1);
+        assert_eq!((s.requests_warmup, s.requests_ok, s.output_tokens), (1, 0, 0));
+    }
+}

@@ -1,0 +1,99 @@
+//! The same lines to the console and to the log file, plus a live progress line on a terminal.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+pub struct Reporter {
+    log: Mutex<Option<File>>,
+    tty: bool,
+    progress_shown: AtomicBool,
+    log_failed: AtomicBool,
+}
+
+impl Reporter {
+    /// Opens (appends to) the log file. Fails with one sentence when it cannot be written.
+    pub fn open(log_path: &Path) -> Result<Self, String> {
+        if let Some(parent) = log_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create the folder of log file {}: {e}", log_path.display()))?;
+        }
+        if log_path.is_dir() {
+            return Err(format!("log file {} is a directory; give a file path with -l", log_path.display()));
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(|e| format!("cannot write log file {}: {e}", log_path.display()))?;
+        Ok(Self {
+            log: Mutex::new(Some(file)),
+            tty: std::io::stdout().is_terminal(),
+            progress_shown: AtomicBool::new(false),
+            log_failed: AtomicBool::new(false),
+        })
+    }
+
+    /// A reporter that writes only to the console (used when no log is wanted).
+    pub fn console_only() -> Self {
+        Self {
+            log: Mutex::new(None),
+            tty: std::io::stdout().is_terminal(),
+            progress_shown: AtomicBool::new(false),
+            log_failed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_tty(&self) -> bool {
+        self.tty
+    }
+
+    /// One line to the console and the log. Output errors (a closed pipe) are ignored: the
+    /// results on disk matter more than the console.
+    pub fn line(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        if self.tty && self.progress_shown.swap(false, Ordering::Relaxed) {
+            let _ = write!(out, "\r\x1b[2K");
+        }
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+        drop(out);
+        // Nothing awaits while the lock is held.
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = log.as_mut() {
+            if let Err(e) = writeln!(file, "{text}") {
+                if !self.log_failed.swap(true, Ordering::Relaxed) {
+                    let _ = writeln!(std::io::stderr(), "llm-bench: warning: cannot write the log file any more: {e}");
+                }
+            }
+        }
+    }
+
+    /// A transient status line, shown only on a terminal and never logged.
+    pub fn progress(&self, text: &str) {
+        if !self.tty {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[2K{text}");
+        let _ = out.flush();
+        self.progress_shown.store(true, Ordering::Relaxed);
+    }
+
+    /// A line for the console only (periodic progress when stdout is not a terminal).
+    pub fn console(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    /// Warnings go to stderr as well as the log, so they are seen even with stdout redirected.
+    pub fn warn(&self, text: &str) {
+        self.line(&format!("warning: {text}"));
+        if !self.tty {
+            let _ = writeln!(std::io::stderr(), "llm-bench: warning: {text}");
+        }
+    }
+}

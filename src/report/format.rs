@@ -1,0 +1,128 @@
+//! Human-readable lines for steps, intervals and the final table.
+
+use crate::metrics::{Dist, StepStats};
+use crate::workload::TestKind;
+
+fn ms(d: Option<Dist>, pick: fn(&Dist) -> f64) -> String {
+    d.map(|d| format!("{:.1}", pick(&d))).unwrap_or_else(|| "-".into())
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0}%")).unwrap_or_else(|| "-".into())
+}
+
+/// The lines printed when a step ends.
+pub fn step_lines(s: &StepStats) -> Vec<String> {
+    let mut lines = vec![format!(
+        "[{}] concurrency {}: {} ok, {} failed in {:.2} s (max {} in flight)",
+        s.test, s.concurrency, s.requests_ok, s.requests_failed, s.duration_s, s.max_in_flight
+    )];
+    if s.requests_ok == 0 {
+        let cause = s
+            .error_samples
+            .first()
+            .map(|e| format!(": {} ({})", e.message, e.class))
+            .unwrap_or_default();
+        lines.push(format!("  all {} requests failed{cause}", s.requests_failed));
+        return lines;
+    }
+    let est = if s.tokens_estimated { " (token counts estimated: no usage from the server)" } else { "" };
+    match s.test {
+        TestKind::Input => {
+            let prefill = s
+                .prefill_tps
+                .map(|p| format!("{:.1} tok/s per request (std {:.1})", p.mean, p.std))
+                .unwrap_or_else(|| "-".into());
+            lines.push(format!(
+                "  prefill: {prefill} | total {:.1} prompt tok/s | {} prompt tokens{est}",
+                s.prompt_throughput_tps, s.prompt_tokens
+            ));
+        }
+        _ => {
+            let per_conn = s
+                .per_conn_tps
+                .map(|p| format!("{:.1} tok/s (std {:.1}, min {:.1}, max {:.1})", p.mean, p.std, p.min, p.max))
+                .unwrap_or_else(|| "-".into());
+            lines.push(format!(
+                "  per connection: {per_conn} | total {:.1} tok/s | {:.2} req/s{est}",
+                s.output_throughput_tps, s.request_throughput_rps
+            ));
+        }
+    }
+    lines.push(format!(
+        "  TTFT ms p50 {} p90 {} p99 {} | ITL ms p50 {} p99 {} | TPOT ms {} | E2E ms p50 {} p99 {}",
+        ms(s.ttft_ms, |d| d.p50),
+        ms(s.ttft_ms, |d| d.p90),
+        ms(s.ttft_ms, |d| d.p99),
+        ms(s.itl_ms, |d| d.p50),
+        ms(s.itl_ms, |d| d.p99),
+        ms(s.tpot_ms, |d| d.mean),
+        ms(s.e2e_ms, |d| d.p50),
+        ms(s.e2e_ms, |d| d.p99),
+    ));
+    let mut tail = format!("  efficiency {}", pct(s.efficiency_pct));
+    if let Some(system) = &s.system {
+        tail.push_str(&format!(" | {}", system.describe()));
+    }
+    if s.requests_failed > 0 {
+        let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        tail.push_str(&format!(" | errors: {}", errors.join(", ")));
+    }
+    lines.push(tail);
+    lines
+}
+
+/// The final table, one block per test.
+pub fn table(steps: &[StepStats]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for test in [TestKind::Input, TestKind::Output, TestKind::Multimodal] {
+        let rows: Vec<&StepStats> = steps.iter().filter(|s| s.test == test).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        lines.push(format!("== {test} test =="));
+        match test {
+            TestKind::Input => {
+                lines.push(format!(
+                    "{:>6} {:>9} {:>14} {:>18} {:>10} {:>10} {:>8}",
+                    "conc", "ok/fail", "prompt tok/s", "prefill tok/s/req", "TTFT p50", "TTFT p99", "scaling"
+                ));
+                for s in rows {
+                    lines.push(format!(
+                        "{:>6} {:>9} {:>14.1} {:>18} {:>10} {:>10} {:>8}",
+                        s.concurrency,
+                        format!("{}/{}", s.requests_ok, s.requests_failed),
+                        s.prompt_throughput_tps,
+                        s.prefill_tps.map(|p| format!("{:.1}", p.mean)).unwrap_or_else(|| "-".into()),
+                        ms(s.ttft_ms, |d| d.p50),
+                        ms(s.ttft_ms, |d| d.p99),
+                        pct(s.scaling_efficiency_pct),
+                    ));
+                }
+            }
+            _ => {
+                lines.push(format!(
+                    "{:>6} {:>9} {:>10} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}",
+                    "conc", "ok/fail", "tok/s", "tok/s/conn", "TTFT p50", "TTFT p99", "ITL p50", "eff", "scaling"
+                ));
+                for s in rows {
+                    lines.push(format!(
+                        "{:>6} {:>9} {:>10.1} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}",
+                        s.concurrency,
+                        format!("{}/{}", s.requests_ok, s.requests_failed),
+                        s.output_throughput_tps,
+                        s.per_conn_tps
+                            .map(|p| format!("{:.1}±{:.1}", p.mean, p.std))
+                            .unwrap_or_else(|| "-".into()),
+                        ms(s.ttft_ms, |d| d.p50),
+                        ms(s.ttft_ms, |d| d.p99),
+                        ms(s.itl_ms, |d| d.p50),
+                        pct(s.efficiency_pct),
+                        pct(s.scaling_efficiency_pct),
+                    ));
+                }
+            }
+        }
+    }
+    lines
+}

@@ -1,0 +1,10 @@
+//! Everything the user reads: console and log lines, progress, summary.json, requests.jsonl.
+
+pub mod console;
+pub mod format;
+pub mod jsonl;
+pub mod summary;
+
+pub use console::Reporter;
+pub use jsonl::RecordWriter;
+pub use summary::Summary;

@@ -1,0 +1,90 @@
+//! `summary.json`: configuration, environment, per-step figures, recommendations and monitor
+//! samples. Written atomically (temp file + rename) at every checkpoint, so a crash leaves the
+//! last complete one.
+
+use crate::metrics::StepStats;
+use crate::monitor::Sample;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    pub tool: String,
+    pub tool_version: String,
+    pub host: Option<String>,
+    pub os: Option<String>,
+    pub cpus: usize,
+    pub memory_mb: Option<f64>,
+}
+
+impl Environment {
+    pub fn current() -> Self {
+        let memory_mb = sysinfo::System::new().ok().map(|mut s| {
+            s.refresh_memory();
+            s.total_memory() as f64 / (1024.0 * 1024.0)
+        });
+        Self {
+            tool: "llm-bench".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            host: sysinfo::System::host_name().ok(),
+            os: sysinfo::System::long_os_version().ok(),
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            memory_mb,
+        }
+    }
+}
+
+/// One report interval of a stress run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interval {
+    pub index: usize,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// One entry per test, figures over this interval only.
+    pub tests: Vec<StepStats>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StressReport {
+    pub intervals: Vec<Interval>,
+    /// Plain sentences comparing the last intervals with the first.
+    pub drift: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MonitorReport {
+    pub temperature_available: bool,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// `running` (a checkpoint), `complete`, `interrupted`, `stopped_error_budget`, `rebuilt`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub model: Option<String>,
+    pub config: serde_json::Value,
+    pub environment: Environment,
+    pub steps: Vec<StepStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stress: Option<StressReport>,
+    pub recommendations: Vec<String>,
+    pub notes: Vec<String>,
+    pub monitor: MonitorReport,
+}
+
+impl Summary {
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let path = dir.join("summary.json");
+        let tmp = dir.join(".summary.json.tmp");
+        let text = serde_json::to_vec_pretty(self).map_err(|e| format!("cannot serialise the summary: {e}"))?;
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,251 @@
+//! One benchmark run, from validated config to summary: pre-flight, then step or stress mode,
+//! then recommendations. Results are on disk at every stage.
+
+mod preflight;
+mod pump;
+pub mod rebuild;
+mod steps;
+mod stress;
+
+pub use preflight::PROBE_HEADER;
+
+use crate::cli::config::{Mode, RunConfig, UsageError};
+use crate::load::{LiveCounters, StopSignals};
+use crate::metrics::{advice, StepStats};
+use crate::monitor::Monitor;
+use crate::report::summary::{now_rfc3339, Environment, MonitorReport, StressReport};
+use crate::report::{format, RecordWriter, Reporter, Summary};
+use crate::workload::{Workload, WorkloadSpec};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    Interrupted,
+    /// A step exceeded `--max-error-rate`.
+    ErrorBudget,
+    /// Not one request succeeded.
+    NothingSucceeded,
+}
+
+impl Outcome {
+    pub fn status(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Interrupted => "interrupted",
+            Outcome::ErrorBudget => "stopped_error_budget",
+            Outcome::NothingSucceeded => "failed",
+        }
+    }
+}
+
+/// Shared pieces of a run.
+pub(crate) struct RunContext {
+    pub config: RunConfig,
+    pub reporter: Arc<Reporter>,
+    pub writer: RecordWriter,
+    pub workload: Arc<Workload>,
+    pub monitor: Arc<Monitor>,
+    pub live: Arc<LiveCounters>,
+    pub signals: StopSignals,
+    pub run_start: Instant,
+    pub ids: Arc<AtomicU64>,
+    pub summary: Summary,
+}
+
+impl RunContext {
+    /// Writes summary.json as it stands (a checkpoint or the final one).
+    pub fn save_summary(&mut self, steps: &[StepStats], stress: Option<StressReport>) {
+        let mut steps = steps.to_vec();
+        advice::fill_scaling_efficiency(&mut steps);
+        self.summary.steps = steps;
+        self.summary.stress = stress;
+        self.summary.monitor = MonitorReport {
+            temperature_available: self.monitor.temperature_available(),
+            samples: self.monitor.samples(),
+        };
+        if let Err(message) = self.summary.write(&self.config.out_dir) {
+            // Once is enough: the console report goes on.
+            if !self.summary.notes.iter().any(|n| n == &message) {
+                self.reporter.warn(&message);
+                self.summary.notes.push(message);
+            }
+        }
+    }
+}
+
+fn prepare_out_dir(config: &RunConfig) -> Result<RecordWriter, UsageError> {
+    let dir = &config.out_dir;
+    if dir.is_file() {
+        return Err(UsageError(format!("results folder {} is a file; give a folder with --out", dir.display())));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create results folder {}: {e}; choose another with --out", dir.display())))?;
+    RecordWriter::create(&dir.join("requests.jsonl"))
+        .map_err(|e| UsageError(format!("{e}; choose another results folder with --out")))
+}
+
+async fn next_interrupt(terminate: &mut Option<tokio::signal::unix::Signal>) {
+    match terminate {
+        Some(term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM once: stop sending, let requests in flight finish. Twice: stop now.
+fn spawn_signal_handler(signals: StopSignals, reporter: Arc<Reporter>, live: Arc<LiveCounters>) {
+    tokio::spawn(async move {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        next_interrupt(&mut terminate).await;
+        signals.stop.cancel();
+        reporter.line(&format!(
+            "Interrupted: sending no new requests; waiting up to {} for {} in flight (Ctrl-C again to stop now)",
+            humantime::format_duration(signals.drain),
+            live.in_flight.load(Ordering::Relaxed)
+        ));
+        next_interrupt(&mut terminate).await;
+        signals.abort.cancel();
+        reporter.line("Stopping now; writing the summary of what finished.");
+    });
+}
+
+/// Runs the benchmark described by `config`.
+pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
+    let reporter = Arc::new(Reporter::open(&config.log_file).map_err(UsageError)?);
+    let writer = prepare_out_dir(&config)?;
+    reporter.line(&format!(
+        "llm-bench {} → {} | results in {}",
+        env!("CARGO_PKG_VERSION"),
+        config.endpoint.base_url,
+        config.out_dir.display()
+    ));
+    let model = preflight::discover_model(&config, &reporter).await?;
+    let workload = Arc::new(Workload::new(WorkloadSpec {
+        model: model.clone(),
+        api: config.api,
+        prompt_chars: config.prompt_chars,
+        max_tokens: config.max_tokens,
+        same_prompt: config.same_prompt,
+        ignore_eos: config.ignore_eos,
+        image: config.image.clone(),
+        multimodal_text: config.multimodal_text.clone(),
+    }));
+    preflight::probe(&config, &model, &workload, &reporter).await?;
+
+    let run_start = Instant::now();
+    let monitor = Monitor::new(run_start.into_std());
+    if !monitor.temperature_available() {
+        reporter.line("CPU temperature: not available on this machine");
+    }
+    monitor.start(config.monitor_interval);
+    let live = Arc::new(LiveCounters::default());
+    let signals = StopSignals {
+        stop: CancellationToken::new(),
+        abort: CancellationToken::new(),
+        drain: config.drain_timeout,
+    };
+    spawn_signal_handler(signals.clone(), reporter.clone(), live.clone());
+
+    let summary = Summary {
+        status: "running".into(),
+        started_at: now_rfc3339(),
+        model: Some(model.clone()),
+        config: serde_json::to_value(&config).unwrap_or_default(),
+        environment: Environment::current(),
+        ..Summary::default()
+    };
+    let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
+    reporter.line(&format!(
+        "Model {model} | tests: {} | prompt {} chars | max_tokens {} | {}",
+        tests.join(", "),
+        config.prompt_chars,
+        config.max_tokens,
+        match &config.mode {
+            Mode::Step { start, end, step, step_duration } => format!(
+                "step mode: concurrency {start}..={end} by {step}{}",
+                step_duration
+                    .map(|d| format!(", {} per step", humantime::format_duration(d)))
+                    .unwrap_or_else(|| ", one request per connection".into())
+            ),
+            Mode::Stress { concurrency, duration } => format!(
+                "stress mode: concurrency {concurrency} for {}",
+                humantime::format_duration(*duration)
+            ),
+        }
+    ));
+    let mut ctx = RunContext {
+        config,
+        reporter,
+        writer,
+        workload,
+        monitor,
+        live,
+        signals,
+        run_start,
+        ids: Arc::new(AtomicU64::new(0)),
+        summary,
+    };
+
+    let (steps, stress, mut outcome) = match ctx.config.mode.clone() {
+        Mode::Step { .. } => {
+            let (steps, outcome) = steps::run_steps(&mut ctx).await;
+            (steps, None, outcome)
+        }
+        Mode::Stress { concurrency, duration } => {
+            let (steps, report, outcome) = stress::run_stress(&mut ctx, concurrency, duration).await;
+            (steps, Some(report), outcome)
+        }
+    };
+    ctx.monitor.sample();
+    ctx.monitor.stop();
+
+    let mut steps_with_scaling = steps.clone();
+    advice::fill_scaling_efficiency(&mut steps_with_scaling);
+    if outcome == Outcome::Complete && steps.iter().all(|s| s.requests_ok == 0) {
+        outcome = Outcome::NothingSucceeded;
+    }
+    let mut recommendations = advice::recommend(&steps_with_scaling, ctx.config.min_tps);
+    if let Some(report) = &stress {
+        recommendations.extend(report.drift.iter().cloned());
+    }
+    ctx.summary.recommendations = recommendations.clone();
+    ctx.summary.status = outcome.status().into();
+    ctx.summary.finished_at = Some(now_rfc3339());
+    ctx.save_summary(&steps, stress);
+
+    let reporter = ctx.reporter.clone();
+    reporter.line("");
+    for line in format::table(&steps_with_scaling) {
+        reporter.line(&line);
+    }
+    if !recommendations.is_empty() {
+        reporter.line("");
+        reporter.line("Recommendations:");
+        for r in &recommendations {
+            reporter.line(&format!("- {r}"));
+        }
+    }
+    reporter.line("");
+    reporter.line(&format!(
+        "Results: {} ({} requests in requests.jsonl)",
+        ctx.config.out_dir.join("summary.json").display(),
+        ctx.writer.written
+    ));
+    match outcome {
+        Outcome::Interrupted => reporter.line("The run was interrupted; the summary covers what finished."),
+        Outcome::NothingSucceeded => reporter.line("No request succeeded; see the errors above."),
+        _ => {}
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,88 @@
+//! Runs a load while consuming its records: each record is written to requests.jsonl and
+//! handed to a sink (step statistics, stress windows); a timer flushes the file and refreshes
+//! the progress line. One message per finished request, never one per token.
+
+use crate::client::RequestRecord;
+use crate::load::LiveCounters;
+use crate::report::{RecordWriter, Reporter};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+
+pub trait RecordSink {
+    fn record(&mut self, rec: &RequestRecord);
+    /// Called a few times a second while the load runs.
+    fn tick(&mut self, _now: Instant) {}
+}
+
+const TICK: Duration = Duration::from_millis(250);
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Pump<'a> {
+    pub writer: &'a mut RecordWriter,
+    pub reporter: &'a Reporter,
+    pub live: &'a LiveCounters,
+    /// Shown before the counters, e.g. "[output] concurrency 20".
+    pub label: String,
+    /// Requests the load will send, when known.
+    pub expected: Option<u64>,
+}
+
+impl Pump<'_> {
+    pub async fn run(&mut self, load: impl Future<Output = ()>, rx: &mut UnboundedReceiver<RequestRecord>, sink: &mut impl RecordSink) {
+        tokio::pin!(load);
+        let started = Instant::now();
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_plain = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                Some(rec) = rx.recv() => self.take(&rec, sink),
+                () = &mut load => break,
+                _ = ticker.tick() => {
+                    let now = Instant::now();
+                    if let Some(message) = self.writer.flush_if_due() {
+                        self.reporter.warn(&message);
+                    }
+                    sink.tick(now);
+                    let text = self.progress_text(now - started);
+                    if self.reporter.is_tty() {
+                        self.reporter.progress(&text);
+                    } else if now - last_plain >= PLAIN_PROGRESS_EVERY {
+                        last_plain = now;
+                        self.reporter.console(&text);
+                    }
+                }
+            }
+        }
+        // The load has ended: what is left in the channel was sent before that.
+        while let Ok(rec) = rx.try_recv() {
+            self.take(&rec, sink);
+        }
+        if let Some(message) = self.writer.flush() {
+            self.reporter.warn(&message);
+        }
+    }
+
+    fn take(&mut self, rec: &RequestRecord, sink: &mut impl RecordSink) {
+        if let Some(message) = self.writer.write(rec) {
+            self.reporter.warn(&message);
+        }
+        sink.record(rec);
+    }
+
+    fn progress_text(&self, elapsed: Duration) -> String {
+        let done = self.live.done.load(Ordering::Relaxed);
+        let of = self.expected.map(|n| format!("/{n}")).unwrap_or_default();
+        format!(
+            "{}: {done}{of} done, {} in flight, {} failed, {:.1} s",
+            self.label,
+            self.live.in_flight.load(Ordering::Relaxed),
+            self.live.failed.load(Ordering::Relaxed),
+            elapsed.as_secs_f64()
+        )
+    }
+}

@@ -1,0 +1,97 @@
+//! Step mode: for each concurrency, each enabled test, with exactly that many requests in
+//! flight.
+
+use super::pump::{Pump, RecordSink};
+use super::{Outcome, RunContext};
+use crate::cli::config::Mode;
+use crate::client::RequestRecord;
+use crate::load::{run_closed_loop, LoadContext, RequestMaker, StopRule};
+use crate::metrics::{StepAccumulator, StepStats};
+use crate::report::format;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+impl RecordSink for StepAccumulator {
+    fn record(&mut self, rec: &RequestRecord) {
+        self.add(rec);
+    }
+}
+
+pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome) {
+    let Mode::Step { step_duration, .. } = ctx.config.mode else {
+        unreachable!("run_steps is called for step mode only");
+    };
+    let concurrencies = ctx.config.mode.concurrencies();
+    let tests = ctx.config.tests.clone();
+    let mut steps = Vec::new();
+    let total = concurrencies.len() * tests.len();
+    for (index, (concurrency, test)) in concurrencies
+        .iter()
+        .flat_map(|&n| tests.iter().map(move |&t| (n, t)))
+        .enumerate()
+    {
+        if ctx.signals.stop.is_cancelled() {
+            return (steps, Outcome::Interrupted);
+        }
+        let rule = match step_duration {
+            Some(duration) => StopRule::For {
+                warmup: ctx.config.warmup,
+                duration,
+            },
+            None => StopRule::OnePerConnection,
+        };
+        ctx.live.reset();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let load_ctx = LoadContext {
+            endpoint: Arc::new(ctx.config.endpoint.clone()),
+            timeouts: ctx.config.timeouts,
+            run_start: ctx.run_start,
+            live: ctx.live.clone(),
+            records: tx,
+            signals: ctx.signals.clone(),
+        };
+        let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), vec![test], ctx.ids.clone()));
+        let mut acc = StepAccumulator::new(test, concurrency);
+        let t0 = ctx.monitor.sample().t_s;
+        {
+            let mut pump = Pump {
+                writer: &mut ctx.writer,
+                reporter: &ctx.reporter,
+                live: &ctx.live,
+                label: format!("step {}/{total} [{test}] concurrency {concurrency}", index + 1),
+                expected: step_duration.is_none().then_some(concurrency as u64),
+            };
+            pump.run(run_closed_loop(&load_ctx, concurrency, rule, maker), &mut rx, &mut acc)
+                .await;
+        }
+        let t1 = ctx.monitor.sample().t_s;
+        let mut stats = acc.stats(ctx.live.max_in_flight.load(Ordering::Relaxed));
+        stats.system = Some(ctx.monitor.summary(t0, t1));
+        for line in format::step_lines(&stats) {
+            ctx.reporter.line(&line);
+        }
+        let over_budget = ctx
+            .config
+            .max_error_rate
+            .filter(|max| stats.requests() > 0 && stats.error_rate() > *max);
+        steps.push(stats);
+        ctx.save_summary(&steps, None);
+        if let Some(max) = over_budget {
+            let last = steps.last().expect("just pushed");
+            ctx.reporter.line(&format!(
+                "Stopping: {:.0}% of the requests at concurrency {} failed, over --max-error-rate {:.0}%.",
+                100.0 * last.error_rate(),
+                last.concurrency,
+                100.0 * max
+            ));
+            return (steps, Outcome::ErrorBudget);
+        }
+    }
+    let outcome = if ctx.signals.stop.is_cancelled() {
+        Outcome::Interrupted
+    } else {
+        Outcome::Complete
+    };
+    (steps, outcome)
+}

@@ -1,0 +1,330 @@
+//! Response bodies, including the token stream.
+//!
+//! A streamed response is a small state machine polled directly by hyper:
+//! role chunk → one content chunk per engine `Tick` → usage → `[DONE]`.
+//! Doing this in a hand-written `Body` (rather than a task per stream
+//! forwarding into a channel) costs nothing per stream beyond its state,
+//! lets fault injection sit exactly where bytes leave the simulator, and
+//! gives the truest timestamp the simulator can take: the moment a content
+//! chunk is handed to hyper.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::{Instant, Sleep};
+
+use super::chunks::{Chunks, Endpoint, DONE, MALFORMED};
+use super::engine::Tick;
+use super::faults::FaultPlan;
+use super::stats::{Fault, InFlightGuard, Stats};
+
+/// Why a body ended early. Returning an error from `poll_frame` makes hyper
+/// drop the connection without a terminating chunk, which is exactly what a
+/// crashed or cut stream looks like to a client.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("stream cut by fault injection")]
+    Cut,
+    #[error("simulator shut down")]
+    EngineStopped,
+}
+
+/// What `poll_frame` returns.
+type FramePoll = Poll<Option<Result<Frame<Bytes>, BodyError>>>;
+
+/// Every response the simulator sends.
+pub(crate) struct SimBody {
+    kind: Kind,
+    /// Keeps the request counted as in flight until hyper drops the body,
+    /// i.e. until the response is fully written or the connection is gone.
+    _in_flight: Option<InFlightGuard>,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Stream(Box<TokenStream>),
+    Abort { done: bool },
+}
+
+impl SimBody {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            kind: Kind::Full(Some(bytes.into())),
+            _in_flight: None,
+        }
+    }
+
+    pub fn stream(stream: TokenStream) -> Self {
+        Self {
+            kind: Kind::Stream(Box::new(stream)),
+            _in_flight: None,
+        }
+    }
+
+    /// A body that fails at once: the connection closes mid-response.
+    pub fn abort() -> Self {
+        Self {
+            kind: Kind::Abort { done: false },
+            _in_flight: None,
+        }
+    }
+
+    pub fn with_guard(mut self, guard: Option<InFlightGuard>) -> Self {
+        self._in_flight = guard;
+        self
+    }
+}
+
+impl Body for SimBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> FramePoll {
+        match &mut self.get_mut().kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(stream) => stream.poll_next(cx),
+            Kind::Abort { done } => {
+                if std::mem::replace(done, true) {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(BodyError::Cut)))
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Stream(stream) => stream.phase == Phase::Finished,
+            Kind::Abort { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            // An exact size lets hyper send content-length instead of chunked.
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// Where a stream is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Role,
+    Tokens,
+    Usage,
+    Done,
+    Finished,
+}
+
+/// Everything a stream needs to know about its request.
+pub(crate) struct StreamSpec {
+    pub chunks: Arc<Chunks>,
+    pub endpoint: Endpoint,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub include_usage: bool,
+    pub plan: FaultPlan,
+    pub stall_for: Duration,
+    /// When the request's handler started; TTFT is measured from here.
+    pub received_at: Instant,
+}
+
+/// The streamed (SSE) response of one generation request.
+pub(crate) struct TokenStream {
+    spec: StreamSpec,
+    rx: UnboundedReceiver<Tick>,
+    stats: Arc<Stats>,
+    total_chunks: u64,
+    sent_chunks: u64,
+    phase: Phase,
+    /// A content chunk held back behind a malformed chunk or a stall.
+    held: Option<Bytes>,
+    /// The injected pause, while it runs.
+    stall: Option<Pin<Box<Sleep>>>,
+    truth: TruthRecorder,
+}
+
+impl TokenStream {
+    pub fn new(spec: StreamSpec, rx: UnboundedReceiver<Tick>, stats: Arc<Stats>) -> Self {
+        let total_chunks = spec
+            .chunks
+            .get(spec.endpoint)
+            .chunk_count(spec.output_tokens);
+        let truth = TruthRecorder::new(spec.received_at, total_chunks);
+        Self {
+            spec,
+            rx,
+            stats,
+            total_chunks,
+            sent_chunks: 0,
+            phase: Phase::Role,
+            held: None,
+            stall: None,
+            truth,
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> FramePoll {
+        let chunks = Arc::clone(&self.spec.chunks);
+        let chunks = chunks.get(self.spec.endpoint);
+        loop {
+            match self.phase {
+                Phase::Role => {
+                    self.phase = Phase::Tokens;
+                    // Sent at once, before any token: a client that times the
+                    // first byte instead of the first content measures wrong.
+                    if let Some(role) = &chunks.role {
+                        return data(role.clone());
+                    }
+                }
+                Phase::Tokens => {
+                    if let Some(sleep) = self.stall.as_mut() {
+                        ready!(sleep.as_mut().poll(cx));
+                        self.stall = None;
+                    }
+                    if let Some(chunk) = self.held.take() {
+                        return self.content(chunk);
+                    }
+                    if self.sent_chunks >= self.total_chunks {
+                        self.phase = Phase::Usage;
+                        continue;
+                    }
+                    if ready!(self.rx.poll_recv(cx)).is_none() {
+                        // The engine stopped before this sequence finished.
+                        self.phase = Phase::Finished;
+                        return Poll::Ready(Some(Err(BodyError::EngineStopped)));
+                    }
+                    let chunk = chunks.content(self.sent_chunks, self.spec.output_tokens);
+                    if self.sent_chunks == self.total_chunks / 2 {
+                        if let Some(early) = self.inject_faults(chunk.clone()) {
+                            return early;
+                        }
+                        if self.held.is_some() {
+                            continue; // stalled: poll the pause first
+                        }
+                    }
+                    return self.content(chunk);
+                }
+                Phase::Usage => {
+                    self.phase = Phase::Done;
+                    if self.spec.include_usage {
+                        let usage =
+                            chunks.usage_chunk(self.spec.prompt_tokens, self.spec.output_tokens);
+                        return data(usage);
+                    }
+                }
+                Phase::Done => {
+                    self.phase = Phase::Finished;
+                    self.stats.count_completed();
+                    return data(DONE);
+                }
+                Phase::Finished => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Applies the planned faults at the middle chunk. Returns a frame to
+    /// send instead of `chunk` (which is then held back), or `None` to go on.
+    fn inject_faults(&mut self, chunk: Bytes) -> Option<FramePoll> {
+        let plan = self.spec.plan;
+        if plan.cut {
+            self.stats.count_fault(Fault::CutStream);
+            self.phase = Phase::Finished;
+            return Some(Poll::Ready(Some(Err(BodyError::Cut))));
+        }
+        if plan.stall {
+            self.stats.count_fault(Fault::Stall);
+            self.stall = Some(Box::pin(tokio::time::sleep(self.spec.stall_for)));
+            self.held = Some(chunk.clone());
+        }
+        if plan.malformed {
+            self.stats.count_fault(Fault::MalformedChunk);
+            self.held = Some(chunk);
+            return Some(data(MALFORMED));
+        }
+        None
+    }
+
+    /// Hands a content chunk to hyper, stamping the truth record.
+    fn content(&mut self, chunk: Bytes) -> FramePoll {
+        self.truth.stamp(&self.stats);
+        self.sent_chunks += 1;
+        data(chunk)
+    }
+}
+
+impl Drop for TokenStream {
+    /// Whatever way the stream ended, account for what was actually sent.
+    fn drop(&mut self) {
+        let tokens = self
+            .spec
+            .chunks
+            .get(self.spec.endpoint)
+            .tokens_in(self.sent_chunks, self.spec.output_tokens);
+        self.stats.add_output_tokens(tokens);
+        self.truth.flush(&self.stats);
+    }
+}
+
+fn data(bytes: Bytes) -> FramePoll {
+    Poll::Ready(Some(Ok(Frame::data(bytes))))
+}
+
+/// Gaps are flushed to the shared histogram in batches of this size, which
+/// bounds a very long stream's memory while keeping the lock cold.
+const GAP_BATCH: usize = 1024;
+
+/// Per-stream timing, merged into the shared histograms at the end.
+struct TruthRecorder {
+    received_at: Instant,
+    last: Option<Instant>,
+    ttft_us: Option<u64>,
+    gaps_us: Vec<u32>,
+}
+
+impl TruthRecorder {
+    fn new(received_at: Instant, total_chunks: u64) -> Self {
+        let capacity =
+            usize::try_from(total_chunks.saturating_sub(1)).map_or(GAP_BATCH, |n| n.min(GAP_BATCH));
+        Self {
+            received_at,
+            last: None,
+            ttft_us: None,
+            gaps_us: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn stamp(&mut self, stats: &Stats) {
+        let now = Instant::now();
+        match self.last {
+            None => self.ttft_us = Some(micros(now - self.received_at)),
+            Some(last) => {
+                let gap = u32::try_from(micros(now - last)).unwrap_or(u32::MAX);
+                self.gaps_us.push(gap);
+                if self.gaps_us.len() >= GAP_BATCH {
+                    self.flush(stats);
+                }
+            }
+        }
+        self.last = Some(now);
+    }
+
+    fn flush(&mut self, stats: &Stats) {
+        stats.record_truth(self.ttft_us.take(), &self.gaps_us);
+        self.gaps_us.clear();
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,234 @@
+//! What one request is: the tests, their prompts and images, and the JSON bodies sent.
+//!
+//! Bodies are built from a template made once per test, so a request costs one prompt string
+//! and one copy, not a JSON tree (a multimodal body can carry megabytes of base64).
+
+pub mod image;
+pub mod prompt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub use image::ImageData;
+
+/// The three tests of the original script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Prompt ingestion (prefill): `max_tokens = 1`.
+    Input,
+    /// Token generation.
+    #[default]
+    Output,
+    /// Image + text generation.
+    Multimodal,
+}
+
+impl TestKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TestKind::Input => "input",
+            TestKind::Output => "output",
+            TestKind::Multimodal => "multimodal",
+        }
+    }
+}
+
+impl fmt::Display for TestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which OpenAI endpoint the text tests use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKind {
+    /// `POST {url}/chat/completions` with one user message.
+    #[default]
+    Chat,
+    /// `POST {url}/completions` with a plain prompt.
+    Completions,
+}
+
+impl ApiKind {
+    pub fn path(self) -> &'static str {
+        match self {
+            ApiKind::Chat => "/chat/completions",
+            ApiKind::Completions => "/completions",
+        }
+    }
+}
+
+/// Everything needed to build request bodies.
+#[derive(Debug, Clone)]
+pub struct WorkloadSpec {
+    pub model: String,
+    pub api: ApiKind,
+    pub prompt_chars: usize,
+    pub max_tokens: u32,
+    /// Send the same prompt every time (lets a server's prefix cache work).
+    pub same_prompt: bool,
+    pub ignore_eos: bool,
+    pub image: Option<ImageData>,
+    pub multimodal_text: String,
+}
+
+/// A body template: the JSON before and after the prompt string.
+#[derive(Debug, Clone)]
+struct Template {
+    head: Bytes,
+    tail: Bytes,
+}
+
+const PLACEHOLDER: &str = "\u{1}LLM_BENCH_PROMPT\u{1}";
+
+/// Builds request bodies for every test.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    spec: WorkloadSpec,
+    templates: [Option<Template>; 3],
+}
+
+impl Workload {
+    pub fn new(spec: WorkloadSpec) -> Self {
+        let templates = [TestKind::Input, TestKind::Output, TestKind::Multimodal]
+            .map(|test| Self::template(&spec, test));
+        Self { spec, templates }
+    }
+
+    pub fn spec(&self) -> &WorkloadSpec {
+        &self.spec
+    }
+
+    /// Path (after the base URL) the test's requests go to.
+    pub fn path(&self, test: TestKind) -> &'static str {
+        match test {
+            TestKind::Multimodal => ApiKind::Chat.path(),
+            _ => self.spec.api.path(),
+        }
+    }
+
+    /// The text of request `id` of `test`.
+    pub fn prompt_text(&self, test: TestKind, id: u64) -> String {
+        let unique = (!self.spec.same_prompt).then_some(id);
+        match test {
+            TestKind::Multimodal => prompt::with_prefix(&self.spec.multimodal_text, unique),
+            _ => prompt::filler(self.spec.prompt_chars, unique),
+        }
+    }
+
+    /// The JSON body of request `id` of `test`.
+    pub fn body(&self, test: TestKind, id: u64) -> Bytes {
+        let template = self.templates[test as usize]
+            .as_ref()
+            .expect("multimodal body requested without an image; checked when the config was built");
+        let text = self.prompt_text(test, id);
+        let quoted = serde_json::to_string(&text).expect("a string always serialises");
+        let mut body = Vec::with_capacity(template.head.len() + quoted.len() + template.tail.len());
+        body.extend_from_slice(&template.head);
+        body.extend_from_slice(quoted.as_bytes());
+        body.extend_from_slice(&template.tail);
+        Bytes::from(body)
+    }
+
+    fn template(spec: &WorkloadSpec, test: TestKind) -> Option<Template> {
+        let max_tokens = match test {
+            TestKind::Input => 1,
+            _ => spec.max_tokens,
+        };
+        let mut body = match (test, spec.api) {
+            (TestKind::Multimodal, _) => {
+                let image = spec.image.as_ref()?;
+                serde_json::json!({
+                    "model": spec.model,
+                    "messages": [{"role": "user", "content": [
+                        {"type": "text", "text": PLACEHOLDER},
+                        {"type": "image_url", "image_url": {"url": image.data_url()}},
+                    ]}],
+                })
+            }
+            (_, ApiKind::Chat) => serde_json::json!({
+                "model": spec.model,
+                "messages": [{"role": "user", "content": PLACEHOLDER}],
+            }),
+            (_, ApiKind::Completions) => serde_json::json!({
+                "model": spec.model,
+                "prompt": PLACEHOLDER,
+            }),
+        };
+        let map = body.as_object_mut().expect("built as an object");
+        map.insert("max_tokens".into(), max_tokens.into());
+        map.insert("stream".into(), true.into());
+        map.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+        if spec.ignore_eos {
+            map.insert("ignore_eos".into(), true.into());
+        }
+        let text = serde_json::to_string(&body).expect("a JSON value always serialises");
+        let quoted_placeholder = serde_json::to_string(PLACEHOLDER).expect("string");
+        let at = text.find(&quoted_placeholder).expect("placeholder present");
+        Some(Template {
+            head: Bytes::copy_from_slice(&text.as_bytes()[..at]),
+            tail: Bytes::copy_from_slice(&text.as_bytes()[at + quoted_placeholder.len()..]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> WorkloadSpec {
+        WorkloadSpec {
+            model: "m".into(),
+            api: ApiKind::Chat,
+            prompt_chars: 50,
+            max_tokens: 7,
+            same_prompt: false,
+            ignore_eos: false,
+            image: None,
+            multimodal_text: "Describe".into(),
+        }
+    }
+
+    #[test]
+    fn chat_body_is_valid_json_with_the_prompt() {
+        let w = Workload::new(spec());
+        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 3)).unwrap();
+        assert_eq!(body["max_tokens"], 7);
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        let content = body["messages"][0]["content"].as_str().unwrap();
+        assert_eq!(content.chars().count(), 50);
+        let input: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Input, 3)).unwrap();
+        assert_eq!(input["max_tokens"], 1);
+    }
+
+    #[test]
+    fn prompts_differ_unless_same_prompt() {
+        let w = Workload::new(spec());
+        assert_ne!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
+        let w = Workload::new(WorkloadSpec { same_prompt: true, ..spec() });
+        assert_eq!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
+    }
+
+    #[test]
+    fn completions_body() {
+        let w = Workload::new(WorkloadSpec { api: ApiKind::Completions, ..spec() });
+        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
+        assert_eq!(body["prompt"].as_str().unwrap().len(), 50);
+        assert_eq!(w.path(TestKind::Output), "/completions");
+    }
+
+    #[test]
+    fn multimodal_body_has_text_and_image_parts() {
+        let image = ImageData::from_bytes(b"\x89PNG\r\n\x1a\n0000".to_vec(), "x.png").unwrap();
+        let w = Workload::new(WorkloadSpec { image: Some(image), ..spec() });
+        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Multimodal, 1)).unwrap();
+        let parts = &body["messages"][0]["content"];
+        assert!(parts[0]["text"].as_str().unwrap().ends_with("Describe"));
+        assert!(parts[1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+        assert_eq!(w.path(TestKind::Multimodal), "/chat/completions");
+    }
+}

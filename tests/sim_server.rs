@@ -1,0 +1,733 @@
+//! Integration tests of the built-in simulator, over real TCP.
+//!
+//! The client here is a deliberately tiny raw HTTP/1.1 implementation: it
+//! keeps the test free of extra dependencies and lets us see exactly what
+//! went over the wire (chunk boundaries, abrupt closes, arrival times).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use llm_bench::sim::{self, SimConfig, SimHandle};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+// ---------------------------------------------------------------- client --
+
+struct Conn {
+    io: BufReader<TcpStream>,
+}
+
+#[derive(Debug)]
+struct Head {
+    status: u16,
+    headers: HashMap<String, String>,
+}
+
+/// One SSE event: its `data:` payload and when its last byte arrived.
+#[derive(Debug)]
+struct Event {
+    at: Instant,
+    data: String,
+}
+
+struct Stream {
+    head: Head,
+    events: Vec<Event>,
+    /// The terminating zero-length chunk arrived (false: connection cut).
+    complete: bool,
+    sent_at: Instant,
+}
+
+impl Stream {
+    fn content_events(&self) -> Vec<(&Event, Value)> {
+        self.events
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok().map(|v| (e, v)))
+            .filter(|(_, v)| {
+                let choice = &v["choices"][0];
+                choice["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty())
+                    || choice["text"].as_str().is_some_and(|s| !s.is_empty())
+            })
+            .collect()
+    }
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            io: BufReader::new(stream),
+        }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        self.io
+            .get_mut()
+            .write_all(req.as_bytes())
+            .await
+            .expect("write request");
+    }
+
+    async fn read_head(&mut self) -> Head {
+        let mut line = String::new();
+        self.io.read_line(&mut line).await.expect("status line");
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        let mut headers = HashMap::new();
+        loop {
+            line.clear();
+            self.io.read_line(&mut line).await.expect("header line");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (name, value) = l.split_once(':').expect("header");
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+        Head { status, headers }
+    }
+
+    /// Reads one chunk of a chunked body; `None` at the end or on a cut.
+    async fn read_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut line = String::new();
+        if self.io.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let size = usize::from_str_radix(line.trim(), 16).ok()?;
+        let mut data = vec![0; size + 2];
+        self.io.read_exact(&mut data).await.ok()?;
+        data.truncate(size);
+        Some(data)
+    }
+
+    async fn read_body(&mut self, head: &Head) -> Vec<u8> {
+        if let Some(len) = head.headers.get("content-length") {
+            let mut body = vec![0; len.parse().unwrap()];
+            self.io.read_exact(&mut body).await.expect("body");
+            return body;
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = self.read_chunk().await {
+            if chunk.is_empty() {
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        body
+    }
+
+    async fn read_events(&mut self, head: Head, sent_at: Instant) -> Stream {
+        let mut events = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut complete = false;
+        while let Some(chunk) = self.read_chunk().await {
+            if chunk.is_empty() {
+                complete = true;
+                break;
+            }
+            let at = Instant::now();
+            buf.extend_from_slice(&chunk);
+            while let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = buf.drain(..pos + 2).collect();
+                let text = String::from_utf8(event).expect("utf-8 event");
+                let data = text
+                    .trim_end()
+                    .strip_prefix("data: ")
+                    .expect("data: prefix");
+                events.push(Event {
+                    at,
+                    data: data.to_string(),
+                });
+            }
+        }
+        Stream {
+            head,
+            events,
+            complete,
+            sent_at,
+        }
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (Head, Value) {
+        self.send(method, path, headers, body).await;
+        let head = self.read_head().await;
+        let body = self.read_body(&head).await;
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (head, value)
+    }
+
+    async fn stream(&mut self, path: &str, body: &Value) -> Stream {
+        let sent_at = Instant::now();
+        self.send("POST", path, &[], &body.to_string()).await;
+        let head = self.read_head().await;
+        self.read_events(head, sent_at).await
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (Head, Value) {
+    Conn::open(addr).await.request("GET", path, &[], "").await
+}
+
+async fn post(addr: SocketAddr, path: &str, body: &Value) -> (Head, Value) {
+    Conn::open(addr)
+        .await
+        .request("POST", path, &[], &body.to_string())
+        .await
+}
+
+/// A fast simulator (1 ms steps) unless a test needs real timing.
+fn fast() -> SimConfig {
+    SimConfig {
+        port: 0,
+        decode_base_ms: 1.0,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+async fn start(config: SimConfig) -> SimHandle {
+    sim::start(config).await.expect("simulator starts")
+}
+
+fn chat(max_tokens: u64, stream: bool) -> Value {
+    json!({
+        "model": "llm-bench-sim",
+        "messages": [{"role": "user", "content": "Hello, simulator!"}],
+        "max_tokens": max_tokens,
+        "stream": stream,
+    })
+}
+
+/// Waits (briefly) until the simulator's stats satisfy `pred`.
+async fn eventually(sim: &SimHandle, what: &str, pred: impl Fn(&sim::SimStats) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let stats = sim.stats();
+        if pred(&stats) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ----------------------------------------------------------------- tests --
+
+#[tokio::test]
+async fn models_health_and_unknown_paths() {
+    let sim = start(fast()).await;
+    assert!(sim.base_url().starts_with("http://127.0.0.1:"));
+    assert!(sim.base_url().ends_with("/v1"));
+
+    let (head, body) = get(sim.addr, "/v1/models").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body["object"], "list");
+    assert_eq!(body["data"][0]["id"], "llm-bench-sim");
+    assert_eq!(body["data"][0]["owned_by"], "llm-bench");
+
+    let (head, body) = get(sim.addr, "/health").await;
+    assert_eq!((head.status, body), (200, json!({"status": "ok"})));
+
+    let (head, body) = get(sim.addr, "/v2/nothing").await;
+    assert_eq!(head.status, 404);
+    assert_eq!(body["error"]["type"], "not_found_error");
+    assert_eq!(body["error"]["code"], 404);
+
+    let (head, body) = get(sim.addr, "/v1/chat/completions").await;
+    assert_eq!(head.status, 405);
+    assert!(body["error"]["message"].is_string());
+
+    let (head, body) = get(sim.addr, "/sim/stats").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body["requests_total"], 0);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn streaming_chat_with_usage() {
+    let sim = start(fast()).await;
+    let mut req = chat(5, true);
+    req["stream_options"] = json!({"include_usage": true});
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/chat/completions", &req)
+        .await;
+
+    assert_eq!(s.head.status, 200);
+    assert_eq!(s.head.headers["content-type"], "text/event-stream");
+    assert!(s.complete);
+    let ev: Vec<Value> = s.events[..s.events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).expect("valid JSON chunk"))
+        .collect();
+    // role, 5 content chunks, usage, then [DONE]
+    assert_eq!(ev.len(), 7, "{:?}", s.events);
+    assert_eq!(s.events.last().unwrap().data, "[DONE]");
+    assert_eq!(
+        ev[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
+    for (i, chunk) in ev[1..6].iter().enumerate() {
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        assert_eq!(chunk["model"], "llm-bench-sim");
+        assert_eq!(chunk["choices"][0]["delta"]["content"], "tok ");
+        let finish = &chunk["choices"][0]["finish_reason"];
+        if i == 4 {
+            assert_eq!(finish, "length");
+        } else {
+            assert!(finish.is_null());
+        }
+    }
+    assert_eq!(ev[6]["choices"], json!([]));
+    // "Hello, simulator!" is 17 chars -> ceil(17 / 4) = 5 tokens.
+    assert_eq!(
+        ev[6]["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10})
+    );
+
+    let stats = sim.stats();
+    assert_eq!(stats.requests_total, 1);
+    assert_eq!(stats.requests_completed, 1);
+    assert_eq!(stats.prompt_tokens_total, 5);
+    assert_eq!(stats.output_tokens_total, 5);
+    assert_eq!(stats.truth.ttft_ms.count, 1);
+    assert_eq!(stats.truth.itl_ms.count, 4);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn completions_stream_multi_token_chunks_without_usage() {
+    let sim = start(SimConfig {
+        tokens_per_chunk: 2,
+        no_usage: true,
+        ..fast()
+    })
+    .await;
+    let req = json!({
+        "prompt": "abcdefgh",
+        "max_tokens": 5,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/completions", &req)
+        .await;
+    assert!(s.complete);
+    let texts: Vec<String> = s.events[..s.events.len() - 1]
+        .iter()
+        .map(|e| {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            assert_eq!(v["object"], "text_completion");
+            assert!(v.get("usage").is_none(), "--no-usage must win");
+            v["choices"][0]["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(texts, ["tok tok ", "tok tok ", "tok "]);
+    assert_eq!(s.events.last().unwrap().data, "[DONE]");
+    assert_eq!(sim.stats().output_tokens_total, 5);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn no_role_chunk_flag() {
+    let sim = start(SimConfig {
+        no_role_chunk: true,
+        ..fast()
+    })
+    .await;
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/chat/completions", &chat(2, true))
+        .await;
+    assert_eq!(s.events.len(), 3); // two content chunks and [DONE]
+    assert_eq!(s.content_events().len(), 2);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn non_streamed_responses_and_keep_alive() {
+    let sim = start(fast()).await;
+    let mut conn = Conn::open(sim.addr).await;
+    let (head, body) = conn
+        .request(
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            &chat(3, false).to_string(),
+        )
+        .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "tok tok tok ");
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
+    assert_eq!(body["usage"]["completion_tokens"], 3);
+
+    // Same connection again: keep-alive works; max_completion_tokens wins.
+    let req = json!({"prompt": "hi", "max_completion_tokens": 2, "max_tokens": 50});
+    let (head, body) = conn
+        .request("POST", "/v1/completions", &[], &req.to_string())
+        .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body["choices"][0]["text"], "tok tok ");
+    assert_eq!(body["usage"]["prompt_tokens"], 1);
+
+    // Default max tokens.
+    let req = json!({"messages": [{"role": "user", "content": "x"}]});
+    let (_, body) = conn
+        .request("POST", "/v1/chat/completions", &[], &req.to_string())
+        .await;
+    assert_eq!(body["usage"]["completion_tokens"], 128);
+    assert_eq!(sim.stats().requests_completed, 3);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors() {
+    let sim = start(fast()).await;
+    let mut req = chat(3, true);
+    req["model"] = json!("gpt-9");
+    let (head, body) = post(sim.addr, "/v1/chat/completions", &req).await;
+    assert_eq!(head.status, 404);
+    assert_eq!(
+        body["error"]["message"],
+        "The model `gpt-9` does not exist."
+    );
+
+    let (head, body) = Conn::open(sim.addr)
+        .await
+        .request("POST", "/v1/chat/completions", &[], "{nope")
+        .await;
+    assert_eq!(head.status, 400);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+
+    let (head, _) = post(
+        sim.addr,
+        "/v1/completions",
+        &json!({"prompt": "x", "max_tokens": -3}),
+    )
+    .await;
+    assert_eq!(head.status, 400);
+    let (head, _) = post(sim.addr, "/v1/chat/completions", &json!({"prompt": "x"})).await;
+    assert_eq!(head.status, 400);
+
+    let stats = sim.stats();
+    assert_eq!(stats.requests_total, 4);
+    assert_eq!(stats.requests_completed, 0);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn api_key_is_enforced() {
+    let sim = start(SimConfig {
+        api_key: Some("sekret".into()),
+        ..fast()
+    })
+    .await;
+    let (head, body) = get(sim.addr, "/v1/models").await;
+    assert_eq!(head.status, 401);
+    assert_eq!(body["error"]["code"], 401);
+    let (head, _) = Conn::open(sim.addr)
+        .await
+        .request(
+            "POST",
+            "/v1/chat/completions",
+            &[("Authorization", "Bearer wrong")],
+            &chat(1, false).to_string(),
+        )
+        .await;
+    assert_eq!(head.status, 401);
+    let (head, body) = Conn::open(sim.addr)
+        .await
+        .request(
+            "POST",
+            "/v1/chat/completions",
+            &[("Authorization", "Bearer sekret")],
+            &chat(1, false).to_string(),
+        )
+        .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body["choices"][0]["message"]["content"], "tok ");
+    // Health stays open for probes.
+    assert_eq!(get(sim.addr, "/health").await.0.status, 200);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn images_rejected_like_llama_cpp() {
+    let sim = start(SimConfig {
+        reject_images: true,
+        ..fast()
+    })
+    .await;
+    let req = json!({
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+        ]}],
+        "max_tokens": 4,
+    });
+    let (head, body) = post(sim.addr, "/v1/chat/completions", &req).await;
+    assert_eq!(head.status, 500);
+    assert_eq!(
+        body["error"]["message"],
+        "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj"
+    );
+    assert_eq!(sim.stats().faults.rejected_image, 1);
+    sim.shutdown();
+
+    // Without the flag, the image is accepted and charged 256 prompt tokens.
+    let sim = start(fast()).await;
+    let (head, body) = post(sim.addr, "/v1/chat/completions", &req).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body["usage"]["prompt_tokens"], 4 + 256);
+    sim.shutdown();
+}
+
+/// Sends 50 sequential requests; returns the indices answered with 503.
+async fn fifty_requests(conn: &mut Conn) -> Vec<usize> {
+    let mut failed = Vec::new();
+    for i in 0..50 {
+        let (head, body) = conn
+            .request(
+                "POST",
+                "/v1/chat/completions",
+                &[],
+                &chat(1, false).to_string(),
+            )
+            .await;
+        match head.status {
+            200 => {}
+            503 => {
+                assert!(body["error"]["message"].is_string());
+                failed.push(i);
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    failed
+}
+
+#[tokio::test]
+async fn error_faults_are_counted_exactly_and_replay_after_reset() {
+    let sim = start(SimConfig {
+        fault_error_rate: 0.2,
+        fault_error_status: 503,
+        seed: 42,
+        ..fast()
+    })
+    .await;
+    let mut conn = Conn::open(sim.addr).await;
+    let first = fifty_requests(&mut conn).await;
+    let stats = sim.stats();
+    assert_eq!(stats.faults.error_status, first.len() as u64);
+    assert_eq!(stats.requests_total, 50);
+    assert_eq!(stats.requests_completed, 50 - first.len() as u64);
+    assert!(
+        (3..=20).contains(&first.len()),
+        "{} errors for a 0.2 rate",
+        first.len()
+    );
+
+    // POST /sim/reset restarts the arrival index: same seed, same faults.
+    let (head, _) = conn.request("POST", "/sim/reset", &[], "").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(sim.stats().faults.error_status, 0);
+    let second = fifty_requests(&mut conn).await;
+    assert_eq!(first, second);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn cut_stream_closes_the_connection_midway() {
+    let sim = start(SimConfig {
+        fault_cut_rate: 1.0,
+        ..fast()
+    })
+    .await;
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/chat/completions", &chat(10, true))
+        .await;
+    assert_eq!(s.head.status, 200);
+    assert!(!s.complete, "a cut stream has no terminating chunk");
+    assert_eq!(s.content_events().len(), 5);
+    assert!(s.events.iter().all(|e| e.data != "[DONE]"));
+    eventually(&sim, "cut accounted", |st| st.in_flight == 0).await;
+    let stats = sim.stats();
+    assert_eq!(stats.faults.cut_stream, 1);
+    assert_eq!(stats.requests_completed, 0);
+    assert_eq!(stats.output_tokens_total, 5);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn malformed_chunk_is_inserted_in_the_middle() {
+    let sim = start(SimConfig {
+        fault_malformed_rate: 1.0,
+        no_role_chunk: true,
+        ..fast()
+    })
+    .await;
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/chat/completions", &chat(6, true))
+        .await;
+    assert!(s.complete);
+    let data: Vec<&str> = s.events.iter().map(|e| e.data.as_str()).collect();
+    assert_eq!(data.len(), 6 + 2, "{data:?}");
+    assert_eq!(data[3], "{not json");
+    assert_eq!(s.content_events().len(), 6);
+    assert_eq!(sim.stats().faults.malformed_chunk, 1);
+    assert_eq!(sim.stats().requests_completed, 1);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn stall_pauses_once_and_truth_sees_it() {
+    let sim = start(SimConfig {
+        fault_stall_rate: 1.0,
+        fault_stall_ms: 300,
+        decode_base_ms: 5.0,
+        ..fast()
+    })
+    .await;
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/chat/completions", &chat(10, true))
+        .await;
+    assert!(s.complete);
+    let content = s.content_events();
+    assert_eq!(content.len(), 10);
+    let gaps: Vec<Duration> = content.windows(2).map(|w| w[1].0.at - w[0].0.at).collect();
+    let long = gaps
+        .iter()
+        .filter(|g| **g >= Duration::from_millis(250))
+        .count();
+    assert_eq!(long, 1, "{gaps:?}");
+    let stats = sim.stats();
+    assert_eq!(stats.faults.stall, 1);
+    assert!(stats.truth.itl_ms.max >= 250.0, "{:?}", stats.truth);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn in_flight_counts_open_streams_and_disconnects() {
+    const N: usize = 200;
+    let sim = start(SimConfig {
+        decode_base_ms: 20.0,
+        ..fast()
+    })
+    .await;
+    let body = chat(1000, true).to_string();
+    let mut conns = Vec::with_capacity(N);
+    for _ in 0..N {
+        let mut conn = Conn::open(sim.addr).await;
+        conn.send("POST", "/v1/chat/completions", &[], &body).await;
+        conns.push(conn);
+    }
+    for conn in &mut conns {
+        assert_eq!(conn.read_head().await.status, 200);
+    }
+    eventually(&sim, "all streams in flight", |s| s.in_flight == N as u64).await;
+    assert_eq!(sim.stats().max_in_flight, N as u64);
+    // Clients vanish: the engine notices on its next send and frees the slots.
+    drop(conns);
+    eventually(&sim, "disconnects noticed", |s| s.in_flight == 0).await;
+    assert_eq!(sim.stats().requests_completed, 0);
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn decode_steps_set_the_pace() {
+    let sim = start(SimConfig {
+        decode_base_ms: 20.0,
+        ..SimConfig {
+            port: 0,
+            ..SimConfig::default()
+        }
+    })
+    .await;
+    let s = Conn::open(sim.addr)
+        .await
+        .stream("/v1/chat/completions", &chat(15, true))
+        .await;
+    assert!(s.complete);
+    let content = s.content_events();
+    assert_eq!(content.len(), 15);
+    let mut gaps: Vec<f64> = content
+        .windows(2)
+        .map(|w| (w[1].0.at - w[0].0.at).as_secs_f64() * 1000.0)
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    assert!((12.0..=28.0).contains(&median), "client-side gaps {gaps:?}");
+    // The first token needs one step (20 ms plus a little prefill).
+    let ttft = (content[0].0.at - s.sent_at).as_secs_f64() * 1000.0;
+    assert!((15.0..=60.0).contains(&ttft), "ttft {ttft}");
+
+    let truth = sim.stats().truth;
+    assert_eq!(truth.itl_ms.count, 14);
+    assert!((12.0..=28.0).contains(&truth.itl_ms.p50), "{truth:?}");
+    assert!((15.0..=60.0).contains(&truth.ttft_ms.p50), "{truth:?}");
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn full_batch_makes_newcomers_queue() {
+    let sim = start(SimConfig {
+        max_batch: 1,
+        decode_base_ms: 10.0,
+        ..fast()
+    })
+    .await;
+    let (a, b) = tokio::join!(
+        async {
+            Conn::open(sim.addr)
+                .await
+                .stream("/v1/chat/completions", &chat(5, true))
+                .await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Conn::open(sim.addr)
+                .await
+                .stream("/v1/chat/completions", &chat(5, true))
+                .await
+        },
+    );
+    let a_last = a.content_events().last().unwrap().0.at;
+    let b_first = b.content_events()[0].0.at;
+    // B only starts decoding once A has left the single batch slot.
+    assert!(b_first > a_last, "B's first token came before A finished");
+    assert!(b_first - b.sent_at >= Duration::from_millis(45));
+    sim.shutdown();
+}
