@@ -12,7 +12,10 @@ use std::process::ExitCode;
 pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     let command = Cli::command();
     let argv = legacy::normalize(argv, &command);
-    let cli = match command.try_get_matches_from(argv).and_then(|m| Cli::from_arg_matches(&m)) {
+    let cli = match command
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };

@@ -23,9 +23,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<crate::run::Outcome> {
     let sim = crate::sim::start(demo_sim_config()).await?;
     let url = sim.base_url();
     println!("Demo: built-in simulator at {url} (batch of 16 sequences; expect a knee near concurrency 16)");
-    let out = args
-        .out
-        .unwrap_or_else(|| crate::cli::config::default_out_dir("demo-"));
+    let out = args.out.unwrap_or_else(|| crate::cli::config::default_out_dir("demo-"));
     let argv: Vec<String> = [
         "llm-bench",
         "--input",
@@ -46,7 +44,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<crate::run::Outcome> {
         "300ms",
         "--min-tps",
         "60",
-        "-u", &url,
+        "-u",
+        &url,
     ]
     .iter()
     .map(|s| s.to_string())

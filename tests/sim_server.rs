@@ -48,9 +48,7 @@ impl Stream {
             .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok().map(|v| (e, v)))
             .filter(|(_, v)| {
                 let choice = &v["choices"][0];
-                choice["delta"]["content"]
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty())
+                choice["delta"]["content"].as_str().is_some_and(|s| !s.is_empty())
                     || choice["text"].as_str().is_some_and(|s| !s.is_empty())
             })
             .collect()
@@ -148,10 +146,7 @@ impl Conn {
             while let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
                 let event: Vec<u8> = buf.drain(..pos + 2).collect();
                 let text = String::from_utf8(event).expect("utf-8 event");
-                let data = text
-                    .trim_end()
-                    .strip_prefix("data: ")
-                    .expect("data: prefix");
+                let data = text.trim_end().strip_prefix("data: ").expect("data: prefix");
                 events.push(Event {
                     at,
                     data: data.to_string(),
@@ -166,13 +161,7 @@ impl Conn {
         }
     }
 
-    async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (Head, Value) {
+    async fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (Head, Value) {
         self.send(method, path, headers, body).await;
         let head = self.read_head().await;
         let body = self.read_body(&head).await;
@@ -231,10 +220,7 @@ async fn eventually(sim: &SimHandle, what: &str, pred: impl Fn(&sim::SimStats) -
         if pred(&stats) {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {stats:?}"
-        );
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {stats:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -276,10 +262,7 @@ async fn streaming_chat_with_usage() {
     let sim = start(fast()).await;
     let mut req = chat(5, true);
     req["stream_options"] = json!({"include_usage": true});
-    let s = Conn::open(sim.addr)
-        .await
-        .stream("/v1/chat/completions", &req)
-        .await;
+    let s = Conn::open(sim.addr).await.stream("/v1/chat/completions", &req).await;
 
     assert_eq!(s.head.status, 200);
     assert_eq!(s.head.headers["content-type"], "text/event-stream");
@@ -337,10 +320,7 @@ async fn completions_stream_multi_token_chunks_without_usage() {
         "stream": true,
         "stream_options": {"include_usage": true},
     });
-    let s = Conn::open(sim.addr)
-        .await
-        .stream("/v1/completions", &req)
-        .await;
+    let s = Conn::open(sim.addr).await.stream("/v1/completions", &req).await;
     assert!(s.complete);
     let texts: Vec<String> = s.events[..s.events.len() - 1]
         .iter()
@@ -378,12 +358,7 @@ async fn non_streamed_responses_and_keep_alive() {
     let sim = start(fast()).await;
     let mut conn = Conn::open(sim.addr).await;
     let (head, body) = conn
-        .request(
-            "POST",
-            "/v1/chat/completions",
-            &[],
-            &chat(3, false).to_string(),
-        )
+        .request("POST", "/v1/chat/completions", &[], &chat(3, false).to_string())
         .await;
     assert_eq!(head.status, 200);
     assert_eq!(body["object"], "chat.completion");
@@ -393,9 +368,7 @@ async fn non_streamed_responses_and_keep_alive() {
 
     // Same connection again: keep-alive works; max_completion_tokens wins.
     let req = json!({"prompt": "hi", "max_completion_tokens": 2, "max_tokens": 50});
-    let (head, body) = conn
-        .request("POST", "/v1/completions", &[], &req.to_string())
-        .await;
+    let (head, body) = conn.request("POST", "/v1/completions", &[], &req.to_string()).await;
     assert_eq!(head.status, 200);
     assert_eq!(body["choices"][0]["text"], "tok tok ");
     assert_eq!(body["usage"]["prompt_tokens"], 1);
@@ -417,10 +390,7 @@ async fn bad_requests_get_openai_errors() {
     req["model"] = json!("gpt-9");
     let (head, body) = post(sim.addr, "/v1/chat/completions", &req).await;
     assert_eq!(head.status, 404);
-    assert_eq!(
-        body["error"]["message"],
-        "The model `gpt-9` does not exist."
-    );
+    assert_eq!(body["error"]["message"], "The model `gpt-9` does not exist.");
 
     let (head, body) = Conn::open(sim.addr)
         .await
@@ -429,12 +399,7 @@ async fn bad_requests_get_openai_errors() {
     assert_eq!(head.status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error");
 
-    let (head, _) = post(
-        sim.addr,
-        "/v1/completions",
-        &json!({"prompt": "x", "max_tokens": -3}),
-    )
-    .await;
+    let (head, _) = post(sim.addr, "/v1/completions", &json!({"prompt": "x", "max_tokens": -3})).await;
     assert_eq!(head.status, 400);
     let (head, _) = post(sim.addr, "/v1/chat/completions", &json!({"prompt": "x"})).await;
     assert_eq!(head.status, 400);
@@ -517,12 +482,7 @@ async fn fifty_requests(conn: &mut Conn) -> Vec<usize> {
     let mut failed = Vec::new();
     for i in 0..50 {
         let (head, body) = conn
-            .request(
-                "POST",
-                "/v1/chat/completions",
-                &[],
-                &chat(1, false).to_string(),
-            )
+            .request("POST", "/v1/chat/completions", &[], &chat(1, false).to_string())
             .await;
         match head.status {
             200 => {}
@@ -551,11 +511,7 @@ async fn error_faults_are_counted_exactly_and_replay_after_reset() {
     assert_eq!(stats.faults.error_status, first.len() as u64);
     assert_eq!(stats.requests_total, 50);
     assert_eq!(stats.requests_completed, 50 - first.len() as u64);
-    assert!(
-        (3..=20).contains(&first.len()),
-        "{} errors for a 0.2 rate",
-        first.len()
-    );
+    assert!((3..=20).contains(&first.len()), "{} errors for a 0.2 rate", first.len());
 
     // POST /sim/reset restarts the arrival index: same seed, same faults.
     let (head, _) = conn.request("POST", "/sim/reset", &[], "").await;
@@ -628,10 +584,7 @@ async fn stall_pauses_once_and_truth_sees_it() {
     let content = s.content_events();
     assert_eq!(content.len(), 10);
     let gaps: Vec<Duration> = content.windows(2).map(|w| w[1].0.at - w[0].0.at).collect();
-    let long = gaps
-        .iter()
-        .filter(|g| **g >= Duration::from_millis(250))
-        .count();
+    let long = gaps.iter().filter(|g| **g >= Duration::from_millis(250)).count();
     assert_eq!(long, 1, "{gaps:?}");
     let stats = sim.stats();
     assert_eq!(stats.faults.stall, 1);

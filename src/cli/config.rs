@@ -135,7 +135,9 @@ impl RunConfig {
         let mode = match stress {
             Some(duration) => {
                 if args.step_duration.is_some() {
-                    return Err(usage("--step-duration is for step mode; a stress run (-d/--duration) already runs back to back"));
+                    return Err(usage(
+                        "--step-duration is for step mode; a stress run (-d/--duration) already runs back to back",
+                    ));
                 }
                 if args.warmup >= duration {
                     return Err(usage(format!(
@@ -177,7 +179,9 @@ impl RunConfig {
         };
 
         if tests.contains(&TestKind::Multimodal) && args.endpoint == ApiKind::Completions {
-            return Err(usage("the multimodal test needs the chat endpoint; drop --endpoint completions or -mm"));
+            return Err(usage(
+                "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
+            ));
         }
         let image = if tests.contains(&TestKind::Multimodal) {
             Some(ImageData::load(&args.image_path).map_err(usage)?)
@@ -191,22 +195,29 @@ impl RunConfig {
             .or_else(|| std::env::var("LLM_BENCH_API_KEY").ok().filter(|k| !k.is_empty()));
         let mut headers = Vec::new();
         for raw in &args.header {
-            let (name, value) = raw
-                .split_once(':')
-                .ok_or_else(|| usage(format!("-H expects `Name: value`, got `{}`", raw.split(':').next().unwrap_or(""))))?;
+            let (name, value) = raw.split_once(':').ok_or_else(|| {
+                usage(format!(
+                    "-H expects `Name: value`, got `{}`",
+                    raw.split(':').next().unwrap_or("")
+                ))
+            })?;
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
         let endpoint = Endpoint::parse(&args.url, api_key.as_deref(), &headers).map_err(usage)?;
 
         if args.monitor_interval < Duration::from_millis(200) {
-            return Err(usage("--monitor-interval must be at least 200ms (CPU use is measured between two samples)"));
+            return Err(usage(
+                "--monitor-interval must be at least 200ms (CPU use is measured between two samples)",
+            ));
         }
         if args.report_interval < Duration::from_secs(1) {
             return Err(usage("--report-interval must be at least 1s"));
         }
         if let Some(model) = &args.model {
             if model.trim().is_empty() {
-                return Err(usage("--model is empty; give a model name or leave it out to ask the server"));
+                return Err(usage(
+                    "--model is empty; give a model name or leave it out to ask the server",
+                ));
             }
         }
 
@@ -254,7 +265,10 @@ mod tests {
     fn config(args: &[&str]) -> Result<RunConfig, UsageError> {
         let mut argv = vec!["llm-bench"];
         argv.extend_from_slice(args);
-        let argv = crate::cli::legacy::normalize(argv.into_iter().map(Into::into).collect(), &<Cli as clap::CommandFactory>::command());
+        let argv = crate::cli::legacy::normalize(
+            argv.into_iter().map(Into::into).collect(),
+            &<Cli as clap::CommandFactory>::command(),
+        );
         RunConfig::from_args(Cli::try_parse_from(argv).map_err(|e| UsageError(e.to_string()))?.run)
     }
 
@@ -269,7 +283,10 @@ mod tests {
 
     #[test]
     fn seed_step_and_stress_lines() {
-        let c = config(&["-i", "-o", "-st", "10", "-et", "300", "-ts", "10", "-pp", "500", "-tg", "500", "-l", "x.log"]).unwrap();
+        let c = config(&[
+            "-i", "-o", "-st", "10", "-et", "300", "-ts", "10", "-pp", "500", "-tg", "500", "-l", "x.log",
+        ])
+        .unwrap();
         assert_eq!(c.mode.concurrencies().len(), 30);
         assert_eq!((c.prompt_chars, c.max_tokens), (500, 500));
         let c = config(&["-d", "8", "-st", "300", "-pp", "500", "-tg", "500"]).unwrap();

@@ -100,8 +100,48 @@ mod tests {
     #[test]
     fn seed_command_line() {
         assert_eq!(
-            norm(&["-i", "-o", "-mm", "-st", "10", "-et", "300", "-ts", "10", "-pp", "500", "-tg", "500", "-ip", "x.jpg", "-mtp", "Describe.", "-l", "a.log"]),
-            vec!["-i", "-o", "--multimodal", "--start-threads", "10", "--end-threads", "300", "--step-threads", "10", "--prompt-length", "500", "--tokens-to-generate", "500", "--image-path", "x.jpg", "--multimodal-text-prompt", "Describe.", "-l", "a.log"]
+            norm(&[
+                "-i",
+                "-o",
+                "-mm",
+                "-st",
+                "10",
+                "-et",
+                "300",
+                "-ts",
+                "10",
+                "-pp",
+                "500",
+                "-tg",
+                "500",
+                "-ip",
+                "x.jpg",
+                "-mtp",
+                "Describe.",
+                "-l",
+                "a.log"
+            ]),
+            vec![
+                "-i",
+                "-o",
+                "--multimodal",
+                "--start-threads",
+                "10",
+                "--end-threads",
+                "300",
+                "--step-threads",
+                "10",
+                "--prompt-length",
+                "500",
+                "--tokens-to-generate",
+                "500",
+                "--image-path",
+                "x.jpg",
+                "--multimodal-text-prompt",
+                "Describe.",
+                "-l",
+                "a.log"
+            ]
         );
     }
 
@@ -112,7 +152,10 @@ mod tests {
 
     #[test]
     fn values_that_look_like_legacy_flags_are_left_alone() {
-        assert_eq!(norm(&["-mtp", "-st", "-o"]), vec!["--multimodal-text-prompt", "-st", "-o"]);
+        assert_eq!(
+            norm(&["-mtp", "-st", "-o"]),
+            vec!["--multimodal-text-prompt", "-st", "-o"]
+        );
         assert_eq!(norm(&["--model", "-pp"]), vec!["--model", "-pp"]);
         assert_eq!(norm(&["-m", "-tg"]), vec!["-m", "-tg"]);
         assert_eq!(norm(&["--", "-st"]), vec!["--", "-st"]);
@@ -120,7 +163,10 @@ mod tests {
 
     #[test]
     fn long_and_unknown_flags_untouched() {
-        assert_eq!(norm(&["--start_threads", "3", "-x"]), vec!["--start_threads", "3", "-x"]);
+        assert_eq!(
+            norm(&["--start_threads", "3", "-x"]),
+            vec!["--start_threads", "3", "-x"]
+        );
     }
 
     #[test]

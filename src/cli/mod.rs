@@ -47,7 +47,12 @@ pub struct DemoArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Log file.
-    #[arg(short = 'l', long = "log-file", visible_alias = "log_file", default_value = "llm-bench-demo.log")]
+    #[arg(
+        short = 'l',
+        long = "log-file",
+        visible_alias = "log_file",
+        default_value = "llm-bench-demo.log"
+    )]
     pub log_file: PathBuf,
 }
 
@@ -70,29 +75,40 @@ pub struct RunArgs {
     pub multimodal: bool,
 
     /// First concurrency of a step run; the concurrency of a stress run [legacy: -st].
-    #[arg(long = "start-threads", visible_alias = "start_threads", value_name = "N", default_value = "10", value_parser = parse::concurrency)]
+    #[arg(long = "start-threads", visible_alias = "start_threads", value_name = "N", default_value = "10", value_parser = parse::concurrency, allow_negative_numbers = true)]
     pub start_threads: u32,
     /// Last concurrency of a step run, inclusive [legacy: -et].
-    #[arg(long = "end-threads", visible_alias = "end_threads", value_name = "N", default_value = "200", value_parser = parse::concurrency)]
+    #[arg(long = "end-threads", visible_alias = "end_threads", value_name = "N", default_value = "200", value_parser = parse::concurrency, allow_negative_numbers = true)]
     pub end_threads: u32,
     /// Concurrency increment between steps [legacy: -ts].
-    #[arg(long = "step-threads", visible_alias = "step_threads", value_name = "N", default_value = "10", value_parser = parse::step)]
+    #[arg(long = "step-threads", visible_alias = "step_threads", value_name = "N", default_value = "10", value_parser = parse::step, allow_negative_numbers = true)]
     pub step_threads: u32,
     /// Prompt length in characters [legacy: -pp].
-    #[arg(long = "prompt-length", visible_alias = "prompt_length", value_name = "CHARS", default_value = "100", value_parser = parse::prompt_length)]
+    #[arg(long = "prompt-length", visible_alias = "prompt_length", value_name = "CHARS", default_value = "100", value_parser = parse::prompt_length, allow_negative_numbers = true)]
     pub prompt_length: usize,
     /// max_tokens of generation requests [legacy: -tg].
-    #[arg(long = "tokens-to-generate", visible_alias = "tokens_to_generate", value_name = "TOKENS", default_value = "100", value_parser = parse::tokens)]
+    #[arg(long = "tokens-to-generate", visible_alias = "tokens_to_generate", value_name = "TOKENS", default_value = "100", value_parser = parse::tokens, allow_negative_numbers = true)]
     pub tokens_to_generate: u32,
 
     /// API base URL, ending in /v1.
-    #[arg(short = 'u', long = "url", env = "OPENAI_BASE_URL", default_value = "http://127.0.0.1:8000/v1")]
+    #[arg(
+        short = 'u',
+        long = "url",
+        env = "OPENAI_BASE_URL",
+        default_value = "http://127.0.0.1:8000/v1"
+    )]
     pub url: String,
     /// Model name; by default the server's only (or first) model from GET {url}/models.
     #[arg(short = 'm', long = "model")]
     pub model: Option<String>,
     /// API key, sent as `Authorization: Bearer`. Also read from OPENAI_API_KEY or LLM_BENCH_API_KEY.
-    #[arg(long = "api-key", visible_alias = "api_key", env = "OPENAI_API_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long = "api-key",
+        visible_alias = "api_key",
+        env = "OPENAI_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<String>,
     /// Extra request header, `Name: value` (repeatable). Values are treated as secrets.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
@@ -102,7 +118,12 @@ pub struct RunArgs {
     pub endpoint: ApiKind,
 
     /// Image for the multimodal test (jpg, png, gif or webp; the type is read from its content) [legacy: -ip].
-    #[arg(long = "image-path", visible_alias = "image_path", value_name = "FILE", default_value = "testphoto.jpg")]
+    #[arg(
+        long = "image-path",
+        visible_alias = "image_path",
+        value_name = "FILE",
+        default_value = "testphoto.jpg"
+    )]
     pub image_path: PathBuf,
     /// Text sent with the image [legacy: -mtp].
     #[arg(long = "multimodal-text-prompt", visible_alias = "multimodal_text_prompt", value_name = "TEXT", default_value = DEFAULT_MULTIMODAL_PROMPT)]
@@ -115,7 +136,13 @@ pub struct RunArgs {
     pub ignore_eos: bool,
 
     /// Log file; the console and the log get the same lines.
-    #[arg(short = 'l', long = "log-file", visible_alias = "log_file", value_name = "FILE", default_value = "llm-bench.log")]
+    #[arg(
+        short = 'l',
+        long = "log-file",
+        visible_alias = "log_file",
+        value_name = "FILE",
+        default_value = "llm-bench.log"
+    )]
     pub log_file: PathBuf,
     /// Results folder for summary.json and requests.jsonl (default: llm-bench-results/<timestamp>).
     #[arg(long = "out", value_name = "DIR")]
@@ -141,10 +168,10 @@ pub struct RunArgs {
     pub monitor_interval: Duration,
 
     /// Per-connection speed target (tok/s) for the recommendations.
-    #[arg(long = "min-tps", visible_alias = "min_tps", value_name = "TOK_PER_S", value_parser = parse::positive_f64)]
+    #[arg(long = "min-tps", visible_alias = "min_tps", value_name = "TOK_PER_S", value_parser = parse::positive_f64, allow_negative_numbers = true)]
     pub min_tps: Option<f64>,
     /// Stop a step run when a step's failed fraction exceeds this (0..1).
-    #[arg(long = "max-error-rate", visible_alias = "max_error_rate", value_name = "FRACTION", value_parser = parse::fraction)]
+    #[arg(long = "max-error-rate", visible_alias = "max_error_rate", value_name = "FRACTION", value_parser = parse::fraction, allow_negative_numbers = true)]
     pub max_error_rate: Option<f64>,
 
     /// Time allowed to open a connection.
@@ -164,6 +191,6 @@ pub struct RunArgs {
     pub drain_timeout: Duration,
 
     /// Worker threads of the client (default: all cores).
-    #[arg(long = "threads", value_name = "N", value_parser = parse::threads)]
+    #[arg(long = "threads", value_name = "N", value_parser = parse::threads, allow_negative_numbers = true)]
     pub threads: Option<usize>,
 }

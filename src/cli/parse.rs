@@ -63,7 +63,7 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs < 1e9 {
+        if (0.0..1e9).contains(&secs) {
             return Ok(Duration::from_secs_f64(secs));
         }
         return Err(format!("the time must be zero or more, got `{s}`"));
@@ -81,7 +81,9 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
 pub fn fraction(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("expected a fraction between 0 and 1 (e.g. 0.2 for 20%), got `{s}`")),
+        _ => Err(format!(
+            "expected a fraction between 0 and 1 (e.g. 0.2 for 20%), got `{s}`"
+        )),
     }
 }
 

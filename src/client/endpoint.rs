@@ -29,20 +29,26 @@ impl Endpoint {
     /// Parses `url`; every error is one sentence the user can act on.
     pub fn parse(url: &str, api_key: Option<&str>, extra_headers: &[(String, String)]) -> Result<Self, String> {
         let trimmed = url.trim().trim_end_matches('/');
-        let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| {
-            format!("URL `{url}` has no scheme; write it like http://127.0.0.1:8000/v1")
-        })?;
+        let (scheme, rest) = trimmed
+            .split_once("://")
+            .ok_or_else(|| format!("URL `{url}` has no scheme; write it like http://127.0.0.1:8000/v1"))?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "http" => false,
             "https" => true,
-            other => return Err(format!("URL scheme `{other}` is not supported; use http:// or https://")),
+            other => {
+                return Err(format!(
+                    "URL scheme `{other}` is not supported; use http:// or https://"
+                ))
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
         if authority.is_empty() {
-            return Err(format!("URL `{url}` has no host; write it like http://127.0.0.1:8000/v1"));
+            return Err(format!(
+                "URL `{url}` has no host; write it like http://127.0.0.1:8000/v1"
+            ));
         }
         if authority.contains('@') {
             return Err("credentials in the URL are not supported; use --api-key or OPENAI_API_KEY".into());
@@ -94,6 +100,14 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Adds a (non-secret) header sent with every request of this endpoint.
+    pub fn add_header(&mut self, name: &'static str, value: &'static str) {
+        self.headers
+            .push((HeaderName::from_static(name), HeaderValue::from_static(value)));
+    }
+}
+
 fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     if let Some(rest) = authority.strip_prefix('[') {
         // IPv6 literal: [::1]:8000
@@ -129,10 +143,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls_with_a_reason() {
-        assert!(Endpoint::parse("127.0.0.1:8000/v1", None, &[]).unwrap_err().contains("no scheme"));
-        assert!(Endpoint::parse("ftp://x/v1", None, &[]).unwrap_err().contains("not supported"));
-        assert!(Endpoint::parse("http://x:port/v1", None, &[]).unwrap_err().contains("invalid port"));
-        assert!(Endpoint::parse("http:///v1", None, &[]).unwrap_err().contains("no host"));
+        assert!(Endpoint::parse("127.0.0.1:8000/v1", None, &[])
+            .unwrap_err()
+            .contains("no scheme"));
+        assert!(Endpoint::parse("ftp://x/v1", None, &[])
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(Endpoint::parse("http://x:port/v1", None, &[])
+            .unwrap_err()
+            .contains("invalid port"));
+        assert!(Endpoint::parse("http:///v1", None, &[])
+            .unwrap_err()
+            .contains("no host"));
     }
 
     #[test]
@@ -140,13 +162,5 @@ mod tests {
         let e = Endpoint::parse("http://h/v1", Some("sk-secret"), &[("X-Extra".into(), "v".into())]).unwrap();
         assert!(e.headers().iter().all(|(_, v)| v.is_sensitive()));
         assert!(!format!("{e:?}").contains("sk-secret"));
-    }
-}
-
-impl Endpoint {
-    /// Adds a (non-secret) header sent with every request of this endpoint.
-    pub fn add_header(&mut self, name: &'static str, value: &'static str) {
-        self.headers
-            .push((HeaderName::from_static(name), HeaderValue::from_static(value)));
     }
 }

@@ -103,9 +103,8 @@ pub fn decode_event(data: &[u8]) -> Result<Event, MalformedEvent> {
     };
     for choice in raw.choices.iter().flatten() {
         if let Some(delta) = &choice.delta {
-            info.has_text |= non_empty(&delta.content)
-                || non_empty(&delta.reasoning_content)
-                || non_empty(&delta.reasoning);
+            info.has_text |=
+                non_empty(&delta.content) || non_empty(&delta.reasoning_content) || non_empty(&delta.reasoning);
         }
         info.has_text |= non_empty(&choice.text);
         info.finished |= choice.finish_reason.is_some();
@@ -165,12 +164,20 @@ mod tests {
     fn usage_chunk_with_empty_choices() {
         let info = chunk(r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#);
         assert!(!info.has_text);
-        assert_eq!(info.usage, Some(Usage { prompt_tokens: 12, completion_tokens: 5 }));
+        assert_eq!(
+            info.usage,
+            Some(Usage {
+                prompt_tokens: 12,
+                completion_tokens: 5
+            })
+        );
     }
 
     #[test]
     fn completions_text_and_finish() {
-        let info = chunk(r#"{"choices":[{"text":"hi","finish_reason":"length"}],"timings":{"prompt_per_second":100.5,"predicted_per_second":30.0}}"#);
+        let info = chunk(
+            r#"{"choices":[{"text":"hi","finish_reason":"length"}],"timings":{"prompt_per_second":100.5,"predicted_per_second":30.0}}"#,
+        );
         assert!(info.has_text && info.finished);
         assert_eq!(info.timings.unwrap().predicted_per_second, Some(30.0));
     }

@@ -122,7 +122,10 @@ impl Client {
             Ok(Err(message)) => Err((ErrorClass::Connect, message)),
             Err(_) => Err((
                 ErrorClass::TimeoutConnect,
-                format!("no connection to {} within {:?}", self.endpoint.base_url, self.timeouts.connect),
+                format!(
+                    "no connection to {} within {:?}",
+                    self.endpoint.base_url, self.timeouts.connect
+                ),
             )),
         }
     }
@@ -211,7 +214,11 @@ impl Client {
             return read_json_answer(response, start, estimated_prompt_tokens, rec).await;
         }
         if !content_type.starts_with("text/event-stream") {
-            let shown = if content_type.is_empty() { "none".to_string() } else { content_type };
+            let shown = if content_type.is_empty() {
+                "none".to_string()
+            } else {
+                content_type
+            };
             fail(
                 rec,
                 ErrorClass::MalformedStream,
@@ -285,7 +292,10 @@ fn timeout_message(class: ErrorClass, t: &Timeouts) -> String {
     match class {
         ErrorClass::TimeoutTtft => format!("no first token within --ttft-timeout {:?}", t.ttft),
         ErrorClass::TimeoutIdle => format!("no event within --idle-timeout {:?}", t.idle),
-        ErrorClass::TimeoutRequest => format!("request not finished within --request-timeout {:?}", t.request.unwrap_or_default()),
+        ErrorClass::TimeoutRequest => format!(
+            "request not finished within --request-timeout {:?}",
+            t.request.unwrap_or_default()
+        ),
         other => other.key(),
     }
 }
@@ -299,11 +309,20 @@ fn fail(rec: &mut RequestRecord, class: ErrorClass, message: String) {
 fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Request<Full<Bytes>> {
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = endpoint.path(api_path).parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    *request.uri_mut() = endpoint
+        .path(api_path)
+        .parse()
+        .unwrap_or_else(|_| http::Uri::from_static("/"));
     let headers = request.headers_mut();
     headers.insert(http::header::HOST, endpoint.authority().clone());
-    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
     for (name, value) in endpoint.headers() {
         headers.insert(name.clone(), value.clone());
     }
@@ -319,7 +338,11 @@ async fn read_error_body(response: http::Response<hyper::body::Incoming>, timeou
         .and_then(|v| v.to_str().ok())
         .map(|v| format!(" (Retry-After: {v})"))
         .unwrap_or_default();
-    let body = tokio::time::timeout(timeouts.idle, Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect()).await;
+    let body = tokio::time::timeout(
+        timeouts.idle,
+        Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect(),
+    )
+    .await;
     let text = match body {
         Ok(Ok(collected)) => describe_error_body(&collected.to_bytes()),
         _ => String::new(),

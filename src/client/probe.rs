@@ -29,7 +29,9 @@ pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Resu
             .path(api_path)
             .parse()
             .map_err(|_| format!("invalid path in URL {}", endpoint.base_url))?;
-        request.headers_mut().insert(http::header::HOST, endpoint.authority().clone());
+        request
+            .headers_mut()
+            .insert(http::header::HOST, endpoint.authority().clone());
         for (name, value) in endpoint.headers() {
             request.headers_mut().insert(name.clone(), value.clone());
         }
@@ -73,7 +75,9 @@ impl ModelsError {
 /// `GET {url}/models` → model ids.
 pub async fn list_models(endpoint: &Endpoint, timeout: Duration) -> Result<Vec<String>, ModelsError> {
     let url = endpoint.url("/models");
-    let (status, body) = get(endpoint, "/models", timeout).await.map_err(ModelsError::Unreachable)?;
+    let (status, body) = get(endpoint, "/models", timeout)
+        .await
+        .map_err(ModelsError::Unreachable)?;
     if !(200..300).contains(&status) {
         return Err(ModelsError::Status {
             url,
@@ -94,7 +98,12 @@ pub async fn list_models(endpoint: &Endpoint, timeout: Duration) -> Result<Vec<S
         })?;
     Ok(data
         .iter()
-        .filter_map(|m| m["id"].as_str().or_else(|| m["name"].as_str()).or_else(|| m["model"].as_str()))
+        .filter_map(|m| {
+            m["id"]
+                .as_str()
+                .or_else(|| m["name"].as_str())
+                .or_else(|| m["model"].as_str())
+        })
         .map(str::to_string)
         .collect())
 }

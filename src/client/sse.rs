@@ -210,7 +210,10 @@ mod tests {
 
     #[test]
     fn stream_without_done_or_final_blank_line() {
-        assert_eq!(decode_pieces(&[b"data: {\"x\":1}\n\ndata: last"]), vec!["{\"x\":1}", "last"]);
+        assert_eq!(
+            decode_pieces(&[b"data: {\"x\":1}\n\ndata: last"]),
+            vec!["{\"x\":1}", "last"]
+        );
     }
 
     #[test]

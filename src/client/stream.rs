@@ -105,11 +105,19 @@ impl StreamReader {
         }
         rec.server_timings = state.timings;
         let outcome = failure
-            .or_else(|| state.server_error.map(|m| (ErrorClass::ServerError, format!("error in stream: {m}"))))
+            .or_else(|| {
+                state
+                    .server_error
+                    .map(|m| (ErrorClass::ServerError, format!("error in stream: {m}")))
+            })
             .or_else(|| state.malformed.map(|m| (ErrorClass::MalformedStream, m)))
             .or_else(|| {
-                (!state.done && !state.finished)
-                    .then(|| (ErrorClass::StreamCut, "stream ended before [DONE] or a finish_reason".to_string()))
+                (!state.done && !state.finished).then(|| {
+                    (
+                        ErrorClass::StreamCut,
+                        "stream ended before [DONE] or a finish_reason".to_string(),
+                    )
+                })
             });
         match outcome {
             Some((class, message)) => {
@@ -150,13 +158,26 @@ mod tests {
 
     #[test]
     fn role_chunk_is_not_the_first_token() {
-        let rec = run(&[(ROLE, 10), (TOKEN, 50), (TOKEN, 60), (LAST, 70), (USAGE, 71), (DONE, 72)], None);
+        let rec = run(
+            &[
+                (ROLE, 10),
+                (TOKEN, 50),
+                (TOKEN, 60),
+                (LAST, 70),
+                (USAGE, 71),
+                (DONE, 72),
+            ],
+            None,
+        );
         assert!(rec.ok);
         assert_eq!(rec.first_event_us, Some(10));
         assert_eq!(rec.first_token_us, Some(50));
         assert_eq!(rec.last_token_us, Some(70));
         assert_eq!(rec.token_us, vec![50, 60, 70]);
-        assert_eq!((rec.prompt_tokens, rec.output_tokens, rec.tokens_estimated), (40, 3, false));
+        assert_eq!(
+            (rec.prompt_tokens, rec.output_tokens, rec.tokens_estimated),
+            (40, 3, false)
+        );
         assert_eq!(rec.events, 6);
     }
 
@@ -164,7 +185,10 @@ mod tests {
     fn without_usage_chunks_are_counted_and_marked_estimated() {
         let rec = run(&[(TOKEN, 5), (TOKEN, 6), (DONE, 7)], None);
         assert!(rec.ok);
-        assert_eq!((rec.prompt_tokens, rec.output_tokens, rec.tokens_estimated), (99, 2, true));
+        assert_eq!(
+            (rec.prompt_tokens, rec.output_tokens, rec.tokens_estimated),
+            (99, 2, true)
+        );
     }
 
     #[test]
@@ -190,7 +214,14 @@ mod tests {
 
     #[test]
     fn error_object_in_stream() {
-        let rec = run(&[(TOKEN, 5), ("data: {\"error\":{\"message\":\"boom\"}}\n\n", 6), (DONE, 7)], None);
+        let rec = run(
+            &[
+                (TOKEN, 5),
+                ("data: {\"error\":{\"message\":\"boom\"}}\n\n", 6),
+                (DONE, 7),
+            ],
+            None,
+        );
         assert_eq!(rec.error, Some(ErrorClass::ServerError));
         assert!(rec.error_message.unwrap().contains("boom"));
     }

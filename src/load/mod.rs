@@ -45,7 +45,11 @@ pub struct Prepared {
 impl RequestMaker {
     pub fn new(workload: Arc<Workload>, tests: Vec<TestKind>, next_id: Arc<AtomicU64>) -> Self {
         assert!(!tests.is_empty(), "a load needs at least one test");
-        Self { workload, tests, next_id }
+        Self {
+            workload,
+            tests,
+            next_id,
+        }
     }
 
     /// Request number `k` of connection `conn`.
@@ -89,7 +93,8 @@ impl LiveCounters {
     }
 
     pub fn reset(&self) {
-        self.max_in_flight.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.max_in_flight
+            .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         self.failed.store(0, Ordering::Relaxed);
     }
@@ -164,7 +169,13 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
                 };
                 live.started();
                 client
-                    .execute(prepared.path, prepared.body, prepared.estimated_prompt_tokens, run_start, &mut rec)
+                    .execute(
+                        prepared.path,
+                        prepared.body,
+                        prepared.estimated_prompt_tokens,
+                        run_start,
+                        &mut rec,
+                    )
                     .await;
                 live.finished(rec.ok);
                 if records.send(rec).is_err() {

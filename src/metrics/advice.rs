@@ -77,7 +77,9 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
 
     let measured: Vec<&&StepStats> = curve.iter().filter(|s| s.requests_ok > 0).collect();
     if measured.is_empty() {
-        out.push(format!("[{name}] No request succeeded, so there is nothing to recommend."));
+        out.push(format!(
+            "[{name}] No request succeeded, so there is nothing to recommend."
+        ));
         return out;
     }
 
@@ -132,7 +134,10 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
     }
 
     if let (Some(target), true) = (min_tps, test != TestKind::Input) {
-        let meets: Vec<&&&StepStats> = measured.iter().filter(|s| speed(s).is_some_and(|v| v >= target)).collect();
+        let meets: Vec<&&&StepStats> = measured
+            .iter()
+            .filter(|s| speed(s).is_some_and(|v| v >= target))
+            .collect();
         let falls = measured.iter().find(|s| speed(s).is_some_and(|v| v < target));
         match (meets.last(), falls) {
             (Some(ok), Some(bad)) => out.push(format!(
@@ -162,7 +167,8 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
             .iter()
             .filter_map(|s| {
                 let p = s.per_conn_tps?;
-                (p.mean > 0.0 && p.std / p.mean > 0.5).then(|| format!("{} (std/mean {:.2})", s.concurrency, p.std / p.mean))
+                (p.mean > 0.0 && p.std / p.mean > 0.5)
+                    .then(|| format!("{} (std/mean {:.2})", s.concurrency, p.std / p.mean))
             })
             .collect();
         if !spread.is_empty() {
@@ -173,7 +179,11 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
         }
         let low: Vec<String> = measured
             .iter()
-            .filter_map(|s| s.efficiency_pct.filter(|e| *e < 80.0).map(|e| format!("{} ({e:.0}%)", s.concurrency)))
+            .filter_map(|s| {
+                s.efficiency_pct
+                    .filter(|e| *e < 80.0)
+                    .map(|e| format!("{} ({e:.0}%)", s.concurrency))
+            })
             .collect();
         if !low.is_empty() {
             out.push(format!(
@@ -182,7 +192,9 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
             ));
         }
         if measured.iter().all(|s| s.efficiency_pct.is_some_and(|e| e >= 95.0)) {
-            out.push(format!("[{name}] Efficiency is at least 95% at every step: the server scales well over this range."));
+            out.push(format!(
+                "[{name}] Efficiency is at least 95% at every step: the server scales well over this range."
+            ));
         }
     }
     out
@@ -233,9 +245,18 @@ mod tests {
             step(40, 1860.0, 46.0, 2),
         ];
         let advice = recommend(&steps, Some(60.0)).join("\n");
-        assert!(advice.contains("Throughput stops growing at concurrency 20"), "{advice}");
-        assert!(advice.contains("Best throughput: 1860.0 tok/s at concurrency 40"), "{advice}");
-        assert!(advice.contains("falls below --min-tps 60 at concurrency 40"), "{advice}");
+        assert!(
+            advice.contains("Throughput stops growing at concurrency 20"),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("Best throughput: 1860.0 tok/s at concurrency 40"),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("falls below --min-tps 60 at concurrency 40"),
+            "{advice}"
+        );
         assert!(advice.contains("highest concurrency that meets it is 30"), "{advice}");
         assert!(advice.contains("Errors start at concurrency 40: 2 of 42"), "{advice}");
     }

@@ -126,7 +126,11 @@ impl StepAccumulator {
             let class = rec.error.map(|c| c.key()).unwrap_or_else(|| "unknown".into());
             *self.errors.entry(class.clone()).or_default() += 1;
             let message = rec.error_message.clone().unwrap_or_default();
-            if let Some(sample) = self.samples.iter_mut().find(|s| s.class == class && s.message == message) {
+            if let Some(sample) = self
+                .samples
+                .iter_mut()
+                .find(|s| s.class == class && s.message == message)
+            {
                 sample.count += 1;
             } else if self.samples.len() < ERROR_SAMPLES {
                 self.samples.push(ErrorSample {
@@ -168,7 +172,9 @@ impl StepAccumulator {
 
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).
     pub fn stats(&self, max_in_flight: u64) -> StepStats {
-        let duration_s = self.first_start_s.map_or(0.0, |first| (self.last_end_s - first).max(0.0));
+        let duration_s = self
+            .first_start_s
+            .map_or(0.0, |first| (self.last_end_s - first).max(0.0));
         let per_second = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
         let output_throughput_tps = per_second(self.output_tokens as f64);
         // The original's theoretical throughput: every token at the pace of the connection that
@@ -264,7 +270,11 @@ mod tests {
             acc.add(&RequestRecord {
                 start_s: i as f64,
                 end_us: 10,
-                error: Some(if i < 7 { ErrorClass::Http(500) } else { ErrorClass::StreamCut }),
+                error: Some(if i < 7 {
+                    ErrorClass::Http(500)
+                } else {
+                    ErrorClass::StreamCut
+                }),
                 error_message: Some(if i < 7 { "boom".into() } else { format!("cut {i}") }),
                 output_tokens: if i < 7 { 0 } else { 3 },
                 ..RequestRecord::default()

@@ -104,9 +104,10 @@ impl Monitor {
             s.refresh_cpu_usage();
         }
         let components = Components::new_with_refreshed_list().ok();
-        let temperature_available = components
-            .as_ref()
-            .is_some_and(|c| c.iter().any(|c| c.temperature().is_some_and(|t| t.is_finite() && t > 0.0)));
+        let temperature_available = components.as_ref().is_some_and(|c| {
+            c.iter()
+                .any(|c| c.temperature().is_some_and(|t| t.is_finite() && t > 0.0))
+        });
         Arc::new(Self {
             run_start,
             probe: Mutex::new(Probe {
@@ -157,7 +158,11 @@ impl Monitor {
                 s.refresh_cpu_usage();
                 s.refresh_memory();
                 let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-                (Some(s.global_cpu_usage()), Some(mb(s.used_memory())), Some(mb(s.total_memory())))
+                (
+                    Some(s.global_cpu_usage()),
+                    Some(mb(s.used_memory())),
+                    Some(mb(s.total_memory())),
+                )
             }
             None => (None, None, None),
         };
@@ -165,10 +170,18 @@ impl Monitor {
             components.refresh(false);
             let temps: Vec<(bool, f32)> = components
                 .iter()
-                .filter_map(|c| c.temperature().filter(|t| t.is_finite() && *t > 0.0).map(|t| (is_cpu_sensor(c.label()), t)))
+                .filter_map(|c| {
+                    c.temperature()
+                        .filter(|t| t.is_finite() && *t > 0.0)
+                        .map(|t| (is_cpu_sensor(c.label()), t))
+                })
                 .collect();
             let cpu_only: Vec<f32> = temps.iter().filter(|(cpu, _)| *cpu).map(|(_, t)| *t).collect();
-            let pool = if cpu_only.is_empty() { temps.iter().map(|(_, t)| *t).collect() } else { cpu_only };
+            let pool = if cpu_only.is_empty() {
+                temps.iter().map(|(_, t)| *t).collect()
+            } else {
+                cpu_only
+            };
             pool.into_iter().reduce(f32::max)
         });
         let cpu_now = process_cpu_seconds();
@@ -192,7 +205,10 @@ impl Monitor {
             process_rss_mb: process_rss_mb(),
             temp_c_max,
         };
-        self.samples.lock().unwrap_or_else(|e| e.into_inner()).push(sample.clone());
+        self.samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sample.clone());
         sample
     }
 

@@ -21,7 +21,10 @@ impl Reporter {
                 .map_err(|e| format!("cannot create the folder of log file {}: {e}", log_path.display()))?;
         }
         if log_path.is_dir() {
-            return Err(format!("log file {} is a directory; give a file path with -l", log_path.display()));
+            return Err(format!(
+                "log file {} is a directory; give a file path with -l",
+                log_path.display()
+            ));
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -65,7 +68,10 @@ impl Reporter {
         if let Some(file) = log.as_mut() {
             if let Err(e) = writeln!(file, "{text}") {
                 if !self.log_failed.swap(true, Ordering::Relaxed) {
-                    let _ = writeln!(std::io::stderr(), "llm-bench: warning: cannot write the log file any more: {e}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "llm-bench: warning: cannot write the log file any more: {e}"
+                    );
                 }
             }
         }

@@ -26,7 +26,11 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
         lines.push(format!("  all {} requests failed{cause}", s.requests_failed));
         return lines;
     }
-    let est = if s.tokens_estimated { " (token counts estimated: no usage from the server)" } else { "" };
+    let est = if s.tokens_estimated {
+        " (token counts estimated: no usage from the server)"
+    } else {
+        ""
+    };
     match s.test {
         TestKind::Input => {
             let prefill = s
@@ -41,7 +45,12 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
         _ => {
             let per_conn = s
                 .per_conn_tps
-                .map(|p| format!("{:.1} tok/s (std {:.1}, min {:.1}, max {:.1})", p.mean, p.std, p.min, p.max))
+                .map(|p| {
+                    format!(
+                        "{:.1} tok/s (std {:.1}, min {:.1}, max {:.1})",
+                        p.mean, p.std, p.min, p.max
+                    )
+                })
                 .unwrap_or_else(|| "-".into());
             lines.push(format!(
                 "  per connection: {per_conn} | total {:.1} tok/s | {:.2} req/s{est}",
@@ -93,7 +102,9 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
                         s.concurrency,
                         format!("{}/{}", s.requests_ok, s.requests_failed),
                         s.prompt_throughput_tps,
-                        s.prefill_tps.map(|p| format!("{:.1}", p.mean)).unwrap_or_else(|| "-".into()),
+                        s.prefill_tps
+                            .map(|p| format!("{:.1}", p.mean))
+                            .unwrap_or_else(|| "-".into()),
                         ms(s.ttft_ms, |d| d.p50),
                         ms(s.ttft_ms, |d| d.p99),
                         pct(s.scaling_efficiency_pct),

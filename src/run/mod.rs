@@ -81,10 +81,17 @@ impl RunContext {
 fn prepare_out_dir(config: &RunConfig) -> Result<RecordWriter, UsageError> {
     let dir = &config.out_dir;
     if dir.is_file() {
-        return Err(UsageError(format!("results folder {} is a file; give a folder with --out", dir.display())));
+        return Err(UsageError(format!(
+            "results folder {} is a file; give a folder with --out",
+            dir.display()
+        )));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| UsageError(format!("cannot create results folder {}: {e}; choose another with --out", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        UsageError(format!(
+            "cannot create results folder {}: {e}; choose another with --out",
+            dir.display()
+        ))
+    })?;
     RecordWriter::create(&dir.join("requests.jsonl"))
         .map_err(|e| UsageError(format!("{e}; choose another results folder with --out")))
 }
@@ -172,7 +179,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         config.prompt_chars,
         config.max_tokens,
         match &config.mode {
-            Mode::Step { start, end, step, step_duration } => format!(
+            Mode::Step {
+                start,
+                end,
+                step,
+                step_duration,
+            } => format!(
                 "step mode: concurrency {start}..={end} by {step}{}",
                 step_duration
                     .map(|d| format!(", {} per step", humantime::format_duration(d)))

@@ -3,7 +3,7 @@
 
 use crate::cli::config::{RunConfig, UsageError};
 use crate::client::probe::{list_models, ModelsError};
-use crate::client::{Client, ErrorClass, Endpoint, RequestRecord, Timeouts};
+use crate::client::{Client, Endpoint, ErrorClass, RequestRecord, Timeouts};
 use crate::report::Reporter;
 use crate::workload::{TestKind, Workload};
 use std::sync::Arc;
@@ -77,7 +77,12 @@ pub struct ProbeFindings {
 }
 
 /// Sends one request for the text tests and one for the multimodal test.
-pub async fn probe(config: &RunConfig, model: &str, workload: &Workload, reporter: &Reporter) -> Result<ProbeFindings, UsageError> {
+pub async fn probe(
+    config: &RunConfig,
+    model: &str,
+    workload: &Workload,
+    reporter: &Reporter,
+) -> Result<ProbeFindings, UsageError> {
     let mut headers_endpoint = config.endpoint.clone();
     headers_endpoint.add_header(PROBE_HEADER, "1");
     let endpoint = Arc::new(headers_endpoint);
@@ -100,7 +105,9 @@ pub async fn probe(config: &RunConfig, model: &str, workload: &Workload, reporte
             ..RequestRecord::default()
         };
         let body = workload.body(test, u64::MAX);
-        client.execute(workload.path(test), body, 0, Instant::now(), &mut rec).await;
+        client
+            .execute(workload.path(test), body, 0, Instant::now(), &mut rec)
+            .await;
         if rec.ok {
             findings.usage_reported |= !rec.tokens_estimated;
             continue;

@@ -31,7 +31,12 @@ pub struct Pump<'a> {
 }
 
 impl Pump<'_> {
-    pub async fn run(&mut self, load: impl Future<Output = ()>, rx: &mut UnboundedReceiver<RequestRecord>, sink: &mut impl RecordSink) {
+    pub async fn run(
+        &mut self,
+        load: impl Future<Output = ()>,
+        rx: &mut UnboundedReceiver<RequestRecord>,
+        sink: &mut impl RecordSink,
+    ) {
         tokio::pin!(load);
         let started = Instant::now();
         let mut ticker = tokio::time::interval(TICK);

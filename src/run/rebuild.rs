@@ -11,7 +11,10 @@ use std::path::Path;
 pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
     let path = dir.join("requests.jsonl");
     if !path.is_file() {
-        return Err(UsageError(format!("{} has no requests.jsonl; give a results folder of llm-bench", dir.display())));
+        return Err(UsageError(format!(
+            "{} has no requests.jsonl; give a results folder of llm-bench",
+            dir.display()
+        )));
     }
     let (records, bad_lines) = read_records(&path).map_err(UsageError)?;
     let previous: Option<Summary> = std::fs::read(dir.join("summary.json"))
@@ -38,7 +41,11 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
             // In-flight counts are not in the records; keep the live figure if it was saved.
             let max_in_flight = previous
                 .as_ref()
-                .and_then(|p| p.steps.iter().find(|s| s.concurrency == *concurrency && s.test == *test))
+                .and_then(|p| {
+                    p.steps
+                        .iter()
+                        .find(|s| s.concurrency == *concurrency && s.test == *test)
+                })
                 .map_or(0, |s| s.max_in_flight);
             acc.stats(max_in_flight)
         })

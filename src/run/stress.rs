@@ -37,7 +37,10 @@ struct StressSink {
 
 impl StressSink {
     fn fresh(tests: &[TestKind], concurrency: u32) -> BTreeMap<TestKind, StepAccumulator> {
-        tests.iter().map(|&t| (t, StepAccumulator::new(t, concurrency))).collect()
+        tests
+            .iter()
+            .map(|&t| (t, StepAccumulator::new(t, concurrency)))
+            .collect()
     }
 
     fn close_window(&mut self, now: Instant) {
@@ -166,7 +169,11 @@ pub fn drift(intervals: &[Interval]) -> Vec<String> {
         let last = &intervals[intervals.len() - k..];
         let span = format!("the first {k} and the last {k} intervals");
         let describe = |name: &str, unit: &str, a: f64, b: f64, higher_is_worse: bool| -> String {
-            let change = if a.abs() > f64::EPSILON { 100.0 * (b - a) / a } else { 0.0 };
+            let change = if a.abs() > f64::EPSILON {
+                100.0 * (b - a) / a
+            } else {
+                0.0
+            };
             let verdict = if change.abs() < 5.0 {
                 "stable"
             } else if (change > 0.0) == higher_is_worse {
@@ -194,7 +201,11 @@ pub fn drift(intervals: &[Interval]) -> Vec<String> {
     out
 }
 
-pub(super) async fn run_stress(ctx: &mut RunContext, concurrency: u32, duration: Duration) -> (Vec<StepStats>, StressReport, Outcome) {
+pub(super) async fn run_stress(
+    ctx: &mut RunContext,
+    concurrency: u32,
+    duration: Duration,
+) -> (Vec<StepStats>, StressReport, Outcome) {
     let tests = ctx.config.tests.clone();
     ctx.live.reset();
     let (tx, mut rx) = mpsc::unbounded_channel();

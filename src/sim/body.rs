@@ -75,8 +75,8 @@ impl SimBody {
         }
     }
 
-    pub fn with_guard(mut self, guard: Option<InFlightGuard>) -> Self {
-        self._in_flight = guard;
+    pub fn with_guard(mut self, guard: InFlightGuard) -> Self {
+        self._in_flight = Some(guard);
         self
     }
 }
@@ -156,10 +156,7 @@ pub(crate) struct TokenStream {
 
 impl TokenStream {
     pub fn new(spec: StreamSpec, rx: UnboundedReceiver<Tick>, stats: Arc<Stats>) -> Self {
-        let total_chunks = spec
-            .chunks
-            .get(spec.endpoint)
-            .chunk_count(spec.output_tokens);
+        let total_chunks = spec.chunks.get(spec.endpoint).chunk_count(spec.output_tokens);
         let truth = TruthRecorder::new(spec.received_at, total_chunks);
         Self {
             spec,
@@ -218,8 +215,7 @@ impl TokenStream {
                 Phase::Usage => {
                     self.phase = Phase::Done;
                     if self.spec.include_usage {
-                        let usage =
-                            chunks.usage_chunk(self.spec.prompt_tokens, self.spec.output_tokens);
+                        let usage = chunks.usage_chunk(self.spec.prompt_tokens, self.spec.output_tokens);
                         return data(usage);
                     }
                 }
@@ -294,8 +290,7 @@ struct TruthRecorder {
 
 impl TruthRecorder {
     fn new(received_at: Instant, total_chunks: u64) -> Self {
-        let capacity =
-            usize::try_from(total_chunks.saturating_sub(1)).map_or(GAP_BATCH, |n| n.min(GAP_BATCH));
+        let capacity = usize::try_from(total_chunks.saturating_sub(1)).map_or(GAP_BATCH, |n| n.min(GAP_BATCH));
         Self {
             received_at,
             last: None,

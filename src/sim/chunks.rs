@@ -57,12 +57,7 @@ impl Chunks {
         );
         Self {
             chat: EndpointChunks::new(Endpoint::Chat, &model_json, tokens_per_chunk, role_chunk),
-            completions: EndpointChunks::new(
-                Endpoint::Completions,
-                &model_json,
-                tokens_per_chunk,
-                false,
-            ),
+            completions: EndpointChunks::new(Endpoint::Completions, &model_json, tokens_per_chunk, false),
             models: Bytes::from(models),
         }
     }
@@ -119,9 +114,7 @@ impl EndpointChunks {
     /// Tokens carried by the first `chunks` content chunks of a response of
     /// `output_tokens` tokens.
     pub fn tokens_in(&self, chunks: u64, output_tokens: u64) -> u64 {
-        chunks
-            .saturating_mul(self.tokens_per_chunk)
-            .min(output_tokens)
+        chunks.saturating_mul(self.tokens_per_chunk).min(output_tokens)
     }
 
     /// The content chunk at `index` (0-based) of a response of
@@ -163,9 +156,7 @@ impl EndpointChunks {
         let (object, choice) = match self.endpoint {
             Endpoint::Chat => (
                 "chat.completion",
-                format!(
-                    r#"{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"length"}}"#
-                ),
+                format!(r#"{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"length"}}"#),
             ),
             Endpoint::Completions => (
                 "text_completion",
@@ -222,11 +213,7 @@ mod tests {
 
     fn parse_sse(b: &Bytes) -> Value {
         let s = std::str::from_utf8(b).unwrap();
-        let json = s
-            .strip_prefix("data: ")
-            .unwrap()
-            .strip_suffix("\n\n")
-            .unwrap();
+        let json = s.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
         serde_json::from_str(json).unwrap()
     }
 

@@ -208,9 +208,7 @@ mod tests {
 
     #[test]
     fn default_matches_flag_defaults() {
-        let parsed = Wrapper::try_parse_from(["sim"])
-            .expect("no flags parse")
-            .sim;
+        let parsed = Wrapper::try_parse_from(["sim"]).expect("no flags parse").sim;
         let default = SimConfig::default();
         // api_key is skipped: the flag may pick it up from the environment.
         assert_eq!(parsed.port, default.port);

@@ -124,11 +124,7 @@ pub(crate) fn spawn(params: EngineParams, cancel: CancellationToken) -> EngineHa
     EngineHandle { tx }
 }
 
-async fn run(
-    params: EngineParams,
-    mut rx: UnboundedReceiver<Admission>,
-    cancel: CancellationToken,
-) {
+async fn run(params: EngineParams, mut rx: UnboundedReceiver<Admission>, cancel: CancellationToken) {
     let mut waiting: VecDeque<Admission> = VecDeque::new();
     let mut active: Vec<Sequence> = Vec::with_capacity(params.max_batch.min(4096));
     let mut step_start = Instant::now();
@@ -240,10 +236,7 @@ mod tests {
         // on a busy machine: never early, and late by a bounded amount.
         let near = |got: Duration, want_us: u64| {
             let want = Duration::from_micros(want_us);
-            assert!(
-                got >= want && got < want + Duration::from_millis(25),
-                "{got:?}"
-            );
+            assert!(got >= want && got < want + Duration::from_millis(25), "{got:?}");
         };
         near(ends[0], 20_400);
         near(ends[1], 20_400);

@@ -94,10 +94,7 @@ impl AppState {
 }
 
 /// The hyper service: routes one request.
-pub(crate) async fn handle(
-    state: Arc<AppState>,
-    req: Request<Incoming>,
-) -> Result<Reply, Infallible> {
+pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Reply, Infallible> {
     let received_at = Instant::now();
     let reply = match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => json(StatusCode::OK, r#"{"status":"ok"}"#),
@@ -113,46 +110,29 @@ pub(crate) async fn handle(
             state.stats.reset();
             json(StatusCode::OK, r#"{"status":"ok"}"#)
         }
-        (&Method::POST, "/v1/chat/completions") => {
-            generate(&state, Endpoint::Chat, req, received_at).await
+        (&Method::POST, "/v1/chat/completions") => generate(&state, Endpoint::Chat, req, received_at).await,
+        (&Method::POST, "/v1/completions") => generate(&state, Endpoint::Completions, req, received_at).await,
+        (_, "/health" | "/v1/models" | "/sim/stats" | "/sim/reset" | "/v1/chat/completions" | "/v1/completions") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
-        (&Method::POST, "/v1/completions") => {
-            generate(&state, Endpoint::Completions, req, received_at).await
-        }
-        (
-            _,
-            "/health"
-            | "/v1/models"
-            | "/sim/stats"
-            | "/sim/reset"
-            | "/v1/chat/completions"
-            | "/v1/completions",
-        ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         (_, path) => error(StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
     Ok(reply)
 }
 
 /// A generation request, from arrival to the start of its response.
-async fn generate(
-    state: &AppState,
-    endpoint: Endpoint,
-    req: Request<Incoming>,
-    received_at: Instant,
-) -> Reply {
+async fn generate(state: &AppState, endpoint: Endpoint, req: Request<Incoming>, received_at: Instant) -> Reply {
     // Counted and indexed on arrival: the index alone decides the faults,
     // so identical request sequences see identical faults.
     let index = state.stats.next_request_index();
     let guard = state.stats.in_flight_guard();
     let plan = state.faults.plan(index);
     let reply = match admit(state, endpoint, req, plan).await {
-        Ok((parsed, admitted)) => {
-            respond(state, endpoint, parsed, admitted, plan, received_at).await
-        }
+        Ok((parsed, admitted)) => respond(state, endpoint, parsed, admitted, plan, received_at).await,
         Err(e) => e.into_reply(),
     };
     let (parts, body) = reply.into_parts();
-    Response::from_parts(parts, body.with_guard(Some(guard)))
+    Response::from_parts(parts, body.with_guard(guard))
 }
 
 /// An admitted request: the engine's tick receiver and the output length.
@@ -170,8 +150,7 @@ async fn admit(
 ) -> Result<(GenRequest, Admitted), ApiError> {
     check_auth(state, &req)?;
     let body = read_body(req).await?;
-    let parsed = request::parse(endpoint, &body)
-        .map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
+    let parsed = request::parse(endpoint, &body).map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
     if let Some(model) = parsed.model.as_deref() {
         if model != state.model {
             let msg = format!("The model `{model}` does not exist.");
@@ -180,10 +159,7 @@ async fn admit(
     }
     if parsed.images > 0 && state.reject_images {
         state.stats.count_fault(Fault::RejectedImage);
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            REJECT_IMAGE_MESSAGE,
-        ));
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, REJECT_IMAGE_MESSAGE));
     }
     if plan.error {
         state.stats.count_fault(Fault::ErrorStatus);
@@ -198,12 +174,7 @@ async fn admit(
     let rx = state
         .engine
         .submit(parsed.prompt_tokens, chunks)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "simulator is shutting down",
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"))?;
     state.stats.add_prompt_tokens(parsed.prompt_tokens);
     Ok((parsed, Admitted { rx, output_tokens }))
 }
@@ -217,10 +188,7 @@ async fn respond(
     plan: FaultPlan,
     received_at: Instant,
 ) -> Reply {
-    let Admitted {
-        mut rx,
-        output_tokens,
-    } = admitted;
+    let Admitted { mut rx, output_tokens } = admitted;
     if parsed.stream {
         let spec = StreamSpec {
             chunks: Arc::clone(&state.chunks),
@@ -235,10 +203,7 @@ async fn respond(
         let stream = TokenStream::new(spec, rx, Arc::clone(&state.stats));
         let mut reply = Response::new(SimBody::stream(stream));
         let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return reply;
     }
@@ -247,10 +212,7 @@ async fn respond(
     let chunks = state.chunks.get(endpoint);
     for _ in 0..chunks.chunk_count(output_tokens) {
         if rx.recv().await.is_none() {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "simulator is shutting down",
-            );
+            return error(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down");
         }
     }
     // The stream faults, translated to a single response.
@@ -277,25 +239,16 @@ fn check_auth<B>(state: &AppState, req: &Request<B>) -> Result<(), ApiError> {
     let Some(expected) = state.expected_auth.as_deref() else {
         return Ok(());
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
+    let given = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     if given == Some(expected.as_bytes()) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Invalid or missing API key",
-        ))
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or missing API key"))
     }
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -311,10 +264,9 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
 fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     let mut reply = Response::new(SimBody::full(body));
     *reply.status_mut() = status;
-    reply.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    reply
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     reply
 }
 

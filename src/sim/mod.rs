@@ -74,26 +74,17 @@ impl SimHandle {
 /// Binds 127.0.0.1:`config.port` (0 = a free port) and serves in background
 /// tasks on the current tokio runtime.
 pub async fn start(config: SimConfig) -> Result<SimHandle> {
-    config
-        .validate()
-        .context("invalid simulator configuration")?;
+    config.validate().context("invalid simulator configuration")?;
     raise_fd_limit();
-    let listener = server::bind(config.port)
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
+    let listener = server::bind(config.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
+    let addr = listener.local_addr().context("cannot read the bound address")?;
 
     let cancel = CancellationToken::new();
     let stats = Stats::new();
     let engine = engine::spawn(EngineParams::from_config(&config), cancel.clone());
     let state = Arc::new(AppState::new(&config, Arc::clone(&stats), engine));
     server::spawn(listener, state, cancel.clone());
-    Ok(SimHandle {
-        addr,
-        stats,
-        cancel,
-    })
+    Ok(SimHandle { addr, stats, cancel })
 }
 
 /// Runs the simulator for the `serve` subcommand: starts it, prints one line
@@ -117,8 +108,6 @@ async fn wait_for_shutdown_signal() -> Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
     Ok(())
 }

@@ -81,8 +81,7 @@ impl PromptSize {
 
 /// Parses a request body for `endpoint`; the error is a client-facing message.
 pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<GenRequest, String> {
-    let raw: RawRequest =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let raw: RawRequest = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let mut size = PromptSize::default();
     match endpoint {
         Endpoint::Chat => {
@@ -107,10 +106,7 @@ pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<GenRequest, Strin
         images: size.images,
         max_tokens,
         stream: raw.stream.unwrap_or(false),
-        include_usage: raw
-            .stream_options
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false),
+        include_usage: raw.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
     })
 }
 

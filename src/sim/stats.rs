@@ -85,8 +85,7 @@ struct TruthHists {
 
 impl TruthHists {
     fn new() -> Self {
-        let make =
-            || Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static bounds are valid");
+        let make = || Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static bounds are valid");
         Self {
             ttft_us: make(),
             itl_us: make(),

@@ -36,7 +36,9 @@ impl ImageData {
     pub fn load(path: &Path) -> Result<Self, String> {
         let shown = path.display();
         if path.is_dir() {
-            return Err(format!("image {shown} is a directory; give an image file with -ip/--image-path"));
+            return Err(format!(
+                "image {shown} is a directory; give an image file with -ip/--image-path"
+            ));
         }
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
@@ -51,8 +53,9 @@ impl ImageData {
         if bytes.is_empty() {
             return Err(format!("image {name} is empty"));
         }
-        let mime = sniff_mime(&bytes)
-            .ok_or_else(|| format!("{name} is not a JPEG, PNG, GIF or WebP image (checked its content, not its name)"))?;
+        let mime = sniff_mime(&bytes).ok_or_else(|| {
+            format!("{name} is not a JPEG, PNG, GIF or WebP image (checked its content, not its name)")
+        })?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
         Ok(Self {
             mime,

@@ -93,8 +93,8 @@ pub struct Workload {
 
 impl Workload {
     pub fn new(spec: WorkloadSpec) -> Self {
-        let templates = [TestKind::Input, TestKind::Output, TestKind::Multimodal]
-            .map(|test| Self::template(&spec, test));
+        let templates =
+            [TestKind::Input, TestKind::Output, TestKind::Multimodal].map(|test| Self::template(&spec, test));
         Self { spec, templates }
     }
 
@@ -209,13 +209,19 @@ mod tests {
     fn prompts_differ_unless_same_prompt() {
         let w = Workload::new(spec());
         assert_ne!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
-        let w = Workload::new(WorkloadSpec { same_prompt: true, ..spec() });
+        let w = Workload::new(WorkloadSpec {
+            same_prompt: true,
+            ..spec()
+        });
         assert_eq!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
     }
 
     #[test]
     fn completions_body() {
-        let w = Workload::new(WorkloadSpec { api: ApiKind::Completions, ..spec() });
+        let w = Workload::new(WorkloadSpec {
+            api: ApiKind::Completions,
+            ..spec()
+        });
         let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
         assert_eq!(body["prompt"].as_str().unwrap().len(), 50);
         assert_eq!(w.path(TestKind::Output), "/completions");
@@ -224,11 +230,17 @@ mod tests {
     #[test]
     fn multimodal_body_has_text_and_image_parts() {
         let image = ImageData::from_bytes(b"\x89PNG\r\n\x1a\n0000".to_vec(), "x.png").unwrap();
-        let w = Workload::new(WorkloadSpec { image: Some(image), ..spec() });
+        let w = Workload::new(WorkloadSpec {
+            image: Some(image),
+            ..spec()
+        });
         let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Multimodal, 1)).unwrap();
         let parts = &body["messages"][0]["content"];
         assert!(parts[0]["text"].as_str().unwrap().ends_with("Describe"));
-        assert!(parts[1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+        assert!(parts[1]["image_url"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,"));
         assert_eq!(w.path(TestKind::Multimodal), "/chat/completions");
     }
 }

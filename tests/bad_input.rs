@@ -1,0 +1,162 @@
+//! Every mistake a user can make gets one clear line on stderr and exit code 2, before any
+//! load is sent. Table-driven: (arguments, what the line must say).
+
+mod common;
+
+use common::*;
+use llm_bench::sim::SimConfig;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+fn assert_usage_error(args: &[&str], expect: &str) {
+    let out = run(args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got:\n{stderr}");
+    assert!(lines[0].starts_with("llm-bench: error: "), "{args:?}: {stderr}");
+    assert!(
+        lines[0].to_lowercase().contains(&expect.to_lowercase()),
+        "{args:?}: expected {expect:?} in:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn flag_values_table() {
+    let s = Scratch::new();
+    let log = s.log();
+    let not_image = s.path("notes.jpg");
+    std::fs::write(&not_image, "hello").unwrap();
+    let empty = s.path("empty.png");
+    std::fs::write(&empty, "").unwrap();
+    let a_file = s.path("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-st", "10", "-et", "5"], "smaller than"),
+        (vec!["-ts", "0"], "at least 1"),
+        (vec!["-st", "0"], "at least 1"),
+        (vec!["-st", "-3"], "at least 1"),
+        (vec!["-st", "ten"], "whole number"),
+        (vec!["-pp", "0"], "at least 1"),
+        (vec!["-tg", "1.5"], "whole number"),
+        (vec!["-d", "-1"], "0 (step mode) or more"),
+        (vec!["-d", "30m"], "--duration"),
+        (vec!["--duration", "5 parsecs"], "not a time"),
+        (vec!["--duration", "0s"], "more than zero"),
+        (vec!["-d", "1", "--duration", "1h"], "not both"),
+        (vec!["--step-duration", "2s", "--warmup", "3s"], "shorter"),
+        (vec!["--min-tps", "-2"], "above zero"),
+        (vec!["--max-error-rate", "20"], "between 0 and 1"),
+        (vec!["--threads", "0"], "at least 1"),
+        (vec!["-u", "localhost:8000/v1"], "no scheme"),
+        (vec!["-u", "htp://localhost/v1"], "not supported"),
+        (vec!["-mm", "-ip", "/nonexistent/photo.jpg"], "does not exist"),
+        (vec!["-mm", "-ip", not_image.to_str().unwrap()], "not a JPEG"),
+        (vec!["-mm", "-ip", empty.to_str().unwrap()], "empty"),
+        (vec!["-mm", "-ip", "/tmp"], "directory"),
+        (vec!["-H", "no-colon"], "Name: value"),
+        (vec!["--no-such-flag"], "unexpected argument"),
+        (
+            vec!["--out", a_file.to_str().unwrap(), "-u", "http://127.0.0.1:9/v1"],
+            "is a file",
+        ),
+        (vec!["-l", "/proc/llm-bench/x.log"], "log file"),
+    ];
+    for (mut args, expect) in cases {
+        if !args.contains(&"-l") {
+            args.extend(["-l", &log]);
+        }
+        assert_usage_error(&args, expect);
+    }
+}
+
+#[test]
+fn server_problems_are_one_line_each() {
+    let s = Scratch::new();
+    let log = s.log();
+    let out_dir = s.out();
+    let base = |url: &str| -> Vec<String> {
+        vec![
+            "-o".into(),
+            "-st".into(),
+            "2".into(),
+            "-et".into(),
+            "2".into(),
+            "-u".into(),
+            url.into(),
+            "-l".into(),
+            log.clone(),
+            "--out".into(),
+            out_dir.clone(),
+        ]
+    };
+    let check = |args: Vec<String>, expect: &str| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_usage_error(&refs, expect);
+    };
+
+    // Nothing listening.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    check(base(&format!("http://127.0.0.1:{port}/v1")), "cannot reach the server");
+
+    let sim = Sim::start(fast_sim());
+    // Wrong path.
+    check(base(&sim.url.replace("/v1", "/api")), "404");
+    // Unknown model: the models the server has are listed.
+    let mut args = base(&sim.url);
+    args.extend(["--model".into(), "no-such-model".into()]);
+    check(args, "llm-bench-sim");
+
+    // A key is required.
+    let locked = Sim::start(SimConfig {
+        api_key: Some("sk-right".into()),
+        ..fast_sim()
+    });
+    check(base(&locked.url), "api key");
+    let mut args = base(&locked.url);
+    args.extend(["--api-key".into(), "sk-wrong".into()]);
+    check(args, "api key");
+
+    // A server without vision support.
+    let blind = Sim::start(SimConfig {
+        reject_images: true,
+        ..fast_sim()
+    });
+    let image = s.path("photo.png");
+    std::fs::write(&image, PNG).unwrap();
+    let mut args = base(&blind.url);
+    args.extend(["-mm".into(), "-ip".into(), image.display().to_string()]);
+    check(args, "rejects image input");
+    // Only the two pre-flight requests (text, then image) reached the server: no load.
+    assert!(
+        blind.stats().requests_total <= 2,
+        "load was sent after the image was rejected"
+    );
+
+    // A server that answers with a web page.
+    let html = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/v1", html.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in html.incoming().flatten().take(8) {
+            let mut stream = stream;
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let body = "<html><title>Welcome</title></html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut args = base(&url);
+    args.extend(["--model".into(), "m".into()]);
+    check(args, "event stream");
+}

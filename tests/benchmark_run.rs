@@ -1,0 +1,450 @@
+//! The real binary against the simulator: the seed's command lines, the results files, the
+//! figures against the simulator's configured timing, and concurrency really held.
+
+mod common;
+
+use common::*;
+use llm_bench::sim::SimConfig;
+
+const STEP_KEYS: &[&str] = &[
+    "test",
+    "concurrency",
+    "requests_ok",
+    "requests_failed",
+    "errors",
+    "duration_s",
+    "prompt_tokens",
+    "output_tokens",
+    "output_throughput_tps",
+    "request_throughput_rps",
+    "prefill_tps",
+    "per_conn_tps",
+    "ttft_ms",
+    "itl_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "efficiency_pct",
+    "scaling_efficiency_pct",
+    "max_in_flight",
+    "tokens_estimated",
+];
+
+#[test]
+fn seed_step_command_line_writes_every_result() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    // The seed README's first example, scaled down: same flags, same forms.
+    let out = run(&[
+        "-i",
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "6",
+        "-ts",
+        "2",
+        "-pp",
+        "500",
+        "-tg",
+        "20",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let summary = s.summary();
+    assert_eq!(summary["status"], "complete");
+    let steps = summary["steps"].as_array().unwrap();
+    let shape: Vec<(String, u64)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["test"].as_str().unwrap().to_string(),
+                s["concurrency"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = [2, 4, 6]
+        .iter()
+        .flat_map(|&n| [("input".to_string(), n), ("output".to_string(), n)])
+        .collect();
+    assert_eq!(shape, expected);
+    for step in steps {
+        for key in STEP_KEYS {
+            assert!(step.get(*key).is_some(), "step lacks {key}: {step}");
+        }
+        let n = step["concurrency"].as_u64().unwrap();
+        assert_eq!(step["requests_ok"].as_u64(), Some(n), "one request per connection");
+        assert_eq!(step["requests_failed"].as_u64(), Some(0));
+        assert_eq!(step["max_in_flight"].as_u64(), Some(n), "exactly N in flight");
+        assert_eq!(step["tokens_estimated"], false);
+    }
+    let output_step = &steps[1];
+    assert_eq!(output_step["output_tokens"].as_u64(), Some(2 * 20), "usage counts");
+    assert!(output_step["per_conn_tps"]["mean"].as_f64().unwrap() > 0.0);
+    // Input test: prompts of 500 characters ≈ 125 tokens by the simulator's count.
+    let input_step = &steps[0];
+    assert_eq!(input_step["prompt_tokens"].as_u64(), Some(2 * 125));
+    assert!(input_step["prefill_tps"]["mean"].as_f64().unwrap() > 0.0);
+    assert!(summary["recommendations"].as_array().unwrap().len() >= 2);
+    assert!(summary["config"]["prompt_chars"] == 500);
+    assert!(summary["environment"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(!summary["monitor"]["samples"].as_array().unwrap().is_empty());
+
+    let records = s.records();
+    assert_eq!(records.len(), 2 * (2 + 4 + 6));
+    let rec = records.iter().find(|r| r["test"] == "output").unwrap();
+    assert_eq!(rec["token_us"].as_array().unwrap().len(), 20);
+    for key in [
+        "start_s",
+        "headers_us",
+        "first_event_us",
+        "first_token_us",
+        "last_token_us",
+        "end_us",
+        "status",
+        "events",
+    ] {
+        assert!(!rec[key].is_null(), "record lacks {key}: {rec}");
+    }
+
+    // The log holds the same lines as the console.
+    let log = std::fs::read_to_string(s.log()).unwrap();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(log.contains(line), "log lacks console line {line:?}");
+    }
+    assert!(log.contains("Recommendations:"));
+}
+
+#[test]
+fn seed_stress_command_line_reports_intervals() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    // -d takes hours: 0.0008 h ≈ 2.9 s.
+    let out = run(&[
+        "-d",
+        "0.0008",
+        "-st",
+        "3",
+        "-pp",
+        "500",
+        "-tg",
+        "10",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+        "--report-interval",
+        "1s",
+        "--monitor-interval",
+        "500ms",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = s.summary();
+    let intervals = summary["stress"]["intervals"].as_array().unwrap();
+    assert!(intervals.len() >= 2, "{} intervals", intervals.len());
+    let steps = summary["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "input and output totals");
+    assert!(steps
+        .iter()
+        .all(|s| s["concurrency"] == 3 && s["requests_ok"].as_u64().unwrap() > 3));
+    assert_eq!(steps[0]["max_in_flight"].as_u64(), Some(3));
+    assert!(stdout.contains("Stress run summary"));
+    assert!(summary["monitor"]["samples"].as_array().unwrap().len() >= 3);
+    // The friendlier form of the same thing.
+    let s2 = Scratch::new();
+    let out = run(&[
+        "-o",
+        "--duration",
+        "1500ms",
+        "-st",
+        "2",
+        "-tg",
+        "5",
+        "-u",
+        &sim.url,
+        "-l",
+        &s2.log(),
+        "--out",
+        &s2.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(s2.summary()["steps"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn seed_multimodal_command_line() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    // A PNG named .jpg: the type comes from its content.
+    let image = s.path("testphoto.jpg");
+    std::fs::write(&image, PNG).unwrap();
+    let out = run(&[
+        "-i",
+        "-o",
+        "-mm",
+        "-st",
+        "2",
+        "-et",
+        "4",
+        "-ts",
+        "2",
+        "-pp",
+        "100",
+        "-tg",
+        "8",
+        "-ip",
+        image.to_str().unwrap(),
+        "-mtp",
+        "Describe the contents of this image.",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let summary = s.summary();
+    let mm: Vec<&serde_json::Value> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["test"] == "multimodal")
+        .collect();
+    assert_eq!(mm.len(), 2);
+    assert!(mm.iter().all(|s| s["requests_ok"] == s["concurrency"]));
+    // The simulator counts 256 tokens per image on top of the text.
+    assert!(mm[0]["prompt_tokens"].as_u64().unwrap() >= 2 * 256);
+}
+
+#[test]
+fn three_hundred_streams_are_really_in_flight_at_once() {
+    let sim = Sim::start(SimConfig {
+        decode_base_ms: 20.0,
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "300",
+        "-et",
+        "300",
+        "-tg",
+        "30",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let step = &s.summary()["steps"][0];
+    assert_eq!(step["requests_ok"].as_u64(), Some(300));
+    assert_eq!(step["max_in_flight"].as_u64(), Some(300));
+    assert!(
+        sim.stats().max_in_flight >= 300,
+        "the server saw {}",
+        sim.stats().max_in_flight
+    );
+}
+
+#[test]
+fn measured_timing_matches_the_simulated_engine() {
+    // One sequence: a decode step of 20 ms, so ITL ≈ 20 ms and 50 tok/s per connection.
+    let sim = Sim::start(SimConfig {
+        decode_base_ms: 20.0,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 0.0,
+        ..SimConfig::default()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "1",
+        "-tg",
+        "40",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let step = &s.summary()["steps"][0];
+    let itl_p50 = step["itl_ms"]["p50"].as_f64().unwrap();
+    let per_conn = step["per_conn_tps"]["mean"].as_f64().unwrap();
+    let tpot = step["tpot_ms"]["mean"].as_f64().unwrap();
+    // Tolerances are wide for a noisy 2-core machine; the fidelity benchmark measures tighter.
+    assert!((itl_p50 - 20.0).abs() < 4.0, "ITL p50 {itl_p50} ms");
+    assert!((per_conn - 50.0).abs() < 7.5, "per-connection {per_conn} tok/s");
+    assert!((tpot - 20.0).abs() < 4.0, "TPOT {tpot} ms");
+    // TTFT against the simulator's own record of when it wrote the first token.
+    let truth = sim.stats().truth;
+    let ttft = step["ttft_ms"]["mean"].as_f64().unwrap();
+    assert!(
+        (ttft - truth.ttft_ms.mean).abs() < 5.0,
+        "client {ttft} ms vs server {} ms",
+        truth.ttft_ms.mean
+    );
+}
+
+#[test]
+fn missing_usage_is_estimated_and_marked() {
+    let sim = Sim::start(SimConfig {
+        no_usage: true,
+        tokens_per_chunk: 1,
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "-tg",
+        "12",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    let step = &s.summary()["steps"][0];
+    assert_eq!(step["tokens_estimated"], true);
+    assert_eq!(
+        step["output_tokens"].as_u64(),
+        Some(24),
+        "one token per chunk with text"
+    );
+    assert!(stdout.contains("estimated"));
+}
+
+#[test]
+fn model_is_discovered_and_named() {
+    let sim = Sim::start(SimConfig {
+        model: "my-served-model".into(),
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "1",
+        "-tg",
+        "3",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("Model: my-served-model (the only model the server lists)"),
+        "{stdout}"
+    );
+    assert_eq!(s.summary()["model"], "my-served-model");
+}
+
+#[test]
+fn report_rebuilds_the_summary_from_records() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = run(&[
+        "-i",
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "3",
+        "-ts",
+        "2",
+        "-tg",
+        "6",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success());
+    let original = s.summary();
+    std::fs::remove_file(s.path("results").join("summary.json")).unwrap();
+    let out = run(&["report", &s.out()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rebuilt = s.summary();
+    assert_eq!(rebuilt["status"], "rebuilt");
+    let pick = |v: &serde_json::Value| {
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["test"].clone(),
+                    s["concurrency"].clone(),
+                    s["requests_ok"].clone(),
+                    s["output_tokens"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pick(&original), pick(&rebuilt));
+}
+
+#[test]
+fn timed_steps_exclude_warmup() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "-tg",
+        "5",
+        "--step-duration",
+        "1500ms",
+        "--warmup",
+        "500ms",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let step = &s.summary()["steps"][0];
+    let warmup = step["requests_warmup"].as_u64().unwrap();
+    let ok = step["requests_ok"].as_u64().unwrap();
+    assert!(warmup > 2 && ok > 2 * warmup / 2, "warmup {warmup}, measured {ok}");
+    let records = s.records();
+    assert_eq!(records.iter().filter(|r| r["phase"] == "warmup").count() as u64, warmup);
+    assert!(step["duration_s"].as_f64().unwrap() < 1.3);
+}

@@ -1,0 +1,115 @@
+//! Shared helpers: the simulator on its own runtime, and the real binary run against it.
+#![allow(dead_code)]
+
+use llm_bench::sim::{SimConfig, SimHandle, SimStats};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Sim {
+    pub url: String,
+    handle: SimHandle,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Sim {
+    pub fn start(config: SimConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime
+            .block_on(llm_bench::sim::start(SimConfig { port: 0, ..config }))
+            .unwrap();
+        Self {
+            url: handle.base_url(),
+            handle,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.handle.stats()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// A simulator fast enough that tests finish quickly.
+pub fn fast_sim() -> SimConfig {
+    SimConfig {
+        decode_base_ms: 2.0,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 1.0,
+        max_batch: 4096,
+        ..SimConfig::default()
+    }
+}
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-bench"));
+    for var in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_BENCH_API_KEY"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("llm-bench runs")
+}
+
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A temp dir with `log` and `out` paths inside it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    pub fn log(&self) -> String {
+        self.path("run.log").display().to_string()
+    }
+    pub fn out(&self) -> String {
+        self.path("results").display().to_string()
+    }
+    pub fn summary(&self) -> Value {
+        read_json(&self.path("results").join("summary.json"))
+    }
+    pub fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path("results").join("requests.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// A tiny valid PNG (1x1).
+pub const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
