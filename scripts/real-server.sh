@@ -74,10 +74,10 @@ apt_install() {
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   if [ "$APT_UPDATED" -eq 0 ]; then
     # A fresh machine's package lists may be empty or stale.
-    $sudo apt-get update >&2
+    $sudo apt-get -qq update >&2
     APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@" >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -qq install -y --no-install-recommends "$@" >/dev/null
 }
 
 ensure_tools() {
@@ -150,7 +150,10 @@ install_server() {
   t0=$(now)
   tmp=$(mktemp -d "$CACHE/.llama-build-XXXXXX")
   log "downloading llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION source from PyPI"
-  "$PY" -m pip download --quiet --no-deps --no-binary :all: --disable-pip-version-check \
+  # --no-binary only for this package: pip still prepares the sdist's metadata,
+  # and `:all:` would also compile its build backend's deps (ninja) from source
+  # (~80 s extra).
+  "$PY" -m pip download --quiet --no-deps --no-binary llama-cpp-python --disable-pip-version-check \
     --dest "$tmp" "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" >&2
   tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
   src=$(echo "$tmp"/llama_cpp_python-*/vendor/llama.cpp)
@@ -169,7 +172,8 @@ install_server() {
     -DLLAMA_USE_PREBUILT_UI=OFF \
     -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_BUILD_TESTS=OFF \
-    -DLLAMA_BUILD_EXAMPLES=OFF >&2
+    -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DGGML_CCACHE=OFF >&2
   report_time "cmake configure" "$t0"
 
   t0=$(now)

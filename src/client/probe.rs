@@ -9,6 +9,10 @@ use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+/// Header that marks llm-bench's pre-flight requests, so a server (the simulator) can leave
+/// them out of its own counts.
+pub const PROBE_HEADER: &str = "x-llm-bench-probe";
+
 /// A plain GET; returns the status and (at most 1 MiB of) the body.
 pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Result<(u16, Bytes), String> {
     let work = async {

@@ -7,8 +7,6 @@ pub mod rebuild;
 mod steps;
 mod stress;
 
-pub use preflight::PROBE_HEADER;
-
 use crate::cli::config::{Mode, RunConfig, UsageError};
 use crate::load::{LiveCounters, StopSignals};
 use crate::metrics::{advice, StepStats};

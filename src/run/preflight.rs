@@ -2,7 +2,7 @@
 //! URL, key, model or an image-less server is one clear sentence rather than a wall of errors.
 
 use crate::cli::config::{RunConfig, UsageError};
-use crate::client::probe::{list_models, ModelsError};
+use crate::client::probe::{list_models, ModelsError, PROBE_HEADER};
 use crate::client::{Client, Endpoint, ErrorClass, RequestRecord, Timeouts};
 use crate::report::Reporter;
 use crate::workload::{TestKind, Workload};
@@ -10,9 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Header that marks the pre-flight requests, so a server (the simulator) can leave them out of
-/// its own counts.
-pub const PROBE_HEADER: &str = "x-llm-bench-probe";
 
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 

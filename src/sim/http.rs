@@ -124,9 +124,14 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resu
 async fn generate(state: &AppState, endpoint: Endpoint, req: Request<Incoming>, received_at: Instant) -> Reply {
     // Counted and indexed on arrival: the index alone decides the faults,
     // so identical request sequences see identical faults.
-    let index = state.stats.next_request_index();
+    // llm-bench's pre-flight requests are exempt: they take no arrival index and suffer no
+    // fault, so a run's faults are exactly those its measured requests saw.
+    let plan = if req.headers().contains_key(crate::client::probe::PROBE_HEADER) {
+        FaultPlan::default()
+    } else {
+        state.faults.plan(state.stats.next_request_index())
+    };
     let guard = state.stats.in_flight_guard();
-    let plan = state.faults.plan(index);
     let reply = match admit(state, endpoint, req, plan).await {
         Ok((parsed, admitted)) => respond(state, endpoint, parsed, admitted, plan, received_at).await,
         Err(e) => e.into_reply(),
