@@ -21,7 +21,8 @@
 #   LLM_BENCH_CACHE          cache root (default: $HOME/.cache/llm-bench)
 #   LLM_BENCH_REAL_PORT      port to listen on (default: a free port)
 #   LLM_BENCH_REAL_PIDFILE   pidfile for start/stop (default: $CACHE/llama-server.pid)
-#   LLM_BENCH_REAL_LOG       server log (default: $CACHE/llama-server.log)
+#   LLM_BENCH_REAL_LOG       server log (default: $CACHE/llama-server.log,
+#                            or $CACHE/llama-server-run.log for `run`)
 #   LLM_BENCH_REAL_ARGS      extra arguments appended to the llama-server command
 #   LLM_BENCH_REAL_TIMEOUT   seconds to wait for /health (default: 120)
 #
@@ -255,6 +256,8 @@ start_server() {
     fi
     sleep 0.5
   done
+  # A 200 from some other process already bound to a fixed port doesn't count.
+  pid_alive "$pid" || { tail -n 30 "$LOGFILE" >&2 || true; rm -f "$pidfile"; die "llama-server exited during startup (port $port busy?)"; }
   report_time "server startup" "$t0"
   log "llama-server ready (pid $pid)"
   LLM_BENCH_REAL_URL="$url/v1"
@@ -289,6 +292,7 @@ cmd_run() {
   local rundir pidfile rc
   rundir=$(mktemp -d)
   pidfile="${LLM_BENCH_REAL_PIDFILE:-$rundir/llama-server.pid}"
+  LOGFILE="${LLM_BENCH_REAL_LOG:-$CACHE/llama-server-run.log}"
   trap 'stop_server "'"$pidfile"'"; rm -rf "'"$rundir"'"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

@@ -25,19 +25,23 @@ fn sum_errors(steps: &[Value], class: &str) -> u64 {
 
 fn check_counts(sim: &Sim, steps: &[Value], records: &[Value]) {
     let faults = sim.stats().faults;
-    assert!(faults.error_status > 0 && faults.cut_stream > 0 && faults.malformed_chunk > 0, "{faults:?}");
+    assert!(
+        faults.error_status > 0 && faults.cut_stream > 0 && faults.malformed_chunk > 0,
+        "{faults:?}"
+    );
     assert_eq!(sum_errors(steps, "http_500"), faults.error_status);
     assert_eq!(sum_errors(steps, "stream_cut"), faults.cut_stream);
     // A stream that is both malformed and cut counts as cut; the simulator counts both.
-    let malformed_and_cut = records
-        .iter()
-        .filter(|r| r["error"] == "stream_cut")
-        .count() as u64;
+    let malformed_and_cut = records.iter().filter(|r| r["error"] == "stream_cut").count() as u64;
     let malformed = sum_errors(steps, "malformed_stream");
     assert!(malformed <= faults.malformed_chunk && malformed + malformed_and_cut >= faults.malformed_chunk);
     let ok: u64 = steps.iter().map(|s| s["requests_ok"].as_u64().unwrap()).sum();
     let failed: u64 = steps.iter().map(|s| s["requests_failed"].as_u64().unwrap()).sum();
-    assert_eq!(ok + failed, sim.stats().requests_total, "every request the server saw is accounted for");
+    assert_eq!(
+        ok + failed,
+        sim.stats().requests_total,
+        "every request the server saw is accounted for"
+    );
     // Cut streams keep the tokens they got.
     let partial: u64 = steps.iter().map(|s| s["partial_output_tokens"].as_u64().unwrap()).sum();
     assert!(partial > 0);
@@ -57,7 +61,23 @@ fn check_counts(sim: &Sim, steps: &[Value], records: &[Value]) {
 fn step_mode_counts_every_fault_exactly_and_goes_on() {
     let sim = Sim::start(faulty());
     let s = Scratch::new();
-    let out = run(&["-o", "-st", "20", "-et", "60", "-ts", "20", "-tg", "10", "-u", &sim.url, "-l", &s.log(), "--out", &s.out()]);
+    let out = run(&[
+        "-o",
+        "-st",
+        "20",
+        "-et",
+        "60",
+        "-ts",
+        "20",
+        "-tg",
+        "10",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let summary = s.summary();
@@ -65,14 +85,32 @@ fn step_mode_counts_every_fault_exactly_and_goes_on() {
     assert_eq!(steps.len(), 3, "the run went on through the faults");
     check_counts(&sim, steps, &s.records());
     assert!(stdout.contains("errors: "), "{stdout}");
-    assert!(summary["recommendations"].to_string().contains("Errors start at concurrency 20"));
+    assert!(summary["recommendations"]
+        .to_string()
+        .contains("Errors start at concurrency 20"));
 }
 
 #[test]
 fn stress_mode_counts_every_fault_exactly() {
     let sim = Sim::start(faulty());
     let s = Scratch::new();
-    let out = run(&["-o", "--duration", "2s", "-st", "8", "-tg", "10", "--report-interval", "1s", "-u", &sim.url, "-l", &s.log(), "--out", &s.out()]);
+    let out = run(&[
+        "-o",
+        "--duration",
+        "2s",
+        "-st",
+        "8",
+        "-tg",
+        "10",
+        "--report-interval",
+        "1s",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
     assert!(out.status.success(), "{:?}", text(&out));
     let summary = s.summary();
     check_counts(&sim, summary["steps"].as_array().unwrap(), &s.records());
@@ -86,7 +124,25 @@ fn error_budget_stops_a_step_run() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&["-o", "-st", "10", "-et", "50", "-ts", "10", "-tg", "5", "--max-error-rate", "0.2", "-u", &sim.url, "-l", &s.log(), "--out", &s.out()]);
+    let out = run(&[
+        "-o",
+        "-st",
+        "10",
+        "-et",
+        "50",
+        "-ts",
+        "10",
+        "-tg",
+        "5",
+        "--max-error-rate",
+        "0.2",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("over --max-error-rate 20%"), "{stdout}");
@@ -103,10 +159,29 @@ fn every_request_failing_is_an_error_not_nan() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&["-o", "-st", "3", "-et", "3", "-tg", "5", "-u", &sim.url, "-l", &s.log(), "--out", &s.out()]);
+    let out = run(&[
+        "-o",
+        "-st",
+        "3",
+        "-et",
+        "3",
+        "-tg",
+        "5",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("all 3 requests failed: HTTP 503"), "{stdout}");
-    assert!(!stdout.contains("NaN") && !std::fs::read_to_string(s.path("results/summary.json")).unwrap().contains("NaN"));
+    assert!(
+        !stdout.contains("NaN")
+            && !std::fs::read_to_string(s.path("results/summary.json"))
+                .unwrap()
+                .contains("NaN")
+    );
     assert_eq!(s.summary()["status"], "failed");
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn models_error(e: ModelsError, endpoint: &Endpoint) -> UsageError {
