@@ -102,3 +102,89 @@ fn sigterm_behaves_like_ctrl_c() {
     assert_eq!(summary["status"], "interrupted");
     assert!(summary["steps"][0]["requests_ok"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn second_ctrl_c_stops_at_once() {
+    let sim = Sim::start(SimConfig {
+        fault_stall_rate: 1.0,
+        fault_stall_ms: 60_000,
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let child = bin()
+        .args([
+            "-o",
+            "-st",
+            "3",
+            "-et",
+            "3",
+            "-tg",
+            "10",
+            "--drain-timeout",
+            "60s",
+            "-u",
+            &sim.url,
+            "-l",
+            &s.log(),
+            "--out",
+            &s.out(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    for _ in 0..2 {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.summary()["status"], "interrupted");
+}
+
+#[test]
+fn kill_9_loses_nothing_already_finished() {
+    let sim = sim();
+    let s = Scratch::new();
+    let mut child = bin()
+        .args([
+            "-o",
+            "-st",
+            "4",
+            "-et",
+            "4",
+            "-tg",
+            "10",
+            "--step-duration",
+            "60s",
+            "-u",
+            &sim.url,
+            "-l",
+            &s.log(),
+            "--out",
+            &s.out(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(3000));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let completed_by_server = sim.stats().requests_completed;
+    // requests.jsonl is flushed every second: at most about a second of requests is missing.
+    let records = s.records();
+    assert!(records.len() > 10, "{} records on disk", records.len());
+    assert!(records.len() as u64 <= completed_by_server);
+    let out = run(&["report", &s.out()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let summary = s.summary();
+    assert_eq!(summary["status"], "rebuilt");
+    assert_eq!(summary["steps"][0]["requests_ok"].as_u64(), Some(records.len() as u64));
+}

@@ -231,6 +231,7 @@ impl Client {
         let mut reader = StreamReader::default();
         let mut failure = None;
         let mut clean_end = false;
+        let mut idle_armed = false;
         loop {
             tokio::select! {
                 biased;
@@ -240,6 +241,13 @@ impl Client {
                             // The timestamp is taken before anything is parsed.
                             let t_us = us_since(start);
                             reader.feed(data, t_us, rec);
+                            if !idle_armed && rec.first_token_us.is_some() {
+                                // From the first token on, the idle limit applies (once armed,
+                                // later events only move the true deadline later).
+                                idle_armed = true;
+                                let idle_due = start + Duration::from_micros(t_us) + timeouts.idle;
+                                sleep.as_mut().reset(earliest(idle_due, request_deadline).0);
+                            }
                         }
                     }
                     Some(Err(e)) => {

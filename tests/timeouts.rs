@@ -1,0 +1,136 @@
+//! Each timeout ends a request with its own class, and the run goes on.
+
+mod common;
+
+use common::*;
+use llm_bench::sim::SimConfig;
+use std::net::TcpListener;
+
+fn errors_of(s: &Scratch) -> serde_json::Value {
+    s.summary()["steps"][0]["errors"].clone()
+}
+
+#[test]
+fn ttft_timeout() {
+    // 100 prompt tokens × 50 ms each: five seconds to the first token.
+    let sim = Sim::start(SimConfig {
+        prefill_us_per_token: 50_000.0,
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "-pp",
+        "400",
+        "-tg",
+        "5",
+        "--ttft-timeout",
+        "700ms",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(errors_of(&s)["timeout_ttft"], 2);
+}
+
+#[test]
+fn idle_timeout() {
+    let sim = Sim::start(SimConfig {
+        fault_stall_rate: 1.0,
+        fault_stall_ms: 3000,
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "-tg",
+        "10",
+        "--idle-timeout",
+        "700ms",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(errors_of(&s)["timeout_idle"], 2);
+    // Tokens before the stall are kept.
+    assert!(s.summary()["steps"][0]["partial_output_tokens"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn request_timeout() {
+    let sim = Sim::start(SimConfig {
+        decode_base_ms: 10.0,
+        ..fast_sim()
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "-tg",
+        "500",
+        "--request-timeout",
+        "700ms",
+        "-u",
+        &sim.url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(errors_of(&s)["timeout_request"], 2);
+}
+
+#[test]
+fn server_that_never_answers() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/v1", silent.local_addr().unwrap().port());
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection without a byte in reply.
+        let mut open = Vec::new();
+        for stream in silent.incoming().take(3).flatten() {
+            open.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    });
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "--model",
+        "m",
+        "--ttft-timeout",
+        "700ms",
+        "-u",
+        &url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(errors_of(&s)["timeout_ttft"], 2);
+    drop(held);
+}
