@@ -149,9 +149,35 @@ impl Client {
                 return;
             }
         }
-        let start = Instant::now();
+        let reused = rec.connect_us == 0;
+        let mut start = Instant::now();
         rec.start_s = (start - run_start).as_secs_f64();
-        let keep = self.exchange(api_path, body, estimated_prompt_tokens, start, rec).await;
+        let mut keep = self
+            .exchange(api_path, body.clone(), estimated_prompt_tokens, start, rec)
+            .await;
+        if reused && rec.error == Some(ErrorClass::StaleConnection) {
+            // The server closed the kept-alive connection just as we reused it (llama.cpp's
+            // server ends a connection after a few requests): nothing was processed, so the
+            // request is sent again on a new connection, and timed from there.
+            self.sender = None;
+            let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
+            *rec = RequestRecord::default();
+            (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase) = identity;
+            match self.ensure_connected().await {
+                Ok(connect_us) => rec.connect_us = connect_us,
+                Err((class, message)) => {
+                    rec.start_s = run_start.elapsed().as_secs_f64();
+                    fail(rec, class, message);
+                    return;
+                }
+            }
+            start = Instant::now();
+            rec.start_s = (start - run_start).as_secs_f64();
+            keep = self.exchange(api_path, body, estimated_prompt_tokens, start, rec).await;
+        }
+        if rec.error == Some(ErrorClass::StaleConnection) {
+            rec.error = Some(ErrorClass::StreamCut);
+        }
         rec.end_us = us_since(start);
         if !keep {
             self.sender = None;
@@ -187,8 +213,10 @@ impl Client {
         let response = match response {
             Ok(response) => response,
             Err(e) => {
+                // Closed before any byte of a response: on a reused connection this is the
+                // keep-alive race, retried once by `execute`.
                 let class = if e.is_canceled() || e.is_incomplete_message() {
-                    ErrorClass::StreamCut
+                    ErrorClass::StaleConnection
                 } else {
                     ErrorClass::Connect
                 };

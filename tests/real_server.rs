@@ -1,0 +1,196 @@
+//! llm-bench against a real llama.cpp `llama-server` (SmolLM2-135M on CPU). Runs only when
+//! `LLM_BENCH_REAL_URL` is set, which `scripts/real-server.sh run -- cargo test ...` does;
+//! without it each test says so and passes. Run them one at a time: they share the server.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn real_url() -> Option<String> {
+    match std::env::var("LLM_BENCH_REAL_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("LLM_BENCH_REAL_URL is not set: skipped (run through scripts/real-server.sh run)");
+            None
+        }
+    }
+}
+
+fn steps(s: &Scratch) -> Vec<Value> {
+    s.summary()["steps"].as_array().unwrap().clone()
+}
+
+#[test]
+fn step_mode_against_llama_server() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let out = run(&[
+        "-i",
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "16",
+        "-ts",
+        "7",
+        "-pp",
+        "200",
+        "-tg",
+        "16",
+        "--ignore-eos",
+        "-u",
+        &url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let steps = steps(&s);
+    assert_eq!(steps.len(), 6, "1, 8, 15 × input, output");
+    for step in &steps {
+        assert_eq!(step["requests_failed"], 0, "{step}");
+        assert_eq!(step["tokens_estimated"], false, "usage comes from the server: {step}");
+        assert!(step["ttft_ms"]["p50"].as_f64().unwrap() > 0.0);
+        assert!(step["prompt_tokens"].as_u64().unwrap() > 0);
+    }
+    let output = steps
+        .iter()
+        .find(|s| s["test"] == "output" && s["concurrency"] == 8)
+        .unwrap();
+    assert_eq!(
+        output["output_tokens"].as_u64(),
+        Some(8 * 16),
+        "--ignore-eos gives exactly -tg tokens"
+    );
+    assert!(output["per_conn_tps"]["mean"].as_f64().unwrap() > 0.0);
+    let input = steps.iter().find(|s| s["test"] == "input").unwrap();
+    assert!(input["prefill_tps"]["mean"].as_f64().unwrap() > 0.0);
+    // llama-server's role-only first chunk is never counted as a token.
+    for rec in s.records().into_iter().filter(|r| r["test"] == "output") {
+        assert_eq!(rec["token_us"].as_array().unwrap().len(), 16, "{rec}");
+        assert!(
+            rec["events"].as_u64().unwrap() >= 16 + 3,
+            "role, finish/usage and [DONE] events too: {rec}"
+        );
+        assert!(rec["first_event_us"].as_u64().unwrap() <= rec["first_token_us"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn short_stress_run_against_llama_server() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let out = run(&[
+        "--duration",
+        "60s",
+        "-st",
+        "4",
+        "-pp",
+        "200",
+        "-tg",
+        "16",
+        "--report-interval",
+        "20s",
+        "-u",
+        &url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let summary = s.summary();
+    assert!(summary["stress"]["intervals"].as_array().unwrap().len() >= 3);
+    for step in steps(&s) {
+        assert!(step["requests_ok"].as_u64().unwrap() > 0);
+        assert_eq!(step["requests_failed"], 0, "{step}");
+    }
+}
+
+#[test]
+fn image_input_is_refused_in_one_line() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let image = s.path("photo.png");
+    std::fs::write(&image, PNG).unwrap();
+    let out = run(&[
+        "-mm",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "-tg",
+        "4",
+        "-ip",
+        image.to_str().unwrap(),
+        "-u",
+        &url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("rejects image input") && stderr.contains("mmproj"),
+        "{stderr}"
+    );
+}
+
+/// At concurrency 1, our speeds agree with llama-server's own `timings`.
+#[test]
+fn speeds_agree_with_the_servers_own_timings() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let out = run(&[
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "1",
+        "--step-duration",
+        "8s",
+        "-pp",
+        "1200",
+        "-tg",
+        "48",
+        "--ignore-eos",
+        "-u",
+        &url,
+        "-l",
+        &s.log(),
+        "--out",
+        &s.out(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let records = s.records();
+    assert!(!records.is_empty());
+    for rec in records.iter().filter(|r| r["ok"] == true) {
+        let timings = &rec["server_timings"];
+        let server_prefill = timings["prompt_per_second"].as_f64().unwrap();
+        let server_decode = timings["predicted_per_second"].as_f64().unwrap();
+        let prompt_n = timings["prompt_n"].as_f64().unwrap();
+        let ttft_s = rec["first_token_us"].as_f64().unwrap() / 1e6;
+        // Our prefill speed over the tokens the server actually evaluated (it may reuse a cached
+        // template prefix): TTFT also holds the first decode step and HTTP, so ours is lower.
+        let ours_prefill = prompt_n / ttft_s;
+        let ratio = ours_prefill / server_prefill;
+        assert!(
+            (0.6..=1.1).contains(&ratio),
+            "prefill ours {ours_prefill:.1} vs server {server_prefill:.1} tok/s"
+        );
+        let tokens = rec["output_tokens"].as_f64().unwrap();
+        let gen_s = (rec["last_token_us"].as_f64().unwrap() - rec["first_token_us"].as_f64().unwrap()) / 1e6;
+        let ours_decode = (tokens - 1.0) / gen_s;
+        let ratio = ours_decode / server_decode;
+        assert!(
+            (0.8..=1.25).contains(&ratio),
+            "decode ours {ours_decode:.1} vs server {server_decode:.1} tok/s"
+        );
+    }
+}
