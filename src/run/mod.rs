@@ -8,7 +8,7 @@ mod steps;
 mod stress;
 
 use crate::cli::config::{Mode, RunConfig, UsageError};
-use crate::load::{LiveCounters, StopSignals};
+use crate::load::{LiveCounters, LoadContext, StopSignals};
 use crate::metrics::{advice, StepStats};
 use crate::monitor::Monitor;
 use crate::report::summary::{now_rfc3339, Environment, MonitorReport, StressReport};
@@ -16,6 +16,7 @@ use crate::report::{format, RecordWriter, Reporter, Summary};
 use crate::workload::{Workload, WorkloadSpec};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +57,20 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
+    /// What a load needs from the run, with a fresh channel for its records.
+    pub fn load_context(&self) -> (LoadContext, mpsc::UnboundedReceiver<crate::client::RequestRecord>) {
+        let (records, rx) = mpsc::unbounded_channel();
+        let load = LoadContext {
+            endpoint: Arc::new(self.config.endpoint.clone()),
+            timeouts: self.config.timeouts,
+            run_start: self.run_start,
+            live: self.live.clone(),
+            records,
+            signals: self.signals.clone(),
+        };
+        (load, rx)
+    }
+
     /// Writes summary.json as it stands (a checkpoint or the final one).
     pub fn save_summary(&mut self, steps: &[StepStats], stress: Option<StressReport>) {
         let mut steps = steps.to_vec();

@@ -5,12 +5,11 @@ use super::pump::{Pump, RecordSink};
 use super::{Outcome, RunContext};
 use crate::cli::config::Mode;
 use crate::client::RequestRecord;
-use crate::load::{run_closed_loop, LoadContext, RequestMaker, StopRule};
+use crate::load::{run_closed_loop, RequestMaker, StopRule};
 use crate::metrics::{StepAccumulator, StepStats};
 use crate::report::format;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 impl RecordSink for StepAccumulator {
     fn record(&mut self, rec: &RequestRecord) {
@@ -42,15 +41,7 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
             None => StopRule::OnePerConnection,
         };
         ctx.live.reset();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let load_ctx = LoadContext {
-            endpoint: Arc::new(ctx.config.endpoint.clone()),
-            timeouts: ctx.config.timeouts,
-            run_start: ctx.run_start,
-            live: ctx.live.clone(),
-            records: tx,
-            signals: ctx.signals.clone(),
-        };
+        let (load_ctx, mut rx) = ctx.load_context();
         let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), vec![test], ctx.ids.clone()));
         let mut acc = StepAccumulator::new(test, concurrency);
         let t0 = ctx.monitor.sample().t_s;

@@ -4,7 +4,7 @@
 use super::pump::{Pump, RecordSink};
 use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
-use crate::load::{run_closed_loop, LiveCounters, LoadContext, RequestMaker, StopRule};
+use crate::load::{run_closed_loop, LiveCounters, RequestMaker, StopRule};
 use crate::metrics::{advice, StepAccumulator, StepStats};
 use crate::monitor::Monitor;
 use crate::report::summary::{Interval, MonitorReport, StressReport};
@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 struct StressSink {
@@ -208,15 +207,7 @@ pub(super) async fn run_stress(
 ) -> (Vec<StepStats>, StressReport, Outcome) {
     let tests = ctx.config.tests.clone();
     ctx.live.reset();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let load_ctx = LoadContext {
-        endpoint: Arc::new(ctx.config.endpoint.clone()),
-        timeouts: ctx.config.timeouts,
-        run_start: ctx.run_start,
-        live: ctx.live.clone(),
-        records: tx,
-        signals: ctx.signals.clone(),
-    };
+    let (load_ctx, mut rx) = ctx.load_context();
     let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), tests.clone(), ctx.ids.clone()));
     let mut sink = StressSink {
         concurrency,

@@ -121,6 +121,11 @@ impl Workload {
 
     /// The JSON body of request `id` of `test`.
     pub fn body(&self, test: TestKind, id: u64) -> Bytes {
+        self.body_and_text_len(test, id).0
+    }
+
+    /// The JSON body and the length of its prompt text in bytes (for token estimates).
+    pub fn body_and_text_len(&self, test: TestKind, id: u64) -> (Bytes, usize) {
         let template = self.templates[test as usize]
             .as_ref()
             .expect("multimodal body requested without an image; checked when the config was built");
@@ -130,7 +135,7 @@ impl Workload {
         body.extend_from_slice(&template.head);
         body.extend_from_slice(quoted.as_bytes());
         body.extend_from_slice(&template.tail);
-        Bytes::from(body)
+        (Bytes::from(body), text.len())
     }
 
     fn template(spec: &WorkloadSpec, test: TestKind) -> Option<Template> {
