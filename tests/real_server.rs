@@ -68,12 +68,16 @@ fn step_mode_against_llama_server() {
     assert!(output["per_conn_tps"]["mean"].as_f64().unwrap() > 0.0);
     let input = steps.iter().find(|s| s["test"] == "input").unwrap();
     assert!(input["prefill_tps"]["mean"].as_f64().unwrap() > 0.0);
-    // llama-server's role-only first chunk is never counted as a token.
+    // llama-server's role-only first chunk is never counted as a token. Token counts come from
+    // usage: llama-server holds back text (partial UTF-8, possible stop strings), so a few of its
+    // 16 tokens can arrive in one chunk or in none.
     for rec in s.records().into_iter().filter(|r| r["test"] == "output") {
-        assert_eq!(rec["token_us"].as_array().unwrap().len(), 16, "{rec}");
+        assert_eq!(rec["output_tokens"], 16, "{rec}");
+        let chunks = rec["token_us"].as_array().unwrap().len() as u64;
+        assert!((10..=16).contains(&chunks), "{rec}");
         assert!(
-            rec["events"].as_u64().unwrap() >= 16 + 3,
-            "role, finish/usage and [DONE] events too: {rec}"
+            rec["events"].as_u64().unwrap() >= chunks + 3,
+            "role, usage and [DONE] events too: {rec}"
         );
         assert!(rec["first_event_us"].as_u64().unwrap() <= rec["first_token_us"].as_u64().unwrap());
     }
