@@ -34,26 +34,12 @@ fn seed_step_command_line_writes_every_result() {
     let sim = Sim::start(fast_sim());
     let s = Scratch::new();
     // The seed README's first example, scaled down: same flags, same forms.
-    let out = run(&[
-        "-i",
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "6",
-        "-ts",
-        "2",
-        "-pp",
-        "500",
-        "-tg",
-        "20",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-i", "-o", "-st", "2", "-et", "6", "-ts", "2", "-pp", "500", "-tg", "20",
+        ],
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
 
@@ -126,26 +112,23 @@ fn seed_stress_command_line_reports_intervals() {
     let sim = Sim::start(fast_sim());
     let s = Scratch::new();
     // -d takes hours: 0.0008 h ≈ 2.9 s.
-    let out = run(&[
-        "-d",
-        "0.0008",
-        "-st",
-        "3",
-        "-pp",
-        "500",
-        "-tg",
-        "10",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-        "--report-interval",
-        "1s",
-        "--monitor-interval",
-        "500ms",
-    ]);
+        &[
+            "-d",
+            "0.0008",
+            "-st",
+            "3",
+            "-pp",
+            "500",
+            "-tg",
+            "10",
+            "--report-interval",
+            "1s",
+            "--monitor-interval",
+            "500ms",
+        ],
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let summary = s.summary();
@@ -161,21 +144,7 @@ fn seed_stress_command_line_reports_intervals() {
     assert!(summary["monitor"]["samples"].as_array().unwrap().len() >= 3);
     // The friendlier form of the same thing.
     let s2 = Scratch::new();
-    let out = run(&[
-        "-o",
-        "--duration",
-        "1500ms",
-        "-st",
-        "2",
-        "-tg",
-        "5",
-        "-u",
-        &sim.url,
-        "-l",
-        &s2.log(),
-        "--out",
-        &s2.out(),
-    ]);
+    let out = s2.run(&sim.url, &["-o", "--duration", "1500ms", "-st", "2", "-tg", "5"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(s2.summary()["steps"].as_array().unwrap().len(), 1);
 }
@@ -187,31 +156,28 @@ fn seed_multimodal_command_line() {
     // A PNG named .jpg: the type comes from its content.
     let image = s.path("testphoto.jpg");
     std::fs::write(&image, PNG).unwrap();
-    let out = run(&[
-        "-i",
-        "-o",
-        "-mm",
-        "-st",
-        "2",
-        "-et",
-        "4",
-        "-ts",
-        "2",
-        "-pp",
-        "100",
-        "-tg",
-        "8",
-        "-ip",
-        image.to_str().unwrap(),
-        "-mtp",
-        "Describe the contents of this image.",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-i",
+            "-o",
+            "-mm",
+            "-st",
+            "2",
+            "-et",
+            "4",
+            "-ts",
+            "2",
+            "-pp",
+            "100",
+            "-tg",
+            "8",
+            "-ip",
+            image.to_str().unwrap(),
+            "-mtp",
+            "Describe the contents of this image.",
+        ],
+    );
     assert!(out.status.success(), "{:?}", text(&out));
     let summary = s.summary();
     let mm: Vec<&serde_json::Value> = summary["steps"]
@@ -233,21 +199,7 @@ fn three_hundred_streams_are_really_in_flight_at_once() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "300",
-        "-et",
-        "300",
-        "-tg",
-        "30",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-o", "-st", "300", "-et", "300", "-tg", "30"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let step = &s.summary()["steps"][0];
     assert_eq!(step["requests_ok"].as_u64(), Some(300));
@@ -269,21 +221,7 @@ fn measured_timing_matches_the_simulated_engine() {
         ..SimConfig::default()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "1",
-        "-et",
-        "1",
-        "-tg",
-        "40",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-o", "-st", "1", "-et", "1", "-tg", "40"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let step = &s.summary()["steps"][0];
     let itl_p50 = step["itl_ms"]["p50"].as_f64().unwrap();
@@ -311,21 +249,7 @@ fn missing_usage_is_estimated_and_marked() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "-tg",
-        "12",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-o", "-st", "2", "-et", "2", "-tg", "12"]);
     let (stdout, _) = text(&out);
     assert!(out.status.success());
     let step = &s.summary()["steps"][0];
@@ -345,21 +269,7 @@ fn model_is_discovered_and_named() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "1",
-        "-et",
-        "1",
-        "-tg",
-        "3",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-o", "-st", "1", "-et", "1", "-tg", "3"]);
     let (stdout, _) = text(&out);
     assert!(out.status.success());
     assert!(
@@ -373,24 +283,7 @@ fn model_is_discovered_and_named() {
 fn report_rebuilds_the_summary_from_records() {
     let sim = Sim::start(fast_sim());
     let s = Scratch::new();
-    let out = run(&[
-        "-i",
-        "-o",
-        "-st",
-        "1",
-        "-et",
-        "3",
-        "-ts",
-        "2",
-        "-tg",
-        "6",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-i", "-o", "-st", "1", "-et", "3", "-ts", "2", "-tg", "6"]);
     assert!(out.status.success());
     let original = s.summary();
     std::fs::remove_file(s.path("results").join("summary.json")).unwrap();
@@ -420,25 +313,22 @@ fn report_rebuilds_the_summary_from_records() {
 fn timed_steps_exclude_warmup() {
     let sim = Sim::start(fast_sim());
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "-tg",
-        "5",
-        "--step-duration",
-        "1500ms",
-        "--warmup",
-        "500ms",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-o",
+            "-st",
+            "2",
+            "-et",
+            "2",
+            "-tg",
+            "5",
+            "--step-duration",
+            "1500ms",
+            "--warmup",
+            "500ms",
+        ],
+    );
     assert!(out.status.success(), "{:?}", text(&out));
     let step = &s.summary()["steps"][0];
     let warmup = step["requests_warmup"].as_u64().unwrap();

@@ -61,23 +61,7 @@ fn check_counts(sim: &Sim, steps: &[Value], records: &[Value]) {
 fn step_mode_counts_every_fault_exactly_and_goes_on() {
     let sim = Sim::start(faulty());
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "20",
-        "-et",
-        "60",
-        "-ts",
-        "20",
-        "-tg",
-        "10",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-o", "-st", "20", "-et", "60", "-ts", "20", "-tg", "10"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let summary = s.summary();
@@ -94,23 +78,20 @@ fn step_mode_counts_every_fault_exactly_and_goes_on() {
 fn stress_mode_counts_every_fault_exactly() {
     let sim = Sim::start(faulty());
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "--duration",
-        "2s",
-        "-st",
-        "8",
-        "-tg",
-        "10",
-        "--report-interval",
-        "1s",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-o",
+            "--duration",
+            "2s",
+            "-st",
+            "8",
+            "-tg",
+            "10",
+            "--report-interval",
+            "1s",
+        ],
+    );
     assert!(out.status.success(), "{:?}", text(&out));
     let summary = s.summary();
     check_counts(&sim, summary["steps"].as_array().unwrap(), &s.records());
@@ -124,25 +105,22 @@ fn error_budget_stops_a_step_run() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "10",
-        "-et",
-        "50",
-        "-ts",
-        "10",
-        "-tg",
-        "5",
-        "--max-error-rate",
-        "0.2",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-o",
+            "-st",
+            "10",
+            "-et",
+            "50",
+            "-ts",
+            "10",
+            "-tg",
+            "5",
+            "--max-error-rate",
+            "0.2",
+        ],
+    );
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("over --max-error-rate 20%"), "{stdout}");
@@ -159,21 +137,7 @@ fn every_request_failing_is_an_error_not_nan() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "3",
-        "-et",
-        "3",
-        "-tg",
-        "5",
-        "-u",
-        &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+    let out = s.run(&sim.url, &["-o", "-st", "3", "-et", "3", "-tg", "5"]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("all 3 requests failed: HTTP 503"), "{stdout}");

@@ -5,11 +5,11 @@ mod common;
 
 use common::*;
 use llm_bench::sim::SimConfig;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn interrupt_after(signal: i32, wait: Duration, args: &[&str]) -> (std::process::Output, Duration) {
-    let child = bin()
-        .args(args)
+fn interrupt_after(signal: i32, wait: Duration, mut command: Command) -> (std::process::Output, Duration) {
+    let child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -38,25 +38,22 @@ fn ctrl_c_writes_the_summary_of_what_was_measured() {
     let (out, took) = interrupt_after(
         libc::SIGINT,
         Duration::from_millis(2500),
-        &[
-            "-o",
-            "-st",
-            "4",
-            "-et",
-            "8",
-            "-ts",
-            "4",
-            "-tg",
-            "20",
-            "--step-duration",
-            "60s",
-            "-u",
+        s.command(
             &sim.url,
-            "-l",
-            &s.log(),
-            "--out",
-            &s.out(),
-        ],
+            &[
+                "-o",
+                "-st",
+                "4",
+                "-et",
+                "8",
+                "-ts",
+                "4",
+                "-tg",
+                "20",
+                "--step-duration",
+                "60s",
+            ],
+        ),
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
@@ -81,21 +78,7 @@ fn sigterm_behaves_like_ctrl_c() {
     let (out, _) = interrupt_after(
         libc::SIGTERM,
         Duration::from_millis(2000),
-        &[
-            "-o",
-            "--duration",
-            "1m",
-            "-st",
-            "3",
-            "-tg",
-            "10",
-            "-u",
-            &sim.url,
-            "-l",
-            &s.log(),
-            "--out",
-            &s.out(),
-        ],
+        s.command(&sim.url, &["-o", "--duration", "1m", "-st", "3", "-tg", "10"]),
     );
     assert_eq!(out.status.code(), Some(130), "{:?}", text(&out));
     let summary = s.summary();
@@ -111,24 +94,11 @@ fn second_ctrl_c_stops_at_once() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let child = bin()
-        .args([
-            "-o",
-            "-st",
-            "3",
-            "-et",
-            "3",
-            "-tg",
-            "10",
-            "--drain-timeout",
-            "60s",
-            "-u",
+    let child = s
+        .command(
             &sim.url,
-            "-l",
-            &s.log(),
-            "--out",
-            &s.out(),
-        ])
+            &["-o", "-st", "3", "-et", "3", "-tg", "10", "--drain-timeout", "60s"],
+        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -153,24 +123,11 @@ fn second_ctrl_c_stops_at_once() {
 fn kill_9_loses_nothing_already_finished() {
     let sim = sim();
     let s = Scratch::new();
-    let mut child = bin()
-        .args([
-            "-o",
-            "-st",
-            "4",
-            "-et",
-            "4",
-            "-tg",
-            "10",
-            "--step-duration",
-            "60s",
-            "-u",
+    let mut child = s
+        .command(
             &sim.url,
-            "-l",
-            &s.log(),
-            "--out",
-            &s.out(),
-        ])
+            &["-o", "-st", "4", "-et", "4", "-tg", "10", "--step-duration", "60s"],
+        )
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -25,27 +25,24 @@ fn steps(s: &Scratch) -> Vec<Value> {
 fn step_mode_against_llama_server() {
     let Some(url) = real_url() else { return };
     let s = Scratch::new();
-    let out = run(&[
-        "-i",
-        "-o",
-        "-st",
-        "1",
-        "-et",
-        "16",
-        "-ts",
-        "7",
-        "-pp",
-        "200",
-        "-tg",
-        "16",
-        "--ignore-eos",
-        "-u",
+    let out = s.run(
         &url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-i",
+            "-o",
+            "-st",
+            "1",
+            "-et",
+            "16",
+            "-ts",
+            "7",
+            "-pp",
+            "200",
+            "-tg",
+            "16",
+            "--ignore-eos",
+        ],
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let steps = steps(&s);
@@ -87,24 +84,21 @@ fn step_mode_against_llama_server() {
 fn short_stress_run_against_llama_server() {
     let Some(url) = real_url() else { return };
     let s = Scratch::new();
-    let out = run(&[
-        "--duration",
-        "60s",
-        "-st",
-        "4",
-        "-pp",
-        "200",
-        "-tg",
-        "16",
-        "--report-interval",
-        "20s",
-        "-u",
+    let out = s.run(
         &url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "--duration",
+            "60s",
+            "-st",
+            "4",
+            "-pp",
+            "200",
+            "-tg",
+            "16",
+            "--report-interval",
+            "20s",
+        ],
+    );
     assert!(out.status.success(), "{:?}", text(&out));
     let summary = s.summary();
     assert!(summary["stress"]["intervals"].as_array().unwrap().len() >= 3);
@@ -120,23 +114,20 @@ fn image_input_is_refused_in_one_line() {
     let s = Scratch::new();
     let image = s.path("photo.png");
     std::fs::write(&image, PNG).unwrap();
-    let out = run(&[
-        "-mm",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "-tg",
-        "4",
-        "-ip",
-        image.to_str().unwrap(),
-        "-u",
+    let out = s.run(
         &url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-mm",
+            "-st",
+            "2",
+            "-et",
+            "2",
+            "-tg",
+            "4",
+            "-ip",
+            image.to_str().unwrap(),
+        ],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -151,26 +142,23 @@ fn image_input_is_refused_in_one_line() {
 fn speeds_agree_with_the_servers_own_timings() {
     let Some(url) = real_url() else { return };
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "1",
-        "-et",
-        "1",
-        "--step-duration",
-        "8s",
-        "-pp",
-        "1200",
-        "-tg",
-        "48",
-        "--ignore-eos",
-        "-u",
+    let out = s.run(
         &url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-o",
+            "-st",
+            "1",
+            "-et",
+            "1",
+            "--step-duration",
+            "8s",
+            "-pp",
+            "1200",
+            "-tg",
+            "48",
+            "--ignore-eos",
+        ],
+    );
     assert!(out.status.success(), "{:?}", text(&out));
     let records = s.records();
     assert!(!records.is_empty());

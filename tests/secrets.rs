@@ -27,25 +27,22 @@ fn key_never_leaks() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = bin()
-        .args([
-            "-i",
-            "-o",
-            "-st",
-            "1",
-            "-et",
-            "2",
-            "-tg",
-            "4",
-            "-u",
+    let out = s
+        .command(
             &sim.url,
-            "-l",
-            &s.log(),
-            "--out",
-            &s.out(),
-            "-H",
-            &format!("X-Gateway: {HEADER_VALUE}"),
-        ])
+            &[
+                "-i",
+                "-o",
+                "-st",
+                "1",
+                "-et",
+                "2",
+                "-tg",
+                "4",
+                "-H",
+                &format!("X-Gateway: {HEADER_VALUE}"),
+            ],
+        )
         .env("OPENAI_API_KEY", KEY)
         .output()
         .unwrap();

@@ -18,25 +18,22 @@ fn ttft_timeout() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "-pp",
-        "400",
-        "-tg",
-        "5",
-        "--ttft-timeout",
-        "700ms",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &[
+            "-o",
+            "-st",
+            "2",
+            "-et",
+            "2",
+            "-pp",
+            "400",
+            "-tg",
+            "5",
+            "--ttft-timeout",
+            "700ms",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     assert_eq!(errors_of(&s)["timeout_ttft"], 2);
 }
@@ -49,23 +46,10 @@ fn idle_timeout() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "-tg",
-        "10",
-        "--idle-timeout",
-        "700ms",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &["-o", "-st", "2", "-et", "2", "-tg", "10", "--idle-timeout", "700ms"],
+    );
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     assert_eq!(errors_of(&s)["timeout_idle"], 2);
     // Tokens before the stall are kept.
@@ -79,23 +63,10 @@ fn request_timeout() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "-tg",
-        "500",
-        "--request-timeout",
-        "700ms",
-        "-u",
+    let out = s.run(
         &sim.url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &["-o", "-st", "2", "-et", "2", "-tg", "500", "--request-timeout", "700ms"],
+    );
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     assert_eq!(errors_of(&s)["timeout_request"], 2);
 }
@@ -113,23 +84,10 @@ fn server_that_never_answers() {
         std::thread::sleep(std::time::Duration::from_secs(5));
     });
     let s = Scratch::new();
-    let out = run(&[
-        "-o",
-        "-st",
-        "2",
-        "-et",
-        "2",
-        "--model",
-        "m",
-        "--ttft-timeout",
-        "700ms",
-        "-u",
+    let out = s.run(
         &url,
-        "-l",
-        &s.log(),
-        "--out",
-        &s.out(),
-    ]);
+        &["-o", "-st", "2", "-et", "2", "--model", "m", "--ttft-timeout", "700ms"],
+    );
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     assert_eq!(errors_of(&s)["timeout_ttft"], 2);
     drop(held);

@@ -92,6 +92,15 @@ async fn open(endpoint: &Endpoint) -> Result<Sender, String> {
     Ok(sender)
 }
 
+/// What a finished exchange leaves of its connection.
+enum After {
+    /// The response was read to its end: the connection can carry the next request.
+    Reuse,
+    Drop,
+    /// The connection closed before any byte of a response.
+    ClosedBeforeResponse,
+}
+
 fn us_since(start: Instant) -> u64 {
     start.elapsed().as_micros() as u64
 }
@@ -139,52 +148,42 @@ impl Client {
         run_start: Instant,
         rec: &mut RequestRecord,
     ) {
-        match self.ensure_connected().await {
-            Ok(connect_us) => rec.connect_us = connect_us,
-            Err((class, message)) => {
-                rec.start_s = run_start.elapsed().as_secs_f64();
-                rec.ok = false;
-                rec.error = Some(class);
-                rec.error_message = Some(message);
-                return;
+        let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
+        for attempt in 0..2 {
+            if attempt > 0 {
+                *rec = RequestRecord::default();
+                (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase) = identity;
             }
-        }
-        let reused = rec.connect_us == 0;
-        let mut start = Instant::now();
-        rec.start_s = (start - run_start).as_secs_f64();
-        let mut keep = self
-            .exchange(api_path, body.clone(), estimated_prompt_tokens, start, rec)
-            .await;
-        if reused && rec.error == Some(ErrorClass::StaleConnection) {
-            // The server closed the kept-alive connection just as we reused it (llama.cpp's
-            // server ends a connection after a few requests): nothing was processed, so the
-            // request is sent again on a new connection, and timed from there.
-            self.sender = None;
-            let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
-            *rec = RequestRecord::default();
-            (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase) = identity;
-            match self.ensure_connected().await {
-                Ok(connect_us) => rec.connect_us = connect_us,
+            let connect_us = match self.ensure_connected().await {
+                Ok(connect_us) => connect_us,
                 Err((class, message)) => {
                     rec.start_s = run_start.elapsed().as_secs_f64();
                     fail(rec, class, message);
                     return;
                 }
-            }
-            start = Instant::now();
+            };
+            rec.connect_us = connect_us;
+            let start = Instant::now();
             rec.start_s = (start - run_start).as_secs_f64();
-            keep = self.exchange(api_path, body, estimated_prompt_tokens, start, rec).await;
-        }
-        if rec.error == Some(ErrorClass::StaleConnection) {
-            rec.error = Some(ErrorClass::StreamCut);
-        }
-        rec.end_us = us_since(start);
-        if !keep {
-            self.sender = None;
+            let after = self
+                .exchange(api_path, body.clone(), estimated_prompt_tokens, start, rec)
+                .await;
+            rec.end_us = us_since(start);
+            match after {
+                After::Reuse => return,
+                // The server closed the kept-alive connection just as we reused it (llama.cpp's
+                // server ends a connection after a few requests): nothing was processed, so the
+                // request is sent once more on a new connection, and timed from there.
+                After::ClosedBeforeResponse if connect_us == 0 && attempt == 0 => self.sender = None,
+                After::Drop | After::ClosedBeforeResponse => {
+                    self.sender = None;
+                    return;
+                }
+            }
         }
     }
 
-    /// The request itself. Returns whether the connection can be reused.
+    /// The request itself; says what to do with the connection afterwards.
     async fn exchange(
         &mut self,
         api_path: &str,
@@ -192,7 +191,7 @@ impl Client {
         estimated_prompt_tokens: u64,
         start: Instant,
         rec: &mut RequestRecord,
-    ) -> bool {
+    ) -> After {
         let timeouts = self.timeouts;
         let request_deadline = timeouts.request.map(|d| start + d);
         let ttft_deadline = start + timeouts.ttft;
@@ -207,7 +206,7 @@ impl Client {
             response = sender.send_request(request) => response,
             () = &mut sleep => {
                 fail(rec, first_deadline.1, timeout_message(first_deadline.1, &timeouts));
-                return false;
+                return After::Drop;
             }
         };
         let response = match response {
@@ -215,13 +214,18 @@ impl Client {
             Err(e) => {
                 // Closed before any byte of a response: on a reused connection this is the
                 // keep-alive race, retried once by `execute`.
-                let class = if e.is_canceled() || e.is_incomplete_message() {
-                    ErrorClass::StaleConnection
+                let closed = e.is_canceled() || e.is_incomplete_message();
+                let class = if closed {
+                    ErrorClass::StreamCut
                 } else {
                     ErrorClass::Connect
                 };
                 fail(rec, class, format!("request failed before a response: {e}"));
-                return false;
+                return if closed {
+                    After::ClosedBeforeResponse
+                } else {
+                    After::Drop
+                };
             }
         };
         rec.headers_us = Some(us_since(start));
@@ -230,7 +234,7 @@ impl Client {
         if !status.is_success() {
             let message = read_error_body(response, &timeouts).await;
             fail(rec, ErrorClass::Http(status.as_u16()), message);
-            return false;
+            return After::Drop;
         }
         let content_type = response
             .headers()
@@ -239,7 +243,11 @@ impl Client {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("application/json") {
-            return read_json_answer(response, start, estimated_prompt_tokens, rec).await;
+            return if read_json_answer(response, start, estimated_prompt_tokens, rec).await {
+                After::Reuse
+            } else {
+                After::Drop
+            };
         }
         if !content_type.starts_with("text/event-stream") {
             let shown = if content_type.is_empty() {
@@ -252,7 +260,7 @@ impl Client {
                 ErrorClass::MalformedStream,
                 format!("expected an event stream (text/event-stream), got content-type {shown}"),
             );
-            return false;
+            return After::Drop;
         }
 
         let mut body = response.into_body();
@@ -311,9 +319,13 @@ impl Client {
                 }
             }
         }
-        let reusable = clean_end && failure.is_none();
+        let after = if clean_end && failure.is_none() {
+            After::Reuse
+        } else {
+            After::Drop
+        };
         reader.finalize(rec, failure, estimated_prompt_tokens);
-        reusable
+        after
     }
 }
 

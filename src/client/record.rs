@@ -30,9 +30,6 @@ pub enum ErrorClass {
     ServerError,
     /// Stopped by the user (Ctrl-C) before it finished.
     Cancelled,
-    /// Internal: the connection was closed before any response. Retried once on a new
-    /// connection, and reported as `stream_cut` if that fails too; never in a record.
-    StaleConnection,
 }
 
 impl ErrorClass {
@@ -48,7 +45,6 @@ impl ErrorClass {
             ErrorClass::MalformedStream => "malformed_stream".into(),
             ErrorClass::ServerError => "server_error".into(),
             ErrorClass::Cancelled => "cancelled".into(),
-            ErrorClass::StaleConnection => "stream_cut".into(),
         }
     }
 

@@ -31,14 +31,6 @@ impl LatencyHistogram {
         let _ = self.0.record(us.max(1));
     }
 
-    pub fn merge(&mut self, other: &LatencyHistogram) {
-        let _ = self.0.add(&other.0);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn dist_ms(&self) -> Option<Dist> {
         if self.0.is_empty() {
             return None;

@@ -166,10 +166,6 @@ impl StepAccumulator {
         }
     }
 
-    pub fn requests(&self) -> u64 {
-        self.ok + self.failed
-    }
-
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).
     pub fn stats(&self, max_in_flight: u64) -> StepStats {
         let duration_s = self

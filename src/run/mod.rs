@@ -71,11 +71,10 @@ impl RunContext {
         (load, rx)
     }
 
-    /// Writes summary.json as it stands (a checkpoint or the final one).
+    /// Writes summary.json as it stands (a checkpoint or the final one); `steps` come with
+    /// their scaling efficiency filled in.
     pub fn save_summary(&mut self, steps: &[StepStats], stress: Option<StressReport>) {
-        let mut steps = steps.to_vec();
-        advice::fill_scaling_efficiency(&mut steps);
-        self.summary.steps = steps;
+        self.summary.steps = steps.to_vec();
         self.summary.stress = stress;
         self.summary.monitor = MonitorReport {
             temperature_available: self.monitor.temperature_available(),
@@ -222,7 +221,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         summary,
     };
 
-    let (steps, stress, mut outcome) = match ctx.config.mode.clone() {
+    let (mut steps, stress, mut outcome) = match ctx.config.mode.clone() {
         Mode::Step { .. } => {
             let (steps, outcome) = steps::run_steps(&mut ctx).await;
             (steps, None, outcome)
@@ -235,12 +234,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     ctx.monitor.sample();
     ctx.monitor.stop();
 
-    let mut steps_with_scaling = steps.clone();
-    advice::fill_scaling_efficiency(&mut steps_with_scaling);
+    advice::fill_scaling_efficiency(&mut steps);
     if outcome == Outcome::Complete && steps.iter().all(|s| s.requests_ok == 0) {
         outcome = Outcome::NothingSucceeded;
     }
-    let mut recommendations = advice::recommend(&steps_with_scaling, ctx.config.min_tps);
+    let mut recommendations = advice::recommend(&steps, ctx.config.min_tps);
     if let Some(report) = &stress {
         recommendations.extend(report.drift.iter().cloned());
     }
@@ -251,7 +249,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
 
     let reporter = ctx.reporter.clone();
     reporter.line("");
-    for line in format::table(&steps_with_scaling) {
+    for line in format::table(&steps) {
         reporter.line(&line);
     }
     if !recommendations.is_empty() {

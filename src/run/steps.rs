@@ -6,7 +6,7 @@ use super::{Outcome, RunContext};
 use crate::cli::config::Mode;
 use crate::client::RequestRecord;
 use crate::load::{run_closed_loop, RequestMaker, StopRule};
-use crate::metrics::{StepAccumulator, StepStats};
+use crate::metrics::{advice, StepAccumulator, StepStats};
 use crate::report::format;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -67,6 +67,7 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
             .max_error_rate
             .filter(|max| stats.requests() > 0 && stats.error_rate() > *max);
         steps.push(stats);
+        advice::fill_scaling_efficiency(&mut steps);
         ctx.save_summary(&steps, None);
         if let Some(max) = over_budget {
             let last = steps.last().expect("just pushed");

@@ -98,10 +98,6 @@ impl Workload {
         Self { spec, templates }
     }
 
-    pub fn spec(&self) -> &WorkloadSpec {
-        &self.spec
-    }
-
     /// Path (after the base URL) the test's requests go to.
     pub fn path(&self, test: TestKind) -> &'static str {
         match test {

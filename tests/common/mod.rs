@@ -90,6 +90,19 @@ impl Scratch {
     pub fn out(&self) -> String {
         self.path("results").display().to_string()
     }
+    /// llm-bench against `url` with `args`, its log and results inside this folder.
+    pub fn command(&self, url: &str, args: &[&str]) -> Command {
+        let mut cmd = bin();
+        cmd.args(args)
+            .args(["-u", url, "-l", &self.log(), "--out", &self.out()]);
+        cmd
+    }
+
+    /// Runs [`Scratch::command`] to the end.
+    pub fn run(&self, url: &str, args: &[&str]) -> Output {
+        self.command(url, args).output().expect("llm-bench runs")
+    }
+
     pub fn summary(&self) -> Value {
         read_json(&self.path("results").join("summary.json"))
     }
