@@ -10,6 +10,7 @@ use std::process::ExitCode;
 /// Exit codes: 0 done, 1 the run failed (nothing succeeded, a step over the error budget, an
 /// I/O failure), 2 a usage error caught before any load, 130 interrupted.
 pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
+    crate::monitor::mark_process_start();
     let command = Cli::command();
     let argv = legacy::normalize(argv, &command);
     let cli = match command

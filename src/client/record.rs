@@ -108,6 +108,10 @@ pub struct RequestRecord {
     /// Time spent opening a new connection just before this request (0 when reused).
     #[serde(default)]
     pub connect_us: u64,
+    /// How long after it was due the request was sent, connecting aside: the client's own delay
+    /// (due = the step's start for a first request, else the connection's previous request end).
+    #[serde(default)]
+    pub send_delay_us: u64,
     pub headers_us: Option<u64>,
     /// First SSE event of any kind (a role-only chunk counts here, never as a token).
     pub first_event_us: Option<u64>,

@@ -75,6 +75,8 @@ pub struct LiveCounters {
     pub max_in_flight: AtomicU64,
     pub done: AtomicU64,
     pub failed: AtomicU64,
+    /// SSE events received over the whole run (never reset): the client's unit of work.
+    pub events: AtomicU64,
 }
 
 impl LiveCounters {
@@ -83,8 +85,9 @@ impl LiveCounters {
         self.max_in_flight.fetch_max(now, Ordering::Relaxed);
     }
 
-    fn finished(&self, ok: bool) {
+    fn finished(&self, ok: bool, events: u32) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.events.fetch_add(u64::from(events), Ordering::Relaxed);
         self.done.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.failed.fetch_add(1, Ordering::Relaxed);
@@ -137,6 +140,7 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
             let _ = client.ensure_connected().await;
             barrier.wait().await;
             let go = Instant::now();
+            let mut due = go;
             let mut k = 0u64;
             loop {
                 if stop.is_cancelled() {
@@ -176,7 +180,12 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
                         &mut rec,
                     )
                     .await;
-                live.finished(rec.ok);
+                // start_s is taken after connecting, so connecting is not counted as delay.
+                let sent = run_start + Duration::from_secs_f64(rec.start_s);
+                rec.send_delay_us =
+                    (sent.saturating_duration_since(due).as_micros() as u64).saturating_sub(rec.connect_us);
+                due = sent + Duration::from_micros(rec.end_us);
+                live.finished(rec.ok, rec.events);
                 if records.send(rec).is_err() {
                     break;
                 }

@@ -44,6 +44,19 @@ fn unit(test: TestKind) -> &'static str {
 /// Recommendations for every test that ran more than one step.
 pub fn recommend(steps: &[StepStats], min_tps: Option<f64>) -> Vec<String> {
     let mut out = Vec::new();
+    // First: a client-bound step measured llm-bench, so every other sentence depends on it.
+    let bound: Vec<String> = steps
+        .iter()
+        .filter(|s| s.client_bound)
+        .map(|s| format!("{} at concurrency {}", s.test, s.concurrency))
+        .collect();
+    if !bound.is_empty() {
+        out.push(format!(
+            "llm-bench itself was the bottleneck ({}): those figures describe the client, not the server; \
+             rerun them with more client cores (--threads) or spread over more machines.",
+            bound.join(", ")
+        ));
+    }
     for test in [TestKind::Input, TestKind::Output, TestKind::Multimodal] {
         let curve: Vec<&StepStats> = steps.iter().filter(|s| s.test == test).collect();
         if curve.is_empty() {

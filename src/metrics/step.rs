@@ -60,6 +60,12 @@ pub struct StepStats {
     pub max_in_flight: u64,
     /// Some token counts are estimates (the server sent no usage).
     pub tokens_estimated: bool,
+    /// The client's own health over the step: when `client_bound`, these figures describe
+    /// llm-bench rather than the server.
+    #[serde(default)]
+    pub client_bound: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::monitor::ClientHealth>,
     /// Machine and process figures over the step, when monitored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<crate::monitor::SystemSummary>,
@@ -98,6 +104,7 @@ pub struct StepAccumulator {
     itl: LatencyHistogram,
     tpot: LatencyHistogram,
     e2e: LatencyHistogram,
+    send_delay: LatencyHistogram,
     per_conn: Moments,
     prefill: Moments,
     /// Generation time per connection, for the original's "theoretical" throughput.
@@ -120,6 +127,7 @@ impl StepAccumulator {
         }
         self.first_start_s = Some(self.first_start_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
         self.last_end_s = self.last_end_s.max(rec.end_s());
+        self.send_delay.record_us(rec.send_delay_us);
         if !rec.ok {
             self.failed += 1;
             self.partial_tokens += rec.partial_tokens();
@@ -166,6 +174,11 @@ impl StepAccumulator {
         }
     }
 
+    /// p99 of how late measured requests were sent, in ms.
+    pub fn send_delay_p99_ms(&self) -> Option<f64> {
+        self.send_delay.dist_ms().map(|d| d.p99)
+    }
+
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).
     pub fn stats(&self, max_in_flight: u64) -> StepStats {
         let duration_s = self
@@ -208,6 +221,8 @@ impl StepAccumulator {
             scaling_efficiency_pct: None,
             max_in_flight,
             tokens_estimated: self.tokens_estimated,
+            client_bound: false,
+            client: None,
             system: None,
         }
     }

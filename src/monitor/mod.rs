@@ -3,12 +3,19 @@
 //!
 //! Sampled by a plain thread every `--monitor-interval`, and on demand at step boundaries so
 //! even a short step gets its own CPU figure (CPU use is measured between two samples).
+//! `lag` and `health` watch the client itself: is llm-bench keeping up with what it measures?
+
+pub mod health;
+pub mod lag;
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sysinfo::{Components, System};
+
+pub use health::{ClientHealth, HealthInputs};
+pub use lag::{LagProbe, LagStats};
 
 /// One sample. CPU figures are averages since the previous sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +75,27 @@ pub struct Monitor {
     samples: Mutex<Vec<Sample>>,
     stop: AtomicBool,
     temperature_available: bool,
+}
+
+static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Marks the start of the program; called first thing in `main`, for start-up timing.
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(Instant::now);
+}
+
+/// Milliseconds since [`mark_process_start`] (or since the first call, if it was never marked).
+pub fn ms_since_process_start() -> f64 {
+    PROCESS_START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
+
+/// Peak resident memory of this process in MiB (`ru_maxrss`).
+pub fn process_peak_rss_mb() -> Option<f64> {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    // Linux reports kilobytes.
+    (rc == 0).then(|| usage.ru_maxrss as f64 / 1024.0)
 }
 
 /// CPU seconds (user + system) this process has used.

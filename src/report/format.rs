@@ -99,7 +99,7 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
                 for s in rows {
                     lines.push(format!(
                         "{:>6} {:>9} {:>14.1} {:>18} {:>10} {:>10} {:>8}",
-                        s.concurrency,
+                        conc(s),
                         format!("{}/{}", s.requests_ok, s.requests_failed),
                         s.prompt_throughput_tps,
                         s.prefill_tps
@@ -119,7 +119,7 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
                 for s in rows {
                     lines.push(format!(
                         "{:>6} {:>9} {:>10.1} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}",
-                        s.concurrency,
+                        conc(s),
                         format!("{}/{}", s.requests_ok, s.requests_failed),
                         s.output_throughput_tps,
                         s.per_conn_tps
@@ -135,5 +135,36 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             }
         }
     }
+    if steps.iter().any(|s| s.client_bound) {
+        lines.push("  ! client-bound: llm-bench, not the server, limited that step (see its CLIENT-BOUND line)".into());
+    }
     lines
+}
+
+/// The concurrency column, marked `!` when the step was client-bound.
+fn conc(s: &StepStats) -> String {
+    if s.client_bound {
+        format!("{}!", s.concurrency)
+    } else {
+        s.concurrency.to_string()
+    }
+}
+
+/// "llm-bench used 1.20 s of CPU for 50000 events (2.4 µs per event) on 2 cores, peak RSS 31 MB".
+pub fn client_line(c: &crate::report::summary::ClientReport) -> String {
+    let per_event = c
+        .cpu_us_per_event
+        .map(|us| format!(" ({us:.1} µs per event)"))
+        .unwrap_or_default();
+    let rss = c
+        .peak_rss_mb
+        .map(|mb| format!(", peak RSS {mb:.0} MB"))
+        .unwrap_or_default();
+    format!(
+        "Client: llm-bench used {:.2} s of CPU for {} events{per_event} on {} core{}{rss}",
+        c.cpu_s,
+        c.events,
+        c.cores,
+        if c.cores == 1 { "" } else { "s" }
+    )
 }

@@ -44,6 +44,25 @@ pub struct Interval {
     pub tests: Vec<StepStats>,
 }
 
+/// What running the benchmark cost the client, and whether it kept up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// Cores the client could use (its runtime threads, within the CPUs it may run on).
+    pub cores: usize,
+    /// CPU time of the whole process, start-up included (user + system).
+    pub cpu_s: f64,
+    /// SSE events received over the run.
+    pub events: u64,
+    /// `cpu_s` per event, in microseconds.
+    pub cpu_us_per_event: Option<f64>,
+    /// Peak resident memory of the process.
+    pub peak_rss_mb: Option<f64>,
+    /// From program start to sending its first request (model discovery).
+    pub startup_first_request_ms: Option<f64>,
+    /// From program start to the start of the load (after pre-flight).
+    pub startup_load_ms: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StressReport {
     pub intervals: Vec<Interval>,
@@ -69,6 +88,11 @@ pub struct Summary {
     pub steps: Vec<StepStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressReport>,
+    /// True when any step (or stress interval) was client-bound: see each step's `client`.
+    #[serde(default)]
+    pub client_bound: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientReport>,
     pub recommendations: Vec<String>,
     pub notes: Vec<String>,
     pub monitor: MonitorReport,

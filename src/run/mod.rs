@@ -10,8 +10,9 @@ mod stress;
 use crate::cli::config::{Mode, RunConfig, UsageError};
 use crate::load::{LiveCounters, LoadContext, StopSignals};
 use crate::metrics::{advice, StepStats};
+use crate::monitor::health::ClientWatch;
 use crate::monitor::Monitor;
-use crate::report::summary::{now_rfc3339, Environment, MonitorReport, StressReport};
+use crate::report::summary::{now_rfc3339, ClientReport, Environment, MonitorReport, StressReport};
 use crate::report::{format, RecordWriter, Reporter, Summary};
 use crate::workload::{Workload, WorkloadSpec};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +50,7 @@ pub(crate) struct RunContext {
     pub writer: RecordWriter,
     pub workload: Arc<Workload>,
     pub monitor: Arc<Monitor>,
+    pub client_watch: Arc<ClientWatch>,
     pub live: Arc<LiveCounters>,
     pub signals: StopSignals,
     pub run_start: Instant,
@@ -75,7 +77,19 @@ impl RunContext {
     /// their scaling efficiency filled in.
     pub fn save_summary(&mut self, steps: &[StepStats], stress: Option<StressReport>) {
         self.summary.steps = steps.to_vec();
+        self.summary.client_bound = steps.iter().any(|s| s.client_bound)
+            || stress
+                .iter()
+                .flat_map(|r| &r.intervals)
+                .flat_map(|i| &i.tests)
+                .any(|s| s.client_bound);
         self.summary.stress = stress;
+        if let Some(client) = self.summary.client.as_mut() {
+            client.cpu_s = crate::monitor::process_cpu_seconds().unwrap_or(0.0);
+            client.events = self.live.events.load(Ordering::Relaxed);
+            client.cpu_us_per_event = (client.events > 0).then(|| 1e6 * client.cpu_s / client.events as f64);
+            client.peak_rss_mb = crate::monitor::process_peak_rss_mb();
+        }
         self.summary.monitor = MonitorReport {
             temperature_available: self.monitor.temperature_available(),
             samples: self.monitor.samples(),
@@ -149,6 +163,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         config.endpoint.base_url,
         config.out_dir.display()
     ));
+    let startup_first_request_ms = crate::monitor::ms_since_process_start();
     let model = preflight::discover_model(&config, &reporter).await?;
     let workload = Arc::new(Workload::new(WorkloadSpec {
         model: model.clone(),
@@ -163,6 +178,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     preflight::probe(&config, &model, &workload, &reporter).await?;
 
     let run_start = Instant::now();
+    let startup_load_ms = crate::monitor::ms_since_process_start();
     let monitor = Monitor::new(run_start.into_std());
     if !monitor.temperature_available() {
         reporter.line("CPU temperature: not available on this machine");
@@ -182,6 +198,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         model: Some(model.clone()),
         config: serde_json::to_value(&config).unwrap_or_default(),
         environment: Environment::current(),
+        client: Some(ClientReport {
+            cores: crate::monitor::health::allowed_cores(config.threads),
+            startup_first_request_ms: Some(startup_first_request_ms),
+            startup_load_ms: Some(startup_load_ms),
+            ..ClientReport::default()
+        }),
         ..Summary::default()
     };
     let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
@@ -208,12 +230,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
             ),
         }
     ));
+    let ctx_threads = config.threads;
     let mut ctx = RunContext {
         config,
         reporter,
         writer,
         workload,
         monitor,
+        client_watch: Arc::new(ClientWatch::start(ctx_threads)),
         live,
         signals,
         run_start,
@@ -233,6 +257,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     };
     ctx.monitor.sample();
     ctx.monitor.stop();
+    ctx.client_watch.stop();
 
     advice::fill_scaling_efficiency(&mut steps);
     if outcome == Outcome::Complete && steps.iter().all(|s| s.requests_ok == 0) {
@@ -258,6 +283,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         for r in &recommendations {
             reporter.line(&format!("- {r}"));
         }
+    }
+    if let Some(client) = &ctx.summary.client {
+        reporter.line("");
+        reporter.line(&format::client_line(client));
     }
     reporter.line("");
     reporter.line(&format!(

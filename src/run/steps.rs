@@ -45,6 +45,7 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), vec![test], ctx.ids.clone()));
         let mut acc = StepAccumulator::new(test, concurrency);
         let t0 = ctx.monitor.sample().t_s;
+        ctx.client_watch.begin_window();
         {
             let mut pump = Pump {
                 writer: &mut ctx.writer,
@@ -58,9 +59,19 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         }
         let t1 = ctx.monitor.sample().t_s;
         let mut stats = acc.stats(ctx.live.max_in_flight.load(Ordering::Relaxed));
-        stats.system = Some(ctx.monitor.summary(t0, t1));
+        let system = ctx.monitor.summary(t0, t1);
+        let health = ctx
+            .client_watch
+            .end_window(t1 - t0, acc.send_delay_p99_ms(), system.process_cpu_pct_mean);
+        stats.system = Some(system);
+        stats.client_bound = health.client_bound;
+        let warning = health.warning();
+        stats.client = Some(health);
         for line in format::step_lines(&stats) {
             ctx.reporter.line(&line);
+        }
+        if let Some(warning) = warning {
+            ctx.reporter.line(&format!("  {warning}"));
         }
         let over_budget = ctx
             .config

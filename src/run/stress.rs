@@ -6,7 +6,8 @@ use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
 use crate::load::{run_closed_loop, LiveCounters, RequestMaker, StopRule};
 use crate::metrics::{advice, StepAccumulator, StepStats};
-use crate::monitor::Monitor;
+use crate::monitor::health::ClientWatch;
+use crate::monitor::{ClientHealth, Monitor};
 use crate::report::summary::{Interval, MonitorReport, StressReport};
 use crate::report::{Reporter, Summary};
 use crate::workload::TestKind;
@@ -27,6 +28,9 @@ struct StressSink {
     run_start: Instant,
     reporter: Arc<Reporter>,
     monitor: Arc<Monitor>,
+    client_watch: Arc<ClientWatch>,
+    /// The client's health over the interval where it was worst (highest lag), for the totals.
+    worst_client: Option<ClientHealth>,
     live: Arc<LiveCounters>,
     /// Checkpoint written at every interval.
     summary: Summary,
@@ -59,6 +63,13 @@ impl StressSink {
             tests: Vec::new(),
         };
         let elapsed = humantime::format_duration(Duration::from_secs(end_s.round() as u64));
+        let send_delay_p99_ms = window
+            .values()
+            .filter_map(StepAccumulator::send_delay_p99_ms)
+            .reduce(f64::max);
+        let health = self
+            .client_watch
+            .end_window(length, send_delay_p99_ms, system.process_cpu_pct_mean);
         for acc in window.into_values() {
             let mut stats = acc.stats(self.live.max_in_flight.load(Ordering::Relaxed));
             // An interval's rate is what finished in it over its length, not the span of
@@ -71,10 +82,22 @@ impl StressSink {
             }
             stats.efficiency_pct = None;
             stats.system = Some(system.clone());
+            stats.client_bound = health.client_bound;
+            stats.client = Some(health.clone());
             self.reporter.line(&interval_line(&elapsed.to_string(), &stats));
             interval.tests.push(stats);
         }
         self.reporter.line(&format!("[{elapsed}] {}", system.describe()));
+        if let Some(warning) = health.warning() {
+            self.reporter.line(&format!("[{elapsed}] {warning}"));
+        }
+        let worse = self
+            .worst_client
+            .as_ref()
+            .is_none_or(|w| (health.client_bound, health.lag.p99_ms) > (w.client_bound, w.lag.p99_ms));
+        if worse {
+            self.worst_client = Some(health);
+        }
         self.intervals.push(interval);
         self.window_start = now;
         self.checkpoint();
@@ -82,7 +105,15 @@ impl StressSink {
 
     fn totals(&self) -> Vec<StepStats> {
         let max = self.live.max_in_flight.load(Ordering::Relaxed);
-        self.totals.values().map(|acc| acc.stats(max)).collect()
+        self.totals
+            .values()
+            .map(|acc| {
+                let mut stats = acc.stats(max);
+                stats.client_bound = self.worst_client.as_ref().is_some_and(|w| w.client_bound);
+                stats.client = self.worst_client.clone();
+                stats
+            })
+            .collect()
     }
 
     fn checkpoint(&mut self) {
@@ -209,6 +240,7 @@ pub(super) async fn run_stress(
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();
     let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), tests.clone(), ctx.ids.clone()));
+    ctx.client_watch.begin_window();
     let mut sink = StressSink {
         concurrency,
         totals: StressSink::fresh(&tests, concurrency),
@@ -219,6 +251,8 @@ pub(super) async fn run_stress(
         run_start: ctx.run_start,
         reporter: ctx.reporter.clone(),
         monitor: ctx.monitor.clone(),
+        client_watch: ctx.client_watch.clone(),
+        worst_client: None,
         live: ctx.live.clone(),
         summary: ctx.summary.clone(),
         out_dir: ctx.config.out_dir.clone(),

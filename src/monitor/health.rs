@@ -1,0 +1,187 @@
+//! Is the client itself the bottleneck? A step's verdict from the client's own figures.
+//!
+//! A step is client-bound when llm-bench could not keep up with what it was measuring: its
+//! tasks ran late (scheduling lag) or it used nearly all the CPU it may use. The numbers of such
+//! a step describe the client, not the server, and the report says so in plain words.
+
+use super::lag::LagStats;
+use serde::{Deserialize, Serialize};
+
+/// Scheduling lag p99 above which timestamps are too late to trust to the millisecond.
+pub const LAG_P99_LIMIT_MS: f64 = 20.0;
+/// Share of its allowed cores above which the client is saturated.
+pub const CPU_LIMIT_PCT: f64 = 90.0;
+/// Shorter windows are not judged: a few late wakes in 0.1 s say little.
+pub const MIN_WINDOW_S: f64 = 0.25;
+
+/// The client's own figures over a step, and the verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientHealth {
+    /// How late the client's timers fired (a probe task that wakes every 5 ms).
+    pub lag: LagStats,
+    /// p99 of the delay between when a request was due (step start, or the connection's previous
+    /// request ending) and when it was sent.
+    pub send_delay_p99_ms: Option<f64>,
+    /// CPU of the llm-bench process, percent of one core.
+    pub cpu_pct: Option<f64>,
+    /// Cores the client may use: its runtime threads, within the CPUs it may run on.
+    pub cores: usize,
+    /// `cpu_pct / cores`: how much of what it may use the client used.
+    pub cpu_pct_of_allowed: Option<f64>,
+    pub client_bound: bool,
+    /// What crossed its limit, in words; empty when not client-bound.
+    pub reasons: Vec<String>,
+}
+
+/// What the client measured about itself over one window.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthInputs {
+    pub window_s: f64,
+    pub lag: LagStats,
+    pub send_delay_p99_ms: Option<f64>,
+    pub cpu_pct: Option<f64>,
+    pub cores: usize,
+}
+
+impl ClientHealth {
+    pub fn assess(inputs: HealthInputs) -> Self {
+        let cores = inputs.cores.max(1);
+        let cpu_pct_of_allowed = inputs.cpu_pct.map(|c| c / cores as f64);
+        let mut reasons = Vec::new();
+        if inputs.window_s >= MIN_WINDOW_S {
+            if inputs.lag.samples > 0 && inputs.lag.p99_ms > LAG_P99_LIMIT_MS {
+                reasons.push(format!(
+                    "its tasks ran up to {:.0} ms late (scheduling lag p99, limit {LAG_P99_LIMIT_MS:.0} ms)",
+                    inputs.lag.p99_ms
+                ));
+            }
+            if let Some(share) = cpu_pct_of_allowed.filter(|s| *s > CPU_LIMIT_PCT) {
+                reasons.push(format!(
+                    "it used {share:.0}% of the {cores} core{} it may use (limit {CPU_LIMIT_PCT:.0}%)",
+                    if cores == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        Self {
+            lag: inputs.lag,
+            send_delay_p99_ms: inputs.send_delay_p99_ms,
+            cpu_pct: inputs.cpu_pct,
+            cores,
+            cpu_pct_of_allowed,
+            client_bound: !reasons.is_empty(),
+            reasons,
+        }
+    }
+
+    /// The plain sentence for the console and the log, when the step is client-bound.
+    pub fn warning(&self) -> Option<String> {
+        self.client_bound.then(|| {
+            format!(
+                "CLIENT-BOUND: {}. The numbers of this step describe llm-bench, not the server; \
+                 give it more cores (--threads, fewer other programs) or spread the load over more machines.",
+                self.reasons.join("; ")
+            )
+        })
+    }
+}
+
+/// Watches the client over a run: the lag probe plus what it may use, judged window by window.
+pub struct ClientWatch {
+    lag: std::sync::Arc<super::LagProbe>,
+    cores: usize,
+}
+
+impl ClientWatch {
+    /// Starts the lag probe on the current runtime.
+    pub fn start(threads: Option<usize>) -> Self {
+        Self {
+            lag: super::LagProbe::start(),
+            cores: allowed_cores(threads),
+        }
+    }
+
+    /// Starts a new window (what came before it is dropped).
+    pub fn begin_window(&self) {
+        self.lag.take();
+    }
+
+    /// Ends the window: its lag, with the window's send delays and CPU, judged.
+    pub fn end_window(&self, window_s: f64, send_delay_p99_ms: Option<f64>, cpu_pct: Option<f64>) -> ClientHealth {
+        ClientHealth::assess(HealthInputs {
+            window_s,
+            lag: self.lag.take(),
+            send_delay_p99_ms,
+            cpu_pct,
+            cores: self.cores,
+        })
+    }
+
+    pub fn stop(&self) {
+        self.lag.stop();
+    }
+}
+
+/// Cores the client may use: `--threads` if given, within the CPUs this process may run on.
+pub fn allowed_cores(threads: Option<usize>) -> usize {
+    let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    threads.map_or(available, |t| t.clamp(1, available))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(p99_ms: f64, cpu_pct: f64, cores: usize) -> HealthInputs {
+        HealthInputs {
+            window_s: 2.0,
+            lag: LagStats {
+                samples: 300,
+                p50_ms: 1.0,
+                p99_ms,
+                max_ms: p99_ms,
+            },
+            send_delay_p99_ms: Some(0.2),
+            cpu_pct: Some(cpu_pct),
+            cores,
+        }
+    }
+
+    #[test]
+    fn healthy_client_is_not_flagged() {
+        let h = ClientHealth::assess(inputs(1.2, 40.0, 2));
+        assert!(!h.client_bound);
+        assert!(h.warning().is_none());
+        assert_eq!(h.cpu_pct_of_allowed, Some(20.0));
+    }
+
+    #[test]
+    fn late_timers_flag_the_step() {
+        let h = ClientHealth::assess(inputs(45.0, 40.0, 2));
+        assert!(h.client_bound);
+        let text = h.warning().unwrap();
+        assert!(text.contains("45 ms late"), "{text}");
+        assert!(text.contains("describe llm-bench, not the server"), "{text}");
+    }
+
+    #[test]
+    fn saturated_cpu_flags_the_step() {
+        let h = ClientHealth::assess(inputs(2.0, 97.0, 1));
+        assert!(h.client_bound);
+        assert!(h.warning().unwrap().contains("97% of the 1 core it may use"));
+    }
+
+    #[test]
+    fn too_short_a_window_is_not_judged() {
+        let mut i = inputs(100.0, 100.0, 1);
+        i.window_s = 0.1;
+        assert!(!ClientHealth::assess(i).client_bound);
+    }
+
+    #[test]
+    fn threads_are_capped_by_the_machine() {
+        assert_eq!(allowed_cores(Some(1)), 1);
+        let all = allowed_cores(None);
+        assert!(all >= 1);
+        assert_eq!(allowed_cores(Some(10_000)), all);
+    }
+}
