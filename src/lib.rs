@@ -12,6 +12,7 @@ pub mod demo;
 pub mod load;
 pub mod metrics;
 pub mod monitor;
+pub mod net;
 pub mod report;
 pub mod run;
 pub mod sim;

@@ -160,3 +160,33 @@ fn server_problems_are_one_line_each() {
     args.extend(["--model".into(), "m".into()]);
     check(args, "event stream");
 }
+
+#[test]
+fn too_low_an_open_file_limit_is_one_line_before_any_load() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let mut cmd = s.command(&sim.url, &["-o", "-st", "500", "-et", "500"]);
+    // SAFETY: only setrlimit between fork and exec. Hard and soft limit 200: llm-bench cannot raise it.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let limit = libc::rlimit {
+                rlim_cur: 200,
+                rlim_max: 200,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("llm-bench runs");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("open files") && lines[0].contains("ulimit -n"),
+        "{stderr}"
+    );
+    assert_eq!(sim.stats().requests_total, 0, "no load may be sent");
+}

@@ -2,22 +2,60 @@
 //! stamps every event as its bytes arrive.
 //!
 //! There is no pool: a worker owns its connection, so N workers means N connections and N
-//! requests truly in flight, whatever N is.
+//! requests truly in flight, whatever N is. The worker also drives its connection in its own
+//! task (no task per connection to hop through), and every event is timed by when its bytes
+//! reached the socket (see [`crate::net::arrival`]), not by when the worker got to them.
 
 use super::endpoint::Endpoint;
 use super::event::error_message;
 use super::record::{ErrorClass, RequestRecord};
 use super::stream::StreamReader;
+use crate::net::{ArrivalClock, StampedTcp};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 type Sender = SendRequest<Full<Bytes>>;
+/// The connection's I/O state machine; it makes progress only while polled.
+type Driver = Pin<Box<Connection<TokioIo<StampedTcp>, Full<Bytes>>>>;
+
+/// An open connection, driven by the task of the worker that owns it.
+struct Conn {
+    sender: Sender,
+    /// `None` once the connection has ended (closed or failed).
+    driver: Option<Driver>,
+    clock: Arc<ArrivalClock>,
+}
+
+/// Awaits `work` while driving the connection in the same task. The driver is polled first:
+/// whatever it reads is handed to `work` before it reads again, so the arrival clock still
+/// holds the time of the bytes `work` receives.
+async fn driving<F: Future>(driver: &mut Option<Driver>, work: F) -> F::Output {
+    tokio::pin!(work);
+    loop {
+        let Some(active) = driver.as_mut() else {
+            return work.await;
+        };
+        tokio::select! {
+            biased;
+            _ = active.as_mut() => *driver = None,
+            out = &mut work => return out,
+        }
+    }
+}
+
+/// When the last bytes read arrived, as microseconds after `start`.
+fn arrived_us(clock: &ArrivalClock, start: Instant) -> u64 {
+    let arrived = clock.last_read().map(Instant::from_std).unwrap_or_else(Instant::now);
+    arrived.saturating_duration_since(start).as_micros() as u64
+}
 
 /// Limits that end a request. None of them should cut a healthy slow server short.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -68,12 +106,11 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 pub struct Client {
     endpoint: Arc<Endpoint>,
     timeouts: Timeouts,
-    sender: Option<Sender>,
+    conn: Option<Conn>,
 }
 
-/// Opens a TCP connection and runs the HTTP/1.1 handshake; the connection is driven by its own
-/// task, which ends when the sender is dropped.
-async fn open(endpoint: &Endpoint) -> Result<Sender, String> {
+/// Opens a TCP connection and runs the HTTP/1.1 handshake.
+async fn open(endpoint: &Endpoint) -> Result<Conn, String> {
     if endpoint.tls {
         return Err("https:// is not supported by this build; use http://".into());
     }
@@ -82,14 +119,16 @@ async fn open(endpoint: &Endpoint) -> Result<Sender, String> {
         .map_err(|e| format!("cannot connect to {}:{}: {e}", endpoint.host, endpoint.port))?;
     // Each event is small and latency-critical.
     let _ = stream.set_nodelay(true);
+    let (stream, clock) = StampedTcp::new(stream);
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake with {} failed: {e}", endpoint.base_url))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
+    Ok(Conn {
+        sender,
+        driver: Some(Box::pin(connection)),
+        clock,
+    })
 }
 
 /// What a finished exchange leaves of its connection.
@@ -110,22 +149,23 @@ impl Client {
         Self {
             endpoint,
             timeouts,
-            sender: None,
+            conn: None,
         }
     }
 
     /// Makes sure a usable connection is open. Returns the failure as a class and message.
     pub async fn ensure_connected(&mut self) -> Result<u64, (ErrorClass, String)> {
-        if let Some(sender) = &mut self.sender {
-            if sender.ready().await.is_ok() {
+        if let Some(Conn { sender, driver, .. }) = &mut self.conn {
+            // Driving first lets a connection the server closed while idle show as closed now.
+            if driving(driver, sender.ready()).await.is_ok() {
                 return Ok(0);
             }
-            self.sender = None;
+            self.conn = None;
         }
         let started = Instant::now();
         match tokio::time::timeout(self.timeouts.connect, open(&self.endpoint)).await {
-            Ok(Ok(sender)) => {
-                self.sender = Some(sender);
+            Ok(Ok(conn)) => {
+                self.conn = Some(conn);
                 Ok(us_since(started))
             }
             Ok(Err(message)) => Err((ErrorClass::Connect, message)),
@@ -174,9 +214,9 @@ impl Client {
                 // The server closed the kept-alive connection just as we reused it (llama.cpp's
                 // server ends a connection after a few requests): nothing was processed, so the
                 // request is sent once more on a new connection, and timed from there.
-                After::ClosedBeforeResponse if connect_us == 0 && attempt == 0 => self.sender = None,
+                After::ClosedBeforeResponse if connect_us == 0 && attempt == 0 => self.conn = None,
                 After::Drop | After::ClosedBeforeResponse => {
-                    self.sender = None;
+                    self.conn = None;
                     return;
                 }
             }
@@ -196,14 +236,14 @@ impl Client {
         let request_deadline = timeouts.request.map(|d| start + d);
         let ttft_deadline = start + timeouts.ttft;
         let first_deadline = earliest(ttft_deadline, request_deadline);
-        let sender = self.sender.as_mut().expect("connected above");
+        let Conn { sender, driver, clock } = self.conn.as_mut().expect("connected above");
         let request = build_request(&self.endpoint, api_path, body);
 
         let sleep = tokio::time::sleep_until(first_deadline.0);
         tokio::pin!(sleep);
         let response = tokio::select! {
             biased;
-            response = sender.send_request(request) => response,
+            response = driving(driver, sender.send_request(request)) => response,
             () = &mut sleep => {
                 fail(rec, first_deadline.1, timeout_message(first_deadline.1, &timeouts));
                 return After::Drop;
@@ -228,11 +268,11 @@ impl Client {
                 };
             }
         };
-        rec.headers_us = Some(us_since(start));
+        rec.headers_us = Some(arrived_us(clock, start));
         let status = response.status();
         rec.status = Some(status.as_u16());
         if !status.is_success() {
-            let message = read_error_body(response, &timeouts).await;
+            let message = read_error_body(response, &timeouts, driver).await;
             fail(rec, ErrorClass::Http(status.as_u16()), message);
             return After::Drop;
         }
@@ -243,7 +283,7 @@ impl Client {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("application/json") {
-            return if read_json_answer(response, start, estimated_prompt_tokens, rec).await {
+            return if read_json_answer(response, start, estimated_prompt_tokens, rec, driver, clock).await {
                 After::Reuse
             } else {
                 After::Drop
@@ -271,11 +311,11 @@ impl Client {
         loop {
             tokio::select! {
                 biased;
-                frame = body.frame() => match frame {
+                frame = driving(driver, body.frame()) => match frame {
                     Some(Ok(frame)) => {
                         if let Some(data) = frame.data_ref() {
-                            // The timestamp is taken before anything is parsed.
-                            let t_us = us_since(start);
+                            // When these bytes reached the socket, whenever we got to them.
+                            let t_us = arrived_us(clock, start);
                             reader.feed(data, t_us, rec);
                             if !idle_armed && rec.first_token_us.is_some() {
                                 // From the first token on, the idle limit applies (once armed,
@@ -292,7 +332,7 @@ impl Client {
                     }
                     None => {
                         clean_end = true;
-                        reader.end_of_body(us_since(start), rec);
+                        reader.end_of_body(arrived_us(clock, start), rec);
                         break;
                     }
                 },
@@ -378,7 +418,11 @@ fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Requ
 }
 
 /// Reads (a bounded part of) an error response and turns it into one line.
-async fn read_error_body(response: http::Response<hyper::body::Incoming>, timeouts: &Timeouts) -> String {
+async fn read_error_body(
+    response: http::Response<hyper::body::Incoming>,
+    timeouts: &Timeouts,
+    driver: &mut Option<Driver>,
+) -> String {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -388,7 +432,7 @@ async fn read_error_body(response: http::Response<hyper::body::Incoming>, timeou
         .unwrap_or_default();
     let body = tokio::time::timeout(
         timeouts.idle,
-        Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect(),
+        driving(driver, Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect()),
     )
     .await;
     let text = match body {
@@ -444,15 +488,17 @@ async fn read_json_answer(
     start: Instant,
     estimated_prompt_tokens: u64,
     rec: &mut RequestRecord,
+    driver: &mut Option<Driver>,
+    clock: &ArrivalClock,
 ) -> bool {
-    let collected = match Limited::new(response.into_body(), 64 * 1024 * 1024).collect().await {
+    let collected = match driving(driver, Limited::new(response.into_body(), 64 * 1024 * 1024).collect()).await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
             fail(rec, ErrorClass::StreamCut, format!("response body broke: {e}"));
             return false;
         }
     };
-    let t_us = us_since(start);
+    let t_us = arrived_us(clock, start);
     let mut data = b"data: ".to_vec();
     data.extend_from_slice(&collected);
     data.extend_from_slice(b"\n\n");

@@ -163,6 +163,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         config.endpoint.base_url,
         config.out_dir.display()
     ));
+    preflight::check_open_files(&config)?;
     let startup_first_request_ms = crate::monitor::ms_since_process_start();
     let model = preflight::discover_model(&config, &reporter).await?;
     let workload = Arc::new(Workload::new(WorkloadSpec {

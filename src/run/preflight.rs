@@ -12,6 +12,27 @@ use tokio::time::Instant;
 
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Files the process keeps open besides its connections (log, results, stdio, runtime).
+const SPARE_FILES: u64 = 64;
+
+/// Every connection is a file descriptor: a limit below the highest concurrency would fail
+/// connections one by one, so it is one clear sentence before any load instead. (The limit was
+/// already raised to the hard limit at start-up.)
+pub fn check_open_files(config: &RunConfig) -> Result<(), UsageError> {
+    let peak = config.mode.concurrencies().into_iter().max().unwrap_or(0) as u64;
+    let needed = peak + SPARE_FILES;
+    // SAFETY: getrlimit only writes into the struct passed.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "concurrency {peak} needs about {needed} open files but this process may open only {} (hard limit {}); \
+         raise it (e.g. `ulimit -n {needed}` as root, or LimitNOFILE= for a service) or lower the concurrency",
+        limit.rlim_cur, limit.rlim_max
+    )))
+}
+
 fn models_error(e: ModelsError, endpoint: &Endpoint) -> UsageError {
     let url = &endpoint.base_url;
     UsageError(match e.status() {
