@@ -117,6 +117,8 @@ struct Simulator {
 }
 
 impl Simulator {
+    // Reaped by `stop` (wait4), which std cannot see.
+    #[allow(clippy::zombie_processes)]
     fn start(load: &Load, cpu: Option<usize>) -> Self {
         let mut child = Pinning::command(cpu)
             .args([
@@ -174,6 +176,8 @@ struct Outcome {
     client_bound: bool,
 }
 
+// The child is reaped by `wait_with_usage` (wait4), which std cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_client(url: &str, args: &[String], cpu: Option<usize>, dir: &Path) -> (Usage, Value) {
     let child = Pinning::command(cpu)
         .args(["-u", url, "--out"])
