@@ -60,6 +60,10 @@ fn flag_values_table() {
         (vec!["-mm", "-ip", empty.to_str().unwrap()], "empty"),
         (vec!["-mm", "-ip", "/tmp"], "directory"),
         (vec!["-H", "no-colon"], "Name: value"),
+        (vec!["--extra-body", "{cache_prompt: false}"], "not valid JSON"),
+        (vec!["--extra-body", "[1, 2]"], "JSON object"),
+        (vec!["--extra-body", r#"{"stream": false}"#], "streamed"),
+        (vec!["--extra-body", r#"{"model": "x"}"#], "--model"),
         (vec!["--no-such-flag"], "unexpected argument"),
         (
             vec!["--out", a_file.to_str().unwrap(), "-u", "http://127.0.0.1:9/v1"],

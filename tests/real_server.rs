@@ -186,3 +186,88 @@ fn speeds_agree_with_the_servers_own_timings() {
         );
     }
 }
+
+/// One counter from llama-server's Prometheus `/metrics`.
+fn metric(base_url: &str, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let authority = base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port");
+    let mut stream = std::net::TcpStream::connect(authority).expect("server reachable");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics (is the server started with --metrics?)"))
+}
+
+/// Identical prompts let llama-server reuse its prompt cache: llm-bench says so, and
+/// `--extra-body '{"cache_prompt": false}'` turns the cache off. With it off, the server's own
+/// Prometheus counters agree with llm-bench's token totals.
+#[test]
+fn prompt_cache_is_detected_and_metrics_agree() {
+    let Some(url) = real_url() else { return };
+    let args = [
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "1",
+        "--step-duration",
+        "4s",
+        "-pp",
+        "600",
+        "-tg",
+        "4",
+        "--same-prompt",
+    ];
+
+    let cached = Scratch::new();
+    let out = cached.run(&url, &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let step = &steps(&cached)[0];
+    assert!(step["prompt_cache_hits"].as_u64().unwrap() > 0, "{step}");
+    assert!(stdout.contains("reused a cached prompt prefix"), "{stdout}");
+    assert!(stdout.contains(r#"--extra-body '{"cache_prompt": false}'"#), "{stdout}");
+
+    let prompt_before = metric(&url, "llamacpp:prompt_tokens_total");
+    let predicted_before = metric(&url, "llamacpp:tokens_predicted_total");
+    let fresh = Scratch::new();
+    let mut fresh_args = args.to_vec();
+    fresh_args.extend(["--extra-body", r#"{"cache_prompt": false}"#]);
+    let out = fresh.run(&url, &fresh_args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let step = &steps(&fresh)[0];
+    assert_eq!(step["prompt_cache_hits"], 0, "{step}");
+    for rec in fresh.records() {
+        let prompt_n = rec["server_timings"]["prompt_n"].as_f64().unwrap();
+        assert_eq!(
+            prompt_n,
+            rec["prompt_tokens"].as_f64().unwrap(),
+            "whole prompt evaluated: {rec}"
+        );
+    }
+    // The server's counters moved by our totals plus the one pre-flight request, which is not
+    // part of any step (a few tokens).
+    let prompt_delta = metric(&url, "llamacpp:prompt_tokens_total") - prompt_before;
+    let predicted_delta = metric(&url, "llamacpp:tokens_predicted_total") - predicted_before;
+    let ours_prompt = step["prompt_tokens"].as_f64().unwrap();
+    let ours_output = step["output_tokens"].as_f64().unwrap();
+    assert!(
+        (ours_prompt..=ours_prompt + 400.0).contains(&prompt_delta),
+        "server prompt tokens {prompt_delta} vs ours {ours_prompt}"
+    );
+    assert!(
+        (ours_output..=ours_output + 16.0).contains(&predicted_delta),
+        "server predicted tokens {predicted_delta} vs ours {ours_output}"
+    );
+}

@@ -131,6 +131,10 @@ pub struct RunArgs {
     /// Send the same prompt in every request (lets the server's prefix cache hide prefill cost).
     #[arg(long = "same-prompt", visible_alias = "same_prompt")]
     pub same_prompt: bool,
+    /// JSON object merged into every request body, e.g. '{"cache_prompt": false}' to turn off
+    /// llama.cpp's prompt cache, or '{"temperature": 0}'. Its fields override llm-bench's own.
+    #[arg(long = "extra-body", visible_alias = "extra_body", value_name = "JSON", value_parser = parse::json_object)]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
     /// Ask the server to ignore end-of-sequence so every request generates -tg tokens (vLLM, SGLang, llama.cpp).
     #[arg(long = "ignore-eos", visible_alias = "ignore_eos")]
     pub ignore_eos: bool,

@@ -87,9 +87,45 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Body fields llm-bench builds itself: overriding them would break what a test measures.
+const RESERVED_BODY_KEYS: [(&str, &str); 4] = [
+    ("model", "use --model"),
+    ("messages", "the tests build the prompt"),
+    ("prompt", "the tests build the prompt"),
+    ("stream", "llm-bench measures streamed responses"),
+];
+
+/// `--extra-body`: a JSON object merged into every request body.
+pub fn json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let value: serde_json::Value = serde_json::from_str(s)
+        .map_err(|e| format!("`{s}` is not valid JSON ({e}); write an object like '{{\"cache_prompt\": false}}'"))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(format!(
+            "expected a JSON object like '{{\"cache_prompt\": false}}', got `{s}`"
+        ));
+    };
+    for (key, why) in RESERVED_BODY_KEYS {
+        if map.contains_key(key) {
+            return Err(format!("`{key}` cannot be set here: {why}"));
+        }
+    }
+    Ok(map)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_body_objects() {
+        assert_eq!(
+            json_object(r#"{"cache_prompt": false}"#).unwrap()["cache_prompt"],
+            false
+        );
+        assert!(json_object("[1]").unwrap_err().contains("JSON object"));
+        assert!(json_object("{oops").unwrap_err().contains("not valid JSON"));
+        assert!(json_object(r#"{"stream": false}"#).unwrap_err().contains("streamed"));
+    }
 
     #[test]
     fn numbers() {

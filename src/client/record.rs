@@ -173,6 +173,16 @@ impl RequestRecord {
         (ttft > 0 && self.prompt_tokens > 0).then(|| self.prompt_tokens as f64 / (ttft as f64 / 1e6))
     }
 
+    /// The server says it processed under half of the prompt (llama.cpp's `timings.prompt_n`
+    /// against the prompt's token count): it reused a cached prefix.
+    pub fn server_reused_prompt(&self) -> bool {
+        let processed = self.server_timings.as_ref().and_then(|t| t.prompt_n);
+        match processed {
+            Some(n) if !self.tokens_estimated && self.prompt_tokens >= 4 => n < self.prompt_tokens as f64 / 2.0,
+            _ => false,
+        }
+    }
+
     /// Tokens received by a request that then failed: kept, and counted in their own column.
     pub fn partial_tokens(&self) -> u64 {
         if self.ok {

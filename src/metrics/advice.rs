@@ -88,6 +88,15 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
         ));
     }
 
+    let cached: u64 = curve.iter().map(|s| s.prompt_cache_hits).sum();
+    if cached > 0 {
+        let ok: u64 = curve.iter().map(|s| s.requests_ok).sum();
+        out.push(format!(
+            "[{name}] The server reused cached prompts for {cached} of {ok} requests, so prefill and TTFT are \
+             flattered; rerun with --extra-body '{{\"cache_prompt\": false}}' (llama.cpp) to measure new prompts."
+        ));
+    }
+
     let measured: Vec<&&StepStats> = curve.iter().filter(|s| s.requests_ok > 0).collect();
     if measured.is_empty() {
         out.push(format!(

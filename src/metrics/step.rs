@@ -60,6 +60,10 @@ pub struct StepStats {
     pub max_in_flight: u64,
     /// Some token counts are estimates (the server sent no usage).
     pub tokens_estimated: bool,
+    /// Successful requests for which the server says it processed under half of the prompt
+    /// (llama.cpp's `timings.prompt_n`): it reused a cached prefix, which flatters prefill.
+    #[serde(default)]
+    pub prompt_cache_hits: u64,
     /// The client's own health over the step: when `client_bound`, these figures describe
     /// llm-bench rather than the server.
     #[serde(default)]
@@ -100,6 +104,7 @@ pub struct StepAccumulator {
     output_tokens: u64,
     partial_tokens: u64,
     tokens_estimated: bool,
+    prompt_cache_hits: u64,
     ttft: LatencyHistogram,
     itl: LatencyHistogram,
     tpot: LatencyHistogram,
@@ -153,6 +158,9 @@ impl StepAccumulator {
         self.prompt_tokens += rec.prompt_tokens;
         self.output_tokens += rec.output_tokens;
         self.tokens_estimated |= rec.tokens_estimated;
+        if rec.server_reused_prompt() {
+            self.prompt_cache_hits += 1;
+        }
         self.e2e.record_us(rec.end_us);
         if let Some(ttft) = rec.ttft_us() {
             self.ttft.record_us(ttft);
@@ -221,6 +229,7 @@ impl StepAccumulator {
             scaling_efficiency_pct: None,
             max_in_flight,
             tokens_estimated: self.tokens_estimated,
+            prompt_cache_hits: self.prompt_cache_hits,
             client_bound: false,
             client: None,
             system: None,

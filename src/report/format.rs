@@ -78,6 +78,9 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
         tail.push_str(&format!(" | errors: {}", errors.join(", ")));
     }
     lines.push(tail);
+    if s.prompt_cache_hits > 0 {
+        lines.push(format!("  {}", prompt_cache_sentence(s)));
+    }
     lines
 }
 
@@ -139,6 +142,15 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         lines.push("  ! client-bound: llm-bench, not the server, limited that step (see its CLIENT-BOUND line)".into());
     }
     lines
+}
+
+/// The server reused cached prompts: said once per step, with the way out.
+pub fn prompt_cache_sentence(s: &StepStats) -> String {
+    format!(
+        "the server reused a cached prompt prefix for {} of {} requests (its timings.prompt_n is under half the prompt): \
+         prefill and TTFT look better than for new prompts; for llama.cpp add --extra-body '{{\"cache_prompt\": false}}'",
+        s.prompt_cache_hits, s.requests_ok
+    )
 }
 
 /// The concurrency column, marked `!` when the step was client-bound.

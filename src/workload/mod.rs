@@ -71,6 +71,8 @@ pub struct WorkloadSpec {
     /// Send the same prompt every time (lets a server's prefix cache work).
     pub same_prompt: bool,
     pub ignore_eos: bool,
+    /// Fields merged into every body, overriding llm-bench's own (`--extra-body`).
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub image: Option<ImageData>,
     pub multimodal_text: String,
 }
@@ -166,6 +168,9 @@ impl Workload {
         if spec.ignore_eos {
             map.insert("ignore_eos".into(), true.into());
         }
+        for (key, value) in &spec.extra_body {
+            map.insert(key.clone(), value.clone());
+        }
         let text = serde_json::to_string(&body).expect("a JSON value always serialises");
         let quoted_placeholder = serde_json::to_string(PLACEHOLDER).expect("string");
         let at = text.find(&quoted_placeholder).expect("placeholder present");
@@ -188,6 +193,7 @@ mod tests {
             max_tokens: 7,
             same_prompt: false,
             ignore_eos: false,
+            extra_body: serde_json::Map::new(),
             image: None,
             multimodal_text: "Describe".into(),
         }
@@ -215,6 +221,21 @@ mod tests {
             ..spec()
         });
         assert_eq!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
+    }
+
+    #[test]
+    fn extra_body_fields_are_merged() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("cache_prompt".into(), false.into());
+        extra.insert("max_tokens".into(), 3.into());
+        let w = Workload::new(WorkloadSpec {
+            extra_body: extra,
+            ..spec()
+        });
+        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
+        assert_eq!(body["cache_prompt"], false);
+        assert_eq!(body["max_tokens"], 3, "the user's value wins");
+        assert_eq!(body["messages"][0]["content"].as_str().unwrap().len(), 50);
     }
 
     #[test]
