@@ -11,10 +11,8 @@ use super::stream::StreamReader;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 type Sender = SendRequest<Full<Bytes>>;
@@ -71,27 +69,6 @@ pub struct Client {
     sender: Option<Sender>,
 }
 
-/// Opens a TCP connection and runs the HTTP/1.1 handshake; the connection is driven by its own
-/// task, which ends when the sender is dropped.
-async fn open(endpoint: &Endpoint) -> Result<Sender, String> {
-    if endpoint.tls {
-        return Err("https:// is not supported by this build; use http://".into());
-    }
-    let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", endpoint.host, endpoint.port))?;
-    // Each event is small and latency-critical.
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {} failed: {e}", endpoint.base_url))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
 /// What a finished exchange leaves of its connection.
 enum After {
     /// The response was read to its end: the connection can carry the next request.
@@ -123,12 +100,13 @@ impl Client {
             self.sender = None;
         }
         let started = Instant::now();
-        match tokio::time::timeout(self.timeouts.connect, open(&self.endpoint)).await {
+        // The limit covers the whole opening: TCP, a proxy's tunnel and the TLS handshake.
+        match tokio::time::timeout(self.timeouts.connect, self.endpoint.connector().open_http1()).await {
             Ok(Ok(sender)) => {
                 self.sender = Some(sender);
                 Ok(us_since(started))
             }
-            Ok(Err(message)) => Err((ErrorClass::Connect, message)),
+            Ok(Err(e)) => Err((e.class(), e.to_string())),
             Err(_) => Err((
                 ErrorClass::TimeoutConnect,
                 format!(
@@ -214,7 +192,7 @@ impl Client {
             Err(e) => {
                 // Closed before any byte of a response: on a reused connection this is the
                 // keep-alive race, retried once by `execute`.
-                let closed = e.is_canceled() || e.is_incomplete_message();
+                let closed = closed_before_response(&e);
                 let class = if closed {
                     ErrorClass::StreamCut
                 } else {
@@ -329,6 +307,22 @@ impl Client {
     }
 }
 
+/// Did the server close the connection before answering? Over TLS a close without
+/// close_notify surfaces as an unexpected end of file rather than hyper's incomplete message.
+fn closed_before_response(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::UnexpectedEof;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 fn earliest(ttft_or_idle: Instant, request: Option<Instant>) -> (Instant, ErrorClass) {
     match request {
         Some(r) if r <= ttft_or_idle => (r, ErrorClass::TimeoutRequest),
@@ -358,7 +352,7 @@ fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Requ
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = endpoint
-        .path(api_path)
+        .request_target(api_path)
         .parse()
         .unwrap_or_else(|_| http::Uri::from_static("/"));
     let headers = request.headers_mut();
