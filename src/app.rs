@@ -2,6 +2,7 @@
 
 use crate::cli::config::{RunConfig, UsageError};
 use crate::cli::{legacy, Cli, Command};
+use crate::client::proxy::ProxyEnv;
 use crate::run::Outcome;
 use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;
@@ -46,7 +47,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                 Ok(Outcome::Complete)
             }
             None => {
-                let config = RunConfig::from_args(cli.run)?;
+                let config = RunConfig::from_args(cli.run, ProxyEnv::from_process())?;
                 crate::run::run(config).await
             }
         }

@@ -53,7 +53,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<crate::run::Outcome> {
     .chain(["--out".into(), out.display().to_string()])
     .collect();
     let cli = Cli::try_parse_from(argv)?;
-    let config = crate::cli::config::RunConfig::from_args(cli.run)?;
+    // The simulator is on this machine: a proxy from the environment must not stand between.
+    let config = crate::cli::config::RunConfig::from_args(cli.run, crate::client::proxy::ProxyEnv::default())?;
     let outcome = crate::run::run(config).await;
     sim.shutdown();
     outcome

@@ -36,6 +36,18 @@ fn flag_values_table() {
     std::fs::write(&empty, "").unwrap();
     let a_file = s.path("a-file");
     std::fs::write(&a_file, "x").unwrap();
+    let key_only = s.path("key.pem");
+    std::fs::write(
+        &key_only,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIOp5fJ4AQ0bCdzD7NR0y4Lk0X0KN2cj9X0uUa3mYrBqd\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let not_a_cert = s.path("garbage.pem");
+    std::fs::write(
+        &not_a_cert,
+        "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-st", "10", "-et", "5"], "smaller than"),
         (vec!["-ts", "0"], "at least 1"),
@@ -64,6 +76,14 @@ fn flag_values_table() {
         (vec!["--extra-body", "[1, 2]"], "JSON object"),
         (vec!["--extra-body", r#"{"stream": false}"#], "streamed"),
         (vec!["--extra-body", r#"{"model": "x"}"#], "--model"),
+        (vec!["--ca-cert", "/nonexistent/ca.pem"], "does not exist"),
+        (vec!["--ca-cert", "/tmp"], "is a directory"),
+        (vec!["--ca-cert", a_file.to_str().unwrap()], "is not a PEM file"),
+        (vec!["--ca-cert", key_only.to_str().unwrap()], "holds no certificate"),
+        (
+            vec!["--ca-cert", not_a_cert.to_str().unwrap()],
+            "cannot be used as a CA",
+        ),
         (vec!["--no-such-flag"], "unexpected argument"),
         (
             vec!["--out", a_file.to_str().unwrap(), "-u", "http://127.0.0.1:9/v1"],

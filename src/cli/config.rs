@@ -2,7 +2,9 @@
 //! load is sent, and reported as one sentence.
 
 use super::RunArgs;
-use crate::client::{Endpoint, Timeouts};
+use crate::client::connect::TransportOptions;
+use crate::client::proxy::ProxyEnv;
+use crate::client::{tls, Endpoint, Timeouts};
 use crate::workload::{ApiKind, ImageData, TestKind};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -66,6 +68,12 @@ pub struct RunConfig {
     pub api_key_set: bool,
     /// Names of extra headers (values are secrets and never written).
     pub extra_header_names: Vec<String>,
+    /// `--ca-cert`: extra trust roots for https.
+    pub ca_cert: Option<PathBuf>,
+    /// `--insecure`: TLS certificates are not verified.
+    pub insecure: bool,
+    /// The proxy used, as host:port (its credentials are secrets and never written).
+    pub proxy: Option<String>,
     pub api: ApiKind,
     pub tests: Vec<TestKind>,
     pub mode: Mode,
@@ -110,7 +118,8 @@ pub fn default_out_dir(prefix: &str) -> PathBuf {
 }
 
 impl RunConfig {
-    pub fn from_args(args: RunArgs) -> Result<Self, UsageError> {
+    /// Validates `args`; `proxies` are the proxy variables to honour (the process's, or none).
+    pub fn from_args(args: RunArgs, proxies: ProxyEnv) -> Result<Self, UsageError> {
         let mut tests = Vec::new();
         if args.input {
             tests.push(TestKind::Input);
@@ -205,7 +214,22 @@ impl RunConfig {
             })?;
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
-        let endpoint = Endpoint::parse(&args.url, api_key.as_deref(), &headers).map_err(usage)?;
+        // The file is checked whatever the URL, so a mistake shows before it matters.
+        let extra_roots = args
+            .ca_cert
+            .as_deref()
+            .map(tls::read_ca_file)
+            .transpose()
+            .map_err(usage)?;
+        let endpoint = Endpoint::parse(&args.url, api_key.as_deref(), &headers)
+            .and_then(|endpoint| {
+                endpoint.with_transport(TransportOptions {
+                    extra_roots,
+                    insecure: args.insecure,
+                    proxies,
+                })
+            })
+            .map_err(usage)?;
 
         if args.monitor_interval < Duration::from_millis(200) {
             return Err(usage(
@@ -223,12 +247,16 @@ impl RunConfig {
             }
         }
 
+        let proxy = endpoint.connector().proxy().map(|p| p.address());
         Ok(Self {
             url: endpoint.base_url.clone(),
             model: args.model,
             endpoint,
             api_key_set: api_key.is_some(),
             extra_header_names: headers.iter().map(|(n, _)| n.clone()).collect(),
+            ca_cert: args.ca_cert,
+            insecure: args.insecure,
+            proxy,
             api: args.endpoint,
             tests,
             mode,
@@ -272,7 +300,8 @@ mod tests {
             argv.into_iter().map(Into::into).collect(),
             &<Cli as clap::CommandFactory>::command(),
         );
-        RunConfig::from_args(Cli::try_parse_from(argv).map_err(|e| UsageError(e.to_string()))?.run)
+        let args = Cli::try_parse_from(argv).map_err(|e| UsageError(e.to_string()))?.run;
+        RunConfig::from_args(args, ProxyEnv::default())
     }
 
     #[test]
@@ -316,6 +345,20 @@ mod tests {
         assert!(err(&["--step-duration", "5s", "--warmup", "5s"]).contains("shorter"));
         assert!(err(&["-H", "novalue"]).contains("Name: value"));
         assert!(err(&["-mm", "--endpoint", "completions"]).contains("chat endpoint"));
+    }
+
+    #[test]
+    fn proxy_is_recorded_without_its_credentials() {
+        let argv = ["llm-bench", "-u", "http://10.9.8.7:8000/v1"];
+        let args = Cli::try_parse_from(argv).unwrap().run;
+        let proxies = ProxyEnv::from_lookup(|name| (name == "http_proxy").then(|| "http://me:pa55w0rd@gw:3128".into()));
+        let c = RunConfig::from_args(args, proxies).unwrap();
+        assert_eq!(c.proxy.as_deref(), Some("gw:3128"));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("pa55w0rd") && !format!("{c:?}").contains("pa55w0rd"),
+            "{json}"
+        );
     }
 
     #[test]

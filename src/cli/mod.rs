@@ -113,6 +113,12 @@ pub struct RunArgs {
     /// Extra request header, `Name: value` (repeatable). Values are treated as secrets.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub header: Vec<String>,
+    /// PEM file of CA certificates to trust besides the system's (a private CA); https only.
+    #[arg(long = "ca-cert", visible_alias = "ca_cert", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (a self-signed test server); prints a warning.
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
     /// Which endpoint the text tests use.
     #[arg(long = "endpoint", value_enum, default_value_t = ApiKind::Chat)]
     pub endpoint: ApiKind,

@@ -1,8 +1,9 @@
-//! Where requests go and what headers they carry, parsed and checked once.
+//! Where requests go, how they get there and what headers they carry, parsed and checked once.
 //!
-//! The API key and extra headers live here as sensitive header values; nothing in this type
-//! prints them (its Debug shows only the URL).
+//! The API key, extra headers and proxy credentials live here as sensitive header values;
+//! nothing in this type prints them (its Debug shows only the URL).
 
+use super::connect::{Connector, TransportOptions};
 use http::{HeaderName, HeaderValue};
 
 #[derive(Clone)]
@@ -17,6 +18,8 @@ pub struct Endpoint {
     authority: HeaderValue,
     /// Authorization and extra headers, already marked sensitive.
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// TCP or TLS, direct or through a proxy.
+    connector: Connector,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -72,13 +75,42 @@ impl Endpoint {
         }
         Ok(Self {
             base_url: format!("{scheme}://{rest}"),
-            host,
             port,
             tls,
             base_path: path.to_string(),
             authority: HeaderValue::from_str(authority).map_err(|_| format!("URL `{url}` has an invalid host"))?,
             headers,
+            connector: Connector::direct(&host, port, tls),
+            host,
         })
+    }
+
+    /// Sets how connections are opened: TLS trust and the proxy, built once for the whole run.
+    /// Required for an https:// URL.
+    pub fn with_transport(mut self, options: TransportOptions) -> Result<Self, String> {
+        self.connector = Connector::new(&self.host, self.port, self.tls, options)?;
+        if self.connector.forwards_through_proxy() {
+            // Every request goes to the proxy itself, so every request carries its credentials.
+            if let Some(authorization) = self.connector.proxy().and_then(|p| p.authorization()) {
+                self.headers
+                    .push((http::header::PROXY_AUTHORIZATION, authorization.clone()));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// The request target for an API path: the path, or the whole URL when an HTTP proxy
+    /// forwards the request (absolute form, RFC 9112 section 3.2.2).
+    pub fn request_target(&self, api_path: &str) -> String {
+        if self.connector.forwards_through_proxy() {
+            self.url(api_path)
+        } else {
+            self.path(api_path)
+        }
     }
 
     /// The request path for an API path such as `/chat/completions`.
@@ -94,7 +126,8 @@ impl Endpoint {
         &self.authority
     }
 
-    /// Authorization and `-H` headers to put on every request.
+    /// Authorization, `-H` and (through a forwarding proxy) Proxy-Authorization headers to put
+    /// on every request.
     pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.headers
     }
@@ -108,7 +141,7 @@ impl Endpoint {
     }
 }
 
-fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+pub(crate) fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     if let Some(rest) = authority.strip_prefix('[') {
         // IPv6 literal: [::1]:8000
         let (host, after) = rest.split_once(']')?;
@@ -128,6 +161,7 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::proxy::ProxyEnv;
 
     #[test]
     fn parses_common_urls() {
@@ -155,6 +189,36 @@ mod tests {
         assert!(Endpoint::parse("http:///v1", None, &[])
             .unwrap_err()
             .contains("no host"));
+    }
+
+    fn through_proxy(url: &str) -> Endpoint {
+        let proxies = ProxyEnv::from_lookup(|name| {
+            matches!(name, "HTTP_PROXY" | "HTTPS_PROXY").then(|| "http://u:hidden@proxy:3128".to_string())
+        });
+        let options = TransportOptions {
+            insecure: true,
+            proxies,
+            ..TransportOptions::default()
+        };
+        Endpoint::parse(url, None, &[])
+            .unwrap()
+            .with_transport(options)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_forwarding_proxy_gets_absolute_targets_and_its_credentials() {
+        let e = through_proxy("http://api.example.com:8000/v1");
+        assert_eq!(e.request_target("/models"), "http://api.example.com:8000/v1/models");
+        let (name, value) = e.headers().last().unwrap();
+        assert_eq!(name, http::header::PROXY_AUTHORIZATION);
+        assert!(value.is_sensitive());
+        // Through a CONNECT tunnel the server sees ordinary requests; the credentials go in the
+        // CONNECT request only.
+        let e = through_proxy("https://api.example.com/v1");
+        assert_eq!(e.request_target("/models"), "/v1/models");
+        assert!(e.headers().is_empty());
+        assert_eq!(e.connector().proxy().unwrap().address(), "proxy:3128");
     }
 
     #[test]

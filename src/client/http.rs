@@ -6,25 +6,24 @@
 //! task (no task per connection to hop through), and every event is timed by when its bytes
 //! reached the socket (see [`crate::net::arrival`]), not by when the worker got to them.
 
+use super::connect::Http1Driver;
 use super::endpoint::Endpoint;
 use super::event::error_message;
 use super::record::{ErrorClass, RequestRecord};
 use super::stream::StreamReader;
-use crate::net::{ArrivalClock, StampedTcp};
+use crate::net::ArrivalClock;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::http1::SendRequest;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 type Sender = SendRequest<Full<Bytes>>;
 /// The connection's I/O state machine; it makes progress only while polled.
-type Driver = Pin<Box<Connection<TokioIo<StampedTcp>, Full<Bytes>>>>;
+type Driver = Pin<Box<Http1Driver<Full<Bytes>>>>;
 
 /// An open connection, driven by the task of the worker that owns it.
 struct Conn {
@@ -109,28 +108,6 @@ pub struct Client {
     conn: Option<Conn>,
 }
 
-/// Opens a TCP connection and runs the HTTP/1.1 handshake.
-async fn open(endpoint: &Endpoint) -> Result<Conn, String> {
-    if endpoint.tls {
-        return Err("https:// is not supported by this build; use http://".into());
-    }
-    let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", endpoint.host, endpoint.port))?;
-    // Each event is small and latency-critical.
-    let _ = stream.set_nodelay(true);
-    let (stream, clock) = StampedTcp::new(stream);
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {} failed: {e}", endpoint.base_url))?;
-    Ok(Conn {
-        sender,
-        driver: Some(Box::pin(connection)),
-        clock,
-    })
-}
-
 /// What a finished exchange leaves of its connection.
 enum After {
     /// The response was read to its end: the connection can carry the next request.
@@ -163,12 +140,17 @@ impl Client {
             self.conn = None;
         }
         let started = Instant::now();
-        match tokio::time::timeout(self.timeouts.connect, open(&self.endpoint)).await {
-            Ok(Ok(conn)) => {
-                self.conn = Some(conn);
+        // The limit covers the whole opening: TCP, a proxy's tunnel and the TLS handshake.
+        match tokio::time::timeout(self.timeouts.connect, self.endpoint.connector().handshake_http1()).await {
+            Ok(Ok((sender, driver, clock))) => {
+                self.conn = Some(Conn {
+                    sender,
+                    driver: Some(Box::pin(driver)),
+                    clock,
+                });
                 Ok(us_since(started))
             }
-            Ok(Err(message)) => Err((ErrorClass::Connect, message)),
+            Ok(Err(e)) => Err((e.class(), e.to_string())),
             Err(_) => Err((
                 ErrorClass::TimeoutConnect,
                 format!(
@@ -254,7 +236,7 @@ impl Client {
             Err(e) => {
                 // Closed before any byte of a response: on a reused connection this is the
                 // keep-alive race, retried once by `execute`.
-                let closed = e.is_canceled() || e.is_incomplete_message();
+                let closed = closed_before_response(&e);
                 let class = if closed {
                     ErrorClass::StreamCut
                 } else {
@@ -369,6 +351,22 @@ impl Client {
     }
 }
 
+/// Did the server close the connection before answering? Over TLS a close without
+/// close_notify surfaces as an unexpected end of file rather than hyper's incomplete message.
+fn closed_before_response(e: &hyper::Error) -> bool {
+    if e.is_canceled() || e.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::UnexpectedEof;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 fn earliest(ttft_or_idle: Instant, request: Option<Instant>) -> (Instant, ErrorClass) {
     match request {
         Some(r) if r <= ttft_or_idle => (r, ErrorClass::TimeoutRequest),
@@ -398,7 +396,7 @@ fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Requ
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = endpoint
-        .path(api_path)
+        .request_target(api_path)
         .parse()
         .unwrap_or_else(|_| http::Uri::from_static("/"));
     let headers = request.headers_mut();

@@ -1,12 +1,15 @@
-//! Talking to the server: connections, SSE decoding, and one timeline record per request.
+//! Talking to the server: connections (TCP or TLS, direct or through a proxy), SSE decoding, and one timeline record per request.
 
+pub mod connect;
 pub mod endpoint;
 pub mod event;
 pub mod http;
 pub mod probe;
+pub mod proxy;
 pub mod record;
 pub mod sse;
 pub mod stream;
+pub mod tls;
 
 pub use endpoint::Endpoint;
 pub use http::{Client, Timeouts};

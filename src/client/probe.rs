@@ -1,38 +1,28 @@
 //! Questions asked before any load: which models the server has, and whether one request of
 //! each test works. Their failures become one clear sentence instead of a wall of errors.
 
+use super::connect::ConnectError;
 use super::endpoint::Endpoint;
 use super::http::describe_error_body;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// Header that marks llm-bench's pre-flight requests, so a server (the simulator) can leave
 /// them out of its own counts.
 pub const PROBE_HEADER: &str = "x-llm-bench-probe";
 
-/// A plain GET; returns the status and (at most 1 MiB of) the body.
-pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Result<(u16, Bytes), String> {
+/// A plain GET over the same connect path as the load (proxy, TLS); returns the status and (at
+/// most 1 MiB of) the body.
+pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Result<(u16, Bytes), ConnectError> {
+    let unreachable = ConnectError::Unreachable;
     let work = async {
-        if endpoint.tls {
-            return Err("https:// is not supported by this build; use http://".to_string());
-        }
-        let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e} (is the server running?)", endpoint.base_url))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {} failed: {e}", endpoint.base_url))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let mut sender = endpoint.connector().open_http1::<Empty<Bytes>>().await?;
         let mut request = http::Request::new(Empty::new());
         *request.uri_mut() = endpoint
-            .path(api_path)
+            .request_target(api_path)
             .parse()
-            .map_err(|_| format!("invalid path in URL {}", endpoint.base_url))?;
+            .map_err(|_| unreachable(format!("invalid path in URL {}", endpoint.base_url)))?;
         request
             .headers_mut()
             .insert(http::header::HOST, endpoint.authority().clone());
@@ -42,25 +32,30 @@ pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Resu
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| format!("GET {} failed: {e}", endpoint.url(api_path)))?;
+            .map_err(|e| unreachable(format!("GET {} failed: {e}", endpoint.url(api_path))))?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), 1024 * 1024)
             .collect()
             .await
-            .map_err(|e| format!("GET {} failed while reading the body: {e}", endpoint.url(api_path)))?
+            .map_err(|e| {
+                unreachable(format!(
+                    "GET {} failed while reading the body: {e}",
+                    endpoint.url(api_path)
+                ))
+            })?
             .to_bytes();
         Ok((status, body))
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| format!("{} did not answer within {timeout:?}", endpoint.url(api_path)))?
+        .map_err(|_| unreachable(format!("{} did not answer within {timeout:?}", endpoint.url(api_path))))?
 }
 
 /// Why the model list could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsError {
     #[error("{0}")]
-    Unreachable(String),
+    Unreachable(ConnectError),
     #[error("GET {url} answered HTTP {status}: {detail}")]
     Status { url: String, status: u16, detail: String },
     #[error("GET {url} did not return an OpenAI model list: {detail}")]

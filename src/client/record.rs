@@ -11,8 +11,12 @@ use std::fmt;
 /// Why a request failed. Each class is counted on its own in the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorClass {
-    /// TCP connect (or TLS handshake) failed.
+    /// TCP connect (or the HTTP handshake on it) failed.
     Connect,
+    /// The TLS handshake failed, usually on the server's certificate.
+    Tls,
+    /// The proxy could not be reached or refused the tunnel.
+    Proxy,
     /// The server answered with a non-2xx status.
     Http(u16),
     TimeoutConnect,
@@ -36,6 +40,8 @@ impl ErrorClass {
     pub fn key(&self) -> String {
         match self {
             ErrorClass::Connect => "connect".into(),
+            ErrorClass::Tls => "tls".into(),
+            ErrorClass::Proxy => "proxy".into(),
             ErrorClass::Http(status) => format!("http_{status}"),
             ErrorClass::TimeoutConnect => "timeout_connect".into(),
             ErrorClass::TimeoutTtft => "timeout_ttft".into(),
@@ -51,6 +57,8 @@ impl ErrorClass {
     pub fn parse(key: &str) -> Option<Self> {
         Some(match key {
             "connect" => ErrorClass::Connect,
+            "tls" => ErrorClass::Tls,
+            "proxy" => ErrorClass::Proxy,
             "timeout_connect" => ErrorClass::TimeoutConnect,
             "timeout_ttft" => ErrorClass::TimeoutTtft,
             "timeout_idle" => ErrorClass::TimeoutIdle,
@@ -201,6 +209,8 @@ mod tests {
     fn error_class_keys_round_trip() {
         for class in [
             ErrorClass::Connect,
+            ErrorClass::Tls,
+            ErrorClass::Proxy,
             ErrorClass::Http(429),
             ErrorClass::TimeoutConnect,
             ErrorClass::TimeoutTtft,

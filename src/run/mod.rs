@@ -153,6 +153,29 @@ fn spawn_signal_handler(signals: StopSignals, reporter: Arc<Reporter>, live: Arc
     });
 }
 
+/// One line each for what changes how the server is reached: an unverified TLS connection, a proxy.
+fn announce_transport(config: &RunConfig, reporter: &Reporter) {
+    let endpoint = &config.endpoint;
+    if config.insecure && endpoint.tls {
+        reporter.warn("--insecure: TLS certificates are not verified");
+    } else if (config.insecure || config.ca_cert.is_some()) && !endpoint.tls {
+        reporter.warn("--insecure and --ca-cert apply to https:// URLs only; this run is plain http");
+    }
+    if let Some(proxy) = endpoint.connector().proxy() {
+        let how = if endpoint.tls {
+            "a CONNECT tunnel"
+        } else {
+            "requests forwarded"
+        };
+        reporter.line(&format!(
+            "Proxy: {} (from {}), {how}; list {} in NO_PROXY to connect directly",
+            proxy.address(),
+            proxy.source,
+            endpoint.host
+        ));
+    }
+}
+
 /// Runs the benchmark described by `config`.
 pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     let reporter = Arc::new(Reporter::open(&config.log_file).map_err(UsageError)?);
@@ -163,6 +186,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         config.endpoint.base_url,
         config.out_dir.display()
     ));
+    announce_transport(&config, &reporter);
     preflight::check_open_files(&config)?;
     let startup_first_request_ms = crate::monitor::ms_since_process_start();
     let model = preflight::discover_model(&config, &reporter).await?;

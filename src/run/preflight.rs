@@ -2,6 +2,7 @@
 //! URL, key, model or an image-less server is one clear sentence rather than a wall of errors.
 
 use crate::cli::config::{RunConfig, UsageError};
+use crate::client::connect::ConnectError;
 use crate::client::probe::{list_models, ModelsError, PROBE_HEADER};
 use crate::client::{Client, Endpoint, ErrorClass, RequestRecord, Timeouts};
 use crate::report::Reporter;
@@ -43,11 +44,30 @@ fn models_error(e: ModelsError, endpoint: &Endpoint) -> UsageError {
         Some(404) => format!(
             "GET {url}/models answered 404: check --url; it should be the API base, usually ending in /v1 (or pass --model to skip the model list)"
         ),
+        Some(407) => proxy_wants_credentials(endpoint),
         _ => match e {
-            ModelsError::Unreachable(m) => format!("cannot reach the server: {m}; start it or pass --url"),
+            ModelsError::Unreachable(ConnectError::Unreachable(m)) => {
+                format!("cannot reach the server: {m}; start it or pass --url")
+            }
+            // TLS and proxy failures already say what to do.
+            ModelsError::Unreachable(other) => other.to_string(),
             other => format!("{other}; pass --model to skip the model list"),
         },
     })
+}
+
+/// HTTP 407 comes from a forwarding proxy, never from the server.
+fn proxy_wants_credentials(endpoint: &Endpoint) -> String {
+    match endpoint.connector().proxy() {
+        Some(proxy) => format!(
+            "proxy {} (from {}) refused the request (HTTP 407 Proxy Authentication Required); put credentials in {} (http://user:password@host:port), or add {} to NO_PROXY",
+            proxy.address(),
+            proxy.source,
+            proxy.source,
+            endpoint.host
+        ),
+        None => "the server answered HTTP 407 Proxy Authentication Required: is --url a proxy rather than the API?".into(),
+    }
 }
 
 /// The model to use: `--model`, else the server's only (or first) model.
@@ -156,6 +176,9 @@ async fn fatal_probe_failure(config: &RunConfig, model: &str, test: TestKind, re
         ErrorClass::Connect | ErrorClass::TimeoutConnect => {
             Some(format!("cannot reach the server: {message}; start it or pass --url"))
         }
+        // Their messages already say what to do.
+        ErrorClass::Tls | ErrorClass::Proxy => Some(message),
+        ErrorClass::Http(407) => Some(proxy_wants_credentials(&config.endpoint)),
         ErrorClass::Http(401) | ErrorClass::Http(403) => Some(format!(
             "the server refused the request ({message}): check the API key (--api-key, OPENAI_API_KEY or LLM_BENCH_API_KEY)"
         )),

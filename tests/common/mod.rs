@@ -1,6 +1,8 @@
 //! Shared helpers: the simulator on its own runtime, and the real binary run against it.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use llm_bench::sim::{SimConfig, SimHandle, SimStats};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -51,9 +53,25 @@ pub fn fast_sim() -> SimConfig {
     }
 }
 
+/// Proxy variables a machine (a CI runner behind a proxy) may set: every test starts without
+/// them, so that its requests to 127.0.0.1 go direct; the proxy tests set them explicitly.
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-bench"));
-    for var in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_BENCH_API_KEY"] {
+    for var in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_BENCH_API_KEY"]
+        .iter()
+        .chain(PROXY_VARS)
+    {
         cmd.env_remove(var);
     }
     cmd
