@@ -7,14 +7,12 @@
 //! Run: `scripts/bench-client.sh` (or `cargo bench --bench client_load -- [STREAMS...]`).
 //! Settings: `BENCH_SECONDS` (default 15) per load.
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_llm-bench");
+use serde_json::Value;
+use std::io::Write;
+use std::time::Instant;
+use support::{http, run_client, Pinning, SimPace, Simulator};
 
 /// One load: concurrency, and the per-stream pace (the simulator's decode step).
 struct Load {
@@ -36,133 +34,6 @@ impl Load {
     }
 }
 
-/// Where each process runs: `taskset -c CPU` when there are two CPUs and taskset exists.
-struct Pinning {
-    sim: Option<usize>,
-    client: Option<usize>,
-}
-
-impl Pinning {
-    fn detect() -> Self {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let taskset = Command::new("taskset")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if cpus >= 2 && taskset {
-            Self {
-                sim: Some(0),
-                client: Some(1),
-            }
-        } else {
-            Self {
-                sim: None,
-                client: None,
-            }
-        }
-    }
-
-    fn command(cpu: Option<usize>) -> Command {
-        match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string(), BIN]);
-                c
-            }
-            None => Command::new(BIN),
-        }
-    }
-}
-
-/// Kernel accounting of a finished child: CPU seconds (user + system) and peak RSS in KiB.
-struct Usage {
-    cpu_s: f64,
-    max_rss_kib: u64,
-    success: bool,
-}
-
-fn wait_with_usage(child: &Child) -> Usage {
-    // SAFETY: wait4 writes only into the status and rusage we pass; the child is ours and is
-    // reaped here (std's Child is never waited on afterwards).
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert!(pid > 0, "wait4 failed: {}", std::io::Error::last_os_error());
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Usage {
-        cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss as u64,
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-    }
-}
-
-/// A plain HTTP/1.1 exchange with the simulator's control endpoints.
-fn http(port: u16, method: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("simulator reachable");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
-}
-
-struct Simulator {
-    child: Child,
-    port: u16,
-}
-
-impl Simulator {
-    // Reaped by `stop` (wait4), which std cannot see.
-    #[allow(clippy::zombie_processes)]
-    fn start(load: &Load, cpu: Option<usize>) -> Self {
-        let mut child = Pinning::command(cpu)
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--max-batch",
-                "100000",
-                "--decode-ms-per-seq",
-                "0",
-            ])
-            .args([
-                "--prefill-us-per-token",
-                "1",
-                "--decode-base-ms",
-                &load.decode_ms.to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().trim_end_matches("/v1").parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Self { child, port }
-    }
-
-    fn stats(&self) -> Value {
-        serde_json::from_str(&http(self.port, "GET", "/sim/stats")).expect("stats are JSON")
-    }
-
-    fn stop(self) -> Usage {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL) };
-        wait_with_usage(&self.child)
-    }
-}
-
 struct Outcome {
     held: u64,
     events: u64,
@@ -174,24 +45,6 @@ struct Outcome {
     /// (client, simulator) pairs in ms: TTFT mean, TTFT p99, ITL p50, ITL p99.
     pairs: [(f64, f64); 4],
     client_bound: bool,
-}
-
-// The child is reaped by `wait_with_usage` (wait4), which std cannot see.
-#[allow(clippy::zombie_processes)]
-fn run_client(url: &str, args: &[String], cpu: Option<usize>, dir: &Path) -> (Usage, Value) {
-    let child = Pinning::command(cpu)
-        .args(["-u", url, "--out"])
-        .arg(dir.join("results"))
-        .arg("-l")
-        .arg(dir.join("run.log"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("llm-bench starts");
-    let usage = wait_with_usage(&child);
-    let summary = std::fs::read(dir.join("results/summary.json")).expect("summary written");
-    (usage, serde_json::from_slice(&summary).unwrap())
 }
 
 fn step_args(load: &Load, seconds: u64) -> Vec<String> {
@@ -214,7 +67,13 @@ fn step_args(load: &Load, seconds: u64) -> Vec<String> {
 }
 
 fn measure(load: &Load, seconds: u64, pin: &Pinning, baseline_rss_kib: u64) -> Outcome {
-    let sim = Simulator::start(load, pin.sim);
+    let sim = Simulator::start(
+        &SimPace {
+            decode_ms: load.decode_ms,
+        },
+        &[],
+        pin.sim,
+    );
     let url = format!("http://127.0.0.1:{}/v1", sim.port);
     let dir = tempfile::tempdir().unwrap();
     http(sim.port, "POST", "/sim/reset");
@@ -246,7 +105,13 @@ fn measure(load: &Load, seconds: u64, pin: &Pinning, baseline_rss_kib: u64) -> O
 /// Peak RSS of a one-stream run: what every run pays before its first stream.
 fn baseline_rss(pin: &Pinning) -> u64 {
     let load = Load::for_streams(1);
-    let sim = Simulator::start(&load, pin.sim);
+    let sim = Simulator::start(
+        &SimPace {
+            decode_ms: load.decode_ms,
+        },
+        &[],
+        pin.sim,
+    );
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}/v1", sim.port);
     let (usage, _) = run_client(&url, &step_args(&load, 2), pin.client, dir.path());
@@ -265,7 +130,13 @@ fn startup(pin: &Pinning) -> (f64, f64) {
         .collect();
     help_ms.sort_by(f64::total_cmp);
     let load = Load::for_streams(1);
-    let sim = Simulator::start(&load, pin.sim);
+    let sim = Simulator::start(
+        &SimPace {
+            decode_ms: load.decode_ms,
+        },
+        &[],
+        pin.sim,
+    );
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}/v1", sim.port);
     let (_, summary) = run_client(&url, &step_args(&load, 1), pin.client, dir.path());

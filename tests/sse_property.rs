@@ -1,6 +1,9 @@
 //! Property tests for the SSE decoder and the event decoder, run in CI: arbitrary bytes split at
 //! arbitrary points never panic, and a valid stream decodes to the same events however it is
 //! split. A small deterministic generator keeps failures reproducible (the seed is printed).
+//!
+//! CI runs a few thousand cases. To fuzz longer, scale them and move the seeds:
+//! `LLM_BENCH_FUZZ_CASES=2000000 LLM_BENCH_FUZZ_SEED=$RANDOM cargo test --release --test sse_property`.
 
 use llm_bench::client::event::decode_event;
 use llm_bench::client::sse::SseDecoder;
@@ -40,6 +43,14 @@ fn pieces<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     out
 }
 
+/// Seeds `first..first + default × scale` for a property, from the environment.
+fn seeds(default_cases: u64) -> std::ops::Range<u64> {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let first = env("LLM_BENCH_FUZZ_SEED").unwrap_or(0);
+    let cases = env("LLM_BENCH_FUZZ_CASES").unwrap_or(default_cases);
+    first..first.saturating_add(cases)
+}
+
 fn decode(pieces: &[&[u8]]) -> Vec<Vec<u8>> {
     let mut decoder = SseDecoder::new(1 << 20);
     let mut events = Vec::new();
@@ -50,10 +61,21 @@ fn decode(pieces: &[&[u8]]) -> Vec<Vec<u8>> {
     events
 }
 
+/// Prints the seed of the case that was running when a panic unwinds through it.
+struct SeedOnPanic(u64);
+
+impl Drop for SeedOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("failing case: LLM_BENCH_FUZZ_SEED={} LLM_BENCH_FUZZ_CASES=1", self.0);
+        }
+    }
+}
+
 #[test]
 fn arbitrary_bytes_never_panic() {
     const ALPHABET: &[u8] = b"data: {}[]\"\\\r\n:choices delta content usage DONE \xff\xfe\x00";
-    for seed in 0..3000u64 {
+    for seed in seeds(3000) {
         let mut rng = Rng(seed);
         let len = rng.below(300);
         let bytes: Vec<u8> = (0..len)
@@ -66,6 +88,8 @@ fn arbitrary_bytes_never_panic() {
             })
             .collect();
         let cuts = random_splits(&mut rng, bytes.len());
+        // A panic names its seed, so the case can be replayed with LLM_BENCH_FUZZ_SEED.
+        let _seed_guard = SeedOnPanic(seed);
         for event in decode(&pieces(&bytes, &cuts)) {
             let _ = decode_event(&event);
         }
@@ -102,7 +126,7 @@ fn valid_stream(rng: &mut Rng) -> Vec<u8> {
 
 #[test]
 fn valid_streams_decode_the_same_however_split() {
-    for seed in 0..2000u64 {
+    for seed in seeds(2000) {
         let mut rng = Rng(seed);
         let stream = valid_stream(&mut rng);
         let whole = decode(&[&stream]);

@@ -1,0 +1,166 @@
+//! Shared by the process-level benchmarks: the simulator and llm-bench as child processes,
+//! optionally pinned to CPUs, with the kernel's CPU and memory accounting of each.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_llm-bench");
+
+/// How the simulator paces each stream.
+pub struct SimPace {
+    pub decode_ms: f64,
+}
+
+/// Where each process runs: `taskset -c CPU` when there are two CPUs and taskset exists.
+pub struct Pinning {
+    pub sim: Option<usize>,
+    pub client: Option<usize>,
+}
+
+impl Pinning {
+    pub fn detect() -> Self {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let taskset = Command::new("taskset")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if cpus >= 2 && taskset {
+            Self {
+                sim: Some(0),
+                client: Some(1),
+            }
+        } else {
+            Self {
+                sim: None,
+                client: None,
+            }
+        }
+    }
+
+    pub fn command(cpu: Option<usize>) -> Command {
+        match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string(), BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        }
+    }
+}
+
+/// Kernel accounting of a finished child: CPU seconds (user + system) and peak RSS in KiB.
+pub struct Usage {
+    pub cpu_s: f64,
+    pub max_rss_kib: u64,
+    pub success: bool,
+}
+
+pub fn wait_with_usage(child: &Child) -> Usage {
+    // SAFETY: wait4 writes only into the status and rusage we pass; the child is ours and is
+    // reaped here (std's Child is never waited on afterwards).
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed: {}", std::io::Error::last_os_error());
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss as u64,
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    }
+}
+
+/// A plain HTTP/1.1 exchange with the simulator's control endpoints.
+pub fn http(port: u16, method: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("simulator reachable");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+pub struct Simulator {
+    child: Child,
+    pub port: u16,
+}
+
+impl Simulator {
+    // Reaped by `stop` (wait4), which std cannot see.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(pace: &SimPace, extra: &[&str], cpu: Option<usize>) -> Self {
+        let mut child = Pinning::command(cpu)
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--max-batch",
+                "100000",
+                "--decode-ms-per-seq",
+                "0",
+            ])
+            .args([
+                "--prefill-us-per-token",
+                "1",
+                "--decode-base-ms",
+                &pace.decode_ms.to_string(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("simulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().trim_end_matches("/v1").parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Self { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    pub fn stats(&self) -> Value {
+        serde_json::from_str(&http(self.port, "GET", "/sim/stats")).expect("stats are JSON")
+    }
+
+    pub fn stop(self) -> Usage {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL) };
+        wait_with_usage(&self.child)
+    }
+}
+
+// The child is reaped by `wait_with_usage` (wait4), which std cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn run_client(url: &str, args: &[String], cpu: Option<usize>, dir: &Path) -> (Usage, Value) {
+    let child = Pinning::command(cpu)
+        .args(["-u", url, "--out"])
+        .arg(dir.join("results"))
+        .arg("-l")
+        .arg(dir.join("run.log"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("llm-bench starts");
+    let usage = wait_with_usage(&child);
+    let summary = std::fs::read(dir.join("results/summary.json")).expect("summary written");
+    (usage, serde_json::from_slice(&summary).unwrap())
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The client under load (issue 3): the simulator and llm-bench as separate processes pinned to
+# CPU 0 and CPU 1, at 100 / 1,000 / 10,000 concurrent streams. Prints streams held, events/s,
+# client CPU µs per event, RSS per stream, TTFT/ITL error against the simulator's own record,
+# and start-up time.
+#   scripts/bench-client.sh                 # 100 1000 10000, 15 s each
+#   BENCH_SECONDS=30 scripts/bench-client.sh 1000
+# Run it on an otherwise idle machine: anything else on CPU 0 or 1 shows up in the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec cargo bench --bench client_load -- "$@"
