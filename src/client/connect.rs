@@ -149,8 +149,12 @@ impl Connector {
         };
         // Each event is small and latency-critical.
         let _ = stream.set_nodelay(true);
+        let stamp = |stream| {
+            StampedTcp::new(stream)
+                .map_err(|e| ConnectError::Unreachable(format!("cannot use the connection to {server}: {e}")))
+        };
         if !self.wants_tls {
-            let (stream, clock) = StampedTcp::new(stream);
+            let (stream, clock) = stamp(stream)?;
             return Ok((Connection::Plain(stream), clock));
         }
         let Some(tls) = &self.tls else {
@@ -165,7 +169,7 @@ impl Connector {
                 .map_err(ConnectError::Proxy)?;
         }
         // Stamped under TLS: the clock sees when the encrypted bytes arrived.
-        let (stream, clock) = StampedTcp::new(stream);
+        let (stream, clock) = stamp(stream)?;
         let stream = tls
             .connector
             .connect(tls.server_name.clone(), stream)

@@ -9,11 +9,12 @@
 //! stamping on a few milliseconds after the first socket asks, so the very first reads of a run
 //! may take that path).
 
-use std::io;
+use std::io::{self, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -37,25 +38,33 @@ impl ArrivalClock {
 }
 
 /// A TCP stream whose reads stamp an [`ArrivalClock`].
+///
+/// It drives the socket itself (an `AsyncFd`) rather than through `TcpStream`, so that a read
+/// returning less than asked can mark the socket not-ready, as tokio's own streams do: without
+/// that, every event would cost a second `recvmsg` that only answers "nothing more yet".
 pub struct StampedTcp {
-    inner: TcpStream,
+    inner: AsyncFd<std::net::TcpStream>,
     clock: Arc<ArrivalClock>,
     kernel_stamps: bool,
 }
 
 impl StampedTcp {
     /// Wraps `stream`, asking the kernel for receive timestamps (best effort).
-    pub fn new(stream: TcpStream) -> (Self, Arc<ArrivalClock>) {
-        let kernel_stamps = enable_kernel_stamps(&stream);
+    pub fn new(stream: TcpStream) -> io::Result<(Self, Arc<ArrivalClock>)> {
+        let std_stream = stream.into_std()?;
+        let kernel_stamps = enable_kernel_stamps(&std_stream);
         let clock = Arc::new(ArrivalClock::default());
-        (
+        // SAFETY: a std TcpStream owns its descriptor: it stays open and the same until the
+        // AsyncFd (its owner) is dropped.
+        let inner = unsafe { AsyncFd::register(std_stream) }.map_err(io::Error::from)?;
+        Ok((
             Self {
-                inner: stream,
+                inner,
                 clock: clock.clone(),
                 kernel_stamps,
             },
             clock,
-        )
+        ))
     }
 
     pub fn kernel_stamps(&self) -> bool {
@@ -64,7 +73,7 @@ impl StampedTcp {
 }
 
 #[cfg(target_os = "linux")]
-fn enable_kernel_stamps(stream: &TcpStream) -> bool {
+fn enable_kernel_stamps(stream: &std::net::TcpStream) -> bool {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: setsockopt reads `on` for the given length; the fd is open for the call.
@@ -81,7 +90,7 @@ fn enable_kernel_stamps(stream: &TcpStream) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn enable_kernel_stamps(_stream: &TcpStream) -> bool {
+fn enable_kernel_stamps(_stream: &std::net::TcpStream) -> bool {
     false
 }
 
@@ -95,12 +104,12 @@ fn arrival_from_wall(stamp: SystemTime) -> Instant {
     now.checked_sub(ago).unwrap_or(now)
 }
 
+type Received = io::Result<(usize, Option<SystemTime>)>;
+
 /// One `recvmsg` into `buf`: bytes read, and the kernel's stamp of the last packet read.
 #[cfg(target_os = "linux")]
-fn recv_stamped(
-    fd: std::os::fd::RawFd,
-    buf: &mut [std::mem::MaybeUninit<u8>],
-) -> io::Result<(usize, Option<SystemTime>)> {
+fn recv_stamped(stream: &std::net::TcpStream, buf: &mut [std::mem::MaybeUninit<u8>]) -> Received {
+    use std::os::fd::AsRawFd;
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -115,7 +124,7 @@ fn recv_stamped(
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        let n = libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT);
+        let n = libc::recvmsg(stream.as_raw_fd(), &mut msg, 0);
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -124,7 +133,7 @@ fn recv_stamped(
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                stamp = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+                stamp = Some(std::time::UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
@@ -132,59 +141,66 @@ fn recv_stamped(
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+fn recv_stamped(stream: &std::net::TcpStream, buf: &mut [std::mem::MaybeUninit<u8>]) -> Received {
+    recv_plain(stream, buf)
+}
+
+/// A plain `read`, without a stamp: the read's own time is used.
+fn recv_plain(stream: &std::net::TcpStream, buf: &mut [std::mem::MaybeUninit<u8>]) -> Received {
+    use std::os::fd::AsRawFd;
+    // SAFETY: read(2) writes at most `buf.len()` bytes into the buffer.
+    let n = unsafe { libc::read(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((n as usize, None))
+}
+
 impl AsyncRead for StampedTcp {
-    #[cfg(target_os = "linux")]
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        use std::os::fd::AsRawFd;
         let this = self.get_mut();
-        if !this.kernel_stamps {
-            return this.poll_read_plain(cx, buf);
-        }
-        let fd = this.inner.as_raw_fd();
         loop {
-            ready!(this.inner.poll_read_ready(cx))?;
-            // SAFETY: recvmsg only writes initialised bytes into the unfilled part, and we mark
+            let mut guard = ready!(this.inner.poll_read_ready(cx))?;
+            let wanted = buf.remaining();
+            // SAFETY: the read only writes initialised bytes into the unfilled part, and we mark
             // exactly the `n` bytes it reports as initialised.
             let unfilled = unsafe { buf.unfilled_mut() };
-            match this
-                .inner
-                .try_io(tokio::io::Interest::READABLE, || recv_stamped(fd, unfilled))
-            {
+            let result = if this.kernel_stamps {
+                recv_stamped(guard.get_inner(), unfilled)
+            } else {
+                recv_plain(guard.get_inner(), unfilled)
+            };
+            match result {
                 Ok((n, stamp)) => {
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
                     if n > 0 {
                         this.clock.set(stamp.map_or_else(Instant::now, arrival_from_wall));
                     }
+                    if n < wanted {
+                        // The socket is drained: wait for the next edge instead of asking again.
+                        guard.clear_ready();
+                    }
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_read_plain(cx, buf)
-    }
-}
-
-impl StampedTcp {
-    /// A plain read, stamped with the time it returned.
-    fn poll_read_plain(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        if buf.filled().len() > before {
-            self.clock.set(Instant::now());
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
 impl AsyncWrite for StampedTcp {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        loop {
+            let mut guard = ready!(this.inner.poll_write_ready(cx))?;
+            if let Ok(result) = guard.try_io(|fd| (&*fd.get_ref()).write(buf)) {
+                return Poll::Ready(result);
+            }
+        }
     }
 
     fn poll_write_vectored(
@@ -192,19 +208,26 @@ impl AsyncWrite for StampedTcp {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        loop {
+            let mut guard = ready!(this.inner.poll_write_ready(cx))?;
+            if let Ok(result) = guard.try_io(|fd| (&*fd.get_ref()).write_vectored(bufs)) {
+                return Poll::Ready(result);
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the socket; nothing is buffered here.
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.inner.get_ref().shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -219,7 +242,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut writer = TcpStream::connect(addr).await.unwrap();
         let (accepted, _) = listener.accept().await.unwrap();
-        let (mut reader, clock) = StampedTcp::new(accepted);
+        let (mut reader, clock) = StampedTcp::new(accepted).unwrap();
         assert!(clock.last_read().is_none());
         // The kernel turns packet stamping on a moment after the first socket asks for it.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -248,7 +271,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let client = TcpStream::connect(addr).await.unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
-        let (mut stamped, _clock) = StampedTcp::new(client);
+        let (mut stamped, _clock) = StampedTcp::new(client).unwrap();
         stamped.write_all(b"ping").await.unwrap();
         let mut buf = [0u8; 4];
         server.read_exact(&mut buf).await.unwrap();
