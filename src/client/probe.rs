@@ -2,7 +2,7 @@
 //! each test works. Their failures become one clear sentence instead of a wall of errors.
 
 use super::endpoint::Endpoint;
-use super::http::describe_error_body;
+use super::error_body::describe_error_body;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;

@@ -1,6 +1,8 @@
 //! Shared helpers: the simulator on its own runtime, and the real binary run against it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use llm_bench::sim::{SimConfig, SimHandle, SimStats};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
