@@ -8,8 +8,9 @@ use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-/// Exit codes: 0 done, 1 the run failed (nothing succeeded, a step over the error budget, an
-/// I/O failure), 2 a usage error caught before any load, 130 interrupted.
+/// Exit codes: 0 done, 1 the run failed (nothing succeeded, a step over the error budget, results
+/// that could not be saved, an I/O failure), 2 a usage error caught before any load, 130
+/// interrupted.
 pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     crate::monitor::mark_process_start();
     let command = Cli::command();
@@ -39,7 +40,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Serve(config)) => crate::sim::serve_forever(config).await.map(|()| Outcome::Complete),
+            Some(Command::Serve(config)) => crate::sim::serve_forever(*config).await.map(|()| Outcome::Complete),
             Some(Command::Demo(args)) => crate::demo::run(args).await,
             Some(Command::Report(args)) => {
                 let summary = crate::run::rebuild::rebuild(&args.dir)?;
@@ -57,7 +58,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(130),
-        Ok(Outcome::ErrorBudget) | Ok(Outcome::NothingSucceeded) => ExitCode::from(1),
+        Ok(Outcome::ErrorBudget | Outcome::NothingSucceeded | Outcome::ResultsNotSaved) => ExitCode::from(1),
         Err(e) => match e.downcast_ref::<UsageError>() {
             Some(usage) => fail(2, &usage.0),
             None => fail(1, &format!("{e:#}")),

@@ -1,192 +1,13 @@
-//! Integration tests of the built-in simulator, over real TCP.
-//!
-//! The client here is a deliberately tiny raw HTTP/1.1 implementation: it
-//! keeps the test free of extra dependencies and lets us see exactly what
-//! went over the wire (chunk boundaries, abrupt closes, arrival times).
+//! Integration tests of the built-in simulator, over real TCP, with the raw client of
+//! `common::raw` so that every byte and every abrupt close is visible.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::raw::*;
 use llm_bench::sim::{self, SimConfig, SimHandle};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-
-// ---------------------------------------------------------------- client --
-
-struct Conn {
-    io: BufReader<TcpStream>,
-}
-
-#[derive(Debug)]
-struct Head {
-    status: u16,
-    headers: HashMap<String, String>,
-}
-
-/// One SSE event: its `data:` payload and when its last byte arrived.
-#[derive(Debug)]
-struct Event {
-    at: Instant,
-    data: String,
-}
-
-struct Stream {
-    head: Head,
-    events: Vec<Event>,
-    /// The terminating zero-length chunk arrived (false: connection cut).
-    complete: bool,
-    sent_at: Instant,
-}
-
-impl Stream {
-    fn content_events(&self) -> Vec<(&Event, Value)> {
-        self.events
-            .iter()
-            .filter(|e| e.data != "[DONE]")
-            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok().map(|v| (e, v)))
-            .filter(|(_, v)| {
-                let choice = &v["choices"][0];
-                choice["delta"]["content"].as_str().is_some_and(|s| !s.is_empty())
-                    || choice["text"].as_str().is_some_and(|s| !s.is_empty())
-            })
-            .collect()
-    }
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            io: BufReader::new(stream),
-        }
-    }
-
-    async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            req.push_str(&format!("{name}: {value}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        self.io
-            .get_mut()
-            .write_all(req.as_bytes())
-            .await
-            .expect("write request");
-    }
-
-    async fn read_head(&mut self) -> Head {
-        let mut line = String::new();
-        self.io.read_line(&mut line).await.expect("status line");
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let mut headers = HashMap::new();
-        loop {
-            line.clear();
-            self.io.read_line(&mut line).await.expect("header line");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (name, value) = l.split_once(':').expect("header");
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-        Head { status, headers }
-    }
-
-    /// Reads one chunk of a chunked body; `None` at the end or on a cut.
-    async fn read_chunk(&mut self) -> Option<Vec<u8>> {
-        let mut line = String::new();
-        if self.io.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        let size = usize::from_str_radix(line.trim(), 16).ok()?;
-        let mut data = vec![0; size + 2];
-        self.io.read_exact(&mut data).await.ok()?;
-        data.truncate(size);
-        Some(data)
-    }
-
-    async fn read_body(&mut self, head: &Head) -> Vec<u8> {
-        if let Some(len) = head.headers.get("content-length") {
-            let mut body = vec![0; len.parse().unwrap()];
-            self.io.read_exact(&mut body).await.expect("body");
-            return body;
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = self.read_chunk().await {
-            if chunk.is_empty() {
-                break;
-            }
-            body.extend_from_slice(&chunk);
-        }
-        body
-    }
-
-    async fn read_events(&mut self, head: Head, sent_at: Instant) -> Stream {
-        let mut events = Vec::new();
-        let mut buf: Vec<u8> = Vec::new();
-        let mut complete = false;
-        while let Some(chunk) = self.read_chunk().await {
-            if chunk.is_empty() {
-                complete = true;
-                break;
-            }
-            let at = Instant::now();
-            buf.extend_from_slice(&chunk);
-            while let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
-                let event: Vec<u8> = buf.drain(..pos + 2).collect();
-                let text = String::from_utf8(event).expect("utf-8 event");
-                let data = text.trim_end().strip_prefix("data: ").expect("data: prefix");
-                events.push(Event {
-                    at,
-                    data: data.to_string(),
-                });
-            }
-        }
-        Stream {
-            head,
-            events,
-            complete,
-            sent_at,
-        }
-    }
-
-    async fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (Head, Value) {
-        self.send(method, path, headers, body).await;
-        let head = self.read_head().await;
-        let body = self.read_body(&head).await;
-        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        (head, value)
-    }
-
-    async fn stream(&mut self, path: &str, body: &Value) -> Stream {
-        let sent_at = Instant::now();
-        self.send("POST", path, &[], &body.to_string()).await;
-        let head = self.read_head().await;
-        self.read_events(head, sent_at).await
-    }
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (Head, Value) {
-    Conn::open(addr).await.request("GET", path, &[], "").await
-}
-
-async fn post(addr: SocketAddr, path: &str, body: &Value) -> (Head, Value) {
-    Conn::open(addr)
-        .await
-        .request("POST", path, &[], &body.to_string())
-        .await
-}
 
 /// A fast simulator (1 ms steps) unless a test needs real timing.
 fn fast() -> SimConfig {
@@ -500,7 +321,7 @@ async fn fifty_requests(conn: &mut Conn) -> Vec<usize> {
 async fn error_faults_are_counted_exactly_and_replay_after_reset() {
     let sim = start(SimConfig {
         fault_error_rate: 0.2,
-        fault_error_status: 503,
+        fault_error_status: vec![503],
         seed: 42,
         ..fast()
     })

@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the built-in OpenAI-compatible simulator (for trying llm-bench and for tests).
-    Serve(crate::sim::SimConfig),
+    Serve(Box<crate::sim::SimConfig>),
     /// Start the simulator in-process and run a short step benchmark against it.
     Demo(DemoArgs),
     /// Rebuild summary.json of a results folder from its requests.jsonl.

@@ -37,6 +37,8 @@ pub struct EventInfo {
     pub usage: Option<Usage>,
     pub error: Option<String>,
     pub timings: Option<ServerTimings>,
+    /// The event was not valid UTF-8; it was read with U+FFFD in place of the bad bytes.
+    pub invalid_utf8: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,10 +93,27 @@ pub fn decode_event(data: &[u8]) -> Result<Event, MalformedEvent> {
     if trimmed == b"[DONE]" {
         return Ok(Event::Done);
     }
-    let raw: RawChunk<'_> = serde_json::from_slice(trimmed).map_err(|e| {
+    let malformed = |e: serde_json::Error| {
         let shown = String::from_utf8_lossy(&trimmed[..trimmed.len().min(80)]).into_owned();
         MalformedEvent(format!("{e} in `{shown}`"))
-    })?;
+    };
+    match serde_json::from_slice::<RawChunk<'_>>(trimmed) {
+        Ok(raw) => Ok(Event::Chunk(chunk_info(raw))),
+        // Bad bytes inside otherwise sound JSON (a token's text cut mid-character): the event
+        // is read with U+FFFD in their place so its text still counts, and flagged.
+        Err(e) if std::str::from_utf8(trimmed).is_err() => {
+            let repaired = String::from_utf8_lossy(trimmed);
+            let raw: RawChunk<'_> = serde_json::from_str(&repaired).map_err(|_| malformed(e))?;
+            Ok(Event::Chunk(EventInfo {
+                invalid_utf8: true,
+                ..chunk_info(raw)
+            }))
+        }
+        Err(e) => Err(malformed(e)),
+    }
+}
+
+fn chunk_info(raw: RawChunk<'_>) -> EventInfo {
     let mut info = EventInfo {
         usage: raw.usage,
         timings: raw.timings,
@@ -109,7 +128,7 @@ pub fn decode_event(data: &[u8]) -> Result<Event, MalformedEvent> {
         info.has_text |= non_empty(&choice.text);
         info.finished |= choice.finish_reason.is_some();
     }
-    Ok(Event::Chunk(info))
+    info
 }
 
 /// The human-readable part of an OpenAI-style error value (`{"message": ...}` or a string).
@@ -197,5 +216,17 @@ mod tests {
     fn malformed_json_is_an_error() {
         assert!(decode_event(b"{not json").is_err());
         assert!(decode_event(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_in_text_is_flagged_but_still_text() {
+        let mut data = br#"{"choices":[{"delta":{"content":"ab"}}]}"#.to_vec();
+        let at = data.windows(2).position(|w| w == b"ab").unwrap();
+        data.insert(at, 0x80);
+        let Event::Chunk(info) = decode_event(&data).unwrap() else {
+            panic!("a chunk")
+        };
+        assert!(info.invalid_utf8 && info.has_text);
+        assert!(!chunk(r#"{"choices":[{"delta":{"content":"é"}}]}"#).invalid_utf8);
     }
 }

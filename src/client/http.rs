@@ -8,9 +8,10 @@
 
 use super::connect::Http1Driver;
 use super::endpoint::Endpoint;
-use super::event::error_message;
+use super::error_body::read_error_body;
 use super::record::{ErrorClass, RequestRecord};
 use super::stream::StreamReader;
+use super::transport;
 use crate::net::ArrivalClock;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -98,8 +99,36 @@ impl Default for Timeouts {
     }
 }
 
-/// Largest error body read to explain a failed request.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// One request to send, and what the client needs to judge its answer.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// API path after the base URL, e.g. `/chat/completions`.
+    pub path: &'static str,
+    pub body: Bytes,
+    /// Prompt tokens to report when the server sends no usage.
+    pub estimated_prompt_tokens: u64,
+    /// The request's `max_tokens`: a stream that goes far past it will not end by itself.
+    pub max_tokens: u64,
+}
+
+impl Outgoing {
+    /// Events a stream may carry before it counts as one that never ends: twice `max_tokens`
+    /// (a server that splits a token's text over two events stays inside), plus room for the
+    /// role, finish, usage and `[DONE]` events. Without this guard only `--request-timeout`
+    /// (off by default) would end an endless stream, since its tokens keep the idle timer happy.
+    fn event_limit(&self) -> u64 {
+        self.max_tokens.saturating_mul(2).saturating_add(16)
+    }
+
+    fn overrun(&self) -> (ErrorClass, String) {
+        let message = format!(
+            "more than {} events for max_tokens {} and no end in sight; stopped reading",
+            self.event_limit(),
+            self.max_tokens
+        );
+        (ErrorClass::StreamOverrun, message)
+    }
+}
 
 /// A worker's client: one endpoint, one connection at a time.
 pub struct Client {
@@ -113,8 +142,8 @@ enum After {
     /// The response was read to its end: the connection can carry the next request.
     Reuse,
     Drop,
-    /// The connection closed before any byte of a response.
-    ClosedBeforeResponse,
+    /// The connection closed or was reset after the request was sent, before any response.
+    NoResponse,
 }
 
 fn us_since(start: Instant) -> u64 {
@@ -162,19 +191,15 @@ impl Client {
     }
 
     /// Sends one streaming request and measures it into `rec` (identity fields are the caller's).
-    pub async fn execute(
-        &mut self,
-        api_path: &str,
-        body: Bytes,
-        estimated_prompt_tokens: u64,
-        run_start: Instant,
-        rec: &mut RequestRecord,
-    ) {
+    pub async fn execute(&mut self, outgoing: &Outgoing, run_start: Instant, rec: &mut RequestRecord) {
         let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
+        let mut resend_reason = None;
         for attempt in 0..2 {
             if attempt > 0 {
                 *rec = RequestRecord::default();
                 (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase) = identity;
+                rec.resends = 1;
+                rec.resend_reason = resend_reason.take();
             }
             let connect_us = match self.ensure_connected().await {
                 Ok(connect_us) => connect_us,
@@ -187,17 +212,20 @@ impl Client {
             rec.connect_us = connect_us;
             let start = Instant::now();
             rec.start_s = (start - run_start).as_secs_f64();
-            let after = self
-                .exchange(api_path, body.clone(), estimated_prompt_tokens, start, rec)
-                .await;
+            let after = self.exchange(outgoing, start, rec).await;
             rec.end_us = us_since(start);
             match after {
                 After::Reuse => return,
-                // The server closed the kept-alive connection just as we reused it (llama.cpp's
-                // server ends a connection after a few requests): nothing was processed, so the
-                // request is sent once more on a new connection, and timed from there.
-                After::ClosedBeforeResponse if connect_us == 0 && attempt == 0 => self.conn = None,
-                After::Drop | After::ClosedBeforeResponse => {
+                // The connection was not opened for this request (kept alive, or opened ahead in
+                // step mode) and the server closed or reset it before answering: the keep-alive
+                // race (llama.cpp's server ends a connection after a few requests, and a closed
+                // socket answers with a reset). Nothing was answered, so the request is sent
+                // once more on a new connection, timed from there, and counted as resent.
+                After::NoResponse if connect_us == 0 && attempt == 0 => {
+                    self.conn = None;
+                    resend_reason = rec.error_message.take();
+                }
+                After::Drop | After::NoResponse => {
                     self.conn = None;
                     return;
                 }
@@ -206,20 +234,13 @@ impl Client {
     }
 
     /// The request itself; says what to do with the connection afterwards.
-    async fn exchange(
-        &mut self,
-        api_path: &str,
-        body: Bytes,
-        estimated_prompt_tokens: u64,
-        start: Instant,
-        rec: &mut RequestRecord,
-    ) -> After {
+    async fn exchange(&mut self, outgoing: &Outgoing, start: Instant, rec: &mut RequestRecord) -> After {
         let timeouts = self.timeouts;
         let request_deadline = timeouts.request.map(|d| start + d);
         let ttft_deadline = start + timeouts.ttft;
         let first_deadline = earliest(ttft_deadline, request_deadline);
         let Conn { sender, driver, clock } = self.conn.as_mut().expect("connected above");
-        let request = build_request(&self.endpoint, api_path, body);
+        let request = build_request(&self.endpoint, outgoing.path, outgoing.body.clone());
 
         let sleep = tokio::time::sleep_until(first_deadline.0);
         tokio::pin!(sleep);
@@ -227,26 +248,23 @@ impl Client {
             biased;
             response = driving(driver, sender.send_request(request)) => response,
             () = &mut sleep => {
-                fail(rec, first_deadline.1, timeout_message(first_deadline.1, &timeouts));
+                let class = first_deadline.1;
+                let message = match class {
+                    ErrorClass::TimeoutTtft => format!("no response within --ttft-timeout {:?}", timeouts.ttft),
+                    _ => timeout_message(class, &timeouts),
+                };
+                fail(rec, class, message);
                 return After::Drop;
             }
         };
         let response = match response {
             Ok(response) => response,
             Err(e) => {
-                // Closed before any byte of a response: on a reused connection this is the
-                // keep-alive race, retried once by `execute`.
-                let closed = closed_before_response(&e);
-                let class = if closed {
-                    ErrorClass::StreamCut
-                } else {
-                    ErrorClass::Connect
-                };
-                fail(rec, class, format!("request failed before a response: {e}"));
-                return if closed {
-                    After::ClosedBeforeResponse
-                } else {
-                    After::Drop
+                let (class, message) = transport::before_response(&e);
+                fail(rec, class, message);
+                return match class {
+                    ErrorClass::NoResponse => After::NoResponse,
+                    _ => After::Drop,
                 };
             }
         };
@@ -254,7 +272,7 @@ impl Client {
         let status = response.status();
         rec.status = Some(status.as_u16());
         if !status.is_success() {
-            let message = read_error_body(response, &timeouts, driver).await;
+            let message = driving(driver, read_error_body(response, &timeouts)).await;
             fail(rec, ErrorClass::Http(status.as_u16()), message);
             return After::Drop;
         }
@@ -265,7 +283,8 @@ impl Client {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("application/json") {
-            return if read_json_answer(response, start, estimated_prompt_tokens, rec, driver, clock).await {
+            let answer = read_json_answer(response, start, outgoing.estimated_prompt_tokens, rec, clock);
+            return if driving(driver, answer).await {
                 After::Reuse
             } else {
                 After::Drop
@@ -287,6 +306,7 @@ impl Client {
 
         let mut body = response.into_body();
         let mut reader = StreamReader::default();
+        let event_limit = outgoing.event_limit();
         let mut failure = None;
         let mut clean_end = false;
         let mut idle_armed = false;
@@ -299,6 +319,10 @@ impl Client {
                             // When these bytes reached the socket, whenever we got to them.
                             let t_us = arrived_us(clock, start);
                             reader.feed(data, t_us, rec);
+                            if u64::from(rec.events) > event_limit {
+                                failure = Some(outgoing.overrun());
+                                break;
+                            }
                             if !idle_armed && rec.first_token_us.is_some() {
                                 // From the first token on, the idle limit applies (once armed,
                                 // later events only move the true deadline later).
@@ -309,7 +333,7 @@ impl Client {
                         }
                     }
                     Some(Err(e)) => {
-                        failure = Some((ErrorClass::StreamCut, format!("stream broke: {e}")));
+                        failure = Some(transport::mid_stream(&e));
                         break;
                     }
                     None => {
@@ -346,25 +370,9 @@ impl Client {
         } else {
             After::Drop
         };
-        reader.finalize(rec, failure, estimated_prompt_tokens);
+        reader.finalize(rec, failure, outgoing.estimated_prompt_tokens);
         after
     }
-}
-
-/// Did the server close the connection before answering? Over TLS a close without
-/// close_notify surfaces as an unexpected end of file rather than hyper's incomplete message.
-fn closed_before_response(e: &hyper::Error) -> bool {
-    if e.is_canceled() || e.is_incomplete_message() {
-        return true;
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::UnexpectedEof;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 fn earliest(ttft_or_idle: Instant, request: Option<Instant>) -> (Instant, ErrorClass) {
@@ -415,70 +423,6 @@ fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Requ
     request
 }
 
-/// Reads (a bounded part of) an error response and turns it into one line.
-async fn read_error_body(
-    response: http::Response<hyper::body::Incoming>,
-    timeouts: &Timeouts,
-    driver: &mut Option<Driver>,
-) -> String {
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| format!(" (Retry-After: {v})"))
-        .unwrap_or_default();
-    let body = tokio::time::timeout(
-        timeouts.idle,
-        driving(driver, Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect()),
-    )
-    .await;
-    let text = match body {
-        Ok(Ok(collected)) => describe_error_body(&collected.to_bytes()),
-        _ => String::new(),
-    };
-    let reason = status.canonical_reason().unwrap_or("");
-    if text.is_empty() {
-        format!("HTTP {} {reason}{retry_after}", status.as_u16())
-    } else {
-        format!("HTTP {} {reason}{retry_after}: {text}", status.as_u16())
-    }
-}
-
-/// The useful part of an error body: the OpenAI error message, an HTML page's title, or the
-/// start of the text.
-pub fn describe_error_body(body: &[u8]) -> String {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        if let Some(error) = value.get("error") {
-            return error_message(error);
-        }
-        if let Some(message) = value.get("message").or_else(|| value.get("detail")) {
-            return error_message(message);
-        }
-        return one_line(&value.to_string(), 200);
-    }
-    let text = String::from_utf8_lossy(body);
-    let lower = text.to_ascii_lowercase();
-    if let (Some(open), Some(close)) = (lower.find("<title>"), lower.find("</title>")) {
-        if close > open {
-            return format!("HTML page \"{}\"", one_line(&text[open + 7..close], 120));
-        }
-    }
-    if lower.trim_start().starts_with("<!doctype html") || lower.trim_start().starts_with("<html") {
-        return "an HTML page".into();
-    }
-    one_line(&text, 200)
-}
-
-fn one_line(text: &str, max_chars: usize) -> String {
-    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() > max_chars {
-        format!("{}…", joined.chars().take(max_chars).collect::<String>())
-    } else {
-        joined
-    }
-}
-
 /// A server that ignored `stream: true` and sent one JSON answer: its usage is still read, and
 /// the first token is taken as the end of the response (it cannot be known better).
 async fn read_json_answer(
@@ -486,10 +430,9 @@ async fn read_json_answer(
     start: Instant,
     estimated_prompt_tokens: u64,
     rec: &mut RequestRecord,
-    driver: &mut Option<Driver>,
     clock: &ArrivalClock,
 ) -> bool {
-    let collected = match driving(driver, Limited::new(response.into_body(), 64 * 1024 * 1024).collect()).await {
+    let collected = match Limited::new(response.into_body(), 64 * 1024 * 1024).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
             fail(rec, ErrorClass::StreamCut, format!("response body broke: {e}"));
@@ -522,23 +465,4 @@ async fn read_json_answer(
     reader.feed(b"data: [DONE]\n\n", t_us, rec);
     reader.finalize(rec, None, estimated_prompt_tokens);
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_bodies_become_one_line() {
-        assert_eq!(
-            describe_error_body(br#"{"error":{"message":"image input is not supported","code":500}}"#),
-            "image input is not supported"
-        );
-        assert_eq!(describe_error_body(br#"{"detail":"Not Found"}"#), "Not Found");
-        assert_eq!(
-            describe_error_body(b"<html><head><title>502 Bad\n Gateway</title></head></html>"),
-            "HTML page \"502 Bad Gateway\""
-        );
-        assert_eq!(describe_error_body(b"  plain\n text "), "plain text");
-    }
 }

@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod endpoint;
+pub mod error_body;
 pub mod event;
 pub mod http;
 pub mod probe;
@@ -10,7 +11,8 @@ pub mod record;
 pub mod sse;
 pub mod stream;
 pub mod tls;
+mod transport;
 
 pub use endpoint::Endpoint;
-pub use http::{Client, Timeouts};
+pub use http::{Client, Outgoing, Timeouts};
 pub use record::{ErrorClass, Phase, RequestRecord};

@@ -3,7 +3,7 @@
 
 use super::connect::ConnectError;
 use super::endpoint::Endpoint;
-use super::http::describe_error_body;
+use super::error_body::describe_error_body;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use std::time::Duration;

@@ -20,16 +20,28 @@ pub enum ErrorClass {
     /// The server answered with a non-2xx status.
     Http(u16),
     TimeoutConnect,
-    /// No generated token within `--ttft-timeout`.
+    /// No generated token (not even a response) within `--ttft-timeout`.
     TimeoutTtft,
     /// No event between two tokens within `--idle-timeout`.
     TimeoutIdle,
     /// The whole request took longer than `--request-timeout`.
     TimeoutRequest,
-    /// The connection broke or the stream ended before `[DONE]`/`finish_reason`.
+    /// The connection was closed or reset after the request was sent, before any response.
+    NoResponse,
+    /// The connection closed in the middle of the response.
     StreamCut,
+    /// The connection was reset (RST) in the middle of the response.
+    StreamReset,
+    /// The response ended normally, but the stream had neither `[DONE]` nor a `finish_reason`.
+    StreamIncomplete,
     /// An event that is not valid JSON, or a response that is not an event stream.
     MalformedStream,
+    /// An event with invalid UTF-8 (its text still counts, with U+FFFD in place of the bytes).
+    InvalidUtf8,
+    /// An event larger than the client's limit (16 MiB); it was skipped.
+    EventTooLarge,
+    /// The stream went on far past `max_tokens` without finishing (a stream that never ends).
+    StreamOverrun,
     /// The server sent an `error` object inside the stream.
     ServerError,
     /// Stopped by the user (Ctrl-C) before it finished.
@@ -47,8 +59,14 @@ impl ErrorClass {
             ErrorClass::TimeoutTtft => "timeout_ttft".into(),
             ErrorClass::TimeoutIdle => "timeout_idle".into(),
             ErrorClass::TimeoutRequest => "timeout_request".into(),
+            ErrorClass::NoResponse => "no_response".into(),
             ErrorClass::StreamCut => "stream_cut".into(),
+            ErrorClass::StreamReset => "stream_reset".into(),
+            ErrorClass::StreamIncomplete => "stream_incomplete".into(),
             ErrorClass::MalformedStream => "malformed_stream".into(),
+            ErrorClass::InvalidUtf8 => "invalid_utf8".into(),
+            ErrorClass::EventTooLarge => "event_too_large".into(),
+            ErrorClass::StreamOverrun => "stream_overrun".into(),
             ErrorClass::ServerError => "server_error".into(),
             ErrorClass::Cancelled => "cancelled".into(),
         }
@@ -63,8 +81,14 @@ impl ErrorClass {
             "timeout_ttft" => ErrorClass::TimeoutTtft,
             "timeout_idle" => ErrorClass::TimeoutIdle,
             "timeout_request" => ErrorClass::TimeoutRequest,
+            "no_response" => ErrorClass::NoResponse,
             "stream_cut" => ErrorClass::StreamCut,
+            "stream_reset" => ErrorClass::StreamReset,
+            "stream_incomplete" => ErrorClass::StreamIncomplete,
             "malformed_stream" => ErrorClass::MalformedStream,
+            "invalid_utf8" => ErrorClass::InvalidUtf8,
+            "event_too_large" => ErrorClass::EventTooLarge,
+            "stream_overrun" => ErrorClass::StreamOverrun,
             "server_error" => ErrorClass::ServerError,
             "cancelled" => ErrorClass::Cancelled,
             other => ErrorClass::Http(other.strip_prefix("http_")?.parse().ok()?),
@@ -131,6 +155,13 @@ pub struct RequestRecord {
     pub ok: bool,
     pub error: Option<ErrorClass>,
     pub error_message: Option<String>,
+    /// Times the request was sent again on a fresh connection because a kept-alive one closed
+    /// before any response (at most once); the record measures the last attempt.
+    #[serde(default)]
+    pub resends: u32,
+    /// Why the earlier attempt failed, when the request was resent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_reason: Option<String>,
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     /// Token counts are estimates: the server sent no `usage`.
@@ -216,8 +247,14 @@ mod tests {
             ErrorClass::TimeoutTtft,
             ErrorClass::TimeoutIdle,
             ErrorClass::TimeoutRequest,
+            ErrorClass::NoResponse,
             ErrorClass::StreamCut,
+            ErrorClass::StreamReset,
+            ErrorClass::StreamIncomplete,
             ErrorClass::MalformedStream,
+            ErrorClass::InvalidUtf8,
+            ErrorClass::EventTooLarge,
+            ErrorClass::StreamOverrun,
             ErrorClass::ServerError,
             ErrorClass::Cancelled,
         ] {

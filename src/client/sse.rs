@@ -5,14 +5,23 @@
 //! the unfinished event; everything else is handed out as soon as its blank line arrives, so the
 //! caller can stamp each event with the arrival time of the bytes that completed it.
 
-/// Largest event accepted. A bigger one is almost certainly a broken server; refusing it keeps a
-/// single bad stream from eating the client's memory.
+/// Largest event accepted. Events past 1 MiB do happen (a long tool call, logprobs, a server
+/// that batches text) and are handled; one past this is almost certainly a broken server, and
+/// refusing it keeps a single bad stream from eating the client's memory.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SseError {
-    #[error("an SSE event is larger than {0} bytes")]
+    #[error("an SSE event is larger than {} (llm-bench's limit)", describe_size(*.0))]
     EventTooLarge(usize),
+}
+
+fn describe_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 #[derive(Debug)]

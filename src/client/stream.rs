@@ -21,6 +21,8 @@ struct StreamState {
     usage: Option<Usage>,
     timings: Option<ServerTimings>,
     malformed: Option<String>,
+    invalid_utf8: Option<String>,
+    too_large: Option<String>,
     server_error: Option<String>,
     content_chunks: u64,
     last_event_us: Option<u64>,
@@ -50,6 +52,12 @@ impl StreamState {
                 if let Some(message) = info.error {
                     self.server_error.get_or_insert(message);
                 }
+                if info.invalid_utf8 {
+                    // No excerpt: the same fault then reads the same, and the summary can
+                    // count it as one message.
+                    self.invalid_utf8
+                        .get_or_insert("invalid UTF-8 in a stream event (its text was read with U+FFFD)".into());
+                }
             }
             Err(e) => {
                 self.malformed.get_or_insert(e.0);
@@ -63,7 +71,7 @@ impl StreamReader {
     pub fn feed(&mut self, bytes: &[u8], t_us: u64, rec: &mut RequestRecord) {
         let state = &mut self.state;
         if let Err(e) = self.decoder.feed(bytes, |data| state.on_event(data, t_us, rec)) {
-            state.malformed.get_or_insert(e.to_string());
+            state.too_large.get_or_insert(format!("{e}; it was skipped"));
         }
     }
 
@@ -76,12 +84,12 @@ impl StreamReader {
     pub fn end_of_body(&mut self, t_us: u64, rec: &mut RequestRecord) {
         let state = &mut self.state;
         if let Err(e) = self.decoder.finish(|data| state.on_event(data, t_us, rec)) {
-            state.malformed.get_or_insert(e.to_string());
+            state.too_large.get_or_insert(format!("{e}; it was skipped"));
         }
     }
 
     /// Fills counts and outcome. `failure` is a transport-level failure already known (cut,
-    /// timeout); otherwise the stream's own content decides.
+    /// timeout); otherwise the stream's own content decides, the most telling problem first.
     pub fn finalize(
         self,
         rec: &mut RequestRecord,
@@ -110,12 +118,14 @@ impl StreamReader {
                     .server_error
                     .map(|m| (ErrorClass::ServerError, format!("error in stream: {m}")))
             })
+            .or_else(|| state.too_large.map(|m| (ErrorClass::EventTooLarge, m)))
             .or_else(|| state.malformed.map(|m| (ErrorClass::MalformedStream, m)))
+            .or_else(|| state.invalid_utf8.map(|m| (ErrorClass::InvalidUtf8, m)))
             .or_else(|| {
                 (!state.done && !state.finished).then(|| {
                     (
-                        ErrorClass::StreamCut,
-                        "stream ended before [DONE] or a finish_reason".to_string(),
+                        ErrorClass::StreamIncomplete,
+                        "the response ended before [DONE] or a finish_reason".to_string(),
                     )
                 })
             });
@@ -197,10 +207,10 @@ mod tests {
     }
 
     #[test]
-    fn stream_cut_keeps_received_tokens() {
+    fn early_end_keeps_received_tokens() {
         let rec = run(&[(TOKEN, 5), (TOKEN, 6)], None);
         assert!(!rec.ok);
-        assert_eq!(rec.error, Some(ErrorClass::StreamCut));
+        assert_eq!(rec.error, Some(ErrorClass::StreamIncomplete));
         assert_eq!(rec.output_tokens, 2);
         assert_eq!(rec.partial_tokens(), 2);
     }
@@ -224,6 +234,34 @@ mod tests {
         );
         assert_eq!(rec.error, Some(ErrorClass::ServerError));
         assert!(rec.error_message.unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn invalid_utf8_counts_its_tokens_and_fails_the_request() {
+        let bad = "data: {\"choices\":[{\"delta\":{\"content\":\"\u{1}x\"}}]}\n\n";
+        let mut rec = RequestRecord::default();
+        let mut reader = StreamReader::default();
+        reader.feed(TOKEN.as_bytes(), 5, &mut rec);
+        let bytes: Vec<u8> = bad.bytes().map(|b| if b == 1 { 0xff } else { b }).collect();
+        reader.feed(&bytes, 6, &mut rec);
+        reader.feed(LAST.as_bytes(), 7, &mut rec);
+        reader.feed(DONE.as_bytes(), 8, &mut rec);
+        reader.finalize(&mut rec, None, 0);
+        assert_eq!(rec.error, Some(ErrorClass::InvalidUtf8));
+        assert_eq!(rec.output_tokens, 3);
+        assert!(rec.error_message.unwrap().contains("invalid UTF-8"));
+    }
+
+    #[test]
+    fn oversized_event_is_skipped_and_classified() {
+        let huge = format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+            "x".repeat(17 << 20)
+        );
+        let rec = run(&[(TOKEN, 5), (&huge, 6), (LAST, 7), (DONE, 8)], None);
+        assert_eq!(rec.error, Some(ErrorClass::EventTooLarge));
+        assert_eq!(rec.output_tokens, 2, "the events around it still count");
+        assert!(rec.error_message.unwrap().contains("skipped"));
     }
 
     #[test]

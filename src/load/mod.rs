@@ -4,9 +4,8 @@
 //! what is done with the records (they go to a channel). Later load shapes (open-loop rates)
 //! belong here beside the closed loop.
 
-use crate::client::{Client, Endpoint, Phase, RequestRecord, Timeouts};
+use crate::client::{Client, Endpoint, ErrorClass, Outgoing, Phase, RequestRecord, Timeouts};
 use crate::workload::{TestKind, Workload};
-use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +13,10 @@ use tokio::sync::{mpsc, Barrier};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// After a refused connection the server is probably down: a worker that tried again at once
+/// would spin, recording tens of thousands of failures a second. It waits this long first.
+const PAUSE_AFTER_REFUSED: Duration = Duration::from_millis(250);
 
 /// When a worker stops sending.
 #[derive(Debug, Clone, Copy)]
@@ -37,9 +40,7 @@ pub struct RequestMaker {
 pub struct Prepared {
     pub id: u64,
     pub test: TestKind,
-    pub path: &'static str,
-    pub body: Bytes,
-    pub estimated_prompt_tokens: u64,
+    pub outgoing: Outgoing,
 }
 
 impl RequestMaker {
@@ -60,10 +61,14 @@ impl RequestMaker {
         Prepared {
             id,
             test,
-            path: self.workload.path(test),
-            // About four characters a token for English text, plus what an image costs.
-            estimated_prompt_tokens: (text_len as u64).div_ceil(4) + if test == TestKind::Multimodal { 256 } else { 0 },
-            body,
+            outgoing: Outgoing {
+                path: self.workload.path(test),
+                body,
+                // About four characters a token for English text, plus what an image costs.
+                estimated_prompt_tokens: (text_len as u64).div_ceil(4)
+                    + if test == TestKind::Multimodal { 256 } else { 0 },
+                max_tokens: self.workload.max_tokens(test),
+            },
         }
     }
 }
@@ -171,25 +176,27 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
                     ..RequestRecord::default()
                 };
                 live.started();
-                client
-                    .execute(
-                        prepared.path,
-                        prepared.body,
-                        prepared.estimated_prompt_tokens,
-                        run_start,
-                        &mut rec,
-                    )
-                    .await;
+                client.execute(&prepared.outgoing, run_start, &mut rec).await;
                 // start_s is taken after connecting, so connecting is not counted as delay.
                 let sent = run_start + Duration::from_secs_f64(rec.start_s);
                 rec.send_delay_us =
                     (sent.saturating_duration_since(due).as_micros() as u64).saturating_sub(rec.connect_us);
                 due = sent + Duration::from_micros(rec.end_us);
                 live.finished(rec.ok, rec.events);
+                let refused = rec.error == Some(ErrorClass::Connect);
                 if records.send(rec).is_err() {
                     break;
                 }
                 k += 1;
+                if let (true, StopRule::For { duration, .. }) = (refused, rule) {
+                    let until = (Instant::now() + PAUSE_AFTER_REFUSED).min(go + duration);
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = stop.cancelled() => {}
+                    }
+                    // The pause is deliberate, not the client falling behind.
+                    due = due.max(until);
+                }
             }
         });
     }

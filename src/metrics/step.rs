@@ -10,7 +10,9 @@ use crate::workload::TestKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// How many distinct error messages a step keeps (with counts); the rest are only counted.
+/// How many distinct error messages a step keeps (with counts); the rest are only counted. The
+/// first message of each class is kept beyond this, so a class that comes late is never left
+/// without an explanation (the classes are few, so the list stays short).
 const ERROR_SAMPLES: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +31,10 @@ pub struct StepStats {
     pub requests_failed: u64,
     /// Requests sent during warm-up: written to requests.jsonl, left out of every figure here.
     pub requests_warmup: u64,
+    /// Requests sent a second time on a fresh connection because a kept-alive one closed (or
+    /// was reset) before any response; each counts once in ok or failed, by its last attempt.
+    #[serde(default)]
+    pub resends: u64,
     /// Failure class → count.
     pub errors: BTreeMap<String, u64>,
     /// First distinct error messages, with how often each occurred.
@@ -96,6 +102,7 @@ pub struct StepAccumulator {
     ok: u64,
     failed: u64,
     warmup: u64,
+    resends: u64,
     errors: BTreeMap<String, u64>,
     samples: Vec<ErrorSample>,
     first_start_s: Option<f64>,
@@ -130,6 +137,7 @@ impl StepAccumulator {
             self.warmup += 1;
             return;
         }
+        self.resends += u64::from(rec.resends);
         self.first_start_s = Some(self.first_start_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
         self.last_end_s = self.last_end_s.max(rec.end_s());
         self.send_delay.record_us(rec.send_delay_us);
@@ -145,7 +153,7 @@ impl StepAccumulator {
                 .find(|s| s.class == class && s.message == message)
             {
                 sample.count += 1;
-            } else if self.samples.len() < ERROR_SAMPLES {
+            } else if self.samples.len() < ERROR_SAMPLES || !self.samples.iter().any(|s| s.class == class) {
                 self.samples.push(ErrorSample {
                     class,
                     message,
@@ -210,6 +218,7 @@ impl StepAccumulator {
             requests_ok: self.ok,
             requests_failed: self.failed,
             requests_warmup: self.warmup,
+            resends: self.resends,
             errors: self.errors.clone(),
             error_samples: self.samples.clone(),
             duration_s,
@@ -297,6 +306,7 @@ mod tests {
                 }),
                 error_message: Some(if i < 7 { "boom".into() } else { format!("cut {i}") }),
                 output_tokens: if i < 7 { 0 } else { 3 },
+                resends: u32::from(i == 0),
                 ..RequestRecord::default()
             });
         }
@@ -305,9 +315,24 @@ mod tests {
         assert_eq!(s.errors["http_500"], 7);
         assert_eq!(s.errors["stream_cut"], 3);
         assert_eq!(s.partial_output_tokens, 9);
+        assert_eq!(s.resends, 1);
         assert_eq!(s.output_tokens, 0);
         assert_eq!(s.error_samples[0].count, 7);
         assert_eq!(s.error_samples.len(), 4);
+        // Past the limit, only a class not seen yet still gets its first message kept.
+        for (i, class) in [ErrorClass::StreamCut, ErrorClass::StreamCut, ErrorClass::NoResponse]
+            .into_iter()
+            .enumerate()
+        {
+            acc.add(&RequestRecord {
+                error: Some(class),
+                error_message: Some(format!("late {i}")),
+                ..RequestRecord::default()
+            });
+        }
+        let s = acc.stats(1);
+        let kept: Vec<&str> = s.error_samples.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(kept, ["boom", "cut 7", "cut 8", "cut 9", "late 0", "late 2"]);
         assert!(s.ttft_ms.is_none() && s.per_conn_tps.is_none() && s.efficiency_pct.is_none());
         assert_eq!(s.output_throughput_tps, 0.0);
     }

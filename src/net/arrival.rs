@@ -197,7 +197,7 @@ impl AsyncWrite for StampedTcp {
         let this = self.get_mut();
         loop {
             let mut guard = ready!(this.inner.poll_write_ready(cx))?;
-            if let Ok(result) = guard.try_io(|fd| (&*fd.get_ref()).write(buf)) {
+            if let Ok(result) = guard.try_io(|fd| fd.get_ref().write(buf)) {
                 return Poll::Ready(result);
             }
         }
@@ -211,7 +211,7 @@ impl AsyncWrite for StampedTcp {
         let this = self.get_mut();
         loop {
             let mut guard = ready!(this.inner.poll_write_ready(cx))?;
-            if let Ok(result) = guard.try_io(|fd| (&*fd.get_ref()).write_vectored(bufs)) {
+            if let Ok(result) = guard.try_io(|fd| fd.get_ref().write_vectored(bufs)) {
                 return Poll::Ready(result);
             }
         }

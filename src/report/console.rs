@@ -11,6 +11,7 @@ pub struct Reporter {
     tty: bool,
     progress_shown: AtomicBool,
     log_failed: AtomicBool,
+    results_lost: AtomicBool,
 }
 
 impl Reporter {
@@ -36,6 +37,7 @@ impl Reporter {
             tty: std::io::stdout().is_terminal(),
             progress_shown: AtomicBool::new(false),
             log_failed: AtomicBool::new(false),
+            results_lost: AtomicBool::new(false),
         })
     }
 
@@ -46,6 +48,7 @@ impl Reporter {
             tty: std::io::stdout().is_terminal(),
             progress_shown: AtomicBool::new(false),
             log_failed: AtomicBool::new(false),
+            results_lost: AtomicBool::new(false),
         }
     }
 
@@ -93,6 +96,17 @@ impl Reporter {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
+    }
+
+    /// Warns that the results folder cannot be written, the first time only: a full disk or a
+    /// folder that disappeared fails every later write of every results file too, and one line
+    /// says it. The end of the run says which files are incomplete.
+    pub fn warn_results_lost(&self, problem: &str) {
+        if !self.results_lost.swap(true, Ordering::Relaxed) {
+            self.warn(&format!(
+                "{problem}; the run goes on, and its figures stay on the console and in the log"
+            ));
+        }
     }
 
     /// Warnings go to stderr as well as the log, so they are seen even with stdout redirected.

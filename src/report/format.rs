@@ -11,11 +11,26 @@ fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.0}%")).unwrap_or_else(|| "-".into())
 }
 
+/// ", N resent" when requests had to be sent again after a closed kept-alive connection.
+pub fn resent(s: &StepStats) -> String {
+    if s.resends > 0 {
+        format!(", {} resent", s.resends)
+    } else {
+        String::new()
+    }
+}
+
 /// The lines printed when a step ends.
 pub fn step_lines(s: &StepStats) -> Vec<String> {
     let mut lines = vec![format!(
-        "[{}] concurrency {}: {} ok, {} failed in {:.2} s (max {} in flight)",
-        s.test, s.concurrency, s.requests_ok, s.requests_failed, s.duration_s, s.max_in_flight
+        "[{}] concurrency {}: {} ok, {} failed{} in {:.2} s (max {} in flight)",
+        s.test,
+        s.concurrency,
+        s.requests_ok,
+        s.requests_failed,
+        resent(s),
+        s.duration_s,
+        s.max_in_flight
     )];
     if s.requests_ok == 0 {
         let cause = s
@@ -80,6 +95,40 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
     lines.push(tail);
     if s.prompt_cache_hits > 0 {
         lines.push(format!("  {}", prompt_cache_sentence(s)));
+    }
+    lines
+}
+
+/// Most distinct messages listed at the end of a run.
+const MESSAGES_SHOWN: usize = 12;
+
+/// The distinct error messages of the run, merged over steps, most frequent first: one line
+/// each with its class and count, instead of one line per failed request.
+pub fn error_lines(steps: &[StepStats]) -> Vec<String> {
+    let mut merged: Vec<(String, TestKind, String, u64)> = Vec::new();
+    for step in steps {
+        for sample in &step.error_samples {
+            match merged.iter_mut().find(|(class, test, message, _)| {
+                *class == sample.class && *test == step.test && *message == sample.message
+            }) {
+                Some(entry) => entry.3 += sample.count,
+                None => merged.push((sample.class.clone(), step.test, sample.message.clone(), sample.count)),
+            }
+        }
+    }
+    if merged.is_empty() {
+        return Vec::new();
+    }
+    merged.sort_by_key(|entry| std::cmp::Reverse(entry.3));
+    let mut lines = vec!["Errors (distinct messages, with counts):".to_string()];
+    for (class, test, message, count) in merged.iter().take(MESSAGES_SHOWN) {
+        lines.push(format!("- [{test}] {count} × {class}: {message}"));
+    }
+    if merged.len() > MESSAGES_SHOWN {
+        lines.push(format!(
+            "- … and {} more distinct messages in summary.json (error_samples)",
+            merged.len() - MESSAGES_SHOWN
+        ));
     }
     lines
 }

@@ -4,6 +4,7 @@
 use crate::client::RequestRecord;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,9 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub struct RecordWriter {
     path: PathBuf,
     out: Option<BufWriter<File>>,
+    /// (device, inode) of the file written: writes to a file whose folder was removed still
+    /// succeed, so each flush checks that the path still leads to it.
+    identity: (u64, u64),
     last_flush: Instant,
     /// The first write error, reported once; the run goes on without the file.
     pub failure: Option<String>,
@@ -21,8 +25,12 @@ pub struct RecordWriter {
 impl RecordWriter {
     pub fn create(path: &Path) -> Result<Self, String> {
         let file = File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(Self {
             path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
             out: Some(BufWriter::with_capacity(256 * 1024, file)),
             last_flush: Instant::now(),
             failure: None,
@@ -30,7 +38,7 @@ impl RecordWriter {
         })
     }
 
-    /// Writes a record. Returns an error message the first time writing fails.
+    /// Writes a record. Returns what went wrong the first time writing fails.
     pub fn write(&mut self, rec: &RequestRecord) -> Option<String> {
         let out = self.out.as_mut()?;
         let result = serde_json::to_writer(&mut *out, rec)
@@ -41,7 +49,7 @@ impl RecordWriter {
                 self.written += 1;
                 self.flush_if_due()
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail(format!("cannot write {} any more ({e})", self.path.display())),
         }
     }
 
@@ -56,20 +64,20 @@ impl RecordWriter {
     pub fn flush(&mut self) -> Option<String> {
         self.last_flush = Instant::now();
         let out = self.out.as_mut()?;
-        match out.flush() {
-            Ok(()) => None,
-            Err(e) => self.fail(e),
+        if let Err(e) = out.flush() {
+            return self.fail(format!("cannot write {} any more ({e})", self.path.display()));
         }
+        let same_file = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
+        if !same_file {
+            return self.fail(format!("{} was removed during the run", self.path.display()));
+        }
+        None
     }
 
-    fn fail(&mut self, e: std::io::Error) -> Option<String> {
+    fn fail(&mut self, problem: String) -> Option<String> {
         self.out = None;
-        let message = format!(
-            "cannot write {} any more ({e}); the run goes on and its figures stay on the console and in the log",
-            self.path.display()
-        );
-        self.failure = Some(message.clone());
-        Some(message)
+        self.failure = Some(problem.clone());
+        Some(problem)
     }
 }
 
@@ -85,4 +93,36 @@ pub fn read_records(path: &Path) -> Result<(Vec<RequestRecord>, usize), String> 
         }
     }
     Ok((records, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.jsonl");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut writer = RecordWriter::create(&path).unwrap();
+        let rec = RequestRecord::default();
+        let mut problems: Vec<String> = (0..3).filter_map(|_| writer.write(&rec)).collect();
+        problems.extend(writer.flush());
+        problems.extend(writer.flush());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("No space left"), "{problems:?}");
+        assert!(writer.failure.is_some());
+    }
+
+    #[test]
+    fn a_removed_file_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.jsonl");
+        let mut writer = RecordWriter::create(&path).unwrap();
+        assert_eq!(writer.write(&RequestRecord::default()), None);
+        assert_eq!(writer.flush(), None);
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        assert!(writer.flush().unwrap().contains("was removed during the run"));
+        assert_eq!(writer.flush(), None, "said once");
+    }
 }

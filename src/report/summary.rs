@@ -78,7 +78,9 @@ pub struct MonitorReport {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
-    /// `running` (a checkpoint), `complete`, `interrupted`, `stopped_error_budget`, `rebuilt`.
+    /// `running` (a checkpoint), `complete`, `interrupted`, `stopped_error_budget`, `failed`
+    /// (nothing succeeded), `results_not_saved` (requests.jsonl or a checkpoint could not be
+    /// written), `rebuilt`.
     pub status: String,
     pub started_at: String,
     pub finished_at: Option<String>,

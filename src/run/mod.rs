@@ -30,6 +30,9 @@ pub enum Outcome {
     ErrorBudget,
     /// Not one request succeeded.
     NothingSucceeded,
+    /// The run finished, but requests.jsonl or summary.json could not be written completely
+    /// (a full disk, a results folder removed during the run).
+    ResultsNotSaved,
 }
 
 impl Outcome {
@@ -39,6 +42,7 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
             Outcome::ErrorBudget => "stopped_error_budget",
             Outcome::NothingSucceeded => "failed",
+            Outcome::ResultsNotSaved => "results_not_saved",
         }
     }
 }
@@ -56,6 +60,8 @@ pub(crate) struct RunContext {
     pub run_start: Instant,
     pub ids: Arc<AtomicU64>,
     pub summary: Summary,
+    /// The last write of summary.json succeeded.
+    pub summary_saved: bool,
 }
 
 impl RunContext {
@@ -94,11 +100,15 @@ impl RunContext {
             temperature_available: self.monitor.temperature_available(),
             samples: self.monitor.samples(),
         };
-        if let Err(message) = self.summary.write(&self.config.out_dir) {
-            // Once is enough: the console report goes on.
-            if !self.summary.notes.iter().any(|n| n == &message) {
-                self.reporter.warn(&message);
-                self.summary.notes.push(message);
+        match self.summary.write(&self.config.out_dir) {
+            Ok(()) => self.summary_saved = true,
+            Err(problem) => {
+                self.summary_saved = false;
+                // Said once on the console; kept in the notes in case a later write succeeds.
+                self.reporter.warn_results_lost(&problem);
+                if !self.summary.notes.contains(&problem) {
+                    self.summary.notes.push(problem);
+                }
             }
         }
     }
@@ -269,6 +279,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         run_start,
         ids: Arc::new(AtomicU64::new(0)),
         summary,
+        summary_saved: false,
     };
 
     let (mut steps, stress, mut outcome) = match ctx.config.mode.clone() {
@@ -289,6 +300,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     if outcome == Outcome::Complete && steps.iter().all(|s| s.requests_ok == 0) {
         outcome = Outcome::NothingSucceeded;
     }
+    if let Some(problem) = &ctx.writer.failure {
+        ctx.summary
+            .notes
+            .push(format!("requests.jsonl is incomplete: {problem}"));
+        if outcome == Outcome::Complete {
+            outcome = Outcome::ResultsNotSaved;
+        }
+    }
     let mut recommendations = advice::recommend(&steps, ctx.config.min_tps);
     if let Some(report) = &stress {
         recommendations.extend(report.drift.iter().cloned());
@@ -297,11 +316,21 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     ctx.summary.status = outcome.status().into();
     ctx.summary.finished_at = Some(now_rfc3339());
     ctx.save_summary(&steps, stress);
+    if !ctx.summary_saved && outcome == Outcome::Complete {
+        outcome = Outcome::ResultsNotSaved;
+    }
 
     let reporter = ctx.reporter.clone();
     reporter.line("");
     for line in format::table(&steps) {
         reporter.line(&line);
+    }
+    let errors = format::error_lines(&steps);
+    if !errors.is_empty() {
+        reporter.line("");
+        for line in errors {
+            reporter.line(&line);
+        }
     }
     if !recommendations.is_empty() {
         reporter.line("");
@@ -315,15 +344,31 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         reporter.line(&format::client_line(client));
     }
     reporter.line("");
-    reporter.line(&format!(
-        "Results: {} ({} requests in requests.jsonl)",
-        ctx.config.out_dir.join("summary.json").display(),
-        ctx.writer.written
-    ));
+    reporter.line(&results_line(&ctx));
     match outcome {
         Outcome::Interrupted => reporter.line("The run was interrupted; the summary covers what finished."),
         Outcome::NothingSucceeded => reporter.line("No request succeeded; see the errors above."),
         _ => {}
     }
     Ok(outcome)
+}
+
+/// Where the results are, or which of them could not be saved.
+fn results_line(ctx: &RunContext) -> String {
+    let summary = ctx.config.out_dir.join("summary.json");
+    match (ctx.summary_saved, ctx.writer.failure.is_some()) {
+        (true, false) => format!(
+            "Results: {} ({} requests in requests.jsonl)",
+            summary.display(),
+            ctx.writer.written
+        ),
+        (true, true) => format!(
+            "Results: {}; requests.jsonl is incomplete (it could not be written to the end)",
+            summary.display()
+        ),
+        (false, _) => format!(
+            "Results could not be saved in {}: the report above is all that is left of this run.",
+            ctx.config.out_dir.display()
+        ),
+    }
 }

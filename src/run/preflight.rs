@@ -4,7 +4,7 @@
 use crate::cli::config::{RunConfig, UsageError};
 use crate::client::connect::ConnectError;
 use crate::client::probe::{list_models, ModelsError, PROBE_HEADER};
-use crate::client::{Client, Endpoint, ErrorClass, RequestRecord, Timeouts};
+use crate::client::{Client, Endpoint, ErrorClass, Outgoing, RequestRecord, Timeouts};
 use crate::report::Reporter;
 use crate::workload::{TestKind, Workload};
 use std::sync::Arc;
@@ -141,10 +141,13 @@ pub async fn probe(
             test,
             ..RequestRecord::default()
         };
-        let body = workload.body(test, u64::MAX);
-        client
-            .execute(workload.path(test), body, 0, Instant::now(), &mut rec)
-            .await;
+        let outgoing = Outgoing {
+            path: workload.path(test),
+            body: workload.body(test, u64::MAX),
+            estimated_prompt_tokens: 0,
+            max_tokens: workload.max_tokens(test),
+        };
+        client.execute(&outgoing, Instant::now(), &mut rec).await;
         if rec.ok {
             findings.usage_reported |= !rec.tokens_estimated;
             continue;

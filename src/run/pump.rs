@@ -49,8 +49,8 @@ impl Pump<'_> {
                 () = &mut load => break,
                 _ = ticker.tick() => {
                     let now = Instant::now();
-                    if let Some(message) = self.writer.flush_if_due() {
-                        self.reporter.warn(&message);
+                    if let Some(problem) = self.writer.flush_if_due() {
+                        self.reporter.warn_results_lost(&problem);
                     }
                     sink.tick(now);
                     let text = self.progress_text(now - started);
@@ -67,14 +67,14 @@ impl Pump<'_> {
         while let Ok(rec) = rx.try_recv() {
             self.take(&rec, sink);
         }
-        if let Some(message) = self.writer.flush() {
-            self.reporter.warn(&message);
+        if let Some(problem) = self.writer.flush() {
+            self.reporter.warn_results_lost(&problem);
         }
     }
 
     fn take(&mut self, rec: &RequestRecord, sink: &mut impl RecordSink) {
-        if let Some(message) = self.writer.write(rec) {
-            self.reporter.warn(&message);
+        if let Some(problem) = self.writer.write(rec) {
+            self.reporter.warn_results_lost(&problem);
         }
         sink.record(rec);
     }

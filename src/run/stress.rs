@@ -35,7 +35,6 @@ struct StressSink {
     /// Checkpoint written at every interval.
     summary: Summary,
     out_dir: PathBuf,
-    checkpoint_failed: bool,
 }
 
 impl StressSink {
@@ -126,11 +125,8 @@ impl StressSink {
             temperature_available: self.monitor.temperature_available(),
             samples: self.monitor.samples(),
         };
-        if let Err(message) = self.summary.write(&self.out_dir) {
-            if !self.checkpoint_failed {
-                self.checkpoint_failed = true;
-                self.reporter.warn(&message);
-            }
+        if let Err(problem) = self.summary.write(&self.out_dir) {
+            self.reporter.warn_results_lost(&problem);
         }
     }
 }
@@ -167,10 +163,11 @@ fn interval_line(elapsed: &str, s: &StepStats) -> String {
         String::new()
     };
     format!(
-        "[{elapsed}] {}: {} ok, {} failed{errors} | {rate} | TTFT ms p50 {} p99 {} | ITL ms p50 {} p99 {}",
+        "[{elapsed}] {}: {} ok, {} failed{errors}{} | {rate} | TTFT ms p50 {} p99 {} | ITL ms p50 {} p99 {}",
         s.test,
         s.requests_ok,
         s.requests_failed,
+        crate::report::format::resent(s),
         ms(s.ttft_ms, |d| d.p50),
         ms(s.ttft_ms, |d| d.p99),
         ms(s.itl_ms, |d| d.p50),
@@ -256,7 +253,6 @@ pub(super) async fn run_stress(
         live: ctx.live.clone(),
         summary: ctx.summary.clone(),
         out_dir: ctx.config.out_dir.clone(),
-        checkpoint_failed: false,
     };
     {
         let mut pump = Pump {

@@ -1,7 +1,8 @@
 //! Response bodies, including the token stream.
 //!
 //! A streamed response is a small state machine polled directly by hyper:
-//! role chunk → one content chunk per engine `Tick` → usage → `[DONE]`.
+//! role chunk → one content chunk per engine `Tick` → tail (usage, and
+//! llama-server's finish chunk and timings) → `[DONE]`.
 //! Doing this in a hand-written `Body` (rather than a task per stream
 //! forwarding into a channel) costs nothing per stream beyond its state,
 //! lets fault injection sit exactly where bytes leave the simulator, and
@@ -20,13 +21,16 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, Sleep};
 
 use super::chunks::{Chunks, Endpoint, DONE, MALFORMED};
+use super::conn::{ConnControl, Ending};
 use super::engine::Tick;
-use super::faults::FaultPlan;
+use super::faults::{ExclusiveFault, FaultPlan};
+use super::llama::Timings;
 use super::stats::{Fault, InFlightGuard, Stats};
 
 /// Why a body ended early. Returning an error from `poll_frame` makes hyper
-/// drop the connection without a terminating chunk, which is exactly what a
-/// crashed or cut stream looks like to a client.
+/// drop the connection without a terminating chunk, which is what a crashed
+/// server looks like to a client. (Streamed cuts go through the connection
+/// task instead, see `TokenStream::hang_up`.)
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BodyError {
     #[error("stream cut by fault injection")]
@@ -121,9 +125,11 @@ impl Body for SimBody {
 enum Phase {
     Role,
     Tokens,
-    Usage,
+    Tail,
     Done,
     Finished,
+    /// The connection's task is closing or resetting the connection; nothing more is sent.
+    HangingUp,
 }
 
 /// Everything a stream needs to know about its request.
@@ -135,8 +141,14 @@ pub(crate) struct StreamSpec {
     pub include_usage: bool,
     pub plan: FaultPlan,
     pub stall_for: Duration,
+    /// Size of the event injected by the huge-event fault.
+    pub huge_event_bytes: usize,
     /// When the request's handler started; TTFT is measured from here.
     pub received_at: Instant,
+    /// The connection the stream is sent on, for the faults that close or reset it.
+    pub conn: Arc<ConnControl>,
+    /// Counted in the simulator's totals (llm-bench's pre-flight requests are not).
+    pub counted: bool,
 }
 
 /// The streamed (SSE) response of one generation request.
@@ -156,6 +168,7 @@ pub(crate) struct TokenStream {
 
 impl TokenStream {
     pub fn new(spec: StreamSpec, rx: UnboundedReceiver<Tick>, stats: Arc<Stats>) -> Self {
+        // An endless stream goes on past `total_chunks`, where it should have stopped.
         let total_chunks = spec.chunks.get(spec.endpoint).chunk_count(spec.output_tokens);
         let truth = TruthRecorder::new(spec.received_at, total_chunks);
         Self {
@@ -192,14 +205,21 @@ impl TokenStream {
                     if let Some(chunk) = self.held.take() {
                         return self.content(chunk);
                     }
-                    if self.sent_chunks >= self.total_chunks {
-                        self.phase = Phase::Usage;
+                    let endless = self.exclusive() == Some(ExclusiveFault::Endless);
+                    if self.sent_chunks >= self.total_chunks && !endless {
+                        self.phase = Phase::Tail;
                         continue;
                     }
                     if ready!(self.rx.poll_recv(cx)).is_none() {
                         // The engine stopped before this sequence finished.
                         self.phase = Phase::Finished;
                         return Poll::Ready(Some(Err(BodyError::EngineStopped)));
+                    }
+                    if endless {
+                        if self.sent_chunks == self.total_chunks {
+                            self.stats.count_fault(Fault::Endless);
+                        }
+                        return self.content(chunks.unfinished());
                     }
                     let chunk = chunks.content(self.sent_chunks, self.spec.output_tokens);
                     if self.sent_chunks == self.total_chunks / 2 {
@@ -212,31 +232,46 @@ impl TokenStream {
                     }
                     return self.content(chunk);
                 }
-                Phase::Usage => {
+                Phase::Tail => {
                     self.phase = Phase::Done;
-                    if self.spec.include_usage {
-                        let usage = chunks.usage_chunk(self.spec.prompt_tokens, self.spec.output_tokens);
-                        return data(usage);
+                    let timings = self.truth.timings(self.spec.prompt_tokens, self.spec.output_tokens);
+                    if let Some(tail) = chunks.tail(
+                        self.spec.prompt_tokens,
+                        self.spec.output_tokens,
+                        self.spec.include_usage,
+                        &timings,
+                    ) {
+                        return data(tail);
                     }
                 }
                 Phase::Done => {
                     self.phase = Phase::Finished;
-                    self.stats.count_completed();
+                    if self.spec.counted {
+                        self.stats.count_completed();
+                    }
                     return data(DONE);
                 }
                 Phase::Finished => return Poll::Ready(None),
+                // The connection task drops this body with the connection; no need to wake.
+                Phase::HangingUp => return Poll::Pending,
             }
         }
+    }
+
+    fn exclusive(&self) -> Option<ExclusiveFault> {
+        self.spec.plan.exclusive
     }
 
     /// Applies the planned faults at the middle chunk. Returns a frame to
     /// send instead of `chunk` (which is then held back), or `None` to go on.
     fn inject_faults(&mut self, chunk: Bytes) -> Option<FramePoll> {
+        if let Some(fault) = self.exclusive() {
+            return self.inject_exclusive(fault);
+        }
         let plan = self.spec.plan;
         if plan.cut {
             self.stats.count_fault(Fault::CutStream);
-            self.phase = Phase::Finished;
-            return Some(Poll::Ready(Some(Err(BodyError::Cut))));
+            return Some(self.hang_up(Ending::Close));
         }
         if plan.stall {
             self.stats.count_fault(Fault::Stall);
@@ -251,6 +286,49 @@ impl TokenStream {
         None
     }
 
+    /// The exclusive faults that act at the middle chunk (the others act elsewhere).
+    fn inject_exclusive(&mut self, fault: ExclusiveFault) -> Option<FramePoll> {
+        let chunks = Arc::clone(&self.spec.chunks);
+        let chunks = chunks.get(self.spec.endpoint);
+        let (index, output_tokens) = (self.sent_chunks, self.spec.output_tokens);
+        match fault {
+            ExclusiveFault::ResetMidStream => {
+                self.stats.count_fault(Fault::ResetMidStream);
+                Some(self.hang_up(Ending::Reset))
+            }
+            ExclusiveFault::NoDone => {
+                self.stats.count_fault(Fault::NoDone);
+                self.phase = Phase::Finished;
+                Some(Poll::Ready(None))
+            }
+            ExclusiveFault::InvalidUtf8 => {
+                self.stats.count_fault(Fault::InvalidUtf8);
+                Some(self.content(chunks.invalid_utf8(index, output_tokens)))
+            }
+            ExclusiveFault::HugeEvent => {
+                self.stats.count_fault(Fault::HugeEvent);
+                Some(self.content(chunks.huge(index, output_tokens, self.spec.huge_event_bytes)))
+            }
+            ExclusiveFault::ErrorEvent => {
+                self.stats.count_fault(Fault::ErrorEvent);
+                self.phase = Phase::Finished;
+                Some(data(chunks.error_event()))
+            }
+            // Before the response, or at the end of the stream.
+            ExclusiveFault::ResetBeforeResponse | ExclusiveFault::NoAnswer | ExclusiveFault::Endless => None,
+        }
+    }
+
+    /// Ends the connection in the middle of the body. Failing the body instead would make hyper
+    /// drop the connection at once, losing a chunk it took in this same poll but has not
+    /// written yet; the connection task acts only after hyper has flushed what it holds, so
+    /// the client receives exactly the chunks counted as sent.
+    fn hang_up(&mut self, ending: Ending) -> FramePoll {
+        self.spec.conn.end(ending);
+        self.phase = Phase::HangingUp;
+        Poll::Pending
+    }
+
     /// Hands a content chunk to hyper, stamping the truth record.
     fn content(&mut self, chunk: Bytes) -> FramePoll {
         self.truth.stamp(&self.stats);
@@ -262,12 +340,15 @@ impl TokenStream {
 impl Drop for TokenStream {
     /// Whatever way the stream ended, account for what was actually sent.
     fn drop(&mut self) {
-        let tokens = self
-            .spec
-            .chunks
-            .get(self.spec.endpoint)
-            .tokens_in(self.sent_chunks, self.spec.output_tokens);
-        self.stats.add_output_tokens(tokens);
+        let chunks = self.spec.chunks.get(self.spec.endpoint);
+        // Every chunk of an endless stream is a full one.
+        let limit = match self.exclusive() {
+            Some(ExclusiveFault::Endless) => u64::MAX,
+            _ => self.spec.output_tokens,
+        };
+        if self.spec.counted {
+            self.stats.add_output_tokens(chunks.tokens_in(self.sent_chunks, limit));
+        }
         self.truth.flush(&self.stats);
     }
 }
@@ -283,6 +364,7 @@ const GAP_BATCH: usize = 1024;
 /// Per-stream timing, merged into the shared histograms at the end.
 struct TruthRecorder {
     received_at: Instant,
+    first: Option<Instant>,
     last: Option<Instant>,
     ttft_us: Option<u64>,
     gaps_us: Vec<u32>,
@@ -293,6 +375,7 @@ impl TruthRecorder {
         let capacity = usize::try_from(total_chunks.saturating_sub(1)).map_or(GAP_BATCH, |n| n.min(GAP_BATCH));
         Self {
             received_at,
+            first: None,
             last: None,
             ttft_us: None,
             gaps_us: Vec::with_capacity(capacity),
@@ -302,7 +385,10 @@ impl TruthRecorder {
     fn stamp(&mut self, stats: &Stats) {
         let now = Instant::now();
         match self.last {
-            None => self.ttft_us = Some(micros(now - self.received_at)),
+            None => {
+                self.first = Some(now);
+                self.ttft_us = Some(micros(now - self.received_at));
+            }
             Some(last) => {
                 let gap = u32::try_from(micros(now - last)).unwrap_or(u32::MAX);
                 self.gaps_us.push(gap);
@@ -312,6 +398,21 @@ impl TruthRecorder {
             }
         }
         self.last = Some(now);
+    }
+
+    /// The stream's timings as llama-server reports them, from the same stamps.
+    fn timings(&self, prompt_n: u64, predicted_n: u64) -> Timings {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (prompt_ms, predicted_ms) = match (self.first, self.last) {
+            (Some(first), Some(last)) => (ms(first - self.received_at), ms(last - first)),
+            _ => (0.0, 0.0),
+        };
+        Timings {
+            prompt_n,
+            prompt_ms,
+            predicted_n,
+            predicted_ms,
+        }
     }
 
     fn flush(&mut self, stats: &Stats) {

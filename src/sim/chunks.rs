@@ -5,15 +5,29 @@
 //! meant to produce. Every chunk that does not depend on the request is
 //! therefore formatted once at start-up and shared as a refcounted `Bytes`;
 //! ids are fixed ("chatcmpl-sim", "cmpl-sim") so the bytes can be shared.
-//! Only per-request pieces (a short final chunk, the usage chunk, non-stream
-//! bodies) are formatted per request, once.
+//! Only per-request pieces (a short final chunk, the tail with usage and
+//! timings, non-stream bodies, injected faults) are formatted per request, once.
+//!
+//! The layout follows the flavor. OpenAI: a role chunk with `content: ""`, the
+//! last content chunk carries `finish_reason`, then an optional usage chunk.
+//! llama-server (docs/llama-server-notes.md): a role chunk with `content: null`
+//! (chat only), content chunks never finish, then a finish chunk with `delta: {}`
+//! and a usage chunk with `timings` (chat), or one final chunk with
+//! `finish_reason`, `usage` and `timings` together (completions).
 
 use bytes::Bytes;
+use http::StatusCode;
+
+use super::config::Flavor;
+use super::errors::error_json;
+use super::llama::Timings;
 
 /// Terminates every SSE stream.
 pub(crate) const DONE: Bytes = Bytes::from_static(b"data: [DONE]\n\n");
 /// The chunk injected by `--fault-malformed-rate`.
 pub(crate) const MALFORMED: Bytes = Bytes::from_static(b"data: {not json\n\n");
+/// The message of the `error` event injected by `--fault-error-event-rate`.
+pub(crate) const ERROR_EVENT_MESSAGE: &str = "simulated fault: error inside the stream";
 
 /// The two generation endpoints, which differ only in their JSON shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +64,23 @@ pub(crate) struct Chunks {
 }
 
 impl Chunks {
-    pub fn new(model: &str, tokens_per_chunk: u64, role_chunk: bool) -> Self {
+    pub fn new(model: &str, tokens_per_chunk: u64, role_chunk: bool, flavor: Flavor) -> Self {
         let model_json = json_string(model);
-        let models = format!(
-            r#"{{"object":"list","data":[{{"id":{model_json},"object":"model","created":0,"owned_by":"llm-bench"}}]}}"#
+        let openai_list = format!(
+            r#""object":"list","data":[{{"id":{model_json},"object":"model","created":0,"owned_by":"llm-bench"}}]"#
         );
+        let models = match flavor {
+            Flavor::Openai => format!("{{{openai_list}}}"),
+            // llama-server adds an Ollama-style `models` array beside `data`.
+            Flavor::LlamaServer => format!(
+                r#"{{"models":[{{"name":{model_json},"model":{model_json},"type":"model"}}],{}}}"#,
+                openai_list.replace("llm-bench", "llamacpp")
+            ),
+        };
+        let make = |endpoint| EndpointChunks::new(endpoint, flavor, &model_json, tokens_per_chunk, role_chunk);
         Self {
-            chat: EndpointChunks::new(Endpoint::Chat, &model_json, tokens_per_chunk, role_chunk),
-            completions: EndpointChunks::new(Endpoint::Completions, &model_json, tokens_per_chunk, false),
+            chat: make(Endpoint::Chat),
+            completions: make(Endpoint::Completions),
             models: Bytes::from(models),
         }
     }
@@ -73,35 +96,39 @@ impl Chunks {
 /// The bytes for one endpoint.
 pub(crate) struct EndpointChunks {
     endpoint: Endpoint,
+    flavor: Flavor,
     /// The model name, already JSON-escaped and quoted.
     model_json: String,
     tokens_per_chunk: u64,
-    /// Chat only: `{"delta":{"role":"assistant","content":""}}`.
+    /// Chat only: the assistant role before any text.
     pub role: Option<Bytes>,
     /// A full chunk of `tokens_per_chunk` tokens that is not the last.
     content: Bytes,
-    /// A full chunk of `tokens_per_chunk` tokens with `finish_reason: "length"`.
+    /// A full chunk of `tokens_per_chunk` tokens that is the last one.
     last_full: Bytes,
 }
 
 impl EndpointChunks {
-    fn new(endpoint: Endpoint, model_json: &str, tokens_per_chunk: u64, role_chunk: bool) -> Self {
+    fn new(endpoint: Endpoint, flavor: Flavor, model_json: &str, tokens_per_chunk: u64, role_chunk: bool) -> Self {
         let mut this = Self {
             endpoint,
+            flavor,
             model_json: model_json.to_string(),
             tokens_per_chunk,
             role: None,
             content: Bytes::new(),
             last_full: Bytes::new(),
         };
-        this.content = Bytes::from(this.format_chunk(tokens_per_chunk, false));
-        this.last_full = Bytes::from(this.format_chunk(tokens_per_chunk, true));
+        this.content = this.text_chunk(&json_string(&repeat_word(tokens_per_chunk)), false);
+        this.last_full = this.text_chunk(&json_string(&repeat_word(tokens_per_chunk)), true);
         if role_chunk && endpoint == Endpoint::Chat {
-            let role = format!(
-                r#"data: {{"id":"chatcmpl-sim","object":"chat.completion.chunk","created":0,"model":{},"choices":[{{"index":0,"delta":{{"role":"assistant","content":""}},"finish_reason":null}}]}}"#,
-                this.model_json
-            );
-            this.role = Some(Bytes::from(role + "\n\n"));
+            let content = match flavor {
+                Flavor::Openai => r#""""#,
+                Flavor::LlamaServer => "null",
+            };
+            let choice =
+                format!(r#"{{"index":0,"delta":{{"role":"assistant","content":{content}}},"finish_reason":null}}"#);
+            this.role = Some(this.event(&choice, ""));
         }
         this
     }
@@ -117,6 +144,11 @@ impl EndpointChunks {
         chunks.saturating_mul(self.tokens_per_chunk).min(output_tokens)
     }
 
+    /// Tokens carried by the content chunk at `index` of a response of `output_tokens` tokens.
+    fn tokens_at(&self, index: u64, output_tokens: u64) -> u64 {
+        self.tokens_in(index + 1, output_tokens) - self.tokens_in(index, output_tokens)
+    }
+
     /// The content chunk at `index` (0-based) of a response of
     /// `output_tokens` tokens. Only the last one is ever formatted here, and
     /// only when it is shorter than a full chunk.
@@ -125,32 +157,84 @@ impl EndpointChunks {
         if index + 1 < total {
             return self.content.clone();
         }
-        let remainder = output_tokens - self.tokens_in(index, output_tokens);
+        let remainder = self.tokens_at(index, output_tokens);
         if remainder == self.tokens_per_chunk {
             self.last_full.clone()
         } else {
-            Bytes::from(self.format_chunk(remainder, true))
+            self.text_chunk(&json_string(&repeat_word(remainder)), true)
         }
     }
 
-    /// The final usage chunk (`choices: []`), sent before `[DONE]`.
-    pub fn usage_chunk(&self, prompt_tokens: u64, completion_tokens: u64) -> Bytes {
-        let usage = usage_json(prompt_tokens, completion_tokens);
-        Bytes::from(
-            format!(
-                r#"data: {{"id":"{}","object":"{}","created":0,"model":{},"choices":[],"usage":{usage}}}"#,
-                self.endpoint.id(),
-                self.endpoint.chunk_object(),
-                self.model_json,
-            ) + "\n\n",
-        )
+    /// A full content chunk that never finishes the stream (for an endless stream).
+    pub fn unfinished(&self) -> Bytes {
+        self.content.clone()
+    }
+
+    /// The chunk at `index` with invalid UTF-8 (a lone continuation byte) inside its text.
+    pub fn invalid_utf8(&self, index: u64, output_tokens: u64) -> Bytes {
+        let text = json_string(&repeat_word(self.tokens_at(index, output_tokens)));
+        let mut broken = text.into_bytes();
+        broken.insert(1, 0x80);
+        self.raw_text_chunk(&broken, self.is_last(index, output_tokens))
+    }
+
+    /// The chunk at `index`, its text padded so that the event is at least `bytes` long.
+    pub fn huge(&self, index: u64, output_tokens: u64, bytes: usize) -> Bytes {
+        let mut text = repeat_word(self.tokens_at(index, output_tokens));
+        text.push_str(&"x".repeat(bytes));
+        self.text_chunk(&json_string(&text), self.is_last(index, output_tokens))
+    }
+
+    /// An `error` event in the flavor's error shape, then `[DONE]`, as vLLM ends a failed stream.
+    pub fn error_event(&self) -> Bytes {
+        let error = error_json(self.flavor, StatusCode::INTERNAL_SERVER_ERROR, ERROR_EVENT_MESSAGE);
+        Bytes::from(format!(
+            "data: {error}\n\n{}",
+            std::str::from_utf8(&DONE).unwrap_or_default()
+        ))
+    }
+
+    /// Everything between the last content chunk and `[DONE]`, or `None` when there is nothing.
+    pub fn tail(
+        &self,
+        prompt_tokens: u64,
+        output_tokens: u64,
+        include_usage: bool,
+        timings: &Timings,
+    ) -> Option<Bytes> {
+        let usage = format!(r#","usage":{}"#, self.usage_json(prompt_tokens, output_tokens));
+        let timings = format!(r#","timings":{}"#, timings.json());
+        let finish = r#""finish_reason":"length""#;
+        let mut tail = Vec::new();
+        match (self.flavor, self.endpoint) {
+            (Flavor::Openai, _) => {
+                if include_usage {
+                    tail.extend_from_slice(&self.event("", &usage));
+                }
+            }
+            (Flavor::LlamaServer, Endpoint::Chat) => {
+                let choice = format!(r#"{{"index":0,"delta":{{}},{finish}}}"#);
+                // Without a usage chunk, the timings ride on the finish chunk.
+                let extra = if include_usage { "" } else { timings.as_str() };
+                tail.extend_from_slice(&self.event(&choice, extra));
+                if include_usage {
+                    tail.extend_from_slice(&self.event("", &format!("{usage}{timings}")));
+                }
+            }
+            (Flavor::LlamaServer, Endpoint::Completions) => {
+                let choice = format!(r#"{{"text":"","index":0,"logprobs":null,{finish}}}"#);
+                let usage = if include_usage { usage.as_str() } else { "" };
+                tail.extend_from_slice(&self.event(&choice, &format!("{usage}{timings}")));
+            }
+        }
+        (!tail.is_empty()).then(|| Bytes::from(tail))
     }
 
     /// The whole non-streamed response body.
     pub fn full_response(&self, output_tokens: u64, usage: Option<(u64, u64)>) -> Bytes {
         let text = json_string(&repeat_word(output_tokens));
         let usage = match usage {
-            Some((prompt, completion)) => format!(r#","usage":{}"#, usage_json(prompt, completion)),
+            Some((prompt, completion)) => format!(r#","usage":{}"#, self.usage_json(prompt, completion)),
             None => String::new(),
         };
         let (object, choice) = match self.endpoint {
@@ -170,31 +254,64 @@ impl EndpointChunks {
         ))
     }
 
-    fn format_chunk(&self, tokens: u64, last: bool) -> String {
-        let text = json_string(&repeat_word(tokens));
-        let finish = if last { r#""length""# } else { "null" };
+    fn is_last(&self, index: u64, output_tokens: u64) -> bool {
+        index + 1 >= self.chunk_count(output_tokens)
+    }
+
+    /// A content chunk whose text is `text_json` (a quoted JSON string).
+    fn text_chunk(&self, text_json: &str, last: bool) -> Bytes {
+        self.raw_text_chunk(text_json.as_bytes(), last)
+    }
+
+    /// A content chunk from raw text bytes, which may be anything (an injected fault).
+    fn raw_text_chunk(&self, text: &[u8], last: bool) -> Bytes {
+        // llama-server finishes in a chunk of its own, after the last text.
+        let finish = if last && self.flavor == Flavor::Openai {
+            r#""length""#
+        } else {
+            "null"
+        };
+        const TEXT: &str = "\u{1}";
         let choice = match self.endpoint {
-            Endpoint::Chat => {
-                format!(r#"{{"index":0,"delta":{{"content":{text}}},"finish_reason":{finish}}}"#)
-            }
-            Endpoint::Completions => {
-                format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#)
-            }
+            Endpoint::Chat => format!(r#"{{"index":0,"delta":{{"content":{TEXT}}},"finish_reason":{finish}}}"#),
+            Endpoint::Completions => format!(r#"{{"index":0,"text":{TEXT},"finish_reason":{finish}}}"#),
+        };
+        let event = self.event(&choice, "");
+        let at = event.iter().position(|&b| b == 1).expect("marker present");
+        let mut bytes = Vec::with_capacity(event.len() + text.len());
+        bytes.extend_from_slice(&event[..at]);
+        bytes.extend_from_slice(text);
+        bytes.extend_from_slice(&event[at + 1..]);
+        Bytes::from(bytes)
+    }
+
+    /// One `data:` event with `choices` (one choice, or none for a usage chunk); `extra` is
+    /// appended inside the object (`,"usage":{..}`, `,"timings":{..}`).
+    fn event(&self, choices: &str, extra: &str) -> Bytes {
+        let fingerprint = match self.flavor {
+            Flavor::Openai => "",
+            Flavor::LlamaServer => r#","system_fingerprint":"b1-llm-bench-sim""#,
+        };
+        Bytes::from(
+            format!(
+                r#"data: {{"id":"{}","object":"{}","created":0,"model":{}{fingerprint},"choices":[{choices}]{extra}}}"#,
+                self.endpoint.id(),
+                self.endpoint.chunk_object(),
+                self.model_json,
+            ) + "\n\n",
+        )
+    }
+
+    fn usage_json(&self, prompt: u64, completion: u64) -> String {
+        let details = match self.flavor {
+            Flavor::Openai => "",
+            Flavor::LlamaServer => r#","prompt_tokens_details":{"cached_tokens":0}"#,
         };
         format!(
-            r#"data: {{"id":"{}","object":"{}","created":0,"model":{},"choices":[{choice}]}}"#,
-            self.endpoint.id(),
-            self.endpoint.chunk_object(),
-            self.model_json,
-        ) + "\n\n"
+            r#"{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}{details}}}"#,
+            prompt.saturating_add(completion)
+        )
     }
-}
-
-fn usage_json(prompt: u64, completion: u64) -> String {
-    format!(
-        r#"{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}}}"#,
-        prompt.saturating_add(completion)
-    )
 }
 
 fn repeat_word(tokens: u64) -> String {
@@ -211,18 +328,37 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn parse_sse(b: &Bytes) -> Value {
-        let s = std::str::from_utf8(b).unwrap();
-        let json = s.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
-        serde_json::from_str(json).unwrap()
+    fn events(b: &Bytes) -> Vec<Value> {
+        std::str::from_utf8(b)
+            .unwrap()
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_prefix("data: ").unwrap())
+            .filter(|e| *e != "[DONE]")
+            .map(|json| serde_json::from_str(json).unwrap())
+            .collect()
     }
+
+    fn parse_sse(b: &Bytes) -> Value {
+        let mut all = events(b);
+        assert_eq!(all.len(), 1);
+        all.remove(0)
+    }
+
+    const TIMINGS: Timings = Timings {
+        prompt_n: 5,
+        prompt_ms: 10.0,
+        predicted_n: 7,
+        predicted_ms: 60.0,
+    };
 
     #[test]
     fn chunks_are_valid_json_with_escaped_model() {
-        let chunks = Chunks::new("we\"ird", 3, true);
+        let chunks = Chunks::new("we\"ird", 3, true, Flavor::Openai);
         let chat = chunks.get(Endpoint::Chat);
         let role = parse_sse(chat.role.as_ref().unwrap());
         assert_eq!(role["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(role["choices"][0]["delta"]["content"], "");
         assert_eq!(role["model"], "we\"ird");
         // 7 tokens in chunks of 3: 3, 3, 1.
         assert_eq!(chat.chunk_count(7), 3);
@@ -232,9 +368,11 @@ mod tests {
         let last = parse_sse(&chat.content(2, 7));
         assert_eq!(last["choices"][0]["delta"]["content"], "tok ");
         assert_eq!(last["choices"][0]["finish_reason"], "length");
-        let usage = parse_sse(&chat.usage_chunk(5, 7));
+        let usage = parse_sse(&chat.tail(5, 7, true, &TIMINGS).unwrap());
         assert_eq!(usage["usage"]["total_tokens"], 12);
         assert_eq!(usage["choices"].as_array().unwrap().len(), 0);
+        assert!(usage.get("timings").is_none());
+        assert!(chat.tail(5, 7, false, &TIMINGS).is_none());
 
         let cmpl = chunks.get(Endpoint::Completions);
         assert!(cmpl.role.is_none());
@@ -246,5 +384,64 @@ mod tests {
         assert_eq!(full["usage"]["completion_tokens"], 2);
         let models: Value = serde_json::from_slice(&chunks.models).unwrap();
         assert_eq!(models["data"][0]["id"], "we\"ird");
+    }
+
+    #[test]
+    fn llama_server_layout() {
+        let chunks = Chunks::new("m", 1, true, Flavor::LlamaServer);
+        let chat = chunks.get(Endpoint::Chat);
+        let role = parse_sse(chat.role.as_ref().unwrap());
+        assert!(role["choices"][0]["delta"]["content"].is_null());
+        let last = parse_sse(&chat.content(6, 7));
+        assert!(
+            last["choices"][0]["finish_reason"].is_null(),
+            "text chunks never finish"
+        );
+        let tail = events(&chat.tail(5, 7, true, &TIMINGS).unwrap());
+        assert_eq!(tail.len(), 2);
+        assert_eq!(tail[0]["choices"][0]["finish_reason"], "length");
+        assert_eq!(tail[0]["choices"][0]["delta"], serde_json::json!({}));
+        assert!(tail[1]["choices"].as_array().unwrap().is_empty());
+        assert_eq!(tail[1]["usage"]["completion_tokens"], 7);
+        assert_eq!(tail[1]["timings"]["predicted_n"], 7);
+        let without_usage = events(&chat.tail(5, 7, false, &TIMINGS).unwrap());
+        assert_eq!(without_usage.len(), 1);
+        assert_eq!(without_usage[0]["timings"]["prompt_n"], 5);
+
+        let cmpl = chunks.get(Endpoint::Completions);
+        assert!(cmpl.role.is_none());
+        let tail = events(&cmpl.tail(5, 7, true, &TIMINGS).unwrap());
+        assert_eq!(tail.len(), 1);
+        assert_eq!(tail[0]["choices"][0]["finish_reason"], "length");
+        assert_eq!(tail[0]["choices"][0]["text"], "");
+        assert_eq!(tail[0]["usage"]["prompt_tokens"], 5);
+        assert_eq!(tail[0]["timings"]["predicted_ms"], 60.0);
+        let models: Value = serde_json::from_slice(&chunks.models).unwrap();
+        assert_eq!(models["models"][0]["name"], "m");
+        assert_eq!(models["data"][0]["owned_by"], "llamacpp");
+    }
+
+    #[test]
+    fn fault_chunks() {
+        let chunks = Chunks::new("m", 2, true, Flavor::Openai);
+        let chat = chunks.get(Endpoint::Chat);
+        let bad = chat.invalid_utf8(1, 5);
+        assert!(std::str::from_utf8(&bad).is_err());
+        let repaired = String::from_utf8_lossy(&bad);
+        let json: Value = serde_json::from_str(repaired.trim().strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(json["choices"][0]["delta"]["content"], "\u{fffd}tok tok ");
+        let huge = chat.huge(2, 5, 2 << 20);
+        assert!(huge.len() > 2 << 20);
+        let huge = parse_sse(&huge);
+        assert_eq!(
+            huge["choices"][0]["finish_reason"], "length",
+            "index 2 of 5 tokens by 2 is the last"
+        );
+        let error = std::str::from_utf8(&chat.error_event()).unwrap().to_string();
+        assert!(
+            error.starts_with(r#"data: {"error":{"#) && error.ends_with("data: [DONE]\n\n"),
+            "{error}"
+        );
+        assert!(error.contains(ERROR_EVENT_MESSAGE));
     }
 }

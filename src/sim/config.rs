@@ -17,6 +17,28 @@ const DEFAULT_MAX_TOKENS: u64 = 128;
 const DEFAULT_TOKENS_PER_CHUNK: u64 = 1;
 const DEFAULT_FAULT_ERROR_STATUS: u16 = 500;
 const DEFAULT_FAULT_STALL_MS: u64 = 2000;
+/// Just over 1 MiB: past the event size many SSE clients assume.
+const DEFAULT_FAULT_HUGE_EVENT_KIB: u64 = 1100;
+
+/// Which server's wire format the simulator imitates.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// OpenAI's layout (also vLLM's and SGLang's).
+    #[default]
+    Openai,
+    /// llama.cpp's llama-server, as recorded in docs/llama-server-notes.md.
+    LlamaServer,
+}
+
+/// What the body of an injected error answer looks like.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorBody {
+    /// The flavor's JSON error object.
+    #[default]
+    Json,
+    /// An HTML page, as a reverse proxy in front of the server sends.
+    Html,
+}
 
 /// Configuration of the built-in OpenAI-compatible simulator.
 #[derive(clap::Args, Debug, Clone)]
@@ -28,6 +50,10 @@ pub struct SimConfig {
     /// Model id served by GET /v1/models and accepted in requests.
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
+
+    /// Wire format to imitate: stream layout, error bodies, and llama-server's /props.
+    #[arg(long, value_enum, default_value_t = Flavor::Openai)]
+    pub flavor: Flavor,
 
     /// Prefill cost per prompt token, in microseconds.
     #[arg(long, default_value_t = DEFAULT_PREFILL_US_PER_TOKEN, value_parser = non_negative)]
@@ -80,10 +106,18 @@ pub struct SimConfig {
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub fault_error_rate: f64,
 
-    /// HTTP status used by --fault-error-rate.
-    #[arg(long, default_value_t = DEFAULT_FAULT_ERROR_STATUS,
+    /// HTTP status(es) used by --fault-error-rate; with a list (429,500,503) each error picks one.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_FAULT_ERROR_STATUS],
           value_parser = clap::value_parser!(u16).range(400..=599))]
-    pub fault_error_status: u16,
+    pub fault_error_status: Vec<u16>,
+
+    /// Retry-After header, in seconds, on the injected 429 and 503 answers.
+    #[arg(long, value_name = "SECS")]
+    pub fault_retry_after: Option<u64>,
+
+    /// Body of the injected error answers.
+    #[arg(long, value_enum, default_value_t = ErrorBody::Json)]
+    pub fault_error_body: ErrorBody,
 
     /// Probability that a stream is cut (connection closed) after half of its tokens.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
@@ -100,6 +134,51 @@ pub struct SimConfig {
     /// Length of the pause injected by --fault-stall-rate, in milliseconds.
     #[arg(long, default_value_t = DEFAULT_FAULT_STALL_MS)]
     pub fault_stall_ms: u64,
+
+    // The faults below never combine: a request gets at most one of them, and only when none
+    // of the four above hit it, so each maps to exactly one outcome a client can count.
+    /// Probability that the request is read and the connection reset (RST) before any response.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_reset_rate: f64,
+
+    /// Probability that the request is read and never answered (the connection stays open).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_no_answer_rate: f64,
+
+    /// Probability that the connection is reset (RST) after half of the tokens.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_reset_stream_rate: f64,
+
+    /// Probability that the stream ends cleanly after half of its tokens, with neither a
+    /// finish_reason nor [DONE].
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_no_done_rate: f64,
+
+    /// Probability that the middle chunk's text carries invalid UTF-8.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_invalid_utf8_rate: f64,
+
+    /// Probability that the stream sends an `error` object halfway, then [DONE] (as vLLM does).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_error_event_rate: f64,
+
+    /// Probability that the middle chunk is one event of --fault-huge-event-kib KiB.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_huge_event_rate: f64,
+
+    /// Size of the event injected by --fault-huge-event-rate, in KiB.
+    #[arg(long, default_value_t = DEFAULT_FAULT_HUGE_EVENT_KIB,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub fault_huge_event_kib: u64,
+
+    /// Probability that the stream never finishes: tokens keep coming until the client leaves.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_endless_rate: f64,
+
+    /// After N generation responses on one connection, read the next request and close the
+    /// connection without answering, as llama-server does with kept-alive connections. 0: never.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub close_after_responses: u64,
 }
 
 impl Default for SimConfig {
@@ -107,6 +186,7 @@ impl Default for SimConfig {
         Self {
             port: DEFAULT_PORT,
             model: DEFAULT_MODEL.to_string(),
+            flavor: Flavor::Openai,
             prefill_us_per_token: DEFAULT_PREFILL_US_PER_TOKEN,
             decode_base_ms: DEFAULT_DECODE_BASE_MS,
             decode_ms_per_seq: DEFAULT_DECODE_MS_PER_SEQ,
@@ -119,11 +199,23 @@ impl Default for SimConfig {
             api_key: None,
             seed: 0,
             fault_error_rate: 0.0,
-            fault_error_status: DEFAULT_FAULT_ERROR_STATUS,
+            fault_error_status: vec![DEFAULT_FAULT_ERROR_STATUS],
+            fault_retry_after: None,
+            fault_error_body: ErrorBody::Json,
             fault_cut_rate: 0.0,
             fault_malformed_rate: 0.0,
             fault_stall_rate: 0.0,
             fault_stall_ms: DEFAULT_FAULT_STALL_MS,
+            fault_reset_rate: 0.0,
+            fault_no_answer_rate: 0.0,
+            fault_reset_stream_rate: 0.0,
+            fault_no_done_rate: 0.0,
+            fault_invalid_utf8_rate: 0.0,
+            fault_error_event_rate: 0.0,
+            fault_huge_event_rate: 0.0,
+            fault_huge_event_kib: DEFAULT_FAULT_HUGE_EVENT_KIB,
+            fault_endless_rate: 0.0,
+            close_after_responses: 0,
         }
     }
 }
@@ -147,6 +239,14 @@ impl SimConfig {
             ("--fault-cut-rate", self.fault_cut_rate),
             ("--fault-malformed-rate", self.fault_malformed_rate),
             ("--fault-stall-rate", self.fault_stall_rate),
+            ("--fault-reset-rate", self.fault_reset_rate),
+            ("--fault-no-answer-rate", self.fault_no_answer_rate),
+            ("--fault-reset-stream-rate", self.fault_reset_stream_rate),
+            ("--fault-no-done-rate", self.fault_no_done_rate),
+            ("--fault-invalid-utf8-rate", self.fault_invalid_utf8_rate),
+            ("--fault-error-event-rate", self.fault_error_event_rate),
+            ("--fault-huge-event-rate", self.fault_huge_event_rate),
+            ("--fault-endless-rate", self.fault_endless_rate),
         ];
         for (flag, value) in rates {
             if let Err(e) = check_probability(value) {
@@ -162,8 +262,11 @@ impl SimConfig {
         if !(1..=4096).contains(&self.tokens_per_chunk) {
             bail!("--tokens-per-chunk must be between 1 and 4096");
         }
-        if !(400..=599).contains(&self.fault_error_status) {
-            bail!("--fault-error-status must be an HTTP error status (400-599)");
+        if self.fault_error_status.is_empty() || self.fault_error_status.iter().any(|s| !(400..=599).contains(s)) {
+            bail!("--fault-error-status must be one or more HTTP error statuses (400-599)");
+        }
+        if !(1..=1_048_576).contains(&self.fault_huge_event_kib) {
+            bail!("--fault-huge-event-kib must be between 1 and 1048576");
         }
         Ok(())
     }
@@ -229,6 +332,19 @@ mod tests {
         assert_eq!(parsed.fault_malformed_rate, default.fault_malformed_rate);
         assert_eq!(parsed.fault_stall_rate, default.fault_stall_rate);
         assert_eq!(parsed.fault_stall_ms, default.fault_stall_ms);
+        assert_eq!(parsed.flavor, default.flavor);
+        assert_eq!(parsed.fault_retry_after, default.fault_retry_after);
+        assert_eq!(parsed.fault_error_body, default.fault_error_body);
+        assert_eq!(parsed.fault_reset_rate, default.fault_reset_rate);
+        assert_eq!(parsed.fault_no_answer_rate, default.fault_no_answer_rate);
+        assert_eq!(parsed.fault_reset_stream_rate, default.fault_reset_stream_rate);
+        assert_eq!(parsed.fault_no_done_rate, default.fault_no_done_rate);
+        assert_eq!(parsed.fault_invalid_utf8_rate, default.fault_invalid_utf8_rate);
+        assert_eq!(parsed.fault_error_event_rate, default.fault_error_event_rate);
+        assert_eq!(parsed.fault_huge_event_rate, default.fault_huge_event_rate);
+        assert_eq!(parsed.fault_huge_event_kib, default.fault_huge_event_kib);
+        assert_eq!(parsed.fault_endless_rate, default.fault_endless_rate);
+        assert_eq!(parsed.close_after_responses, default.close_after_responses);
         default.validate().expect("defaults are valid");
     }
 
@@ -238,10 +354,36 @@ mod tests {
         assert!(Wrapper::try_parse_from(["sim", "--max-batch", "0"]).is_err());
         assert!(Wrapper::try_parse_from(["sim", "--decode-base-ms", "-1"]).is_err());
         assert!(Wrapper::try_parse_from(["sim", "--fault-error-status", "200"]).is_err());
+        assert!(Wrapper::try_parse_from(["sim", "--fault-error-status", "429,200"]).is_err());
+        assert!(Wrapper::try_parse_from(["sim", "--fault-endless-rate", "2"]).is_err());
         let cfg = SimConfig {
             fault_stall_rate: f64::NAN,
             ..SimConfig::default()
         };
         assert!(cfg.validate().is_err());
+        let cfg = SimConfig {
+            fault_error_status: Vec::new(),
+            ..SimConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn lists_and_flavors_parse() {
+        let sim = Wrapper::try_parse_from([
+            "sim",
+            "--fault-error-status",
+            "429,503",
+            "--flavor",
+            "llama-server",
+            "--fault-error-body",
+            "html",
+        ])
+        .unwrap()
+        .sim;
+        assert_eq!(sim.fault_error_status, vec![429, 503]);
+        assert_eq!(sim.flavor, Flavor::LlamaServer);
+        assert_eq!(sim.fault_error_body, ErrorBody::Html);
+        sim.validate().unwrap();
     }
 }

@@ -8,10 +8,15 @@
 
 use super::config::SimConfig;
 
-/// Which faults one request will suffer. Each is drawn independently.
+/// Which faults one request will suffer.
+///
+/// The first four are drawn independently and may combine (a stalled stream can also carry a
+/// malformed chunk). The later faults are exclusive: at most one per request, and only on a
+/// request none of the first four hit, so that each of them leads to exactly one outcome a
+/// client can count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct FaultPlan {
-    /// Answer with `--fault-error-status` before any token.
+    /// Answer with one of `--fault-error-status` before any token.
     pub error: bool,
     /// Close the connection abruptly after half of the tokens.
     pub cut: bool,
@@ -19,6 +24,31 @@ pub(crate) struct FaultPlan {
     pub malformed: bool,
     /// Pause once for `--fault-stall-ms` in the middle of the stream.
     pub stall: bool,
+    /// Which of `--fault-error-status` an error answers with (an index into the list).
+    pub status_choice: usize,
+    pub exclusive: Option<ExclusiveFault>,
+}
+
+/// The faults that never combine, in the order they are drawn (which is also their precedence
+/// when several draws hit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExclusiveFault {
+    /// Read the request, then reset the connection (RST) without a byte of response.
+    ResetBeforeResponse,
+    /// Read the request and never answer.
+    NoAnswer,
+    /// Reset the connection (RST) after half of the tokens.
+    ResetMidStream,
+    /// End the stream cleanly after half of the tokens, with no finish_reason and no `[DONE]`.
+    NoDone,
+    /// The middle chunk's text carries invalid UTF-8.
+    InvalidUtf8,
+    /// An `error` object in the middle of the stream, then `[DONE]`.
+    ErrorEvent,
+    /// The middle chunk is one event of `--fault-huge-event-kib`.
+    HugeEvent,
+    /// Tokens keep coming after the last one; the stream never finishes.
+    Endless,
 }
 
 /// The probabilities the plan is drawn from, copied out of the config once.
@@ -29,6 +59,9 @@ pub(crate) struct FaultRates {
     cut: f64,
     malformed: f64,
     stall: f64,
+    /// Rates of the exclusive faults, in draw order.
+    exclusive: [(ExclusiveFault, f64); 8],
+    statuses: usize,
 }
 
 impl FaultRates {
@@ -39,20 +72,46 @@ impl FaultRates {
             cut: config.fault_cut_rate,
             malformed: config.fault_malformed_rate,
             stall: config.fault_stall_rate,
+            exclusive: [
+                (ExclusiveFault::ResetBeforeResponse, config.fault_reset_rate),
+                (ExclusiveFault::NoAnswer, config.fault_no_answer_rate),
+                (ExclusiveFault::ResetMidStream, config.fault_reset_stream_rate),
+                (ExclusiveFault::NoDone, config.fault_no_done_rate),
+                (ExclusiveFault::InvalidUtf8, config.fault_invalid_utf8_rate),
+                (ExclusiveFault::ErrorEvent, config.fault_error_event_rate),
+                (ExclusiveFault::HugeEvent, config.fault_huge_event_rate),
+                (ExclusiveFault::Endless, config.fault_endless_rate),
+            ],
+            statuses: config.fault_error_status.len().max(1),
         }
     }
 
     /// The plan for the request that arrived `index`-th (0-based).
     pub fn plan(&self, index: u64) -> FaultPlan {
         let mut state = mix(self.seed ^ mix(index));
-        // All four draws always happen, in a fixed order, so changing one rate
-        // never changes which requests get the other faults.
-        let mut draw = |rate: f64| unit(splitmix64(&mut state)) < rate;
+        let mut next = || splitmix64(&mut state);
+        // Every draw always happens, in a fixed order, so changing one rate never changes which
+        // requests get the other faults. New draws go at the end: existing seeds keep their
+        // meaning.
+        let mut draw = |rate: f64| unit(next()) < rate;
+        let error = draw(self.error);
+        let cut = draw(self.cut);
+        let malformed = draw(self.malformed);
+        let stall = draw(self.stall);
+        let exclusive_hits = self.exclusive.map(|(fault, rate)| (fault, draw(rate)));
+        let status_choice = (next() % self.statuses as u64) as usize;
+        let combinable_hit = error || cut || malformed || stall;
+        let exclusive = exclusive_hits
+            .iter()
+            .find(|(_, hit)| *hit && !combinable_hit)
+            .map(|(fault, _)| *fault);
         FaultPlan {
-            error: draw(self.error),
-            cut: draw(self.cut),
-            malformed: draw(self.malformed),
-            stall: draw(self.stall),
+            error,
+            cut,
+            malformed,
+            stall,
+            status_choice,
+            exclusive,
         }
     }
 }
@@ -80,13 +139,14 @@ mod tests {
     use super::*;
 
     fn rates(seed: u64, rate: f64) -> FaultRates {
-        FaultRates {
+        FaultRates::from_config(&SimConfig {
             seed,
-            error: rate,
-            cut: rate,
-            malformed: rate,
-            stall: rate,
-        }
+            fault_error_rate: rate,
+            fault_cut_rate: rate,
+            fault_malformed_rate: rate,
+            fault_stall_rate: rate,
+            ..SimConfig::default()
+        })
     }
 
     #[test]
@@ -116,5 +176,58 @@ mod tests {
         a.cut = 0.0;
         b.cut = 0.9;
         assert!((0..500).all(|i| a.plan(i).error == b.plan(i).error));
+    }
+
+    /// The first four draws come before the new ones, so a seed picks the same requests for
+    /// them whatever the new rates are.
+    #[test]
+    fn new_faults_leave_existing_seeds_alone() {
+        let old = rates(11, 0.2);
+        let new = FaultRates::from_config(&SimConfig {
+            seed: 11,
+            fault_error_rate: 0.2,
+            fault_cut_rate: 0.2,
+            fault_malformed_rate: 0.2,
+            fault_stall_rate: 0.2,
+            fault_reset_rate: 0.3,
+            fault_endless_rate: 0.3,
+            fault_error_status: vec![429, 500, 503],
+            ..SimConfig::default()
+        });
+        for i in 0..500 {
+            let (a, b) = (old.plan(i), new.plan(i));
+            assert_eq!(
+                (a.error, a.cut, a.malformed, a.stall),
+                (b.error, b.cut, b.malformed, b.stall)
+            );
+        }
+    }
+
+    #[test]
+    fn exclusive_faults_never_combine() {
+        let r = FaultRates::from_config(&SimConfig {
+            seed: 5,
+            fault_error_rate: 0.2,
+            fault_reset_rate: 0.5,
+            fault_no_done_rate: 0.5,
+            fault_endless_rate: 0.5,
+            fault_error_status: vec![429, 500],
+            ..SimConfig::default()
+        });
+        let plans: Vec<FaultPlan> = (0..2000).map(|i| r.plan(i)).collect();
+        assert!(plans.iter().all(|p| !(p.error && p.exclusive.is_some())));
+        // Draw order is precedence: reset first, then no-done, then endless.
+        let count = |f| plans.iter().filter(|p| p.exclusive == Some(f)).count();
+        let (reset, no_done, endless) = (
+            count(ExclusiveFault::ResetBeforeResponse),
+            count(ExclusiveFault::NoDone),
+            count(ExclusiveFault::Endless),
+        );
+        assert!(
+            reset > no_done && no_done > endless && endless > 0,
+            "{reset} {no_done} {endless}"
+        );
+        let picks: Vec<usize> = plans.iter().map(|p| p.status_choice).collect();
+        assert!(picks.contains(&0) && picks.contains(&1) && !picks.contains(&2));
     }
 }

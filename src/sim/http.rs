@@ -1,10 +1,11 @@
 //! Request routing and the OpenAI-compatible endpoints.
 //!
 //! Each generation request is validated (auth, JSON, model, images), may be
-//! failed at arrival by the error fault, and is then handed to the engine;
-//! its response body is either a `TokenStream` (SSE) or, for non-streamed
-//! requests, one JSON document sent once the engine has produced every chunk.
-//! Errors use the OpenAI error shape so clients exercise their real paths.
+//! failed before any response by a fault (an error answer, a reset, silence),
+//! and is then handed to the engine; its response body is either a
+//! `TokenStream` (SSE) or, for non-streamed requests, one JSON document sent
+//! once the engine has produced every chunk. Errors use the flavor's error
+//! shape so clients exercise their real paths.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,9 +20,12 @@ use tokio::time::Instant;
 
 use super::body::{SimBody, StreamSpec, TokenStream};
 use super::chunks::{Chunks, Endpoint, MALFORMED};
-use super::config::SimConfig;
+use super::config::{ErrorBody, Flavor, SimConfig};
+use super::conn::{ConnControl, Ending};
 use super::engine::{EngineHandle, Tick};
-use super::faults::{FaultPlan, FaultRates};
+use super::errors::{error_json, html_page};
+use super::faults::{ExclusiveFault, FaultPlan, FaultRates};
+use super::llama;
 use super::request::{self, GenRequest};
 use super::stats::{Fault, Stats};
 
@@ -34,8 +38,8 @@ pub(crate) const REJECT_IMAGE_MESSAGE: &str =
 
 type Reply = Response<SimBody>;
 
-/// A request refused with an OpenAI-style error; becomes a `Reply` at the
-/// end, which keeps the `Result`s on the way small.
+/// A request refused with an error answer; becomes a `Reply` at the end,
+/// which keeps the `Result`s on the way small.
 struct ApiError {
     status: StatusCode,
     message: String,
@@ -49,21 +53,32 @@ impl ApiError {
         }
     }
 
-    fn into_reply(self) -> Reply {
-        error(self.status, &self.message)
+    fn into_reply(self, flavor: Flavor) -> Reply {
+        error(flavor, self.status, &self.message)
     }
+}
+
+/// How the error fault answers.
+struct InjectedErrors {
+    statuses: Vec<StatusCode>,
+    retry_after: Option<HeaderValue>,
+    body: ErrorBody,
 }
 
 /// Everything the handlers share, built once at start.
 pub(crate) struct AppState {
     model: String,
+    flavor: Flavor,
     /// The full expected `Authorization` header value, if a key is set.
     expected_auth: Option<String>,
     default_max_tokens: u64,
     no_usage: bool,
     reject_images: bool,
-    fault_error_status: StatusCode,
+    max_batch: usize,
+    injected_errors: InjectedErrors,
     stall_for: Duration,
+    huge_event_bytes: usize,
+    close_after_responses: u64,
     faults: FaultRates,
     chunks: Arc<Chunks>,
     engine: EngineHandle,
@@ -72,20 +87,33 @@ pub(crate) struct AppState {
 
 impl AppState {
     pub fn new(config: &SimConfig, stats: Arc<Stats>, engine: EngineHandle) -> Self {
+        let statuses = config
+            .fault_error_status
+            .iter()
+            .map(|&s| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .collect();
         Self {
             model: config.model.clone(),
+            flavor: config.flavor,
             expected_auth: config.api_key.as_ref().map(|key| format!("Bearer {key}")),
             default_max_tokens: config.default_max_tokens.max(1),
             no_usage: config.no_usage,
             reject_images: config.reject_images,
-            fault_error_status: StatusCode::from_u16(config.fault_error_status)
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            max_batch: config.max_batch,
+            injected_errors: InjectedErrors {
+                statuses,
+                retry_after: config.fault_retry_after.map(HeaderValue::from),
+                body: config.fault_error_body,
+            },
             stall_for: Duration::from_millis(config.fault_stall_ms),
+            huge_event_bytes: usize::try_from(config.fault_huge_event_kib.saturating_mul(1024)).unwrap_or(usize::MAX),
+            close_after_responses: config.close_after_responses,
             faults: FaultRates::from_config(config),
             chunks: Arc::new(Chunks::new(
                 &config.model,
                 config.tokens_per_chunk.max(1),
                 !config.no_role_chunk,
+                config.flavor,
             )),
             engine,
             stats,
@@ -93,51 +121,114 @@ impl AppState {
     }
 }
 
-/// The hyper service: routes one request.
-pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+/// The hyper service: routes one request that arrived on `conn`.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    conn: Arc<ConnControl>,
+    req: Request<Incoming>,
+) -> Result<Reply, Infallible> {
     let received_at = Instant::now();
+    let flavor = state.flavor;
     let reply = match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => json(StatusCode::OK, r#"{"status":"ok"}"#),
         (&Method::GET, "/v1/models") => match check_auth(&state, &req) {
             Ok(()) => json(StatusCode::OK, state.chunks.models.clone()),
-            Err(e) => e.into_reply(),
+            Err(e) => e.into_reply(flavor),
         },
+        (&Method::GET, "/metrics") => prometheus(llama::metrics(&state.stats.snapshot())),
+        (&Method::GET, "/props") if flavor == Flavor::LlamaServer => json(
+            StatusCode::OK,
+            llama::props(&state.model, state.max_batch, !state.reject_images),
+        ),
         (&Method::GET, "/sim/stats") => match serde_json::to_vec(&state.stats.snapshot()) {
             Ok(body) => json(StatusCode::OK, body),
-            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("stats: {e}")),
+            Err(e) => error(flavor, StatusCode::INTERNAL_SERVER_ERROR, &format!("stats: {e}")),
         },
         (&Method::POST, "/sim/reset") => {
             state.stats.reset();
             json(StatusCode::OK, r#"{"status":"ok"}"#)
         }
-        (&Method::POST, "/v1/chat/completions") => generate(&state, Endpoint::Chat, req, received_at).await,
-        (&Method::POST, "/v1/completions") => generate(&state, Endpoint::Completions, req, received_at).await,
-        (_, "/health" | "/v1/models" | "/sim/stats" | "/sim/reset" | "/v1/chat/completions" | "/v1/completions") => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
-        (_, path) => error(StatusCode::NOT_FOUND, &format!("no route for {path}")),
+        (&Method::POST, "/v1/chat/completions") => generate(&state, &conn, Endpoint::Chat, req, received_at).await,
+        (&Method::POST, "/v1/completions") => generate(&state, &conn, Endpoint::Completions, req, received_at).await,
+        (
+            _,
+            "/health"
+            | "/v1/models"
+            | "/metrics"
+            | "/sim/stats"
+            | "/sim/reset"
+            | "/v1/chat/completions"
+            | "/v1/completions",
+        ) => error(flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        (_, path) => error(flavor, StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
     Ok(reply)
 }
 
 /// A generation request, from arrival to the start of its response.
-async fn generate(state: &AppState, endpoint: Endpoint, req: Request<Incoming>, received_at: Instant) -> Reply {
+async fn generate(
+    state: &AppState,
+    conn: &Arc<ConnControl>,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+    received_at: Instant,
+) -> Reply {
     // Counted and indexed on arrival: the index alone decides the faults,
     // so identical request sequences see identical faults.
-    // llm-bench's pre-flight requests are exempt: they take no arrival index and suffer no
-    // fault, so a run's faults are exactly those its measured requests saw.
-    let plan = if req.headers().contains_key(crate::client::probe::PROBE_HEADER) {
+    // llm-bench's pre-flight requests are exempt: they take no arrival index, suffer no fault
+    // and stay out of the token counters, so a run's counts are exactly its measured requests'.
+    let probe = req.headers().contains_key(crate::client::probe::PROBE_HEADER);
+    let plan = if probe {
         FaultPlan::default()
     } else {
         state.faults.plan(state.stats.next_request_index())
     };
-    let guard = state.stats.in_flight_guard();
-    let reply = match admit(state, endpoint, req, plan).await {
-        Ok((parsed, admitted)) => respond(state, endpoint, parsed, admitted, plan, received_at).await,
-        Err(e) => e.into_reply(),
+    let arrival = Arrival {
+        plan,
+        counted: !probe,
+        received_at,
     };
+    let guard = state.stats.in_flight_guard();
+    let reply = answer(state, conn, endpoint, req, arrival).await;
     let (parts, body) = reply.into_parts();
     Response::from_parts(parts, body.with_guard(guard))
+}
+
+/// What is known of a generation request when it arrives.
+#[derive(Clone, Copy)]
+struct Arrival {
+    plan: FaultPlan,
+    /// Counted in the simulator's totals (llm-bench's pre-flight requests are not).
+    counted: bool,
+    /// When the handler started; TTFT is measured from here.
+    received_at: Instant,
+}
+
+async fn answer(
+    state: &AppState,
+    conn: &Arc<ConnControl>,
+    endpoint: Endpoint,
+    req: Request<Incoming>,
+    arrival: Arrival,
+) -> Reply {
+    let earlier = conn.next_generation_request();
+    if state.close_after_responses > 0 && earlier >= state.close_after_responses {
+        // Read the request to its end first: unread bytes would turn the close into a reset.
+        let _ = read_body(req).await;
+        state.stats.count_fault(Fault::KeepaliveClose);
+        return hang_up(conn, Ending::Close).await;
+    }
+    let parsed = match validate(state, endpoint, req).await {
+        Ok(parsed) => parsed,
+        Err(e) => return e.into_reply(state.flavor),
+    };
+    if let Some(reply) = fail_before_response(state, conn, arrival.plan).await {
+        return reply;
+    }
+    match submit(state, endpoint, &parsed, arrival) {
+        Ok(admitted) => respond(state, conn, endpoint, parsed, admitted, arrival).await,
+        Err(e) => e.into_reply(state.flavor),
+    }
 }
 
 /// An admitted request: the engine's tick receiver and the output length.
@@ -146,17 +237,13 @@ struct Admitted {
     output_tokens: u64,
 }
 
-/// Validates the request and queues it in the engine, or says why not.
-async fn admit(
-    state: &AppState,
-    endpoint: Endpoint,
-    req: Request<Incoming>,
-    plan: FaultPlan,
-) -> Result<(GenRequest, Admitted), ApiError> {
+/// Checks the request, or says why it is refused.
+async fn validate(state: &AppState, endpoint: Endpoint, req: Request<Incoming>) -> Result<GenRequest, ApiError> {
     check_auth(state, &req)?;
     let body = read_body(req).await?;
     let parsed = request::parse(endpoint, &body).map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
-    if let Some(model) = parsed.model.as_deref() {
+    // llama-server serves its one model whatever name is asked for.
+    if let (Some(model), Flavor::Openai) = (parsed.model.as_deref(), state.flavor) {
         if model != state.model {
             let msg = format!("The model `{model}` does not exist.");
             return Err(ApiError::new(StatusCode::NOT_FOUND, msg));
@@ -166,34 +253,72 @@ async fn admit(
         state.stats.count_fault(Fault::RejectedImage);
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, REJECT_IMAGE_MESSAGE));
     }
+    Ok(parsed)
+}
+
+/// The faults that strike before any byte of response: an error answer, a reset, silence.
+/// Returns the error answer; a reset or silence never returns (the connection task drops the
+/// request with its connection).
+async fn fail_before_response(state: &AppState, conn: &ConnControl, plan: FaultPlan) -> Option<Reply> {
     if plan.error {
-        state.stats.count_fault(Fault::ErrorStatus);
-        let status = state.fault_error_status;
-        return Err(ApiError::new(
-            status,
-            format!("simulated fault: HTTP {}", status.as_u16()),
-        ));
+        let statuses = &state.injected_errors.statuses;
+        let status = statuses[plan.status_choice % statuses.len()];
+        state.stats.count_error_status(status.as_u16());
+        return Some(injected_error(state, status));
     }
+    match plan.exclusive? {
+        ExclusiveFault::ResetBeforeResponse => {
+            state.stats.count_fault(Fault::ResetBeforeResponse);
+            Some(hang_up(conn, Ending::Reset).await)
+        }
+        ExclusiveFault::NoAnswer => {
+            state.stats.count_fault(Fault::NoAnswer);
+            // hyper drops this future when the client closes the connection.
+            Some(std::future::pending().await)
+        }
+        _ => None,
+    }
+}
+
+/// Asks the connection task to end the connection, and waits for it to drop this request.
+async fn hang_up(conn: &ConnControl, ending: Ending) -> Reply {
+    conn.end(ending);
+    std::future::pending().await
+}
+
+/// Queues the request in the engine.
+fn submit(state: &AppState, endpoint: Endpoint, parsed: &GenRequest, arrival: Arrival) -> Result<Admitted, ApiError> {
     let output_tokens = parsed.max_tokens.unwrap_or(state.default_max_tokens);
-    let chunks = state.chunks.get(endpoint).chunk_count(output_tokens);
+    let endless = parsed.stream && arrival.plan.exclusive == Some(ExclusiveFault::Endless);
+    let chunks = match endless {
+        true => u64::MAX,
+        false => state.chunks.get(endpoint).chunk_count(output_tokens),
+    };
     let rx = state
         .engine
         .submit(parsed.prompt_tokens, chunks)
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"))?;
-    state.stats.add_prompt_tokens(parsed.prompt_tokens);
-    Ok((parsed, Admitted { rx, output_tokens }))
+    if arrival.counted {
+        state.stats.add_prompt_tokens(parsed.prompt_tokens);
+    }
+    Ok(Admitted { rx, output_tokens })
 }
 
 /// Builds the response of an admitted request.
 async fn respond(
     state: &AppState,
+    conn: &Arc<ConnControl>,
     endpoint: Endpoint,
     parsed: GenRequest,
     admitted: Admitted,
-    plan: FaultPlan,
-    received_at: Instant,
+    arrival: Arrival,
 ) -> Reply {
     let Admitted { mut rx, output_tokens } = admitted;
+    let Arrival {
+        plan,
+        counted,
+        received_at,
+    } = arrival;
     if parsed.stream {
         let spec = StreamSpec {
             chunks: Arc::clone(&state.chunks),
@@ -203,7 +328,10 @@ async fn respond(
             include_usage: parsed.include_usage && !state.no_usage,
             plan,
             stall_for: state.stall_for,
+            huge_event_bytes: state.huge_event_bytes,
             received_at,
+            conn: Arc::clone(conn),
+            counted,
         };
         let stream = TokenStream::new(spec, rx, Arc::clone(&state.stats));
         let mut reply = Response::new(SimBody::stream(stream));
@@ -213,14 +341,18 @@ async fn respond(
         return reply;
     }
 
-    // Non-streamed: wait for the whole generation, then answer at once.
+    // Non-streamed: wait for the whole generation, then answer at once. Of the stream faults,
+    // only cut, stall and malformed have a one-document form; the others do not apply here.
     let chunks = state.chunks.get(endpoint);
     for _ in 0..chunks.chunk_count(output_tokens) {
         if rx.recv().await.is_none() {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down");
+            return error(
+                state.flavor,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "simulator is shutting down",
+            );
         }
     }
-    // The stream faults, translated to a single response.
     if plan.cut {
         state.stats.count_fault(Fault::CutStream);
         return Response::new(SimBody::abort());
@@ -234,10 +366,38 @@ async fn respond(
         let bad = MALFORMED.slice(b"data: ".len()..);
         return json(StatusCode::OK, bad);
     }
-    state.stats.add_output_tokens(output_tokens);
-    state.stats.count_completed();
+    if counted {
+        state.stats.add_output_tokens(output_tokens);
+        state.stats.count_completed();
+    }
     let usage = (!state.no_usage).then_some((parsed.prompt_tokens, output_tokens));
     json(StatusCode::OK, chunks.full_response(output_tokens, usage))
+}
+
+/// The answer of the error fault: the flavor's JSON error or a proxy's HTML page, with
+/// Retry-After on the statuses that carry it.
+fn injected_error(state: &AppState, status: StatusCode) -> Reply {
+    let injected = &state.injected_errors;
+    let mut reply = match injected.body {
+        ErrorBody::Json => error(
+            state.flavor,
+            status,
+            &format!("simulated fault: HTTP {}", status.as_u16()),
+        ),
+        ErrorBody::Html => {
+            let mut reply = Response::new(SimBody::full(html_page(status)));
+            *reply.status_mut() = status;
+            reply
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            reply
+        }
+    };
+    let throttling = matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE);
+    if let (true, Some(seconds)) = (throttling, &injected.retry_after) {
+        reply.headers_mut().insert(header::RETRY_AFTER, seconds.clone());
+    }
+    reply
 }
 
 fn check_auth<B>(state: &AppState, req: &Request<B>) -> Result<(), ApiError> {
@@ -275,22 +435,16 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     reply
 }
 
-/// An OpenAI-style error: `{"error":{"message","type","param","code"}}`.
-fn error(status: StatusCode, message: &str) -> Reply {
-    let kind = match status {
-        StatusCode::UNAUTHORIZED => "authentication_error",
-        StatusCode::NOT_FOUND => "not_found_error",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
-        s if s.is_server_error() => "server_error",
-        _ => "invalid_request_error",
-    };
-    let body = serde_json::json!({
-        "error": {
-            "message": message,
-            "type": kind,
-            "param": null,
-            "code": status.as_u16(),
-        }
-    });
-    json(status, body.to_string())
+fn prometheus(text: String) -> Reply {
+    let mut reply = Response::new(SimBody::full(text));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    reply
+}
+
+/// An error answer in the flavor's shape.
+fn error(flavor: Flavor, status: StatusCode, message: &str) -> Reply {
+    json(status, error_json(flavor, status, message))
 }

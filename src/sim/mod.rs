@@ -9,15 +9,20 @@
 //!
 //! Layout: `config` (flags), `http` (routes), `request` (parsing), `engine`
 //! (batch scheduling), `body` (the streamed response), `chunks` (pre-built
-//! bytes), `faults` (deterministic fault plans), `stats` (counters and truth),
-//! `server` (TCP accept loop).
+//! bytes in each flavor's layout), `errors` (error bodies), `llama` (timings,
+//! /props, /metrics), `faults` (deterministic fault plans), `stats` (counters
+//! and truth), `server` (TCP accept loop), `conn` (closing or resetting a
+//! connection on a request's behalf).
 
 mod body;
 mod chunks;
 pub mod config;
+mod conn;
 mod engine;
+mod errors;
 mod faults;
 mod http;
+mod llama;
 mod request;
 mod server;
 mod stats;
@@ -28,7 +33,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-pub use config::SimConfig;
+pub use config::{ErrorBody, Flavor, SimConfig};
 pub use server::raise_fd_limit;
 pub use stats::{Dist, FaultCounts, SimStats, Truth};
 

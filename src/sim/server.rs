@@ -10,9 +10,11 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpSocket};
+use std::os::fd::AsRawFd;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use super::conn::{reset_on_close, ConnControl, Ending};
 use super::http::{handle, AppState};
 
 /// Accept backlog: a benchmark opening thousands of connections at once
@@ -55,20 +57,33 @@ async fn accept_loop(listener: TcpListener, state: Arc<AppState>, cancel: Cancel
         };
         // Best effort: a socket that refuses NODELAY still works, just slower.
         let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(Arc::clone(&state), req));
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            // Connection errors (client resets, our own injected cuts) are
-            // part of normal operation for a fault-injecting simulator.
-            tokio::select! {
-                _ = conn => {}
-                _ = cancel.cancelled() => {}
-            }
-        });
+        tokio::spawn(serve_connection(stream, Arc::clone(&state), cancel.clone()));
+    }
+}
+
+/// Serves one connection until it ends, the simulator stops, or a request asks for it to be
+/// closed or reset (fault injection).
+async fn serve_connection(stream: TcpStream, state: Arc<AppState>, cancel: CancellationToken) {
+    let fd = stream.as_raw_fd();
+    let control = Arc::new(ConnControl::new());
+    let service = {
+        let control = Arc::clone(&control);
+        service_fn(move |req| handle(Arc::clone(&state), Arc::clone(&control), req))
+    };
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    // Connection errors (client resets, our own injected cuts) are
+    // part of normal operation for a fault-injecting simulator.
+    let ending = tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = cancel.cancelled() => return,
+        ending = control.ending_asked() => ending,
+    };
+    if ending == Ending::Reset {
+        // The socket is still open: hyper owns it until `conn` is dropped below.
+        reset_on_close(fd);
     }
 }
 

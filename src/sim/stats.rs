@@ -6,6 +6,7 @@
 //! records into it only once, when it ends, so the lock stays cold even with
 //! thousands of concurrent streams.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -36,12 +37,33 @@ pub struct SimStats {
 /// Counts of faults actually injected (a planned fault on a request that
 /// went away first is not counted).
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
 pub struct FaultCounts {
+    /// Error answers, all statuses together.
     pub error_status: u64,
+    /// Error answers by status ("429" → count).
+    pub error_status_by_code: BTreeMap<String, u64>,
     pub cut_stream: u64,
     pub malformed_chunk: u64,
     pub stall: u64,
     pub rejected_image: u64,
+    /// Connections reset (RST) after reading the request, before any response.
+    pub reset_before_response: u64,
+    /// Requests read and never answered.
+    pub no_answer: u64,
+    /// Connections reset (RST) after half of the tokens.
+    pub reset_mid_stream: u64,
+    /// Streams ended cleanly after half of the tokens, without finish_reason or `[DONE]`.
+    pub no_done: u64,
+    pub invalid_utf8: u64,
+    /// `error` objects sent inside a stream.
+    pub error_event: u64,
+    /// Events of `--fault-huge-event-kib`.
+    pub huge_event: u64,
+    /// Streams that went past their last token without finishing.
+    pub endless: u64,
+    /// Kept-alive connections closed on a request, without an answer (`--close-after-responses`).
+    pub keepalive_close: u64,
 }
 
 /// Server-side timing of streamed requests, in milliseconds.
@@ -64,15 +86,29 @@ pub struct Dist {
     pub max: f64,
 }
 
-/// Which fault counter to bump.
+/// Which fault counter to bump. Error answers are counted with [`Stats::count_error_status`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Fault {
-    ErrorStatus,
     CutStream,
     MalformedChunk,
     Stall,
     RejectedImage,
+    ResetBeforeResponse,
+    NoAnswer,
+    ResetMidStream,
+    NoDone,
+    InvalidUtf8,
+    ErrorEvent,
+    HugeEvent,
+    Endless,
+    KeepaliveClose,
 }
+
+const FAULT_KINDS: usize = Fault::KeepaliveClose as usize + 1;
+
+/// Error statuses are 400..=599: one counter each.
+const STATUS_BASE: u16 = 400;
+const STATUS_COUNT: usize = 200;
 
 /// Highest value the truth histograms keep exactly (one hour in µs); larger
 /// values saturate, which keeps memory bounded whatever clients do.
@@ -101,7 +137,8 @@ pub(crate) struct Stats {
     requests_completed: AtomicU64,
     prompt_tokens_total: AtomicU64,
     output_tokens_total: AtomicU64,
-    faults: [AtomicU64; 5],
+    faults: [AtomicU64; FAULT_KINDS],
+    error_statuses: [AtomicU64; STATUS_COUNT],
     truth: Mutex<TruthHists>,
 }
 
@@ -115,6 +152,7 @@ impl Stats {
             prompt_tokens_total: AtomicU64::new(0),
             output_tokens_total: AtomicU64::new(0),
             faults: Default::default(),
+            error_statuses: std::array::from_fn(|_| AtomicU64::new(0)),
             truth: Mutex::new(TruthHists::new()),
         })
     }
@@ -137,6 +175,16 @@ impl Stats {
 
     pub fn count_fault(&self, fault: Fault) {
         self.faults[fault as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts an injected error answer with `status` (400..=599; others are ignored).
+    pub fn count_error_status(&self, status: u16) {
+        if let Some(counter) = status
+            .checked_sub(STATUS_BASE)
+            .and_then(|i| self.error_statuses.get(usize::from(i)))
+        {
+            counter.fetch_add(1, Relaxed);
+        }
     }
 
     pub fn add_prompt_tokens(&self, n: u64) {
@@ -179,7 +227,7 @@ impl Stats {
         ] {
             counter.store(0, Relaxed);
         }
-        for counter in &self.faults {
+        for counter in self.faults.iter().chain(&self.error_statuses) {
             counter.store(0, Relaxed);
         }
         let mut truth = self.lock_truth();
@@ -188,7 +236,6 @@ impl Stats {
     }
 
     pub fn snapshot(&self) -> SimStats {
-        let fault = |f: Fault| self.faults[f as usize].load(Relaxed);
         let truth = self.lock_truth();
         SimStats {
             in_flight: self.in_flight.load(Relaxed),
@@ -197,17 +244,38 @@ impl Stats {
             requests_completed: self.requests_completed.load(Relaxed),
             prompt_tokens_total: self.prompt_tokens_total.load(Relaxed),
             output_tokens_total: self.output_tokens_total.load(Relaxed),
-            faults: FaultCounts {
-                error_status: fault(Fault::ErrorStatus),
-                cut_stream: fault(Fault::CutStream),
-                malformed_chunk: fault(Fault::MalformedChunk),
-                stall: fault(Fault::Stall),
-                rejected_image: fault(Fault::RejectedImage),
-            },
+            faults: self.fault_counts(),
             truth: Truth {
                 ttft_ms: dist_ms(&truth.ttft_us),
                 itl_ms: dist_ms(&truth.itl_us),
             },
+        }
+    }
+
+    fn fault_counts(&self) -> FaultCounts {
+        let fault = |f: Fault| self.faults[f as usize].load(Relaxed);
+        let error_status_by_code: BTreeMap<String, u64> = (STATUS_BASE..)
+            .zip(&self.error_statuses)
+            .map(|(status, counter)| (status, counter.load(Relaxed)))
+            .filter(|&(_, n)| n > 0)
+            .map(|(status, n)| (status.to_string(), n))
+            .collect();
+        FaultCounts {
+            error_status: error_status_by_code.values().sum(),
+            error_status_by_code,
+            cut_stream: fault(Fault::CutStream),
+            malformed_chunk: fault(Fault::MalformedChunk),
+            stall: fault(Fault::Stall),
+            rejected_image: fault(Fault::RejectedImage),
+            reset_before_response: fault(Fault::ResetBeforeResponse),
+            no_answer: fault(Fault::NoAnswer),
+            reset_mid_stream: fault(Fault::ResetMidStream),
+            no_done: fault(Fault::NoDone),
+            invalid_utf8: fault(Fault::InvalidUtf8),
+            error_event: fault(Fault::ErrorEvent),
+            huge_event: fault(Fault::HugeEvent),
+            endless: fault(Fault::Endless),
+            keepalive_close: fault(Fault::KeepaliveClose),
         }
     }
 
@@ -258,9 +326,16 @@ mod tests {
         assert_eq!(stats.snapshot().in_flight, 1);
         assert_eq!(stats.snapshot().max_in_flight, 2);
         stats.count_fault(Fault::Stall);
+        stats.count_error_status(429);
+        stats.count_error_status(429);
+        stats.count_error_status(503);
+        stats.count_error_status(200);
         stats.record_truth(Some(5_000), &[20_000, 20_000, 21_000]);
         let s = stats.snapshot();
         assert_eq!(s.faults.stall, 1);
+        assert_eq!(s.faults.error_status, 3);
+        assert_eq!(s.faults.error_status_by_code["429"], 2);
+        assert_eq!(s.faults.error_status_by_code["503"], 1);
         assert_eq!(s.truth.ttft_ms.count, 1);
         assert_eq!(s.truth.itl_ms.count, 3);
         assert!((s.truth.itl_ms.p50 - 20.0).abs() < 0.05);

@@ -108,6 +108,11 @@ impl Workload {
         }
     }
 
+    /// `max_tokens` of the test's requests: the input test asks for one token.
+    pub fn max_tokens(&self, test: TestKind) -> u64 {
+        max_tokens_of(&self.spec, test).into()
+    }
+
     /// The text of request `id` of `test`.
     pub fn prompt_text(&self, test: TestKind, id: u64) -> String {
         let unique = (!self.spec.same_prompt).then_some(id);
@@ -137,10 +142,7 @@ impl Workload {
     }
 
     fn template(spec: &WorkloadSpec, test: TestKind) -> Option<Template> {
-        let max_tokens = match test {
-            TestKind::Input => 1,
-            _ => spec.max_tokens,
-        };
+        let max_tokens = max_tokens_of(spec, test);
         let mut body = match (test, spec.api) {
             (TestKind::Multimodal, _) => {
                 let image = spec.image.as_ref()?;
@@ -178,6 +180,13 @@ impl Workload {
             head: Bytes::copy_from_slice(&text.as_bytes()[..at]),
             tail: Bytes::copy_from_slice(&text.as_bytes()[at + quoted_placeholder.len()..]),
         })
+    }
+}
+
+fn max_tokens_of(spec: &WorkloadSpec, test: TestKind) -> u32 {
+    match test {
+        TestKind::Input => 1,
+        _ => spec.max_tokens,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Shared helpers: the simulator on its own runtime, and the real binary run against it.
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod tls;
 
 use llm_bench::sim::{SimConfig, SimHandle, SimStats};
