@@ -241,6 +241,54 @@ fn measured_timing_matches_the_simulated_engine() {
     );
 }
 
+/// At a modest load the client's figures agree with the simulator's own record of when it
+/// received each request and wrote each chunk (both sides time bytes by their arrival).
+#[test]
+fn client_and_simulator_truth_agree_at_modest_load() {
+    let sim = Sim::start(SimConfig {
+        decode_base_ms: 20.0,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 1.0,
+        max_batch: 1000,
+        ..SimConfig::default()
+    });
+    let s = Scratch::new();
+    let out = s.run(
+        &sim.url,
+        &[
+            "-o",
+            "-st",
+            "50",
+            "-et",
+            "50",
+            "--step-duration",
+            "2s",
+            "-tg",
+            "20",
+            "-pp",
+            "200",
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let step = &s.summary()["steps"][0];
+    assert_eq!(step["requests_failed"], 0, "{step}");
+    let truth = sim.stats().truth;
+    let ours = |dist: &str, q: &str| step[dist][q].as_f64().unwrap();
+    // Tolerances for a noisy 2-core machine; scripts/bench-client.sh measures the real error.
+    let pairs = [
+        ("TTFT mean", ours("ttft_ms", "mean"), truth.ttft_ms.mean, 2.0),
+        ("TTFT p99", ours("ttft_ms", "p99"), truth.ttft_ms.p99, 3.0),
+        ("ITL p50", ours("itl_ms", "p50"), truth.itl_ms.p50, 1.0),
+        ("ITL p99", ours("itl_ms", "p99"), truth.itl_ms.p99, 3.0),
+    ];
+    for (name, client, server, tolerance) in pairs {
+        assert!(
+            (client - server).abs() <= tolerance,
+            "{name}: client {client:.3} ms vs simulator {server:.3} ms"
+        );
+    }
+}
+
 #[test]
 fn missing_usage_is_estimated_and_marked() {
     let sim = Sim::start(SimConfig {

@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::net::ArrivalClock;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -125,9 +126,11 @@ impl AppState {
 pub(crate) async fn handle(
     state: Arc<AppState>,
     conn: Arc<ConnControl>,
+    arrivals: Arc<ArrivalClock>,
     req: Request<Incoming>,
 ) -> Result<Reply, Infallible> {
-    let received_at = Instant::now();
+    // hyper calls us once the head is parsed: the last read is the one that brought it.
+    let received_at = arrivals.last_read().map(Instant::from_std).unwrap_or_else(Instant::now);
     let flavor = state.flavor;
     let reply = match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => json(StatusCode::OK, r#"{"status":"ok"}"#),

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::net::StampedTcp;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -65,10 +66,15 @@ async fn accept_loop(listener: TcpListener, state: Arc<AppState>, cancel: Cancel
 /// closed or reset (fault injection).
 async fn serve_connection(stream: TcpStream, state: Arc<AppState>, cancel: CancellationToken) {
     let fd = stream.as_raw_fd();
+    // The truth's clock starts when a request's bytes reached the socket, as the client's
+    // does for the response: neither side's scheduling delay is left out of the comparison.
+    let Ok((stream, arrivals)) = StampedTcp::new(stream) else {
+        return;
+    };
     let control = Arc::new(ConnControl::new());
     let service = {
         let control = Arc::clone(&control);
-        service_fn(move |req| handle(Arc::clone(&state), Arc::clone(&control), req))
+        service_fn(move |req| handle(Arc::clone(&state), Arc::clone(&control), Arc::clone(&arrivals), req))
     };
     let conn = http1::Builder::new()
         .keep_alive(true)
