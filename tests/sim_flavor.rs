@@ -176,3 +176,61 @@ fn run_totals_match_the_metrics_counters() {
         "6 output requests of 6 tokens and 6 input requests of one"
     );
 }
+
+/// Identical prompts hit llama-server's prompt cache: llm-bench counts those requests from the
+/// server's `timings.prompt_n`, says so with the way out, and `--extra-body` turns it off.
+#[test]
+fn prompt_cache_reuse_is_reported_and_extra_body_turns_it_off() {
+    let sim = Sim::start(llama_server());
+    let args = [
+        "-o",
+        "-st",
+        "2",
+        "-et",
+        "2",
+        "--step-duration",
+        "1s",
+        "-pp",
+        "400",
+        "-tg",
+        "4",
+    ];
+
+    let cached = Scratch::new();
+    let mut with_same = args.to_vec();
+    with_same.push("--same-prompt");
+    let out = cached.run(&sim.url, &with_same);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let step = &cached.summary()["steps"][0];
+    let ok = step["requests_ok"].as_u64().unwrap();
+    // Every request but the first (and the pre-flight's twin) found its prompt cached.
+    assert!(step["prompt_cache_hits"].as_u64().unwrap() >= ok - 2, "{step}");
+    assert!(stdout.contains("reused a cached prompt prefix"), "{stdout}");
+    let advice = cached.summary()["recommendations"].to_string();
+    assert!(
+        advice.contains(r#"--extra-body '{\"cache_prompt\": false}'"#),
+        "{advice}"
+    );
+
+    let fresh = Scratch::new();
+    let mut without_cache = with_same.clone();
+    without_cache.extend(["--extra-body", r#"{"cache_prompt": false}"#]);
+    let out = fresh.run(&sim.url, &without_cache);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let step = &fresh.summary()["steps"][0];
+    assert_eq!(step["prompt_cache_hits"], 0, "{step}");
+    for rec in fresh.records() {
+        assert_eq!(
+            rec["server_timings"]["prompt_n"].as_f64(),
+            rec["prompt_tokens"].as_f64(),
+            "{rec}"
+        );
+    }
+
+    // Unique prompts (the default) never hit the cache.
+    let unique = Scratch::new();
+    let out = unique.run(&sim.url, &args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(unique.summary()["steps"][0]["prompt_cache_hits"], 0);
+}

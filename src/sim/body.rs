@@ -137,6 +137,8 @@ pub(crate) struct StreamSpec {
     pub chunks: Arc<Chunks>,
     pub endpoint: Endpoint,
     pub prompt_tokens: u64,
+    /// Prompt tokens the server evaluated (llama.cpp's `timings.prompt_n`).
+    pub prompt_evaluated: u64,
     pub output_tokens: u64,
     pub include_usage: bool,
     pub plan: FaultPlan,
@@ -234,7 +236,7 @@ impl TokenStream {
                 }
                 Phase::Tail => {
                     self.phase = Phase::Done;
-                    let timings = self.truth.timings(self.spec.prompt_tokens, self.spec.output_tokens);
+                    let timings = self.truth.timings(self.spec.prompt_evaluated, self.spec.output_tokens);
                     if let Some(tail) = chunks.tail(
                         self.spec.prompt_tokens,
                         self.spec.output_tokens,

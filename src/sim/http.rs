@@ -83,7 +83,38 @@ pub(crate) struct AppState {
     faults: FaultRates,
     chunks: Arc<Chunks>,
     engine: EngineHandle,
+    /// Prompts seen, for llama-server's prompt cache (that flavor only).
+    prompt_cache: Option<PromptCache>,
     pub stats: Arc<Stats>,
+}
+
+/// llama-server reuses a cached prompt: a prompt seen before costs one token of prefill (it
+/// always evaluates the last one), unless the request says `cache_prompt: false`. Keyed by the
+/// whole prompt, a coarse stand-in for llama.cpp's per-slot common prefix.
+#[derive(Default)]
+struct PromptCache {
+    seen: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
+
+/// Bounded so that hours of unique prompts do not grow the simulator.
+const PROMPT_CACHE_ENTRIES: usize = 4096;
+
+impl PromptCache {
+    /// Prompt tokens the server evaluates for this request.
+    fn evaluated(&self, parsed: &GenRequest) -> u64 {
+        if !parsed.cache_prompt {
+            return parsed.prompt_tokens;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= PROMPT_CACHE_ENTRIES {
+            seen.clear();
+        }
+        if seen.insert(parsed.prompt_fingerprint) {
+            parsed.prompt_tokens
+        } else {
+            parsed.prompt_tokens.min(1)
+        }
+    }
 }
 
 impl AppState {
@@ -117,6 +148,7 @@ impl AppState {
                 config.flavor,
             )),
             engine,
+            prompt_cache: (config.flavor == Flavor::LlamaServer).then(PromptCache::default),
             stats,
         }
     }
@@ -238,6 +270,8 @@ async fn answer(
 struct Admitted {
     rx: UnboundedReceiver<Tick>,
     output_tokens: u64,
+    /// Prompt tokens actually evaluated (fewer when a cached prompt was reused).
+    prompt_evaluated: u64,
 }
 
 /// Checks the request, or says why it is refused.
@@ -297,14 +331,23 @@ fn submit(state: &AppState, endpoint: Endpoint, parsed: &GenRequest, arrival: Ar
         true => u64::MAX,
         false => state.chunks.get(endpoint).chunk_count(output_tokens),
     };
+    let prompt_evaluated = match &state.prompt_cache {
+        Some(cache) if arrival.counted => cache.evaluated(parsed),
+        _ => parsed.prompt_tokens,
+    };
     let rx = state
         .engine
-        .submit(parsed.prompt_tokens, chunks)
+        .submit(prompt_evaluated, chunks)
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"))?;
     if arrival.counted {
-        state.stats.add_prompt_tokens(parsed.prompt_tokens);
+        // Like llama-server's prompt_tokens_total: tokens processed, a cached prefix not.
+        state.stats.add_prompt_tokens(prompt_evaluated);
     }
-    Ok(Admitted { rx, output_tokens })
+    Ok(Admitted {
+        rx,
+        output_tokens,
+        prompt_evaluated,
+    })
 }
 
 /// Builds the response of an admitted request.
@@ -316,7 +359,11 @@ async fn respond(
     admitted: Admitted,
     arrival: Arrival,
 ) -> Reply {
-    let Admitted { mut rx, output_tokens } = admitted;
+    let Admitted {
+        mut rx,
+        output_tokens,
+        prompt_evaluated,
+    } = admitted;
     let Arrival {
         plan,
         counted,
@@ -327,6 +374,7 @@ async fn respond(
             chunks: Arc::clone(&state.chunks),
             endpoint,
             prompt_tokens: parsed.prompt_tokens,
+            prompt_evaluated,
             output_tokens,
             include_usage: parsed.include_usage && !state.no_usage,
             plan,

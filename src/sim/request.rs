@@ -24,6 +24,10 @@ pub(crate) struct GenRequest {
     pub max_tokens: Option<u64>,
     pub stream: bool,
     pub include_usage: bool,
+    /// llama.cpp's `cache_prompt` (default true): may the server reuse a cached prompt?
+    pub cache_prompt: bool,
+    /// A hash of the prompt's text, to recognise a prompt seen before.
+    pub prompt_fingerprint: u64,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +46,8 @@ struct RawRequest {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    cache_prompt: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +65,8 @@ struct StreamOptions {
 /// Text and images found in a prompt.
 #[derive(Default)]
 struct PromptSize {
+    /// Hash of the text seen so far, in order.
+    fingerprint: std::collections::hash_map::DefaultHasher,
     chars: u64,
     /// Tokens given directly (completions prompts made of token ids).
     tokens: u64,
@@ -75,6 +83,7 @@ impl PromptSize {
     }
 
     fn add_text(&mut self, s: &str) {
+        std::hash::Hash::hash(s, &mut self.fingerprint);
         self.chars = self.chars.saturating_add(s.chars().count() as u64);
     }
 }
@@ -107,6 +116,8 @@ pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<GenRequest, Strin
         max_tokens,
         stream: raw.stream.unwrap_or(false),
         include_usage: raw.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        cache_prompt: raw.cache_prompt.unwrap_or(true),
+        prompt_fingerprint: std::hash::Hasher::finish(&size.fingerprint),
     })
 }
 
