@@ -28,11 +28,17 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     };
     raise_open_file_limit();
     let runtime = {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        let workers = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // One worker: a single-threaded scheduler does the same work without cross-thread
+        // wakeups and queue atomics, which is most of the client's own cost per event.
+        let mut builder = if workers <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(workers);
+            b
+        };
         builder.enable_all();
-        if let Some(n) = threads {
-            builder.worker_threads(n);
-        }
         match builder.build() {
             Ok(r) => r,
             Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
