@@ -213,7 +213,10 @@ impl Client {
             let start = Instant::now();
             rec.start_s = (start - run_start).as_secs_f64();
             let after = self.exchange(outgoing, start, rec).await;
-            rec.end_us = us_since(start);
+            if rec.end_us == 0 {
+                // Failures end when they were noticed (a timeout, a broken connection).
+                rec.end_us = us_since(start);
+            }
             match after {
                 After::Reuse => return,
                 // The connection was not opened for this request (kept alive, or opened ahead in
@@ -338,7 +341,9 @@ impl Client {
                     }
                     None => {
                         clean_end = true;
-                        reader.end_of_body(arrived_us(clock, start), rec);
+                        // E2E ends when the last bytes arrived, like every other time here.
+                        rec.end_us = arrived_us(clock, start);
+                        reader.end_of_body(rec.end_us, rec);
                         break;
                     }
                 },

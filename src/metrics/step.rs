@@ -190,9 +190,17 @@ impl StepAccumulator {
         }
     }
 
-    /// p99 of how late measured requests were sent, in ms.
-    pub fn send_delay_p99_ms(&self) -> Option<f64> {
-        self.send_delay.dist_ms().map(|d| d.p99)
+    /// How late measured requests were sent (mean, p99 in ms), and the step's ITL p50 and mean
+    /// E2E: what the client's health is judged against.
+    pub fn client_load(&self) -> crate::monitor::HealthInputs {
+        let delay = self.send_delay.dist_ms();
+        crate::monitor::HealthInputs {
+            send_delay_mean_ms: delay.map(|d| d.mean),
+            send_delay_p99_ms: delay.map(|d| d.p99),
+            itl_p50_ms: self.itl.dist_ms().map(|d| d.p50),
+            e2e_mean_ms: self.e2e.dist_ms().map(|d| d.mean),
+            ..Default::default()
+        }
     }
 
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).

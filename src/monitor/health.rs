@@ -1,16 +1,21 @@
 //! Is the client itself the bottleneck? A step's verdict from the client's own figures.
 //!
-//! A step is client-bound when llm-bench could not keep up with what it was measuring: its
-//! tasks ran late (scheduling lag) or it used nearly all the CPU it may use. The numbers of such
-//! a step describe the client, not the server, and the report says so in plain words.
+//! Event times are the kernel's arrival stamps, so a busy client does not by itself distort
+//! them. It does when it falls so far behind that a stream's next token arrives before the
+//! previous one was read (the two then share one stamp), when it sends requests late (fewer are
+//! in flight than asked), or when it has no CPU left. The numbers of such a step describe the
+//! client, not the server, and the report says so in plain words.
 
 use super::lag::LagStats;
 use serde::{Deserialize, Serialize};
 
-/// Scheduling lag p99 above which timestamps are too late to trust to the millisecond.
-pub const LAG_P99_LIMIT_MS: f64 = 20.0;
+/// Scheduling lag p99 that always counts as falling behind, whatever the token gap.
+pub const LAG_P99_FLOOR_MS: f64 = 20.0;
 /// Share of its allowed cores above which the client is saturated.
 pub const CPU_LIMIT_PCT: f64 = 90.0;
+/// Mean send delay, as a share of the mean request time, above which too few requests were in
+/// flight.
+pub const SEND_DELAY_LIMIT_PCT: f64 = 5.0;
 /// Shorter windows are not judged: a few late wakes in 0.1 s say little.
 pub const MIN_WINDOW_S: f64 = 0.25;
 
@@ -19,8 +24,13 @@ pub const MIN_WINDOW_S: f64 = 0.25;
 pub struct ClientHealth {
     /// How late the client's timers fired (a probe task that wakes every 5 ms).
     pub lag: LagStats,
-    /// p99 of the delay between when a request was due (step start, or the connection's previous
-    /// request ending) and when it was sent.
+    /// The limit the lag p99 was held to: the larger of 20 ms and the step's ITL p50.
+    #[serde(default)]
+    pub lag_limit_ms: f64,
+    /// Delay between when a request was due (step start, or the arrival of the end of the
+    /// connection's previous response) and when it was sent: mean and p99.
+    #[serde(default)]
+    pub send_delay_mean_ms: Option<f64>,
     pub send_delay_p99_ms: Option<f64>,
     /// CPU of the llm-bench process, percent of one core.
     pub cpu_pct: Option<f64>,
@@ -33,12 +43,17 @@ pub struct ClientHealth {
     pub reasons: Vec<String>,
 }
 
-/// What the client measured about itself over one window.
-#[derive(Debug, Clone, Copy)]
+/// What the client measured about itself, and about the load, over one window.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct HealthInputs {
     pub window_s: f64,
     pub lag: LagStats,
+    pub send_delay_mean_ms: Option<f64>,
     pub send_delay_p99_ms: Option<f64>,
+    /// Gap between a stream's tokens (p50), when the step streamed tokens.
+    pub itl_p50_ms: Option<f64>,
+    /// Mean request time (E2E).
+    pub e2e_mean_ms: Option<f64>,
     pub cpu_pct: Option<f64>,
     pub cores: usize,
 }
@@ -47,11 +62,13 @@ impl ClientHealth {
     pub fn assess(inputs: HealthInputs) -> Self {
         let cores = inputs.cores.max(1);
         let cpu_pct_of_allowed = inputs.cpu_pct.map(|c| c / cores as f64);
+        let lag_limit_ms = inputs.itl_p50_ms.unwrap_or(0.0).max(LAG_P99_FLOOR_MS);
         let mut reasons = Vec::new();
         if inputs.window_s >= MIN_WINDOW_S {
-            if inputs.lag.samples > 0 && inputs.lag.p99_ms > LAG_P99_LIMIT_MS {
+            if inputs.lag.samples > 0 && inputs.lag.p99_ms > lag_limit_ms {
                 reasons.push(format!(
-                    "its tasks ran up to {:.0} ms late (scheduling lag p99, limit {LAG_P99_LIMIT_MS:.0} ms)",
+                    "its tasks ran up to {:.0} ms late (scheduling lag p99, limit {lag_limit_ms:.0} ms), \
+                     so a stream's tokens can arrive before the previous one is read",
                     inputs.lag.p99_ms
                 ));
             }
@@ -61,9 +78,20 @@ impl ClientHealth {
                     if cores == 1 { "" } else { "s" }
                 ));
             }
+            if let (Some(delay), Some(e2e)) = (inputs.send_delay_mean_ms, inputs.e2e_mean_ms) {
+                let share = 100.0 * delay / e2e.max(f64::MIN_POSITIVE);
+                if share > SEND_DELAY_LIMIT_PCT {
+                    reasons.push(format!(
+                        "it sent requests {delay:.0} ms late on average, {share:.0}% of a request's time \
+                         (limit {SEND_DELAY_LIMIT_PCT:.0}%), so fewer were in flight than asked"
+                    ));
+                }
+            }
         }
         Self {
             lag: inputs.lag,
+            lag_limit_ms,
+            send_delay_mean_ms: inputs.send_delay_mean_ms,
             send_delay_p99_ms: inputs.send_delay_p99_ms,
             cpu_pct: inputs.cpu_pct,
             cores,
@@ -105,14 +133,14 @@ impl ClientWatch {
         self.lag.take();
     }
 
-    /// Ends the window: its lag, with the window's send delays and CPU, judged.
-    pub fn end_window(&self, window_s: f64, send_delay_p99_ms: Option<f64>, cpu_pct: Option<f64>) -> ClientHealth {
+    /// Ends the window: its lag, with the window's load figures and CPU, judged.
+    pub fn end_window(&self, window_s: f64, load: HealthInputs, cpu_pct: Option<f64>) -> ClientHealth {
         ClientHealth::assess(HealthInputs {
             window_s,
             lag: self.lag.take(),
-            send_delay_p99_ms,
             cpu_pct,
             cores: self.cores,
+            ..load
         })
     }
 
@@ -140,7 +168,10 @@ mod tests {
                 p99_ms,
                 max_ms: p99_ms,
             },
+            send_delay_mean_ms: Some(0.1),
             send_delay_p99_ms: Some(0.2),
+            itl_p50_ms: Some(10.0),
+            e2e_mean_ms: Some(1000.0),
             cpu_pct: Some(cpu_pct),
             cores,
         }
@@ -161,6 +192,25 @@ mod tests {
         let text = h.warning().unwrap();
         assert!(text.contains("45 ms late"), "{text}");
         assert!(text.contains("describe llm-bench, not the server"), "{text}");
+    }
+
+    #[test]
+    fn lag_shorter_than_the_token_gap_does_not_merge_tokens() {
+        // 55 ms late, but a stream's tokens are 110 ms apart: every arrival keeps its own stamp.
+        let mut i = inputs(55.0, 80.0, 1);
+        i.itl_p50_ms = Some(110.0);
+        let h = ClientHealth::assess(i);
+        assert!(!h.client_bound, "{h:?}");
+        assert_eq!(h.lag_limit_ms, 110.0);
+    }
+
+    #[test]
+    fn late_sends_flag_the_step() {
+        let mut i = inputs(2.0, 40.0, 2);
+        i.send_delay_mean_ms = Some(80.0);
+        let h = ClientHealth::assess(i);
+        assert!(h.client_bound);
+        assert!(h.warning().unwrap().contains("fewer were in flight than asked"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         let system = ctx.monitor.summary(t0, t1);
         let health = ctx
             .client_watch
-            .end_window(t1 - t0, acc.send_delay_p99_ms(), system.process_cpu_pct_mean);
+            .end_window(t1 - t0, acc.client_load(), system.process_cpu_pct_mean);
         stats.system = Some(system);
         stats.client_bound = health.client_bound;
         let warning = health.warning();
