@@ -83,7 +83,7 @@ fn main() {
     );
     let started = Instant::now();
     let mut samples: Vec<(f64, f64)> = Vec::new();
-    let mut last_print = Instant::now() - Duration::from_secs(60);
+    let mut last_print = Instant::now();
     let mut last_done = 0u64;
     let success = loop {
         if let Some(ok) = try_reap(pid) {
