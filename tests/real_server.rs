@@ -187,27 +187,6 @@ fn speeds_agree_with_the_servers_own_timings() {
     }
 }
 
-/// One counter from llama-server's Prometheus `/metrics`.
-fn metric(base_url: &str, name: &str) -> f64 {
-    use std::io::{Read, Write};
-    let authority = base_url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host:port");
-    let mut stream = std::net::TcpStream::connect(authority).expect("server reachable");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics (is the server started with --metrics?)"))
-}
-
 /// Identical prompts let llama-server reuse its prompt cache: llm-bench says so, and
 /// `--extra-body '{"cache_prompt": false}'` turns the cache off. With it off, the server's own
 /// Prometheus counters agree with llm-bench's token totals.

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use llm_bench::sim::{Flavor, SimConfig};
 use serde_json::Value;
-use std::io::{Read, Write};
 
 const TOKENS: u64 = 8;
 
@@ -19,26 +18,6 @@ fn llama_server() -> SimConfig {
         prefill_us_per_token: 1000.0,
         ..fast_sim()
     }
-}
-
-/// A counter of GET /metrics (at the server's root, as llama-server serves it).
-fn metric(base_url: &str, name: &str) -> u64 {
-    let authority = base_url.trim_start_matches("http://").trim_end_matches("/v1");
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} missing in {response}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 fn run_against_llama(endpoint: &str) -> (Scratch, Vec<Value>) {
@@ -166,8 +145,9 @@ fn run_totals_match_the_metrics_counters() {
     let steps = s.summary()["steps"].as_array().unwrap().clone();
     let sum = |key: &str| steps.iter().map(|s| s[key].as_u64().unwrap()).sum::<u64>();
     assert_eq!(sum("requests_failed"), 0);
-    let prompt = metric(&sim.url, "llamacpp:prompt_tokens_total") - prompt_before;
-    let output = metric(&sim.url, "llamacpp:tokens_predicted_total") - output_before;
+    // Counters are whole numbers, exact in an f64.
+    let prompt = (metric(&sim.url, "llamacpp:prompt_tokens_total") - prompt_before) as u64;
+    let output = (metric(&sim.url, "llamacpp:tokens_predicted_total") - output_before) as u64;
     assert_eq!(sum("prompt_tokens"), prompt);
     assert_eq!(sum("output_tokens"), output);
     assert_eq!(

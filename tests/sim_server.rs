@@ -9,21 +9,6 @@ use common::raw::*;
 use llm_bench::sim::{self, SimConfig, SimHandle};
 use serde_json::{json, Value};
 
-/// A fast simulator (1 ms steps) unless a test needs real timing.
-fn fast() -> SimConfig {
-    SimConfig {
-        port: 0,
-        decode_base_ms: 1.0,
-        decode_ms_per_seq: 0.0,
-        prefill_us_per_token: 0.0,
-        ..SimConfig::default()
-    }
-}
-
-async fn start(config: SimConfig) -> SimHandle {
-    sim::start(config).await.expect("simulator starts")
-}
-
 fn chat(max_tokens: u64, stream: bool) -> Value {
     json!({
         "model": "llm-bench-sim",

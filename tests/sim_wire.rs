@@ -12,20 +12,6 @@ use llm_bench::sim::{self, Flavor, SimConfig, SimHandle, SimStats};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-fn fast() -> SimConfig {
-    SimConfig {
-        port: 0,
-        decode_base_ms: 1.0,
-        decode_ms_per_seq: 0.0,
-        prefill_us_per_token: 0.0,
-        ..SimConfig::default()
-    }
-}
-
-async fn start(config: SimConfig) -> SimHandle {
-    sim::start(config).await.expect("simulator starts")
-}
-
 fn chat(max_tokens: u64) -> Value {
     json!({
         "model": "llm-bench-sim",

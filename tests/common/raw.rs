@@ -1,6 +1,7 @@
 //! A deliberately tiny raw HTTP/1.1 client: it keeps tests free of extra dependencies and lets
 //! them see exactly what went over the wire (chunk boundaries, abrupt closes, arrival times).
 
+use llm_bench::sim::{self, SimConfig, SimHandle};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -204,4 +205,20 @@ pub async fn post(addr: SocketAddr, path: &str, body: &Value) -> (Head, Value) {
         .await
         .request("POST", path, &[], &body.to_string())
         .await
+}
+
+/// A fast in-process simulator (1 ms steps, no prefill cost) for wire-level tests.
+pub fn fast() -> SimConfig {
+    SimConfig {
+        port: 0,
+        decode_base_ms: 1.0,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+/// Starts the simulator on the test's own runtime.
+pub async fn start(config: SimConfig) -> SimHandle {
+    sim::start(config).await.expect("simulator starts")
 }
