@@ -178,30 +178,16 @@ impl Connector {
         Ok((Connection::Tls(Box::new(stream)), clock))
     }
 
-    /// Opens a connection and runs the HTTP/1.1 handshake; the connection is driven by its own
-    /// task, which ends when the returned sender is dropped.
+    /// Opens a connection and runs hyper's HTTP/1.1 handshake, for the few pre-flight requests;
+    /// the connection is driven by its own task, which ends when the returned sender is dropped.
+    /// (The load itself reads its connections directly: see `super::h1`.)
     pub async fn open_http1<B>(&self) -> Result<SendRequest<B>, ConnectError>
     where
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (sender, driver, _clock) = self.handshake_http1().await?;
-        tokio::spawn(async move {
-            let _ = driver.await;
-        });
-        Ok(sender)
-    }
-
-    /// Opens a connection and runs the HTTP/1.1 handshake. The caller drives the connection
-    /// (polls the driver) itself, and reads arrival times from the clock.
-    pub async fn handshake_http1<B>(&self) -> Result<(SendRequest<B>, Http1Driver<B>, Arc<ArrivalClock>), ConnectError>
-    where
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let (connection, clock) = self.open().await?;
+        let (connection, _clock) = self.open().await?;
         let (sender, driver) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(connection))
             .await
@@ -211,12 +197,12 @@ impl Connector {
                     proxy::host_port(&self.host, self.port)
                 ))
             })?;
-        Ok((sender, driver, clock))
+        tokio::spawn(async move {
+            let _ = driver.await;
+        });
+        Ok(sender)
     }
 }
-
-/// The I/O state machine of an HTTP/1.1 connection; it makes progress only while polled.
-pub type Http1Driver<B> = hyper::client::conn::http1::Connection<TokioIo<Connection>, B>;
 
 /// An open connection: plain TCP, or TLS over TCP (boxed: its buffers would make every plain
 /// connection as large).

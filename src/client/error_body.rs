@@ -5,30 +5,18 @@
 //! asked for, so it does not slow down on the server's request.
 
 use super::event::error_message;
-use super::http::Timeouts;
-use http_body_util::{BodyExt, Limited};
 
 /// Largest error body read to explain a failed request.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// Reads (a bounded part of) an error response and turns it into one line.
-pub async fn read_error_body(response: http::Response<hyper::body::Incoming>, timeouts: &Timeouts) -> String {
-    let status = response.status();
-    let retry_after = response
-        .headers()
+/// One line for an error answer: status, reason, any Retry-After, and what the body says.
+pub fn error_line(status: http::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> String {
+    let retry_after = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(|v| format!(" (Retry-After: {v})"))
         .unwrap_or_default();
-    let body = tokio::time::timeout(
-        timeouts.idle,
-        Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect(),
-    )
-    .await;
-    let text = match body {
-        Ok(Ok(collected)) => describe_error_body(&collected.to_bytes()),
-        _ => String::new(),
-    };
+    let text = describe_error_body(body);
     let reason = status.canonical_reason().unwrap_or("");
     if text.is_empty() {
         format!("HTTP {} {reason}{retry_after}", status.as_u16())

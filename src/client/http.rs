@@ -2,54 +2,24 @@
 //! stamps every event as its bytes arrive.
 //!
 //! There is no pool: a worker owns its connection, so N workers means N connections and N
-//! requests truly in flight, whatever N is. The worker also drives its connection in its own
-//! task (no task per connection to hop through), and every event is timed by when its bytes
-//! reached the socket (see [`crate::net::arrival`]), not by when the worker got to them.
+//! requests truly in flight, whatever N is. The worker reads its connection in its own task
+//! ([`super::h1`]: no dispatcher task or channel between the socket and the decoder), and every
+//! event is timed by when its bytes reached the socket (see [`crate::net::arrival`]), not by
+//! when the worker got to them.
 
-use super::connect::Http1Driver;
 use super::endpoint::Endpoint;
-use super::error_body::read_error_body;
+use super::error_body::{error_line, ERROR_BODY_LIMIT};
+use super::h1::{self, ReadError, H1};
 use super::record::{ErrorClass, RequestRecord};
 use super::stream::StreamReader;
-use super::transport;
 use crate::net::ArrivalClock;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::SendRequest;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-type Sender = SendRequest<Full<Bytes>>;
-/// The connection's I/O state machine; it makes progress only while polled.
-type Driver = Pin<Box<Http1Driver<Full<Bytes>>>>;
-
-/// An open connection, driven by the task of the worker that owns it.
-struct Conn {
-    sender: Sender,
-    /// `None` once the connection has ended (closed or failed).
-    driver: Option<Driver>,
-    clock: Arc<ArrivalClock>,
-}
-
-/// Awaits `work` while driving the connection in the same task. The driver is polled first:
-/// whatever it reads is handed to `work` before it reads again, so the arrival clock still
-/// holds the time of the bytes `work` receives.
-async fn driving<F: Future>(driver: &mut Option<Driver>, work: F) -> F::Output {
-    tokio::pin!(work);
-    loop {
-        let Some(active) = driver.as_mut() else {
-            return work.await;
-        };
-        tokio::select! {
-            biased;
-            _ = active.as_mut() => *driver = None,
-            out = &mut work => return out,
-        }
-    }
-}
+/// Largest non-streamed (JSON) answer read.
+const JSON_ANSWER_LIMIT: usize = 64 * 1024 * 1024;
 
 /// When the last bytes read arrived, as microseconds after `start`.
 fn arrived_us(clock: &ArrivalClock, start: Instant) -> u64 {
@@ -134,7 +104,7 @@ impl Outgoing {
 pub struct Client {
     endpoint: Arc<Endpoint>,
     timeouts: Timeouts,
-    conn: Option<Conn>,
+    conn: Option<H1>,
 }
 
 /// What a finished exchange leaves of its connection.
@@ -161,22 +131,19 @@ impl Client {
 
     /// Makes sure a usable connection is open. Returns the failure as a class and message.
     pub async fn ensure_connected(&mut self) -> Result<u64, (ErrorClass, String)> {
-        if let Some(Conn { sender, driver, .. }) = &mut self.conn {
-            // Driving first lets a connection the server closed while idle show as closed now.
-            if driving(driver, sender.ready()).await.is_ok() {
+        if let Some(conn) = &mut self.conn {
+            // A connection the server closed while it sat idle is replaced now, not found out
+            // by the request.
+            if conn.reusable().await {
                 return Ok(0);
             }
             self.conn = None;
         }
         let started = Instant::now();
         // The limit covers the whole opening: TCP, a proxy's tunnel and the TLS handshake.
-        match tokio::time::timeout(self.timeouts.connect, self.endpoint.connector().handshake_http1()).await {
-            Ok(Ok((sender, driver, clock))) => {
-                self.conn = Some(Conn {
-                    sender,
-                    driver: Some(Box::pin(driver)),
-                    clock,
-                });
+        match tokio::time::timeout(self.timeouts.connect, self.endpoint.connector().open()).await {
+            Ok(Ok((io, clock))) => {
+                self.conn = Some(H1::new(io, clock));
                 Ok(us_since(started))
             }
             Ok(Err(e)) => Err((e.class(), e.to_string())),
@@ -242,14 +209,17 @@ impl Client {
         let request_deadline = timeouts.request.map(|d| start + d);
         let ttft_deadline = start + timeouts.ttft;
         let first_deadline = earliest(ttft_deadline, request_deadline);
-        let Conn { sender, driver, clock } = self.conn.as_mut().expect("connected above");
-        let request = build_request(&self.endpoint, outgoing.path, outgoing.body.clone());
+        let conn = self.conn.as_mut().expect("connected above");
+        let request = h1::request_bytes(&self.endpoint, outgoing.path, &outgoing.body);
 
         let sleep = tokio::time::sleep_until(first_deadline.0);
         tokio::pin!(sleep);
         let response = tokio::select! {
             biased;
-            response = driving(driver, sender.send_request(request)) => response,
+            response = async {
+                conn.send(&request).await?;
+                conn.read_head().await
+            } => response,
             () = &mut sleep => {
                 let class = first_deadline.1;
                 let message = match class {
@@ -260,10 +230,10 @@ impl Client {
                 return After::Drop;
             }
         };
-        let response = match response {
-            Ok(response) => response,
+        let head = match response {
+            Ok(head) => head,
             Err(e) => {
-                let (class, message) = transport::before_response(&e);
+                let (class, message) = before_response(e);
                 fail(rec, class, message);
                 return match class {
                     ErrorClass::NoResponse => After::NoResponse,
@@ -271,26 +241,42 @@ impl Client {
                 };
             }
         };
-        rec.headers_us = Some(arrived_us(clock, start));
-        let status = response.status();
+        rec.headers_us = Some(arrived_us(conn.clock(), start));
+        let status = head.status;
         rec.status = Some(status.as_u16());
+        let reuse = if head.close { After::Drop } else { After::Reuse };
+        let mut framing = head.body;
         if !status.is_success() {
-            let message = driving(driver, read_error_body(response, &timeouts)).await;
-            fail(rec, ErrorClass::Http(status.as_u16()), message);
+            let body = tokio::time::timeout(timeouts.idle, conn.read_to_end(&mut framing, ERROR_BODY_LIMIT)).await;
+            let body = match body {
+                Ok(Ok(bytes)) => bytes,
+                _ => Default::default(),
+            };
+            fail(
+                rec,
+                ErrorClass::Http(status.as_u16()),
+                error_line(status, &head.headers, &body),
+            );
             return After::Drop;
         }
-        let content_type = response
-            .headers()
+        let content_type = head
+            .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("application/json") {
-            let answer = read_json_answer(response, start, outgoing.estimated_prompt_tokens, rec, clock);
-            return if driving(driver, answer).await {
-                After::Reuse
-            } else {
-                After::Drop
+            return match conn.read_to_end(&mut framing, JSON_ANSWER_LIMIT).await {
+                Ok(answer) => {
+                    let t_us = arrived_us(conn.clock(), start);
+                    read_json_answer(&answer, t_us, outgoing.estimated_prompt_tokens, rec);
+                    reuse
+                }
+                Err(e) => {
+                    let (class, message) = mid_stream(e);
+                    fail(rec, class, format!("response body broke: {message}"));
+                    After::Drop
+                }
             };
         }
         if !content_type.starts_with("text/event-stream") {
@@ -307,7 +293,6 @@ impl Client {
             return After::Drop;
         }
 
-        let mut body = response.into_body();
         let mut reader = StreamReader::default();
         let event_limit = outgoing.event_limit();
         let mut failure = None;
@@ -316,33 +301,31 @@ impl Client {
         loop {
             tokio::select! {
                 biased;
-                frame = driving(driver, body.frame()) => match frame {
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            // When these bytes reached the socket, whenever we got to them.
-                            let t_us = arrived_us(clock, start);
-                            reader.feed(data, t_us, rec);
-                            if u64::from(rec.events) > event_limit {
-                                failure = Some(outgoing.overrun());
-                                break;
-                            }
-                            if !idle_armed && rec.first_token_us.is_some() {
-                                // From the first token on, the idle limit applies (once armed,
-                                // later events only move the true deadline later).
-                                idle_armed = true;
-                                let idle_due = start + Duration::from_micros(t_us) + timeouts.idle;
-                                sleep.as_mut().reset(earliest(idle_due, request_deadline).0);
-                            }
+                data = conn.next_data(&mut framing) => match data {
+                    Ok(Some(data)) => {
+                        // When these bytes reached the socket, whenever we got to them.
+                        let t_us = arrived_us(conn.clock(), start);
+                        reader.feed(&data, t_us, rec);
+                        if u64::from(rec.events) > event_limit {
+                            failure = Some(outgoing.overrun());
+                            break;
+                        }
+                        if !idle_armed && rec.first_token_us.is_some() {
+                            // From the first token on, the idle limit applies (once armed,
+                            // later events only move the true deadline later).
+                            idle_armed = true;
+                            let idle_due = start + Duration::from_micros(t_us) + timeouts.idle;
+                            sleep.as_mut().reset(earliest(idle_due, request_deadline).0);
                         }
                     }
-                    Some(Err(e)) => {
-                        failure = Some(transport::mid_stream(&e));
+                    Err(e) => {
+                        failure = Some(mid_stream(e));
                         break;
                     }
-                    None => {
+                    Ok(None) => {
                         clean_end = true;
                         // E2E ends when the last bytes arrived, like every other time here.
-                        rec.end_us = arrived_us(clock, start);
+                        rec.end_us = arrived_us(conn.clock(), start);
                         reader.end_of_body(rec.end_us, rec);
                         break;
                     }
@@ -371,7 +354,7 @@ impl Client {
             }
         }
         let after = if clean_end && failure.is_none() {
-            After::Reuse
+            reuse
         } else {
             After::Drop
         };
@@ -405,54 +388,47 @@ fn fail(rec: &mut RequestRecord, class: ErrorClass, message: String) {
     rec.error_message = Some(message);
 }
 
-fn build_request(endpoint: &Endpoint, api_path: &str, body: Bytes) -> http::Request<Full<Bytes>> {
-    let mut request = http::Request::new(Full::new(body));
-    *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = endpoint
-        .request_target(api_path)
-        .parse()
-        .unwrap_or_else(|_| http::Uri::from_static("/"));
-    let headers = request.headers_mut();
-    headers.insert(http::header::HOST, endpoint.authority().clone());
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        http::header::ACCEPT,
-        http::HeaderValue::from_static("text/event-stream"),
-    );
-    for (name, value) in endpoint.headers() {
-        headers.insert(name.clone(), value.clone());
+/// A request that got no response head: the connection closed or was reset after the request
+/// was sent (on a reused connection, the keep-alive race), or the answer was not HTTP.
+fn before_response(e: ReadError) -> (ErrorClass, String) {
+    match e {
+        ReadError::Closed => (ErrorClass::NoResponse, "connection closed before any response".into()),
+        ReadError::Reset(e) => (
+            ErrorClass::NoResponse,
+            format!("connection reset before any response: {e}"),
+        ),
+        ReadError::Io(e) => (
+            ErrorClass::NoResponse,
+            format!("connection closed before any response: {e}"),
+        ),
+        ReadError::Invalid(why) => (
+            ErrorClass::MalformedStream,
+            format!("the server's answer is not valid HTTP: {why}"),
+        ),
     }
-    request
+}
+
+/// The response body broke off: a reset, a close, or framing that is not HTTP.
+fn mid_stream(e: ReadError) -> (ErrorClass, String) {
+    match e {
+        ReadError::Closed => (ErrorClass::StreamCut, "connection closed mid-stream".into()),
+        ReadError::Reset(e) => (ErrorClass::StreamReset, format!("connection reset mid-stream: {e}")),
+        ReadError::Io(e) => (ErrorClass::StreamCut, format!("connection broke mid-stream: {e}")),
+        ReadError::Invalid(why) => (ErrorClass::MalformedStream, format!("invalid HTTP body framing: {why}")),
+    }
 }
 
 /// A server that ignored `stream: true` and sent one JSON answer: its usage is still read, and
 /// the first token is taken as the end of the response (it cannot be known better).
-async fn read_json_answer(
-    response: http::Response<hyper::body::Incoming>,
-    start: Instant,
-    estimated_prompt_tokens: u64,
-    rec: &mut RequestRecord,
-    clock: &ArrivalClock,
-) -> bool {
-    let collected = match Limited::new(response.into_body(), 64 * 1024 * 1024).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            fail(rec, ErrorClass::StreamCut, format!("response body broke: {e}"));
-            return false;
-        }
-    };
-    let t_us = arrived_us(clock, start);
+fn read_json_answer(answer: &[u8], t_us: u64, estimated_prompt_tokens: u64, rec: &mut RequestRecord) {
     let mut data = b"data: ".to_vec();
-    data.extend_from_slice(&collected);
+    data.extend_from_slice(answer);
     data.extend_from_slice(b"\n\n");
     let mut reader = StreamReader::default();
     reader.feed(&data, t_us, rec);
     // A full answer has `message.content`, not `delta.content`: count it as one token event.
     if rec.first_token_us.is_none() {
-        let has_text = serde_json::from_slice::<serde_json::Value>(&collected)
+        let has_text = serde_json::from_slice::<serde_json::Value>(answer)
             .ok()
             .and_then(|v| {
                 v["choices"][0]["message"]["content"]
@@ -469,5 +445,4 @@ async fn read_json_answer(
     }
     reader.feed(b"data: [DONE]\n\n", t_us, rec);
     reader.finalize(rec, None, estimated_prompt_tokens);
-    true
 }

@@ -4,6 +4,7 @@ pub mod connect;
 pub mod endpoint;
 pub mod error_body;
 pub mod event;
+pub mod h1;
 pub mod http;
 pub mod probe;
 pub mod proxy;
@@ -11,7 +12,6 @@ pub mod record;
 pub mod sse;
 pub mod stream;
 pub mod tls;
-mod transport;
 
 pub use endpoint::Endpoint;
 pub use http::{Client, Outgoing, Timeouts};
