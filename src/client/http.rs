@@ -244,7 +244,13 @@ impl Client {
         rec.headers_us = Some(arrived_us(conn.clock(), start));
         let status = head.status;
         rec.status = Some(status.as_u16());
-        let reuse = if head.close { After::Drop } else { After::Reuse };
+        // A body that ends with the connection, or a server that says it will close, ends the
+        // connection too.
+        let reuse = if head.close || head.body == h1::Framing::UntilClose {
+            After::Drop
+        } else {
+            After::Reuse
+        };
         let mut framing = head.body;
         if !status.is_success() {
             let body = tokio::time::timeout(timeouts.idle, conn.read_to_end(&mut framing, ERROR_BODY_LIMIT)).await;
