@@ -449,6 +449,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn length_and_close_delimited_bodies() {
+        let (mut h1, mut server) = pair().await;
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let mut framing = h1.read_head().await.unwrap().body;
+        assert_eq!(&h1.read_to_end(&mut framing, 64).await.unwrap()[..], b"hello");
+        assert!(
+            h1.reusable().await,
+            "a complete length-framed answer leaves the connection usable"
+        );
+
+        let (mut h1, mut server) = pair().await;
+        server
+            .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x\n\n")
+            .await
+            .unwrap();
+        drop(server);
+        let head = h1.read_head().await.unwrap();
+        assert!(head.close, "HTTP/1.0 without keep-alive closes");
+        let mut framing = head.body;
+        assert_eq!(framing, Framing::UntilClose);
+        assert_eq!(&h1.read_to_end(&mut framing, 64).await.unwrap()[..], b"data: x\n\n");
+        assert!(
+            h1.read_to_end(&mut Framing::Length(3), 64).await.is_err(),
+            "nothing left to read"
+        );
+    }
+
+    #[tokio::test]
     async fn garbage_is_not_http() {
         let (mut h1, mut server) = pair().await;
         server.write_all(b"SSH-2.0-OpenSSH\r\n\r\n").await.unwrap();
