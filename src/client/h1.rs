@@ -307,19 +307,34 @@ fn framing(status: http::StatusCode, headers: &http::HeaderMap) -> Result<Framin
     if status.is_informational() || status == http::StatusCode::NO_CONTENT || status == http::StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
-    let transfer = header_str(headers, http::header::TRANSFER_ENCODING).to_ascii_lowercase();
-    if transfer.split(',').any(|t| t.trim() == "chunked") {
+    // Every Transfer-Encoding line counts; chunked is the last coding when present.
+    let chunked = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+    if chunked {
         return Ok(Framing::Chunked(ChunkState::Size));
     }
-    match headers.get(http::header::CONTENT_LENGTH) {
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .map(Framing::Length)
-            .ok_or_else(|| ReadError::Invalid("invalid content-length".into())),
-        None => Ok(Framing::UntilClose),
+    // Several Content-Length values (or lines) must all agree, and be plain digits.
+    let mut length = None;
+    for value in headers.get_all(http::header::CONTENT_LENGTH) {
+        for part in value.to_str().unwrap_or("").split(',') {
+            let part = part.trim();
+            let n: u64 = part
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| part.parse().ok())
+                .flatten()
+                .ok_or_else(|| ReadError::Invalid(format!("invalid content-length {part:?}")))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ReadError::Invalid("conflicting content-length values".into()));
+            }
+            length = Some(n);
+        }
     }
+    Ok(length.map_or(Framing::UntilClose, Framing::Length))
 }
 
 fn find_crlf(bytes: &[u8]) -> Option<usize> {
@@ -329,24 +344,45 @@ fn find_crlf(bytes: &[u8]) -> Option<usize> {
 fn parse_chunk_size(line: &[u8]) -> Result<u64, ReadError> {
     let digits = line.split(|&b| b == b';').next().unwrap_or(b"");
     let text = std::str::from_utf8(digits).map_err(|_| ReadError::Invalid("chunk size is not text".into()))?;
-    u64::from_str_radix(text.trim(), 16).map_err(|_| ReadError::Invalid(format!("invalid chunk size {text:?}")))
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ReadError::Invalid(format!("invalid chunk size {text:?}")));
+    }
+    u64::from_str_radix(text, 16).map_err(|_| ReadError::Invalid(format!("invalid chunk size {text:?}")))
 }
 
 /// The bytes of a POST request: head and body in one buffer, so they go out in one write.
+/// A header given twice (the API key's Authorization and a `-H Authorization`, or a `-H` for a
+/// header llm-bench sets) is sent once, with the last value, as for the pre-flight requests;
+/// the body's framing is always llm-bench's own.
 pub fn request_bytes(endpoint: &Endpoint, api_path: &str, body: &[u8]) -> Vec<u8> {
+    let mut headers = http::HeaderMap::with_capacity(8);
+    headers.insert(http::header::HOST, endpoint.authority().clone());
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    for (name, value) in endpoint.headers() {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers.remove(http::header::TRANSFER_ENCODING);
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+
     let mut out = Vec::with_capacity(512 + body.len());
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(endpoint.request_target(api_path).as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(endpoint.authority().as_bytes());
-    out.extend_from_slice(b"\r\ncontent-type: application/json\r\naccept: text/event-stream\r\n");
-    for (name, value) in endpoint.headers() {
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
 }
@@ -390,6 +426,38 @@ mod tests {
         let h = head_of("HTTP/1.1 204 No Content\r\n\r\n").unwrap().unwrap();
         assert_eq!(h.body, Framing::Empty);
         assert!(head_of("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
+        assert!(head_of("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n").is_err());
+        let h = head_of("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, Framing::Length(5));
+        assert!(head_of("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").is_err());
+        let h = head_of("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, Framing::Chunked(ChunkState::Size));
+    }
+
+    #[test]
+    fn a_header_given_twice_is_sent_once_with_the_last_value() {
+        let mut endpoint = Endpoint::parse(
+            "http://127.0.0.1:9/v1",
+            Some("sk-env"),
+            &[
+                ("Authorization".into(), "Bearer other".into()),
+                ("Content-Length".into(), "999".into()),
+            ],
+        )
+        .unwrap();
+        endpoint.add_header("x-extra", "1");
+        let bytes = request_bytes(&endpoint, "/chat/completions", b"{}");
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(text.matches("authorization:").count(), 1, "{text}");
+        assert!(text.contains("authorization: Bearer other"), "{text}");
+        assert_eq!(text.matches("content-length:").count(), 1, "{text}");
+        assert!(text.contains("content-length: 2\r\n"), "{text}");
+        assert!(text.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n{}"), "{text}");
     }
 
     #[test]

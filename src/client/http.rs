@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long to look for an answer after a request could not be fully written.
+const ANSWER_AFTER_FAILED_SEND: Duration = Duration::from_millis(200);
 /// Largest non-streamed (JSON) answer read.
 const JSON_ANSWER_LIMIT: usize = 64 * 1024 * 1024;
 
@@ -161,6 +163,7 @@ impl Client {
     pub async fn execute(&mut self, outgoing: &Outgoing, run_start: Instant, rec: &mut RequestRecord) {
         let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
         let mut resend_reason = None;
+        let mut first_start = None;
         for attempt in 0..2 {
             if attempt > 0 {
                 *rec = RequestRecord::default();
@@ -168,9 +171,12 @@ impl Client {
                 rec.resends = 1;
                 rec.resend_reason = resend_reason.take();
             }
+            let connecting = Instant::now();
             let connect_us = match self.ensure_connected().await {
                 Ok(connect_us) => connect_us,
                 Err((class, message)) => {
+                    // Never sent: the whole attempt was connecting, none of it is send delay.
+                    rec.connect_us = us_since(connecting);
                     rec.start_s = run_start.elapsed().as_secs_f64();
                     fail(rec, class, message);
                     return;
@@ -179,6 +185,10 @@ impl Client {
             rec.connect_us = connect_us;
             let start = Instant::now();
             rec.start_s = (start - run_start).as_secs_f64();
+            if let Some(first) = first_start {
+                rec.resend_wait_us = start.saturating_duration_since(first).as_micros() as u64;
+            }
+            first_start.get_or_insert(start);
             let after = self.exchange(outgoing, start, rec).await;
             if rec.end_us == 0 {
                 // Failures end when they were noticed (a timeout, a broken connection).
@@ -217,7 +227,14 @@ impl Client {
         let response = tokio::select! {
             biased;
             response = async {
-                conn.send(&request).await?;
+                if let Err(e) = conn.send(&request).await {
+                    // A server may answer and close before taking a large body (413 and the
+                    // like): its answer, if it came, says more than the failed write.
+                    return match tokio::time::timeout(ANSWER_AFTER_FAILED_SEND, conn.read_head()).await {
+                        Ok(Ok(head)) => Ok(head),
+                        _ => Err(e),
+                    };
+                }
                 conn.read_head().await
             } => response,
             () = &mut sleep => {
@@ -272,7 +289,16 @@ impl Client {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("application/json") {
-            return match conn.read_to_end(&mut framing, JSON_ANSWER_LIMIT).await {
+            // The whole answer is its first token: the TTFT (or request) deadline still holds.
+            let answer = tokio::select! {
+                biased;
+                answer = conn.read_to_end(&mut framing, JSON_ANSWER_LIMIT) => answer,
+                () = &mut sleep => {
+                    fail(rec, first_deadline.1, timeout_message(first_deadline.1, &timeouts));
+                    return After::Drop;
+                }
+            };
+            return match answer {
                 Ok(answer) => {
                     let t_us = arrived_us(conn.clock(), start);
                     read_json_answer(&answer, t_us, outgoing.estimated_prompt_tokens, rec);
@@ -403,9 +429,11 @@ fn before_response(e: ReadError) -> (ErrorClass, String) {
             ErrorClass::NoResponse,
             format!("connection reset before any response: {e}"),
         ),
+        // Not a close or a reset (a TLS alert, a timeout from the kernel): not a keep-alive race,
+        // so not resent.
         ReadError::Io(e) => (
-            ErrorClass::NoResponse,
-            format!("connection closed before any response: {e}"),
+            ErrorClass::Connect,
+            format!("connection failed before any response: {e}"),
         ),
         ReadError::Invalid(why) => (
             ErrorClass::MalformedStream,

@@ -162,6 +162,10 @@ pub struct RequestRecord {
     /// Why the earlier attempt failed, when the request was resent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resend_reason: Option<String>,
+    /// Time the resent attempt took, from its send to the resend: the server's doing, not the
+    /// client's, so it is not counted as send delay.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resend_wait_us: u64,
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     /// Token counts are estimates: the server sent no `usage`.
@@ -173,6 +177,10 @@ pub struct RequestRecord {
     /// llama.cpp's own speed figures, when the server sends them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timings: Option<crate::client::event::ServerTimings>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl RequestRecord {

@@ -131,9 +131,11 @@ pub struct LoadContext {
 /// Returns when every worker has ended (or was aborted after the drain time).
 pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule, maker: Arc<RequestMaker>) {
     let barrier = Arc::new(Barrier::new(concurrency as usize + 1));
+    let step_start = Arc::new(std::sync::OnceLock::new());
     let mut workers = JoinSet::new();
     for conn in 0..concurrency {
         let barrier = barrier.clone();
+        let step_start = step_start.clone();
         let maker = maker.clone();
         let mut client = Client::new(ctx.endpoint.clone(), ctx.timeouts);
         let live = ctx.live.clone();
@@ -144,7 +146,9 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
             // A failed pre-connect is retried, and recorded, by the first request.
             let _ = client.ensure_connected().await;
             barrier.wait().await;
-            let go = Instant::now();
+            // One start for the whole step, taken by the first task to run after the release:
+            // a worker that runs later counts its wait as send delay.
+            let go = *step_start.get_or_init(Instant::now);
             let mut due = go;
             let mut k = 0u64;
             loop {
@@ -177,10 +181,10 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
                 };
                 live.started();
                 client.execute(&prepared.outgoing, run_start, &mut rec).await;
-                // start_s is taken after connecting, so connecting is not counted as delay.
+                // Neither connecting nor a resent attempt (the server's doing) is send delay.
                 let sent = run_start + Duration::from_secs_f64(rec.start_s);
-                rec.send_delay_us =
-                    (sent.saturating_duration_since(due).as_micros() as u64).saturating_sub(rec.connect_us);
+                rec.send_delay_us = (sent.saturating_duration_since(due).as_micros() as u64)
+                    .saturating_sub(rec.connect_us + rec.resend_wait_us);
                 due = sent + Duration::from_micros(rec.end_us);
                 live.finished(rec.ok, rec.events);
                 let refused = rec.error == Some(ErrorClass::Connect);
