@@ -92,3 +92,37 @@ fn server_that_never_answers() {
     assert_eq!(errors_of(&s)["timeout_ttft"], 2);
     drop(held);
 }
+
+/// A server that starts a non-streamed JSON answer and never finishes it: the TTFT deadline
+/// still ends the request (the whole answer would have been its first token).
+#[test]
+fn json_answer_that_never_finishes() {
+    use std::io::{Read, Write};
+    let stalling = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/v1", stalling.local_addr().unwrap().port());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for mut stream in stalling.incoming().take(3).flatten() {
+            let mut buf = [0u8; 16 * 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"choices\":",
+            );
+            open.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    });
+    let s = Scratch::new();
+    let started = std::time::Instant::now();
+    let out = s.run(
+        &url,
+        &["-o", "-st", "2", "-et", "2", "--model", "m", "--ttft-timeout", "700ms"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(errors_of(&s)["timeout_ttft"], 2);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the deadline held"
+    );
+    drop(held);
+}
