@@ -146,10 +146,12 @@ pub async fn run_closed_loop(ctx: &LoadContext, concurrency: u32, rule: StopRule
             // A failed pre-connect is retried, and recorded, by the first request.
             let _ = client.ensure_connected().await;
             barrier.wait().await;
-            // One start for the whole step, taken by the first task to run after the release:
-            // a worker that runs later counts its wait as send delay.
-            let go = *step_start.get_or_init(Instant::now);
-            let mut due = go;
+            // The release, taken by the first task to run after it: a worker that runs later
+            // counts its wait as send delay. Its duration and warm-up count from its own start,
+            // so that every connection gets the whole step.
+            let released = *step_start.get_or_init(Instant::now);
+            let go = Instant::now();
+            let mut due = released;
             let mut k = 0u64;
             loop {
                 if stop.is_cancelled() {
