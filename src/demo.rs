@@ -54,7 +54,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<crate::run::Outcome> {
     .collect();
     let cli = Cli::try_parse_from(argv)?;
     // The simulator is on this machine: a proxy from the environment must not stand between.
-    let config = crate::cli::config::RunConfig::from_args(cli.run, crate::client::proxy::ProxyEnv::default())?;
+    let mut config = crate::cli::config::RunConfig::from_args(cli.run, crate::client::proxy::ProxyEnv::default())?;
+    config.server_in_process = true;
     let outcome = crate::run::run(config).await;
     sim.shutdown();
     outcome

@@ -101,6 +101,10 @@ pub struct RunConfig {
     #[serde(serialize_with = "secs")]
     pub drain_timeout: Duration,
     pub threads: Option<usize>,
+    /// The server runs inside this process (`llm-bench demo`): the client's own figures then
+    /// include it.
+    #[serde(skip)]
+    pub server_in_process: bool,
 }
 
 fn usage(message: impl Into<String>) -> UsageError {
@@ -283,6 +287,7 @@ impl RunConfig {
             },
             drain_timeout: args.drain_timeout,
             threads: args.threads,
+            server_in_process: false,
         })
     }
 }

@@ -135,12 +135,16 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
                 } else {
                     0.0
                 };
+                let change = if gain < 0.0 {
+                    format!("lowers it by {:.1}%", -gain)
+                } else {
+                    format!("adds only {gain:.1}% (less than {:.0}%)", KNEE_GAIN * 100.0)
+                };
                 out.push(format!(
-                    "[{name}] Throughput stops growing at concurrency {} ({:.1} {u}): going to {} changes it by {gain:+.1}% (less than {:.0}%). More concurrency beyond {} mostly adds waiting.",
+                    "[{name}] Throughput stops growing at concurrency {} ({:.1} {u}): going to {} {change}. More concurrency beyond {} mostly adds waiting.",
                     w[0].concurrency,
                     throughput(w[0]),
                     w[1].concurrency,
-                    KNEE_GAIN * 100.0,
                     w[0].concurrency
                 ));
             }

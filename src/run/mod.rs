@@ -341,7 +341,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     }
     if let Some(client) = &ctx.summary.client {
         reporter.line("");
-        reporter.line(&format::client_line(client));
+        let mut line = format::client_line(client);
+        if ctx.config.server_in_process {
+            line.push_str(" (this process also ran the simulator, so this is not the client's cost alone)");
+        }
+        reporter.line(&line);
     }
     reporter.line("");
     reporter.line(&results_line(&ctx));
