@@ -46,6 +46,21 @@ fn hog(cpu: usize, threads: usize) -> Arc<AtomicBool> {
     running
 }
 
+/// In a child between fork and exec: run only on `cpu`, at the lowest priority.
+fn starve_self(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: the set is initialised before use; these calls are async-signal-safe.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+            || libc::setpriority(libc::PRIO_PROCESS, 0, 19) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 fn assert_healthy_figures(step: &serde_json::Value) {
     let client = &step["client"];
     assert!(client["lag"]["samples"].as_u64().unwrap() > 0, "{client}");
@@ -115,18 +130,32 @@ fn a_starved_client_is_flagged_and_a_normal_one_is_not() {
     );
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-                || libc::setpriority(libc::PRIO_PROCESS, 0, 19) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || starve_self(cpu));
     }
     let out = cmd.output().expect("llm-bench runs");
+    // The same starvation in stress mode: its report intervals are judged the same way.
+    let stressed = Scratch::new();
+    let mut stress_cmd = stressed.command(
+        &sim.url,
+        &[
+            "-o",
+            "-st",
+            "200",
+            "--duration",
+            "3s",
+            "--report-interval",
+            "1s",
+            "-tg",
+            "60",
+            "--threads",
+            "1",
+        ],
+    );
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        stress_cmd.pre_exec(move || starve_self(cpu));
+    }
+    let stress_out = stress_cmd.output().expect("llm-bench runs");
     running.store(false, Ordering::Relaxed);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -148,4 +177,22 @@ fn a_starved_client_is_flagged_and_a_normal_one_is_not() {
             .contains("llm-bench itself was the bottleneck"),
         "{summary}"
     );
+
+    let (stdout, stderr) = text(&stress_out);
+    assert!(stress_out.status.success(), "{stdout}\n{stderr}");
+    let summary = stressed.summary();
+    assert_eq!(summary["client_bound"], true, "{stdout}");
+    let intervals = summary["stress"]["intervals"].as_array().unwrap();
+    assert!(
+        intervals
+            .iter()
+            .flat_map(|i| i["tests"].as_array().unwrap())
+            .any(|t| t["client_bound"] == true),
+        "no interval flagged: {stdout}"
+    );
+    assert_eq!(
+        summary["steps"][0]["client_bound"], true,
+        "the totals carry the worst interval"
+    );
+    assert!(stdout.contains("CLIENT-BOUND"), "{stdout}");
 }
