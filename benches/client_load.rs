@@ -22,6 +22,12 @@ struct Load {
 }
 
 impl Load {
+    fn pace(&self) -> SimPace {
+        SimPace {
+            decode_ms: self.decode_ms,
+        }
+    }
+
     fn for_streams(streams: u32) -> Self {
         // 50 tokens/s per stream up to 1,000 streams (50,000 events/s); 10 tokens/s beyond,
         // where one simulator core could not produce 50 tokens/s for every stream.
@@ -36,7 +42,6 @@ impl Load {
 
 struct Outcome {
     held: u64,
-    events: u64,
     events_per_s: f64,
     client_us_per_event: f64,
     sim_us_per_event: f64,
@@ -67,17 +72,10 @@ fn step_args(load: &Load, seconds: u64) -> Vec<String> {
 }
 
 fn measure(load: &Load, seconds: u64, pin: &Pinning, baseline_rss_kib: u64) -> Outcome {
-    let sim = Simulator::start(
-        &SimPace {
-            decode_ms: load.decode_ms,
-        },
-        &[],
-        pin.sim,
-    );
-    let url = format!("http://127.0.0.1:{}/v1", sim.port);
+    let sim = Simulator::start(&load.pace(), &[], pin.sim);
     let dir = tempfile::tempdir().unwrap();
     http(sim.port, "POST", "/sim/reset");
-    let (usage, summary) = run_client(&url, &step_args(load, seconds), pin.client, dir.path());
+    let (usage, summary) = run_client(&sim.url(), &step_args(load, seconds), pin.client, dir.path());
     let truth = sim.stats();
     let sim_usage = sim.stop();
     assert!(usage.success, "llm-bench failed at {} streams", load.streams);
@@ -86,7 +84,6 @@ fn measure(load: &Load, seconds: u64, pin: &Pinning, baseline_rss_kib: u64) -> O
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     Outcome {
         held: truth["max_in_flight"].as_u64().unwrap_or(0),
-        events,
         events_per_s: events as f64 / f(&step["duration_s"]),
         client_us_per_event: 1e6 * usage.cpu_s / events as f64,
         sim_us_per_event: 1e6 * sim_usage.cpu_s / events as f64,
@@ -102,25 +99,23 @@ fn measure(load: &Load, seconds: u64, pin: &Pinning, baseline_rss_kib: u64) -> O
     }
 }
 
-/// Peak RSS of a one-stream run: what every run pays before its first stream.
-fn baseline_rss(pin: &Pinning) -> u64 {
+/// A short one-stream run: its peak RSS is what every run pays before its first stream, and
+/// its summary says how soon after launch the first request went out.
+fn one_stream_run(pin: &Pinning) -> (u64, f64) {
     let load = Load::for_streams(1);
-    let sim = Simulator::start(
-        &SimPace {
-            decode_ms: load.decode_ms,
-        },
-        &[],
-        pin.sim,
-    );
+    let sim = Simulator::start(&load.pace(), &[], pin.sim);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}/v1", sim.port);
-    let (usage, _) = run_client(&url, &step_args(&load, 2), pin.client, dir.path());
+    let (usage, summary) = run_client(&sim.url(), &step_args(&load, 2), pin.client, dir.path());
     sim.stop();
-    usage.max_rss_kib
+    let first_request_ms = summary["client"]["startup_first_request_ms"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    (usage.max_rss_kib, first_request_ms)
 }
 
-fn startup(pin: &Pinning) -> (f64, f64) {
-    let mut help_ms: Vec<f64> = (0..20)
+/// Median wall time of `llm-bench --help`, over 20 launches.
+fn help_ms(pin: &Pinning) -> f64 {
+    let mut times: Vec<f64> = (0..20)
         .map(|_| {
             let t = Instant::now();
             let out = Pinning::command(pin.client).arg("--help").output().unwrap();
@@ -128,25 +123,8 @@ fn startup(pin: &Pinning) -> (f64, f64) {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    help_ms.sort_by(f64::total_cmp);
-    let load = Load::for_streams(1);
-    let sim = Simulator::start(
-        &SimPace {
-            decode_ms: load.decode_ms,
-        },
-        &[],
-        pin.sim,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}/v1", sim.port);
-    let (_, summary) = run_client(&url, &step_args(&load, 1), pin.client, dir.path());
-    sim.stop();
-    (
-        help_ms[help_ms.len() / 2],
-        summary["client"]["startup_first_request_ms"]
-            .as_f64()
-            .unwrap_or(f64::NAN),
-    )
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 fn main() {
@@ -181,9 +159,11 @@ fn main() {
             _ => "NOT pinned (needs 2 CPUs and taskset)".into(),
         }
     );
-    let (help_ms, first_request_ms) = startup(&pin);
-    println!("start-up: `llm-bench --help` {help_ms:.1} ms (median of 20); first request {first_request_ms:.1} ms after launch");
-    let baseline = baseline_rss(&pin);
+    let help = help_ms(&pin);
+    let (baseline, first_request_ms) = one_stream_run(&pin);
+    println!(
+        "start-up: `llm-bench --help` {help:.1} ms (median of 20); first request {first_request_ms:.1} ms after launch"
+    );
     println!("baseline peak RSS (one stream): {:.1} MiB", baseline as f64 / 1024.0);
     println!();
     println!(
@@ -235,7 +215,6 @@ fn main() {
             pair(o.pairs[2]),
             pair(o.pairs[3]),
         );
-        let _ = o.events;
         std::io::stdout().flush().ok();
     }
     println!();
