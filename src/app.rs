@@ -24,6 +24,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     };
     let threads = match &cli.command {
         None => cli.run.threads,
+        Some(Command::Capacity(args)) => args.run.threads,
         Some(_) => None,
     };
     raise_open_file_limit();
@@ -53,6 +54,10 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                 crate::run::rebuild::print(&summary, &crate::report::Reporter::console_only());
                 Ok(Outcome::Complete)
             }
+            Some(Command::Capacity(args)) => {
+                let config = RunConfig::for_capacity(*args, ProxyEnv::from_process())?;
+                crate::run::run(config).await
+            }
             None => {
                 let config = RunConfig::from_args(cli.run, ProxyEnv::from_process())?;
                 crate::run::run(config).await
@@ -64,7 +69,9 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(130),
-        Ok(Outcome::ErrorBudget | Outcome::NothingSucceeded | Outcome::ResultsNotSaved) => ExitCode::from(1),
+        Ok(Outcome::ErrorBudget | Outcome::NothingSucceeded | Outcome::ResultsNotSaved | Outcome::SloUnmet) => {
+            ExitCode::from(1)
+        }
         Err(e) => match e.downcast_ref::<UsageError>() {
             Some(usage) => fail(2, &usage.0),
             None => fail(1, &format!("{e:#}")),

@@ -1,10 +1,12 @@
 //! The validated run configuration. Everything a user can get wrong is caught here, before any
 //! load is sent, and reported as one sentence.
 
-use super::RunArgs;
+use super::{CapacityArgs, RunArgs, SearchAxis, SloFrom};
 use crate::client::connect::TransportOptions;
 use crate::client::proxy::ProxyEnv;
 use crate::client::{tls, Endpoint, Timeouts};
+use crate::load::{Arrival, LoadAxis, LoadPoint, Pacing, StepPlan, Stop};
+use crate::metrics::slo::Slo;
 use crate::workload::{ApiKind, ImageData, TestKind};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -19,41 +21,86 @@ pub struct UsageError(pub String);
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mode {
-    /// Concurrency `start..=end` by `step`; each step either one request per connection or,
-    /// with `step_duration`, back to back for that long.
-    Step {
-        start: u32,
-        end: u32,
-        step: u32,
-        #[serde(serialize_with = "opt_secs")]
-        step_duration: Option<Duration>,
-    },
-    /// Fixed concurrency for a duration.
+    /// One step per load point, in order: a concurrency sweep (-st/-et/-ts) or a rate sweep
+    /// (`--rate`). `stop` None: the seed's step, one request per connection.
+    Step { points: Vec<LoadPoint>, stop: Option<Stop> },
+    /// One load point for a duration, reported per interval.
     Stress {
-        concurrency: u32,
+        point: LoadPoint,
         #[serde(serialize_with = "secs")]
         duration: Duration,
     },
+    /// `llm-bench capacity`: probes chosen by the search, each a step measured by `stop`.
+    Capacity(CapacitySpec),
+}
+
+/// What `llm-bench capacity` searches.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacitySpec {
+    pub by: LoadAxis,
+    pub min: f64,
+    pub max: f64,
+    /// Bisection ends when fail/pass − 1 is at most this.
+    pub precision: f64,
+    /// A probe with per-request thresholds passes when at least this share of its requests
+    /// were good (percent).
+    pub attainment_pct: f64,
+    pub stop: Stop,
+}
+
+/// How every step's load is shaped besides its load point.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSettings {
+    pub arrival: Arrival,
+    pub seed: u64,
+    pub max_concurrency: Option<u32>,
+    #[serde(serialize_with = "secs")]
+    pub ramp_up: Duration,
+    #[serde(serialize_with = "secs")]
+    pub warmup: Duration,
+    pub max_backlog: Option<u64>,
+    pub stop_when_saturated: bool,
+}
+
+impl LoadSettings {
+    /// The plan of one step at `point`.
+    pub fn plan(&self, point: LoadPoint, stop: Stop) -> StepPlan {
+        let pacing = match point {
+            LoadPoint::Concurrency(concurrency) => Pacing::Closed { concurrency },
+            LoadPoint::Rate(rate) => Pacing::Open {
+                rate,
+                arrival: self.arrival,
+                seed: self.seed,
+                max_concurrency: self.max_concurrency,
+            },
+        };
+        StepPlan {
+            pacing,
+            ramp_up: self.ramp_up,
+            warmup: self.warmup,
+            stop,
+            max_backlog: self.max_backlog,
+        }
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
-fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64(d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
-}
-
 impl Mode {
-    /// Concurrency of every step, in order.
-    pub fn concurrencies(&self) -> Vec<u32> {
-        match *self {
-            Mode::Step { start, end, step, .. } => (start..=end).step_by(step as usize).collect(),
-            Mode::Stress { concurrency, .. } => vec![concurrency],
+    /// The load point of every step, in order (a capacity search's are not known ahead).
+    pub fn points(&self) -> Vec<LoadPoint> {
+        match self {
+            Mode::Step { points, .. } => points.clone(),
+            Mode::Stress { point, .. } => vec![*point],
+            Mode::Capacity(_) => Vec::new(),
         }
+    }
+
+    /// Concurrency of every closed-loop step, in order.
+    pub fn concurrencies(&self) -> Vec<u32> {
+        self.points().iter().filter_map(|p| p.concurrency()).collect()
     }
 }
 
@@ -89,8 +136,11 @@ pub struct RunConfig {
     pub multimodal_text: String,
     pub log_file: PathBuf,
     pub out_dir: PathBuf,
-    #[serde(serialize_with = "secs")]
-    pub warmup: Duration,
+    pub load: LoadSettings,
+    /// `--slo`: latency objectives, judged per request (goodput) and per step.
+    pub slo: Option<Slo>,
+    /// `--slo-from send`: judge open-loop latencies from the actual send, not the intended one.
+    pub slo_from_send: bool,
     #[serde(serialize_with = "secs")]
     pub report_interval: Duration,
     #[serde(serialize_with = "secs")]
@@ -121,78 +171,263 @@ pub fn default_out_dir(prefix: &str) -> PathBuf {
     PathBuf::from("llm-bench-results").join(format!("{prefix}{stamp}"))
 }
 
+/// The tests to run: those chosen, or the original's two text tests when none was.
+fn tests_from(args: &RunArgs) -> Vec<TestKind> {
+    let chosen = [
+        (args.input, TestKind::Input),
+        (args.output, TestKind::Output),
+        (args.multimodal, TestKind::Multimodal),
+    ];
+    let tests: Vec<TestKind> = chosen.iter().filter(|(on, _)| *on).map(|&(_, t)| t).collect();
+    if tests.is_empty() {
+        vec![TestKind::Input, TestKind::Output]
+    } else {
+        tests
+    }
+}
+
+fn stress_duration(args: &RunArgs) -> Result<Option<Duration>, UsageError> {
+    match (args.duration, args.duration_hours) {
+        (Some(_), h) if h > 0.0 => Err(usage("give either -d/--duration-hours or --duration, not both")),
+        (Some(d), _) => Ok(Some(d)),
+        (None, h) if h > 0.0 => Ok(Some(Duration::from_secs_f64(h * 3600.0))),
+        (None, _) => Ok(None),
+    }
+}
+
+fn shorter_than(warmup: Duration, what: &str, length: Duration) -> Result<(), UsageError> {
+    if warmup >= length {
+        return Err(usage(format!(
+            "--warmup ({}) must be shorter than {what} ({})",
+            humantime::format_duration(warmup),
+            humantime::format_duration(length)
+        )));
+    }
+    Ok(())
+}
+
+/// Step or stress mode, and their load points.
+fn mode_from(args: &RunArgs) -> Result<Mode, UsageError> {
+    let rates = args.rate.clone().unwrap_or_default();
+    if let Some(duration) = stress_duration(args)? {
+        if args.step_duration.is_some() {
+            return Err(usage(
+                "--step-duration is for step mode; a stress run (-d/--duration) already runs back to back",
+            ));
+        }
+        if args.requests.is_some() {
+            return Err(usage("--requests is for step mode; a stress run (-d/--duration) runs for its duration"));
+        }
+        shorter_than(args.warmup + args.ramp_up, "the stress run", duration)?;
+        let point = match rates.as_slice() {
+            [] => LoadPoint::Concurrency(args.start_threads),
+            [rate] => LoadPoint::Rate(*rate),
+            _ => return Err(usage("a stress run takes one --rate; give a list for a step sweep instead")),
+        };
+        return Ok(Mode::Stress { point, duration });
+    }
+    let points: Vec<LoadPoint> = if rates.is_empty() {
+        if args.end_threads < args.start_threads {
+            return Err(usage(format!(
+                "-et/--end-threads ({}) is smaller than -st/--start-threads ({}); the last step must be at least the first",
+                args.end_threads, args.start_threads
+            )));
+        }
+        (args.start_threads..=args.end_threads)
+            .step_by(args.step_threads as usize)
+            .map(LoadPoint::Concurrency)
+            .collect()
+    } else {
+        rates.iter().map(|&r| LoadPoint::Rate(r)).collect()
+    };
+    Ok(Mode::Step {
+        points,
+        stop: step_stop(args, !rates.is_empty())?,
+    })
+}
+
+/// How each step ends: a number of requests, a duration, or (closed loop) one request per
+/// connection.
+fn step_stop(args: &RunArgs, open: bool) -> Result<Option<Stop>, UsageError> {
+    match (args.requests, args.step_duration) {
+        (Some(_), Some(_)) => Err(usage(
+            "give either --requests or --step-duration, not both: a step ends after a number of requests or after a time",
+        )),
+        (Some(n), None) => Ok(Some(Stop::Requests(n))),
+        (None, Some(d)) => {
+            shorter_than(args.warmup, "--step-duration", d)?;
+            Ok(Some(Stop::For(d)))
+        }
+        (None, None) if open => Err(usage(
+            "a --rate step needs a length: add --step-duration (e.g. 30s) or --requests (e.g. 200)",
+        )),
+        (None, None) if !args.warmup.is_zero() => Err(usage(
+            "--warmup needs --step-duration or --requests (or a stress run): a one-request-per-connection step has no time to warm up",
+        )),
+        (None, None) if !args.ramp_up.is_zero() => Err(usage(
+            "--ramp-up needs --step-duration or --requests (or a stress run): a one-request-per-connection step has nothing to ramp",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+fn load_settings_from(args: &RunArgs) -> Result<LoadSettings, UsageError> {
+    let open = args.rate.is_some();
+    if !open {
+        for (given, flag) in [
+            (args.max_concurrency.is_some(), "--max-concurrency"),
+            (args.arrival.is_some(), "--arrival"),
+            (args.burstiness.is_some(), "--burstiness"),
+            (args.max_backlog.is_some(), "--max-backlog"),
+        ] {
+            if given {
+                return Err(usage(format!(
+                    "{flag} is for open-loop runs: add --rate (requests per second); a closed loop's concurrency is -st"
+                )));
+            }
+        }
+    }
+    let arrival = crate::load::arrivals::parse_arrival(
+        args.arrival.as_deref().unwrap_or(if args.burstiness.is_some() { "gamma" } else { "poisson" }),
+        args.burstiness,
+    )
+    .map_err(usage)?;
+    Ok(LoadSettings {
+        arrival,
+        seed: args.seed,
+        max_concurrency: args.max_concurrency,
+        ramp_up: args.ramp_up,
+        warmup: args.warmup,
+        max_backlog: args.max_backlog,
+        stop_when_saturated: args.stop_when_saturated,
+    })
+}
+
+fn endpoint_from(args: &RunArgs, proxies: ProxyEnv) -> Result<(Endpoint, bool, Vec<String>), UsageError> {
+    let api_key = args
+        .api_key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| std::env::var("LLM_BENCH_API_KEY").ok().filter(|k| !k.is_empty()));
+    let mut headers = Vec::new();
+    for raw in &args.header {
+        let (name, value) = raw.split_once(':').ok_or_else(|| {
+            usage(format!(
+                "-H expects `Name: value`, got `{}`",
+                raw.split(':').next().unwrap_or("")
+            ))
+        })?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    // The file is checked whatever the URL, so a mistake shows before it matters.
+    let extra_roots = args
+        .ca_cert
+        .as_deref()
+        .map(tls::read_ca_file)
+        .transpose()
+        .map_err(usage)?;
+    let endpoint = Endpoint::parse(&args.url, api_key.as_deref(), &headers)
+        .and_then(|endpoint| {
+            endpoint.with_transport(TransportOptions {
+                extra_roots,
+                insecure: args.insecure,
+                proxies,
+            })
+        })
+        .map_err(usage)?;
+    Ok((endpoint, api_key.is_some(), headers.into_iter().map(|(n, _)| n).collect()))
+}
+
+fn check_intervals(args: &RunArgs) -> Result<(), UsageError> {
+    if args.monitor_interval < Duration::from_millis(200) {
+        return Err(usage(
+            "--monitor-interval must be at least 200ms (CPU use is measured between two samples)",
+        ));
+    }
+    if args.report_interval < Duration::from_secs(1) {
+        return Err(usage("--report-interval must be at least 1s"));
+    }
+    if args.model.as_ref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(usage(
+            "--model is empty; give a model name or leave it out to ask the server",
+        ));
+    }
+    Ok(())
+}
+
 impl RunConfig {
     /// Validates `args`; `proxies` are the proxy variables to honour (the process's, or none).
     pub fn from_args(args: RunArgs, proxies: ProxyEnv) -> Result<Self, UsageError> {
-        let mut tests = Vec::new();
-        if args.input {
-            tests.push(TestKind::Input);
-        }
-        if args.output {
-            tests.push(TestKind::Output);
-        }
-        if args.multimodal {
-            tests.push(TestKind::Multimodal);
-        }
-        if tests.is_empty() {
-            // The original ran both text tests when none was chosen.
-            tests = vec![TestKind::Input, TestKind::Output];
-        }
+        let tests = tests_from(&args);
+        let mode = mode_from(&args)?;
+        Self::build(args, proxies, tests, mode)
+    }
 
-        let stress = match (args.duration, args.duration_hours) {
-            (Some(_), h) if h > 0.0 => {
-                return Err(usage("give either -d/--duration-hours or --duration, not both"));
-            }
-            (Some(d), _) => Some(d),
-            (None, h) if h > 0.0 => Some(Duration::from_secs_f64(h * 3600.0)),
-            (None, _) => None,
+    /// Validates the arguments of `llm-bench capacity`.
+    pub fn for_capacity(cap: CapacityArgs, proxies: ProxyEnv) -> Result<Self, UsageError> {
+        let args = cap.run;
+        if args.rate.is_some() || stress_duration(&args)?.is_some() {
+            return Err(usage(
+                "capacity chooses its own load points: drop --rate and -d/--duration (use --by, --min and --max)",
+            ));
+        }
+        if args.slo.is_none() {
+            return Err(usage(
+                "capacity needs --slo, e.g. --slo ttft_p99=500ms,tpot_p99=50ms: the search looks for the highest load that meets it",
+            ));
+        }
+        let tests = tests_from(&args);
+        if tests.len() > 1 && (args.input || args.output || args.multimodal) {
+            return Err(usage("capacity searches with one test: give one of -i, -o or -mm"));
+        }
+        let tests = if tests.len() > 1 { vec![TestKind::Output] } else { tests };
+        let by = match cap.by {
+            SearchAxis::Rate => LoadAxis::Rate,
+            SearchAxis::Concurrency => LoadAxis::Concurrency,
         };
-        let mode = match stress {
-            Some(duration) => {
-                if args.step_duration.is_some() {
-                    return Err(usage(
-                        "--step-duration is for step mode; a stress run (-d/--duration) already runs back to back",
-                    ));
-                }
-                if args.warmup >= duration {
-                    return Err(usage(format!(
-                        "--warmup ({}) must be shorter than the stress run ({})",
-                        humantime::format_duration(args.warmup),
-                        humantime::format_duration(duration)
-                    )));
-                }
-                Mode::Stress {
-                    concurrency: args.start_threads,
-                    duration,
-                }
-            }
-            None => {
-                if args.end_threads < args.start_threads {
-                    return Err(usage(format!(
-                        "-et/--end-threads ({}) is smaller than -st/--start-threads ({}); the last step must be at least the first",
-                        args.end_threads, args.start_threads
-                    )));
-                }
-                if let Some(step_duration) = args.step_duration {
-                    if args.warmup >= step_duration {
-                        return Err(usage(format!(
-                            "--warmup ({}) must be shorter than --step-duration ({})",
-                            humantime::format_duration(args.warmup),
-                            humantime::format_duration(step_duration)
-                        )));
-                    }
-                } else if !args.warmup.is_zero() {
-                    return Err(usage("--warmup needs --step-duration (or a stress run): a one-request-per-connection step has no time to warm up"));
-                }
-                Mode::Step {
-                    start: args.start_threads,
-                    end: args.end_threads,
-                    step: args.step_threads,
-                    step_duration: args.step_duration,
-                }
-            }
+        if by == LoadAxis::Concurrency && args.max_concurrency.is_some() {
+            return Err(usage("--max-concurrency is for a search by rate; with --by concurrency the probes are concurrencies"));
+        }
+        let (default_min, default_max) = match by {
+            LoadAxis::Rate => (1.0, 1000.0),
+            LoadAxis::Concurrency => (1.0, 1024.0),
         };
+        let (min, max) = (cap.min.unwrap_or(default_min), cap.max.unwrap_or(default_max));
+        if max < min {
+            return Err(usage(format!("--max ({max}) is below --min ({min})")));
+        }
+        let stop = match (args.requests, args.step_duration) {
+            (Some(_), Some(_)) => return Err(usage("give either --requests or --step-duration, not both")),
+            (Some(n), None) => Stop::Requests(n),
+            (None, Some(d)) => Stop::For(d),
+            (None, None) => Stop::For(Duration::from_secs(10)),
+        };
+        if let Stop::For(d) = stop {
+            shorter_than(args.warmup, "each probe (--step-duration)", d)?;
+        }
+        let mode = Mode::Capacity(CapacitySpec {
+            by,
+            min,
+            max,
+            precision: cap.precision,
+            attainment_pct: 100.0 * cap.attainment,
+            stop,
+        });
+        let mut args = args;
+        if by == LoadAxis::Rate {
+            // The probes are open loop: the load flags for rates apply.
+            args.rate = Some(vec![min]);
+        }
+        let mut config = Self::build(args, proxies, tests, mode)?;
+        if config.load.warmup.is_zero() {
+            if let Stop::For(d) = stop {
+                config.load.warmup = (d / 5).min(Duration::from_secs(5));
+            }
+        }
+        Ok(config)
+    }
 
+    fn build(args: RunArgs, proxies: ProxyEnv, tests: Vec<TestKind>, mode: Mode) -> Result<Self, UsageError> {
         if tests.contains(&TestKind::Multimodal) && args.endpoint == ApiKind::Completions {
             return Err(usage(
                 "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
@@ -203,61 +438,17 @@ impl RunConfig {
         } else {
             None
         };
-
-        let api_key = args
-            .api_key
-            .filter(|k| !k.is_empty())
-            .or_else(|| std::env::var("LLM_BENCH_API_KEY").ok().filter(|k| !k.is_empty()));
-        let mut headers = Vec::new();
-        for raw in &args.header {
-            let (name, value) = raw.split_once(':').ok_or_else(|| {
-                usage(format!(
-                    "-H expects `Name: value`, got `{}`",
-                    raw.split(':').next().unwrap_or("")
-                ))
-            })?;
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-        // The file is checked whatever the URL, so a mistake shows before it matters.
-        let extra_roots = args
-            .ca_cert
-            .as_deref()
-            .map(tls::read_ca_file)
-            .transpose()
-            .map_err(usage)?;
-        let endpoint = Endpoint::parse(&args.url, api_key.as_deref(), &headers)
-            .and_then(|endpoint| {
-                endpoint.with_transport(TransportOptions {
-                    extra_roots,
-                    insecure: args.insecure,
-                    proxies,
-                })
-            })
-            .map_err(usage)?;
-
-        if args.monitor_interval < Duration::from_millis(200) {
-            return Err(usage(
-                "--monitor-interval must be at least 200ms (CPU use is measured between two samples)",
-            ));
-        }
-        if args.report_interval < Duration::from_secs(1) {
-            return Err(usage("--report-interval must be at least 1s"));
-        }
-        if let Some(model) = &args.model {
-            if model.trim().is_empty() {
-                return Err(usage(
-                    "--model is empty; give a model name or leave it out to ask the server",
-                ));
-            }
-        }
-
+        let load = load_settings_from(&args)?;
+        let slo = args.slo.as_deref().map(Slo::parse).transpose().map_err(usage)?;
+        let (endpoint, api_key_set, extra_header_names) = endpoint_from(&args, proxies)?;
+        check_intervals(&args)?;
         let proxy = endpoint.connector().proxy().map(|p| p.address());
         Ok(Self {
             url: endpoint.base_url.clone(),
             model: args.model,
             endpoint,
-            api_key_set: api_key.is_some(),
-            extra_header_names: headers.iter().map(|(n, _)| n.clone()).collect(),
+            api_key_set,
+            extra_header_names,
             ca_cert: args.ca_cert,
             insecure: args.insecure,
             proxy,
@@ -274,7 +465,9 @@ impl RunConfig {
             multimodal_text: args.multimodal_text_prompt,
             log_file: args.log_file,
             out_dir: args.out.unwrap_or_else(|| default_out_dir("")),
-            warmup: args.warmup,
+            load,
+            slo,
+            slo_from_send: args.slo_from == SloFrom::Send,
             report_interval: args.report_interval,
             monitor_interval: args.monitor_interval,
             min_tps: args.min_tps,
@@ -288,6 +481,14 @@ impl RunConfig {
             drain_timeout: args.drain_timeout,
             threads: args.threads,
             server_in_process: false,
+        })
+    }
+
+    /// The SLO judge of every step, when `--slo` was given.
+    pub fn slo_judge(&self) -> Option<crate::metrics::step::SloJudge> {
+        self.slo.as_ref().map(|slo| crate::metrics::step::SloJudge {
+            slo: std::sync::Arc::new(slo.clone()),
+            from_send: self.slo_from_send,
         })
     }
 }
@@ -328,13 +529,13 @@ mod tests {
         assert_eq!((c.prompt_chars, c.max_tokens), (500, 500));
         let c = config(&["-d", "8", "-st", "300", "-pp", "500", "-tg", "500"]).unwrap();
         match c.mode {
-            Mode::Stress { concurrency, duration } => {
-                assert_eq!((concurrency, duration), (300, Duration::from_secs(8 * 3600)))
+            Mode::Stress { point, duration } => {
+                assert_eq!((point, duration), (LoadPoint::Concurrency(300), Duration::from_secs(8 * 3600)))
             }
             other => panic!("{other:?}"),
         }
         let c = config(&["--duration", "90s", "--start_threads", "3"]).unwrap();
-        assert!(matches!(c.mode, Mode::Stress { concurrency: 3, .. }));
+        assert!(matches!(c.mode, Mode::Stress { point: LoadPoint::Concurrency(3), .. }));
     }
 
     #[test]

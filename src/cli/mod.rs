@@ -39,6 +39,48 @@ pub enum Command {
     Demo(DemoArgs),
     /// Rebuild summary.json of a results folder from its requests.jsonl.
     Report(ReportArgs),
+    /// Find the highest load that meets an SLO: raise it geometrically until the SLO fails,
+    /// then bisect (each probe a full measured step). Same connection, workload and timing
+    /// flags as a run.
+    Capacity(Box<CapacityArgs>),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CapacityArgs {
+    /// Search over request rates (open loop) or concurrencies (closed loop).
+    #[arg(long = "by", value_enum, default_value_t = SearchAxis::Rate)]
+    pub by: SearchAxis,
+    /// Lowest load to probe (default: 1 req/s, or concurrency 1).
+    #[arg(long = "min", value_name = "X", value_parser = parse::positive_f64)]
+    pub min: Option<f64>,
+    /// Highest load to probe (default: 1000 req/s, or concurrency 1024).
+    #[arg(long = "max", value_name = "Y", value_parser = parse::positive_f64)]
+    pub max: Option<f64>,
+    /// Bisect until the failing and the passing load are this close, e.g. 5% or 0.05.
+    #[arg(long = "precision", value_name = "PCT", default_value = "5%", value_parser = parse::percent)]
+    pub precision: f64,
+    /// With per-request thresholds: a probe passes when at least this share of its requests
+    /// were good, e.g. 90%.
+    #[arg(long = "attainment", value_name = "PCT", default_value = "90%", value_parser = parse::percent)]
+    pub attainment: f64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What a capacity search moves along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchAxis {
+    Rate,
+    Concurrency,
+}
+
+/// Where open-loop latencies are judged from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SloFrom {
+    /// The intended send time: what a user waiting in line saw.
+    Intended,
+    /// The actual send: what the server did.
+    Send,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -196,11 +238,51 @@ pub struct RunArgs {
     /// Time allowed for a whole request (default: no limit).
     #[arg(long = "request-timeout", value_name = "TIME", value_parser = parse::duration)]
     pub request_timeout: Option<Duration>,
-    /// After Ctrl-C, how long requests in flight may finish.
-    #[arg(long = "drain-timeout", value_name = "TIME", default_value = "10s", value_parser = parse::duration_or_zero)]
+    /// How long requests in flight may finish after a timed step's end or after Ctrl-C; then
+    /// they are cut and recorded as cancelled.
+    #[arg(long = "drain-timeout", value_name = "TIME", default_value = "30s", value_parser = parse::duration_or_zero)]
     pub drain_timeout: Duration,
 
     /// Worker threads of the client (default: all cores).
     #[arg(long = "threads", value_name = "N", value_parser = parse::threads, allow_negative_numbers = true)]
     pub threads: Option<usize>,
+
+    /// Open loop: requests per second instead of connections; a comma list makes a sweep, one
+    /// step per rate (e.g. 2,4,8,16). Needs --step-duration or --requests (or a stress run).
+    #[arg(long = "rate", value_name = "RPS[,RPS…]", value_parser = parse::rates, allow_negative_numbers = true)]
+    pub rate: Option<Vec<f64>>,
+    /// Open loop: how requests are spaced: poisson (default), gamma (with --burstiness), constant.
+    #[arg(long = "arrival", value_name = "KIND")]
+    pub arrival: Option<String>,
+    /// Gamma shape of the gaps (as vLLM defines it): 1 = Poisson, < 1 burstier, > 1 more regular.
+    #[arg(long = "burstiness", value_name = "K", value_parser = parse::positive_f64, allow_negative_numbers = true)]
+    pub burstiness: Option<f64>,
+    /// Seed of the open-loop schedule (the same seed gives the same send times).
+    #[arg(long = "seed", value_name = "N", default_value = "1")]
+    pub seed: u64,
+    /// Open loop: at most N requests in flight; the others wait in the client's queue (their
+    /// wait counts in the latency from the intended send time).
+    #[arg(long = "max-concurrency", value_name = "N", value_parser = parse::concurrency, allow_negative_numbers = true)]
+    pub max_concurrency: Option<u32>,
+    /// A fixed number of measured requests per step (vLLM's --num-prompts), in either loop,
+    /// instead of a duration.
+    #[arg(long = "requests", value_name = "N", value_parser = parse::requests, allow_negative_numbers = true)]
+    pub requests: Option<u64>,
+    /// Grow the rate (or the number of busy connections) linearly from near zero to the target
+    /// over this time at the start of each step; left out of the statistics like --warmup.
+    #[arg(long = "ramp-up", visible_alias = "ramp_up", value_name = "TIME", default_value = "0s", value_parser = parse::duration_or_zero)]
+    pub ramp_up: Duration,
+    /// Open loop: end a step as saturated when this many requests are due and unfinished at
+    /// once (default: 60 s worth at the target rate).
+    #[arg(long = "max-backlog", value_name = "N", value_parser = parse::requests, allow_negative_numbers = true)]
+    pub max_backlog: Option<u64>,
+    /// In a sweep, stop going higher once a step is saturated (backlog limit reached, or under
+    /// 90% of the target rate sent while TTFT rose through the step).
+    #[arg(long = "stop-when-saturated")]
+    pub stop_when_saturated: bool,
+    #[arg(long = "slo", value_name = "SPEC", help = "Latency objectives, e.g. ttft=500ms,tpot=50ms or ttft_p99=500ms", long_help = crate::metrics::slo::SLO_HELP)]
+    pub slo: Option<String>,
+    /// Judge open-loop latencies in SLOs from the intended send time (what users feel) or the actual send.
+    #[arg(long = "slo-from", value_enum, default_value_t = SloFrom::Intended)]
+    pub slo_from: SloFrom,
 }

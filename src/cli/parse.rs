@@ -71,6 +71,41 @@ pub fn duration_or_zero(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(t).map_err(|_| format!("`{s}` is not a time; write it like 90s, 30m, 8h or 1h30m"))
 }
 
+/// A number of requests: 1 ..= 10^12.
+pub fn requests(s: &str) -> Result<u64, String> {
+    whole(s, "the number of requests", 1, 1_000_000_000_000)
+}
+
+/// `--rate 2,4,8.5`: request rates, each above zero.
+pub fn rates(s: &str) -> Result<Vec<f64>, String> {
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        match item.parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 && v <= 1e7 => out.push(v),
+            _ => {
+                return Err(format!(
+                    "`{item}` is not a request rate; give requests per second above zero, like 2 or 0.5, and separate a sweep with commas (2,4,8)"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `5%` or `0.05` → 0.05; must be above 0 and at most 100%.
+pub fn percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match value {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("expected a share like 5% or 0.05 (above 0, at most 100%), got `{s}`")),
+    }
+}
+
 pub fn positive_f64(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -147,6 +182,20 @@ mod tests {
         assert!(duration("-1").is_err());
         assert!(duration("8 parsecs").unwrap_err().contains("not a time"));
         assert_eq!(duration_or_zero("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn rates_and_percents() {
+        assert_eq!(rates("2,4, 8.5"), Ok(vec![2.0, 4.0, 8.5]));
+        for bad in ["0", "-1", "x", "2,,4", "inf"] {
+            assert!(rates(bad).unwrap_err().contains("not a request rate"), "{bad}");
+        }
+        assert_eq!(percent("5%"), Ok(0.05));
+        assert_eq!(percent("0.9"), Ok(0.9));
+        for bad in ["0%", "150%", "x", "-5%"] {
+            assert!(percent(bad).is_err(), "{bad}");
+        }
+        assert!(requests("0").is_err());
     }
 
     #[test]

@@ -131,6 +131,11 @@ impl Client {
         }
     }
 
+    /// Closes the connection (a request on it was abandoned mid-way).
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
     /// Makes sure a usable connection is open. Returns the failure as a class and message.
     pub async fn ensure_connected(&mut self) -> Result<u64, (ErrorClass, String)> {
         if let Some(conn) = &mut self.conn {

@@ -133,6 +133,19 @@ pub struct RequestRecord {
     pub concurrency: u32,
     /// Which of the step's connections (workers) sent it.
     pub conn: u32,
+    /// The load point of the step that sent it (absent in files of older versions: then the
+    /// step's `concurrency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::load::LoadPoint>,
+    /// When the request was due, seconds after the run started: its time in the open-loop
+    /// schedule, or in a closed loop the end of the connection's previous response (the step's
+    /// release, or its ramp-up turn, for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_s: Option<f64>,
+    /// Time it waited in the client's queue for a free connection (the `--max-concurrency`
+    /// cap, or a new connection being opened), in µs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queue_us: u64,
     #[serde(default)]
     pub phase: Phase,
     /// Send start, seconds after the run started.
@@ -186,6 +199,22 @@ fn is_zero(n: &u64) -> bool {
 impl RequestRecord {
     pub fn ttft_us(&self) -> Option<u64> {
         self.first_token_us
+    }
+
+    /// The load point of the step that sent it.
+    pub fn point(&self) -> crate::load::LoadPoint {
+        self.load
+            .unwrap_or(crate::load::LoadPoint::Concurrency(self.concurrency))
+    }
+
+    /// When it was due, seconds after the run started (its send start when not recorded).
+    pub fn intended_s(&self) -> f64 {
+        self.intended_s.unwrap_or(self.start_s)
+    }
+
+    /// Send lateness: actual send start − intended send time, in µs (never negative).
+    pub fn lateness_us(&self) -> u64 {
+        ((self.start_s - self.intended_s()).max(0.0) * 1e6).round() as u64
     }
 
     /// End time of the request as seconds after the run started.

@@ -1,26 +1,31 @@
-//! Answers from the scaling curve: where throughput stops growing, what concurrency meets a
-//! speed target, where errors start, and the original script's four recommendations — each a
-//! plain sentence with the numbers behind it.
+//! Answers from the scaling curve: where throughput stops growing, what load meets a speed
+//! target or an SLO, where errors start, and the original script's four recommendations — each
+//! a plain sentence with the numbers behind it. Steps are named by their load point
+//! ("concurrency 16", "8 req/s").
 
+use super::slo::{fmt_ms, Slo};
 use super::step::StepStats;
 use crate::workload::TestKind;
 
 /// A step adds less than this much throughput over the previous one: the knee.
 pub const KNEE_GAIN: f64 = 0.05;
 
-/// Fills `scaling_efficiency_pct` of each step against the first step of the same test.
+/// Fills `scaling_efficiency_pct` of each step against the first step of the same test and
+/// the same kind of load point: (throughput / load value) relative to that first step.
 pub fn fill_scaling_efficiency(steps: &mut [StepStats]) {
     for test in [TestKind::Input, TestKind::Output, TestKind::Multimodal] {
-        let mut base: Option<f64> = None;
-        for step in steps.iter_mut().filter(|s| s.test == test) {
-            let per_conn = throughput(step) / step.concurrency.max(1) as f64;
-            match base {
-                None if per_conn > 0.0 => {
-                    base = Some(per_conn);
-                    step.scaling_efficiency_pct = Some(100.0);
+        for axis in [crate::load::LoadAxis::Concurrency, crate::load::LoadAxis::Rate] {
+            let mut base: Option<f64> = None;
+            for step in steps.iter_mut().filter(|s| s.test == test && s.load.axis() == axis) {
+                let per_unit = throughput(step) / step.load.value().max(f64::MIN_POSITIVE);
+                match base {
+                    None if per_unit > 0.0 => {
+                        base = Some(per_unit);
+                        step.scaling_efficiency_pct = Some(100.0);
+                    }
+                    Some(b) => step.scaling_efficiency_pct = Some(100.0 * per_unit / b),
+                    None => {}
                 }
-                Some(b) => step.scaling_efficiency_pct = Some(100.0 * per_conn / b),
-                None => {}
             }
         }
     }
@@ -41,14 +46,14 @@ fn unit(test: TestKind) -> &'static str {
     }
 }
 
-/// Recommendations for every test that ran more than one step.
-pub fn recommend(steps: &[StepStats], min_tps: Option<f64>) -> Vec<String> {
+/// Recommendations for every test; with an SLO, which load meets it.
+pub fn recommend(steps: &[StepStats], min_tps: Option<f64>, slo: Option<&Slo>) -> Vec<String> {
     let mut out = Vec::new();
     // First: a client-bound step measured llm-bench, so every other sentence depends on it.
     let bound: Vec<String> = steps
         .iter()
         .filter(|s| s.client_bound)
-        .map(|s| format!("{} at concurrency {}", s.test, s.concurrency))
+        .map(|s| format!("{} at {}", s.test, s.load))
         .collect();
     if !bound.is_empty() {
         out.push(format!(
@@ -62,54 +67,84 @@ pub fn recommend(steps: &[StepStats], min_tps: Option<f64>) -> Vec<String> {
         if curve.is_empty() {
             continue;
         }
-        out.extend(recommend_test(test, &curve, min_tps));
+        out.extend(recommend_test(test, &curve, min_tps, slo));
     }
     out
 }
 
-fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) -> Vec<String> {
-    let mut out = Vec::new();
-    let u = unit(test);
+fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>, slo: Option<&Slo>) -> Vec<String> {
     let name = test.name();
-
-    // Errors first: they make every other figure of a step suspect.
-    if let Some(first_bad) = curve.iter().find(|s| s.requests_failed > 0) {
-        let (class, count) = first_bad
-            .errors
-            .iter()
-            .max_by_key(|(_, n)| **n)
-            .map(|(c, n)| (c.as_str(), *n))
-            .unwrap_or(("unknown", 0));
-        out.push(format!(
-            "[{name}] Errors start at concurrency {}: {} of {} requests failed (mostly {class}, {count}).",
-            first_bad.concurrency,
-            first_bad.requests_failed,
-            first_bad.requests()
-        ));
-    }
-
-    let cached: u64 = curve.iter().map(|s| s.prompt_cache_hits).sum();
-    if cached > 0 {
-        let ok: u64 = curve.iter().map(|s| s.requests_ok).sum();
-        out.push(format!(
-            "[{name}] The server reused cached prompts for {cached} of {ok} requests, so prefill and TTFT are \
-             flattered; rerun with --extra-body '{{\"cache_prompt\": false}}' (llama.cpp) to measure new prompts."
-        ));
-    }
-
-    let measured: Vec<&&StepStats> = curve.iter().filter(|s| s.requests_ok > 0).collect();
+    let mut out: Vec<String> = [errors_sentence(curve), cache_sentence(curve), saturation_sentence(curve)]
+        .into_iter()
+        .flatten()
+        .map(|s| format!("[{name}] {s}"))
+        .collect();
+    let measured: Vec<&StepStats> = curve.iter().copied().filter(|s| s.requests_ok > 0).collect();
     if measured.is_empty() {
-        out.push(format!(
-            "[{name}] No request succeeded, so there is nothing to recommend."
-        ));
+        out.push(format!("[{name}] No request succeeded, so there is nothing to recommend."));
         return out;
     }
+    let mut sentences = vec![best_sentence(test, &measured)];
+    sentences.extend(knee_sentence(test, &measured));
+    if let Some(slo) = slo {
+        sentences.extend(slo_sentence(slo, &measured));
+    }
+    if let (Some(target), true) = (min_tps, test != TestKind::Input) {
+        sentences.push(min_tps_sentence(target, &measured));
+    }
+    if test != TestKind::Input {
+        sentences.extend(original_advice(&measured));
+    }
+    out.extend(sentences.into_iter().map(|s| format!("[{name}] {s}")));
+    out
+}
 
+/// Errors first: they make every other figure of a step suspect.
+fn errors_sentence(curve: &[&StepStats]) -> Option<String> {
+    let first_bad = curve.iter().find(|s| s.requests_failed > 0)?;
+    let (class, count) = first_bad
+        .errors
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(c, n)| (c.as_str(), *n))
+        .unwrap_or(("unknown", 0));
+    Some(format!(
+        "Errors start at {}: {} of {} requests failed (mostly {class}, {count}).",
+        first_bad.load,
+        first_bad.requests_failed,
+        first_bad.requests()
+    ))
+}
+
+fn cache_sentence(curve: &[&StepStats]) -> Option<String> {
+    let cached: u64 = curve.iter().map(|s| s.prompt_cache_hits).sum();
+    (cached > 0).then(|| {
+        let ok: u64 = curve.iter().map(|s| s.requests_ok).sum();
+        format!(
+            "The server reused cached prompts for {cached} of {ok} requests, so prefill and TTFT are \
+             flattered; rerun with --extra-body '{{\"cache_prompt\": false}}' (llama.cpp) to measure new prompts."
+        )
+    })
+}
+
+fn saturation_sentence(curve: &[&StepStats]) -> Option<String> {
+    let first = curve.iter().find(|s| s.saturated)?;
+    Some(format!(
+        "The server saturated at {}: requests piled up until the backlog limit ({}) ended the step; it cannot sustain that rate.",
+        first.load,
+        first.backlog_limit.unwrap_or(0)
+    ))
+}
+
+fn speed(s: &StepStats) -> Option<f64> {
+    s.per_conn_tps.map(|p| p.mean)
+}
+
+fn best_sentence(test: TestKind, measured: &[&StepStats]) -> String {
     let best = measured
         .iter()
         .max_by(|a, b| throughput(a).total_cmp(&throughput(b)))
         .expect("not empty");
-    let speed = |s: &StepStats| s.per_conn_tps.map(|p| p.mean);
     let best_speed = match (test, speed(best)) {
         (TestKind::Input, _) => best
             .prefill_tps
@@ -118,110 +153,163 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>) ->
         (_, Some(v)) => format!(", each connection at {v:.1} tok/s"),
         _ => String::new(),
     };
-    out.push(format!(
-        "[{name}] Best throughput: {:.1} {u} at concurrency {}{best_speed}.",
+    format!(
+        "Best throughput: {:.1} {} at {}{best_speed}.",
         throughput(best),
-        best.concurrency
-    ));
+        unit(test),
+        best.load
+    )
+}
 
-    if measured.len() >= 2 {
-        let knee = measured
-            .windows(2)
-            .find(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN));
-        match knee {
-            Some(w) => {
-                let gain = if throughput(w[0]) > 0.0 {
-                    100.0 * (throughput(w[1]) / throughput(w[0]) - 1.0)
-                } else {
-                    0.0
-                };
-                let change = if gain < 0.0 {
-                    format!("lowers it by {:.1}%", -gain)
-                } else {
-                    format!("adds only {gain:.1}% (less than {:.0}%)", KNEE_GAIN * 100.0)
-                };
-                out.push(format!(
-                    "[{name}] Throughput stops growing at concurrency {} ({:.1} {u}): going to {} {change}. More concurrency beyond {} mostly adds waiting.",
-                    w[0].concurrency,
-                    throughput(w[0]),
-                    w[1].concurrency,
-                    w[0].concurrency
-                ));
-            }
-            None => {
-                let last = measured.last().expect("not empty");
-                out.push(format!(
-                    "[{name}] Throughput still grows at the last step (concurrency {}, {:.1} {u}): continue raising concurrency to find the limit.",
-                    last.concurrency,
-                    throughput(last)
-                ));
-            }
-        }
+/// Where throughput stops growing, among the steps of one kind of load point.
+fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
+    if measured.len() < 2 {
+        return None;
     }
-
-    if let (Some(target), true) = (min_tps, test != TestKind::Input) {
-        let meets: Vec<&&&StepStats> = measured
-            .iter()
-            .filter(|s| speed(s).is_some_and(|v| v >= target))
-            .collect();
-        let falls = measured.iter().find(|s| speed(s).is_some_and(|v| v < target));
-        match (meets.last(), falls) {
-            (Some(ok), Some(bad)) => out.push(format!(
-                "[{name}] Per-connection speed falls below --min-tps {target} at concurrency {} ({:.1} tok/s). The highest concurrency that meets it is {} ({:.1} tok/s per connection, {:.1} tok/s in total).",
-                bad.concurrency,
-                speed(bad).unwrap_or(0.0),
-                ok.concurrency,
-                speed(ok).unwrap_or(0.0),
-                ok.output_throughput_tps
-            )),
-            (Some(ok), None) => out.push(format!(
-                "[{name}] Every step meets --min-tps {target}; the highest tested concurrency {} gives {:.1} tok/s per connection.",
-                ok.concurrency,
-                speed(ok).unwrap_or(0.0)
-            )),
-            (None, _) => out.push(format!(
-                "[{name}] No step meets --min-tps {target}: even concurrency {} gives {:.1} tok/s per connection.",
-                measured[0].concurrency,
-                speed(measured[0]).unwrap_or(0.0)
-            )),
+    let u = unit(test);
+    let more = match measured[0].load {
+        crate::load::LoadPoint::Concurrency(_) => "More concurrency",
+        crate::load::LoadPoint::Rate(_) => "A higher rate",
+    };
+    let knee = measured
+        .windows(2)
+        .find(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN));
+    Some(match knee {
+        Some(w) => {
+            let gain = if throughput(w[0]) > 0.0 {
+                100.0 * (throughput(w[1]) / throughput(w[0]) - 1.0)
+            } else {
+                0.0
+            };
+            let change = if gain < 0.0 {
+                format!("lowers it by {:.1}%", -gain)
+            } else {
+                format!("adds only {gain:.1}% (less than {:.0}%)", KNEE_GAIN * 100.0)
+            };
+            format!(
+                "Throughput stops growing at {} ({:.1} {u}): going to {} {change}. {more} beyond {} mostly adds waiting.",
+                w[0].load,
+                throughput(w[0]),
+                w[1].load.short(),
+                w[0].load.short()
+            )
         }
+        None => {
+            let last = measured.last().expect("not empty");
+            format!(
+                "Throughput still grows at the last step ({}, {:.1} {u}): continue raising the load to find the limit.",
+                last.load,
+                throughput(last)
+            )
+        }
+    })
+}
+
+/// With `--slo`: the highest tested load that meets it, and what breaks first above it.
+fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
+    let meets = |s: &StepStats| s.slo_pass.unwrap_or(true) && s.slo_attainment_pct.is_none_or(|a| a >= 90.0);
+    let best = measured.iter().rev().find(|s| meets(s));
+    let first_fail = measured.iter().find(|s| !meets(s));
+    let attainment = |s: &StepStats| {
+        s.slo_attainment_pct
+            .map(|a| format!(", {a:.0}% of requests good, goodput {:.2} req/s", s.goodput_rps.unwrap_or(0.0)))
+            .unwrap_or_default()
+    };
+    let breaks = |s: &StepStats| -> String {
+        if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
+            let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
+            return format!("{} was {actual} (limit {})", worst.objective.label(), fmt_ms(worst.objective.limit_ms));
+        }
+        format!(
+            "only {:.0}% of requests met every threshold",
+            s.slo_attainment_pct.unwrap_or(0.0)
+        )
+    };
+    Some(match (best, first_fail) {
+        (Some(ok), Some(bad)) => format!(
+            "The highest tested load that meets {} is {}{}; at {} {} — that breaks first.",
+            slo.describe(),
+            ok.load,
+            attainment(ok),
+            bad.load,
+            breaks(bad)
+        ),
+        (Some(ok), None) => format!(
+            "Every step meets {}; the highest tested load is {}{}: raise the load to find the limit.",
+            slo.describe(),
+            ok.load,
+            attainment(ok)
+        ),
+        (None, Some(bad)) => format!(
+            "No step meets {}: already at {} {}.",
+            slo.describe(),
+            bad.load,
+            breaks(bad)
+        ),
+        (None, None) => return None,
+    })
+}
+
+fn min_tps_sentence(target: f64, measured: &[&StepStats]) -> String {
+    let meets: Vec<&&StepStats> = measured
+        .iter()
+        .filter(|s| speed(s).is_some_and(|v| v >= target))
+        .collect();
+    let falls = measured.iter().find(|s| speed(s).is_some_and(|v| v < target));
+    match (meets.last(), falls) {
+        (Some(ok), Some(bad)) => format!(
+            "Per-connection speed falls below --min-tps {target} at {} ({:.1} tok/s). The highest load that meets it is {} ({:.1} tok/s per connection, {:.1} tok/s in total).",
+            bad.load,
+            speed(bad).unwrap_or(0.0),
+            ok.load,
+            speed(ok).unwrap_or(0.0),
+            ok.output_throughput_tps
+        ),
+        (Some(ok), None) => format!(
+            "Every step meets --min-tps {target}; the highest tested load, {}, gives {:.1} tok/s per connection.",
+            ok.load,
+            speed(ok).unwrap_or(0.0)
+        ),
+        (None, _) => format!(
+            "No step meets --min-tps {target}: even {} gives {:.1} tok/s per connection.",
+            measured[0].load,
+            speed(measured[0]).unwrap_or(0.0)
+        ),
     }
+}
 
-    // The original script's remaining advice, made correct: judged on every step, with numbers.
-    if test != TestKind::Input {
-        let spread: Vec<String> = measured
-            .iter()
-            .filter_map(|s| {
-                let p = s.per_conn_tps?;
-                (p.mean > 0.0 && p.std / p.mean > 0.5)
-                    .then(|| format!("{} (std/mean {:.2})", s.concurrency, p.std / p.mean))
-            })
-            .collect();
-        if !spread.is_empty() {
-            out.push(format!(
-                "[{name}] Connections run at very different speeds at concurrency {}: contention in the server, or network jitter.",
-                spread.join(", ")
-            ));
-        }
-        let low: Vec<String> = measured
-            .iter()
-            .filter_map(|s| {
-                s.efficiency_pct
-                    .filter(|e| *e < 80.0)
-                    .map(|e| format!("{} ({e:.0}%)", s.concurrency))
-            })
-            .collect();
-        if !low.is_empty() {
-            out.push(format!(
-                "[{name}] Efficiency is below 80% at concurrency {}: time to first token or queueing takes a large share of each step, so scaling is limited.",
-                low.join(", ")
-            ));
-        }
-        if measured.iter().all(|s| s.efficiency_pct.is_some_and(|e| e >= 95.0)) {
-            out.push(format!(
-                "[{name}] Efficiency is at least 95% at every step: the server scales well over this range."
-            ));
-        }
+/// The original script's remaining advice, made correct: judged on every step, with numbers.
+fn original_advice(measured: &[&StepStats]) -> Vec<String> {
+    let mut out = Vec::new();
+    let spread: Vec<String> = measured
+        .iter()
+        .filter_map(|s| {
+            let p = s.per_conn_tps?;
+            (p.mean > 0.0 && p.std / p.mean > 0.5).then(|| format!("{} (std/mean {:.2})", s.load.short(), p.std / p.mean))
+        })
+        .collect();
+    if !spread.is_empty() {
+        out.push(format!(
+            "Connections run at very different speeds at {}: contention in the server, or network jitter.",
+            spread.join(", ")
+        ));
+    }
+    let low: Vec<String> = measured
+        .iter()
+        .filter_map(|s| {
+            s.efficiency_pct
+                .filter(|e| *e < 80.0)
+                .map(|e| format!("{} ({e:.0}%)", s.load.short()))
+        })
+        .collect();
+    if !low.is_empty() {
+        out.push(format!(
+            "Efficiency is below 80% at {}: time to first token or queueing takes a large share of each step, so scaling is limited.",
+            low.join(", ")
+        ));
+    }
+    if measured.iter().all(|s| s.efficiency_pct.is_some_and(|e| e >= 95.0)) {
+        out.push("Efficiency is at least 95% at every step: the server scales well over this range.".into());
     }
     out
 }
@@ -234,7 +322,8 @@ mod tests {
     fn step(n: u32, tps: f64, conn_tps: f64, failed: u64) -> StepStats {
         let mut s = StepStats {
             test: TestKind::Output,
-            concurrency: n,
+            load: crate::load::LoadPoint::Concurrency(n),
+            concurrency: Some(n),
             requests_ok: n as u64,
             requests_failed: failed,
             output_throughput_tps: tps,
@@ -270,7 +359,7 @@ mod tests {
             step(30, 1850.0, 61.0, 0),
             step(40, 1860.0, 46.0, 2),
         ];
-        let advice = recommend(&steps, Some(60.0)).join("\n");
+        let advice = recommend(&steps, Some(60.0), None).join("\n");
         assert!(
             advice.contains("Throughput stops growing at concurrency 20"),
             "{advice}"
@@ -283,22 +372,22 @@ mod tests {
             advice.contains("falls below --min-tps 60 at concurrency 40"),
             "{advice}"
         );
-        assert!(advice.contains("highest concurrency that meets it is 30"), "{advice}");
+        assert!(advice.contains("highest load that meets it is concurrency 30"), "{advice}");
         assert!(advice.contains("Errors start at concurrency 40: 2 of 42"), "{advice}");
     }
 
     #[test]
     fn still_growing_says_continue() {
         let steps = vec![step(10, 1000.0, 100.0, 0), step(20, 2000.0, 100.0, 0)];
-        let advice = recommend(&steps, None).join("\n");
-        assert!(advice.contains("continue raising concurrency"), "{advice}");
+        let advice = recommend(&steps, None, None).join("\n");
+        assert!(advice.contains("continue raising the load"), "{advice}");
     }
 
     #[test]
     fn nothing_succeeded_is_said_plainly() {
         let mut s = step(10, 0.0, 0.0, 10);
         s.requests_ok = 0;
-        let advice = recommend(&[s], None).join("\n");
+        let advice = recommend(&[s], None, None).join("\n");
         assert!(advice.contains("No request succeeded"), "{advice}");
     }
 }

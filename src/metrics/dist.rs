@@ -31,6 +31,11 @@ impl LatencyHistogram {
         let _ = self.0.record(us.max(1));
     }
 
+    /// The value at percentile `p` (0–100], in ms.
+    pub fn percentile_ms(&self, p: f64) -> Option<f64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64 / 1000.0)
+    }
+
     pub fn dist_ms(&self) -> Option<Dist> {
         if self.0.is_empty() {
             return None;

@@ -2,7 +2,9 @@
 
 pub mod advice;
 pub mod dist;
+pub mod pacing;
+pub mod slo;
 pub mod step;
 
 pub use dist::{Dist, LatencyHistogram, Moments, Spread};
-pub use step::{StepAccumulator, StepStats};
+pub use step::{StepAccumulator, StepStats, Window};

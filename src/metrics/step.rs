@@ -3,12 +3,22 @@
 //! The accumulator holds histograms and running sums, never the records themselves, so its
 //! memory does not grow with the number of requests. The same code turns a live run and a
 //! `requests.jsonl` read back from disk into the same figures.
+//!
+//! Two ways to measure a step (docs/metrics.md, "Measurement windows"):
+//! - a **window** (timed steps, stress runs and their intervals): throughput counts what
+//!   *arrived* inside the window over its length, whichever request it belonged to; latencies
+//!   count the requests *sent* (intended) inside it, followed to their end;
+//! - a **batch** (`--requests N`, the seed's one request per connection): every measured
+//!   request, over first send → last end.
 
 use super::dist::{Dist, LatencyHistogram, Moments, Spread};
-use crate::client::{Phase, RequestRecord};
+use super::slo::{GoodputCounter, RequestLatencies, Slo, SloMetric, Verdict};
+use crate::client::{ErrorClass, Phase, RequestRecord};
+use crate::load::LoadPoint;
 use crate::workload::TestKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// How many distinct error messages a step keeps (with counts); the rest are only counted. The
 /// first message of each class is kept beyond this, so a class that comes late is never left
@@ -22,15 +32,60 @@ pub struct ErrorSample {
     pub count: u64,
 }
 
+/// A measured window, in seconds after the run started: [start, end).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+impl Window {
+    pub fn contains(&self, t_s: f64) -> bool {
+        t_s >= self.start_s && t_s < self.end_s
+    }
+
+    pub fn length_s(&self) -> f64 {
+        (self.end_s - self.start_s).max(0.0)
+    }
+}
+
+/// Send lateness in ms: how long after its intended time each request was sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lateness {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
 /// The figures of one (step, test), as written in `summary.json` under `steps`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepStats {
     pub test: TestKind,
-    pub concurrency: u32,
+    /// What the step is keyed by: a concurrency or a rate.
+    #[serde(default)]
+    pub load: LoadPoint,
+    /// The concurrency of a closed-loop step (the seed-era key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// `window` (a timed step: see `window`) or `batch` (a number of requests, first send →
+    /// last end).
+    #[serde(default)]
+    pub measured_over: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
     pub requests_ok: u64,
     pub requests_failed: u64,
-    /// Requests sent during warm-up: written to requests.jsonl, left out of every figure here.
+    /// Requests sent during warm-up or ramp-up: written to requests.jsonl, left out of every
+    /// latency figure here.
     pub requests_warmup: u64,
+    /// Requests cut by llm-bench itself (the drain time after the step ran out, a second
+    /// Ctrl-C): recorded with what arrived, counted neither as ok nor as failed.
+    #[serde(default)]
+    pub requests_cancelled: u64,
+    /// Requests that were due but never sent (dropped at saturation, or by a stop).
+    #[serde(default)]
+    pub requests_unsent: u64,
     /// Requests sent a second time on a fresh connection because a kept-alive one closed (or
     /// was reset) before any response; each counts once in ok or failed, by its last attempt.
     #[serde(default)]
@@ -39,28 +94,73 @@ pub struct StepStats {
     pub errors: BTreeMap<String, u64>,
     /// First distinct error messages, with how often each occurred.
     pub error_samples: Vec<ErrorSample>,
-    /// First send start to last request end among the measured requests.
+    /// The window's length, or first send → last end of a batch.
     pub duration_s: f64,
+    /// Prompt tokens of the successful measured requests.
     pub prompt_tokens: u64,
-    /// Output tokens of successful requests.
+    /// Output tokens of the successful measured requests.
     pub output_tokens: u64,
     /// Tokens received by requests that then failed.
     pub partial_output_tokens: u64,
     pub output_throughput_tps: f64,
     pub request_throughput_rps: f64,
-    /// Aggregate prefill throughput: prompt tokens / duration.
+    /// Aggregate prefill throughput.
     pub prompt_throughput_tps: f64,
     /// Per request: prompt tokens / TTFT.
     pub prefill_tps: Option<Spread>,
-    /// Per request: (output tokens − 1) / (last token − first token).
+    /// Per request: tokens after the first chunk / (last token − first token).
     pub per_conn_tps: Option<Spread>,
     pub ttft_ms: Option<Dist>,
     pub itl_ms: Option<Dist>,
     pub tpot_ms: Option<Dist>,
     pub e2e_ms: Option<Dist>,
+    /// Open loop: the configured rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rps: Option<f64>,
+    /// Open loop: measured requests the schedule made due, per second of the window (a Poisson
+    /// schedule's own count varies around the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_rps: Option<f64>,
+    /// Open loop: measured requests actually sent, per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achieved_rps: Option<f64>,
+    /// Open loop: actual send − intended send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lateness_ms: Option<Lateness>,
+    /// Open loop: time spent waiting for a free connection (part of the lateness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait_ms: Option<Dist>,
+    /// Open loop: TTFT counted from the intended send time (what a user waiting in line saw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_from_intended_ms: Option<Dist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_from_intended_ms: Option<Dist>,
+    /// Open loop: the backlog limit was reached and the step ended early.
+    #[serde(default)]
+    pub saturated: bool,
+    /// Open loop: most requests due and unfinished at once, and the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backlog: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog_limit: Option<u64>,
+    /// A plain sentence when the load was not applied as asked (rate short, sends late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing_warning: Option<String>,
+    /// With `--slo`: share of measured requests that were good, and goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_attainment_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_tps: Option<f64>,
+    /// With percentile objectives: all of them held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_pass: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_checks: Option<Verdict>,
     /// The original script's efficiency: output throughput / theoretical throughput × 100.
     pub efficiency_pct: Option<f64>,
-    /// (throughput at N / N) / (throughput at the first step / its N) × 100.
+    /// (throughput at the load point / its value) / (the same at the first step) × 100.
     pub scaling_efficiency_pct: Option<f64>,
     /// Most requests in flight at once, as counted by the client.
     pub max_in_flight: u64,
@@ -93,15 +193,30 @@ impl StepStats {
             self.requests_failed as f64 / self.requests() as f64
         }
     }
+
+    pub fn is_open_loop(&self) -> bool {
+        matches!(self.load, LoadPoint::Rate(_))
+    }
+}
+
+/// How latencies are judged against an SLO.
+#[derive(Debug, Clone)]
+pub struct SloJudge {
+    pub slo: Arc<Slo>,
+    /// Judge open-loop latencies from the actual send instead of the intended send time.
+    pub from_send: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct StepAccumulator {
     test: TestKind,
-    concurrency: u32,
+    load: LoadPoint,
+    window: Option<Window>,
+    slo: Option<SloJudge>,
     ok: u64,
     failed: u64,
     warmup: u64,
+    cancelled: u64,
     resends: u64,
     errors: BTreeMap<String, u64>,
     samples: Vec<ErrorSample>,
@@ -110,58 +225,133 @@ pub struct StepAccumulator {
     prompt_tokens: u64,
     output_tokens: u64,
     partial_tokens: u64,
+    /// What arrived inside the window, from every request (warm-up ones included).
+    window_output_tokens: f64,
+    window_prompt_tokens: u64,
+    window_completed: u64,
+    /// Measured requests sent: inside the window, and the first and last send.
+    sent_in_window: u64,
+    first_send_s: Option<f64>,
+    last_send_s: f64,
     tokens_estimated: bool,
     prompt_cache_hits: u64,
     ttft: LatencyHistogram,
     itl: LatencyHistogram,
     tpot: LatencyHistogram,
     e2e: LatencyHistogram,
+    ttft_intended: LatencyHistogram,
+    e2e_intended: LatencyHistogram,
+    lateness: LatencyHistogram,
+    queue: LatencyHistogram,
     send_delay: LatencyHistogram,
     per_conn: Moments,
     prefill: Moments,
+    goodput: GoodputCounter,
+    /// TTFT from the intended send, by the second of the intended send: whether latency grows
+    /// through the step (a saturated server) without keeping every value.
+    ttft_by_second: BTreeMap<i64, Moments>,
     /// Generation time per connection, for the original's "theoretical" throughput.
     generation_us_by_conn: HashMap<u32, u64>,
 }
 
 impl StepAccumulator {
-    pub fn new(test: TestKind, concurrency: u32) -> Self {
+    pub fn new(test: TestKind, load: LoadPoint) -> Self {
         Self {
             test,
-            concurrency,
+            load,
             ..Self::default()
         }
     }
 
+    /// Measures over a window instead of the whole batch.
+    pub fn with_window(mut self, window: Option<Window>) -> Self {
+        self.window = window;
+        self
+    }
+
+    pub fn with_slo(mut self, slo: Option<SloJudge>) -> Self {
+        self.slo = slo;
+        self
+    }
+
+    pub fn window(&self) -> Option<Window> {
+        self.window
+    }
+
+    /// Sets (or narrows) the window. Arrivals already counted stay counted, so narrow it only
+    /// where nothing arrived since (a step whose sending ended early: nothing is sent after).
+    pub fn set_window(&mut self, window: Window) {
+        self.window = Some(window);
+    }
+
+    /// Whether a record's latencies belong to this step: measured, and (for a window) sent in it.
+    fn measures(&self, rec: &RequestRecord) -> bool {
+        rec.phase == Phase::Measured && self.window.is_none_or(|w| w.contains(rec.intended_s()))
+    }
+
     pub fn add(&mut self, rec: &RequestRecord) {
-        if rec.phase == Phase::Warmup {
-            self.warmup += 1;
+        if let Some(window) = self.window {
+            self.count_arrivals(rec, window);
+        }
+        if rec.error == Some(ErrorClass::Cancelled) {
+            if self.measures(rec) {
+                self.cancelled += 1;
+            }
+            return;
+        }
+        if !self.measures(rec) {
+            if rec.phase == Phase::Warmup && self.window.is_none_or(|w| rec.intended_s() < w.end_s) {
+                self.warmup += 1;
+            }
             return;
         }
         self.resends += u64::from(rec.resends);
         self.first_start_s = Some(self.first_start_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
         self.last_end_s = self.last_end_s.max(rec.end_s());
+        self.first_send_s = Some(self.first_send_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
+        self.last_send_s = self.last_send_s.max(rec.start_s);
+        if self.window.is_none_or(|w| w.contains(rec.start_s)) {
+            self.sent_in_window += 1;
+        }
         self.send_delay.record_us(rec.send_delay_us);
+        let open = matches!(self.load, LoadPoint::Rate(_));
+        if open {
+            self.lateness.record_us(rec.lateness_us());
+            self.queue.record_us(rec.queue_us);
+        }
         if !rec.ok {
-            self.failed += 1;
-            self.partial_tokens += rec.partial_tokens();
-            let class = rec.error.map(|c| c.key()).unwrap_or_else(|| "unknown".into());
-            *self.errors.entry(class.clone()).or_default() += 1;
-            let message = rec.error_message.clone().unwrap_or_default();
-            if let Some(sample) = self
-                .samples
-                .iter_mut()
-                .find(|s| s.class == class && s.message == message)
-            {
-                sample.count += 1;
-            } else if self.samples.len() < ERROR_SAMPLES || !self.samples.iter().any(|s| s.class == class) {
-                self.samples.push(ErrorSample {
-                    class,
-                    message,
-                    count: 1,
-                });
-            }
+            self.add_failure(rec);
             return;
         }
+        self.add_success(rec, open);
+    }
+
+    fn add_failure(&mut self, rec: &RequestRecord) {
+        self.failed += 1;
+        self.partial_tokens += rec.partial_tokens();
+        if let Some(judge) = &self.slo {
+            self.goodput
+                .add(&judge.slo, false, &RequestLatencies::default(), rec.output_tokens);
+        }
+        let class = rec.error.map(|c| c.key()).unwrap_or_else(|| "unknown".into());
+        *self.errors.entry(class.clone()).or_default() += 1;
+        let message = rec.error_message.clone().unwrap_or_default();
+        if let Some(sample) = self
+            .samples
+            .iter_mut()
+            .find(|s| s.class == class && s.message == message)
+        {
+            sample.count += 1;
+        } else if self.samples.len() < ERROR_SAMPLES || !self.samples.iter().any(|s| s.class == class) {
+            self.samples.push(ErrorSample {
+                class,
+                message,
+                count: 1,
+            });
+        }
+    }
+
+    fn add_success(&mut self, rec: &RequestRecord, open: bool) {
         self.ok += 1;
         self.prompt_tokens += rec.prompt_tokens;
         self.output_tokens += rec.output_tokens;
@@ -169,14 +359,26 @@ impl StepAccumulator {
         if rec.server_reused_prompt() {
             self.prompt_cache_hits += 1;
         }
+        let late = rec.lateness_us();
         self.e2e.record_us(rec.end_us);
+        if open {
+            self.e2e_intended.record_us(rec.end_us + late);
+        }
         if let Some(ttft) = rec.ttft_us() {
             self.ttft.record_us(ttft);
+            if open {
+                self.ttft_intended.record_us(ttft + late);
+            }
+            self.ttft_by_second
+                .entry(rec.intended_s().floor() as i64)
+                .or_default()
+                .add((ttft + late) as f64 / 1000.0);
         }
         for pair in rec.token_us.windows(2) {
             self.itl.record_us(pair[1].saturating_sub(pair[0]));
         }
-        if let Some(tpot) = rec.tpot_us() {
+        let tpot = rec.tpot_us();
+        if let Some(tpot) = tpot {
             self.tpot.record_us(tpot.round() as u64);
         }
         if let Some(tps) = rec.generation_tps() {
@@ -185,9 +387,60 @@ impl StepAccumulator {
         if let Some(tps) = rec.prefill_tps() {
             self.prefill.add(tps);
         }
-        if let Some(gen) = rec.generation_us() {
+        if self.window.is_none() {
+            if let Some(gen) = rec.generation_us() {
+                *self.generation_us_by_conn.entry(rec.conn).or_default() += gen;
+            }
+        }
+        if let Some(judge) = &self.slo {
+            let from = if open && !judge.from_send { late } else { 0 };
+            let latencies = RequestLatencies {
+                ttft_ms: rec.ttft_us().map(|t| (t + from) as f64 / 1000.0),
+                tpot_ms: tpot.map(|t| t / 1000.0),
+                itl_p99_ms: own_p99_gap_ms(rec),
+                e2e_ms: Some((rec.end_us + from) as f64 / 1000.0),
+            };
+            self.goodput.add(&judge.slo, true, &latencies, rec.output_tokens);
+        }
+    }
+
+    /// What of this request arrived inside the window: its output tokens (evenly over its text
+    /// chunks), its prompt (counted when prefill ended: its first token), its completion.
+    fn count_arrivals(&mut self, rec: &RequestRecord, window: Window) {
+        if !rec.ok {
+            return;
+        }
+        if !rec.token_us.is_empty() {
+            let per_chunk = rec.output_tokens as f64 / rec.token_us.len() as f64;
+            let inside = rec
+                .token_us
+                .iter()
+                .filter(|&&t| window.contains(rec.start_s + t as f64 / 1e6))
+                .count();
+            self.window_output_tokens += per_chunk * inside as f64;
+        }
+        let prefilled_us = rec.first_token_us.or(rec.first_event_us).unwrap_or(rec.end_us);
+        if window.contains(rec.start_s + prefilled_us as f64 / 1e6) {
+            self.window_prompt_tokens += rec.prompt_tokens;
+        }
+        if window.contains(rec.end_s()) {
+            self.window_completed += 1;
+        }
+        if let Some(gen) = self.generation_in_window_us(rec) {
             *self.generation_us_by_conn.entry(rec.conn).or_default() += gen;
         }
+    }
+
+    /// First to last token, clipped to the window.
+    fn generation_in_window_us(&self, rec: &RequestRecord) -> Option<u64> {
+        let gen = rec.generation_us()?;
+        let Some(w) = self.window else {
+            return Some(gen);
+        };
+        let first = rec.start_s + rec.first_token_us? as f64 / 1e6;
+        let last = rec.start_s + rec.last_token_us? as f64 / 1e6;
+        let clipped = last.min(w.end_s) - first.max(w.start_s);
+        Some((clipped.max(0.0) * 1e6) as u64)
     }
 
     /// How late measured requests were sent (mean, p99 in ms), and the step's ITL p50 and mean
@@ -203,29 +456,87 @@ impl StepAccumulator {
         }
     }
 
+    /// TTFT (from the intended send) grew through the step: the mean over its last third of
+    /// seconds is more than 1.5 × that of its first third (and 10 ms more).
+    pub fn ttft_rising(&self) -> bool {
+        let seconds: Vec<&Moments> = self.ttft_by_second.values().collect();
+        if seconds.len() < 3 {
+            return false;
+        }
+        let third = seconds.len() / 3;
+        let mean = |slice: &[&Moments]| {
+            let (sum, n) = slice.iter().filter_map(|m| m.spread()).fold((0.0, 0u64), |(s, n), p| {
+                (s + p.mean * p.count as f64, n + p.count)
+            });
+            (n > 0).then(|| sum / n as f64)
+        };
+        match (mean(&seconds[..third]), mean(&seconds[seconds.len() - third..])) {
+            (Some(first), Some(last)) => last > 1.5 * first && last - first > 10.0,
+            _ => false,
+        }
+    }
+
+    /// The step's value of an SLO metric at a percentile, in ms: open-loop TTFT and E2E from
+    /// the intended send (unless judged from the send).
+    fn slo_value(&self, metric: SloMetric, p: f64, from_send: bool) -> Option<f64> {
+        let open = matches!(self.load, LoadPoint::Rate(_)) && !from_send;
+        match metric {
+            SloMetric::Ttft if open => self.ttft_intended.percentile_ms(p),
+            SloMetric::Ttft => self.ttft.percentile_ms(p),
+            SloMetric::E2e if open => self.e2e_intended.percentile_ms(p),
+            SloMetric::E2e => self.e2e.percentile_ms(p),
+            SloMetric::Tpot => self.tpot.percentile_ms(p),
+            SloMetric::Itl => self.itl.percentile_ms(p),
+        }
+    }
+
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).
     pub fn stats(&self, max_in_flight: u64) -> StepStats {
-        let duration_s = self
+        let batch_s = self
             .first_start_s
             .map_or(0.0, |first| (self.last_end_s - first).max(0.0));
+        let duration_s = self.window.map_or(batch_s, |w| w.length_s());
         let per_second = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
-        let output_throughput_tps = per_second(self.output_tokens as f64);
+        let (output_tps, request_rps, prompt_tps) = match self.window {
+            Some(_) => (
+                per_second(self.window_output_tokens),
+                per_second(self.window_completed as f64),
+                per_second(self.window_prompt_tokens as f64),
+            ),
+            None => (
+                per_second(self.output_tokens as f64),
+                per_second(self.ok as f64),
+                per_second(self.prompt_tokens as f64),
+            ),
+        };
         // The original's theoretical throughput: every token at the pace of the connection that
         // spent longest generating. Efficiency reduces to that time over the wall time.
         let longest_generation_s = self.generation_us_by_conn.values().max().map(|&us| us as f64 / 1e6);
         let efficiency_pct = match longest_generation_s {
             Some(gen) if gen > 0.0 && duration_s > 0.0 && self.output_tokens > 0 => {
-                let theoretical = self.output_tokens as f64 / gen;
-                Some(100.0 * output_throughput_tps / theoretical)
+                Some((100.0 * gen / duration_s).min(100.0))
             }
             _ => None,
         };
-        StepStats {
+        let open = matches!(self.load, LoadPoint::Rate(_));
+        let sent = self.ok + self.failed;
+        let achieved_rps = open.then(|| match self.window {
+            Some(_) => per_second(self.sent_in_window as f64),
+            None => match self.first_send_s {
+                Some(first) if sent >= 2 && self.last_send_s > first => (sent - 1) as f64 / (self.last_send_s - first),
+                _ => 0.0,
+            },
+        });
+        let mut stats = StepStats {
             test: self.test,
-            concurrency: self.concurrency,
+            load: self.load,
+            concurrency: self.load.concurrency(),
+            measured_over: if self.window.is_some() { "window" } else { "batch" }.into(),
+            window: self.window,
             requests_ok: self.ok,
             requests_failed: self.failed,
             requests_warmup: self.warmup,
+            requests_cancelled: self.cancelled,
             resends: self.resends,
             errors: self.errors.clone(),
             error_samples: self.samples.clone(),
@@ -233,25 +544,57 @@ impl StepAccumulator {
             prompt_tokens: self.prompt_tokens,
             output_tokens: self.output_tokens,
             partial_output_tokens: self.partial_tokens,
-            output_throughput_tps,
-            request_throughput_rps: per_second(self.ok as f64),
-            prompt_throughput_tps: per_second(self.prompt_tokens as f64),
+            output_throughput_tps: output_tps,
+            request_throughput_rps: request_rps,
+            prompt_throughput_tps: prompt_tps,
             prefill_tps: self.prefill.spread(),
             per_conn_tps: self.per_conn.spread(),
             ttft_ms: self.ttft.dist_ms(),
             itl_ms: self.itl.dist_ms(),
             tpot_ms: self.tpot.dist_ms(),
             e2e_ms: self.e2e.dist_ms(),
+            target_rps: open.then(|| self.load.value()),
+            achieved_rps,
+            send_lateness_ms: if open { self.lateness.dist_ms() } else { None }.map(|d| Lateness {
+                p50: d.p50,
+                p99: d.p99,
+                max: d.max,
+                mean: d.mean,
+            }),
+            queue_wait_ms: if open { self.queue.dist_ms() } else { None },
+            ttft_from_intended_ms: self.ttft_intended.dist_ms(),
+            e2e_from_intended_ms: self.e2e_intended.dist_ms(),
             efficiency_pct,
-            scaling_efficiency_pct: None,
             max_in_flight,
             tokens_estimated: self.tokens_estimated,
             prompt_cache_hits: self.prompt_cache_hits,
-            client_bound: false,
-            client: None,
-            system: None,
+            ..StepStats::default()
+        };
+        if let Some(judge) = &self.slo {
+            stats.slo_attainment_pct = self.goodput.attainment_pct();
+            stats.goodput_rps = self.goodput.goodput_rps(duration_s);
+            stats.goodput_tps = self.goodput.good_output_tps(duration_s);
+            if judge.slo.has_percentiles() {
+                let verdict = judge
+                    .slo
+                    .judge_percentiles(|metric, p| self.slo_value(metric, p, judge.from_send));
+                stats.slo_pass = Some(verdict.pass);
+                stats.slo_checks = Some(verdict);
+            }
         }
+        stats
     }
+}
+
+/// A request's own p99 gap between text chunks, in ms.
+fn own_p99_gap_ms(rec: &RequestRecord) -> Option<f64> {
+    let mut gaps: Vec<u64> = rec.token_us.windows(2).map(|p| p[1].saturating_sub(p[0])).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let rank = ((0.99 * gaps.len() as f64).ceil() as usize).clamp(1, gaps.len()) - 1;
+    let (_, value, _) = gaps.select_nth_unstable(rank);
+    Some(*value as f64 / 1000.0)
 }
 
 #[cfg(test)]

@@ -22,16 +22,27 @@ pub fn resent(s: &StepStats) -> String {
 
 /// The lines printed when a step ends.
 pub fn step_lines(s: &StepStats) -> Vec<String> {
+    let cancelled = if s.requests_cancelled > 0 {
+        format!(", {} cut at the drain time", s.requests_cancelled)
+    } else {
+        String::new()
+    };
+    let over = match s.window {
+        Some(_) => format!("in a {:.2} s window", s.duration_s),
+        None => format!("in {:.2} s", s.duration_s),
+    };
     let mut lines = vec![format!(
-        "[{}] concurrency {}: {} ok, {} failed{} in {:.2} s (max {} in flight)",
+        "[{}] {}: {} ok, {} failed{}{cancelled} {over} (max {} in flight)",
         s.test,
-        s.concurrency,
+        s.load,
         s.requests_ok,
         s.requests_failed,
         resent(s),
-        s.duration_s,
         s.max_in_flight
     )];
+    if let Some(line) = open_loop_line(s) {
+        lines.push(line);
+    }
     if s.requests_ok == 0 {
         let cause = s
             .error_samples
@@ -96,7 +107,56 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
     if s.prompt_cache_hits > 0 {
         lines.push(format!("  {}", prompt_cache_sentence(s)));
     }
+    if let Some(line) = slo_line(s) {
+        lines.push(line);
+    }
     lines
+}
+
+/// Open loop: the rate asked and sent, lateness, and latencies from the intended send time.
+fn open_loop_line(s: &StepStats) -> Option<String> {
+    let target = s.target_rps?;
+    let late = s
+        .send_lateness_ms
+        .map(|l| format!(" | send lateness ms p50 {:.2} p99 {:.2} max {:.1}", l.p50, l.p99, l.max))
+        .unwrap_or_default();
+    Some(format!(
+        "  rate: target {} req/s, sent {} req/s{late} | from the intended send: TTFT ms p50 {} p99 {}, E2E ms p50 {} p99 {}",
+        crate::load::point::fmt_rate(target),
+        crate::load::point::fmt_rate(s.achieved_rps.unwrap_or(0.0)),
+        ms(s.ttft_from_intended_ms, |d| d.p50),
+        ms(s.ttft_from_intended_ms, |d| d.p99),
+        ms(s.e2e_from_intended_ms, |d| d.p50),
+        ms(s.e2e_from_intended_ms, |d| d.p99),
+    ))
+}
+
+/// With `--slo`: attainment, goodput and the percentile objectives' verdict.
+fn slo_line(s: &StepStats) -> Option<String> {
+    if s.slo_attainment_pct.is_none() && s.slo_pass.is_none() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(a) = s.slo_attainment_pct {
+        parts.push(format!(
+            "{a:.1}% of requests good, goodput {:.2} req/s, {:.1} tok/s",
+            s.goodput_rps.unwrap_or(0.0),
+            s.goodput_tps.unwrap_or(0.0)
+        ));
+    }
+    if let Some(verdict) = &s.slo_checks {
+        let checks: Vec<String> = verdict
+            .checks
+            .iter()
+            .map(|c| format!("{} {}", c.describe(), if c.pass { "ok" } else { "FAIL" }))
+            .collect();
+        parts.push(format!(
+            "{}: {}",
+            if verdict.pass { "meets" } else { "FAILS" },
+            checks.join(", ")
+        ));
+    }
+    Some(format!("  SLO: {}", parts.join(" | ")))
 }
 
 /// Most distinct messages listed at the end of a run.
@@ -142,11 +202,12 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             continue;
         }
         lines.push(format!("== {test} test =="));
+        let header = if rows.iter().any(|s| s.is_open_loop()) { "load" } else { "conc" };
         match test {
             TestKind::Input => {
                 lines.push(format!(
                     "{:>6} {:>9} {:>14} {:>18} {:>10} {:>10} {:>8}",
-                    "conc", "ok/fail", "prompt tok/s", "prefill tok/s/req", "TTFT p50", "TTFT p99", "scaling"
+                    header, "ok/fail", "prompt tok/s", "prefill tok/s/req", "TTFT p50", "TTFT p99", "scaling"
                 ));
                 for s in rows {
                     lines.push(format!(
@@ -166,7 +227,7 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             _ => {
                 lines.push(format!(
                     "{:>6} {:>9} {:>10} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}",
-                    "conc", "ok/fail", "tok/s", "tok/s/conn", "TTFT p50", "TTFT p99", "ITL p50", "eff", "scaling"
+                    header, "ok/fail", "tok/s", "tok/s/conn", "TTFT p50", "TTFT p99", "ITL p50", "eff", "scaling"
                 ));
                 for s in rows {
                     lines.push(format!(
@@ -187,6 +248,9 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             }
         }
     }
+    if steps.iter().any(|s| s.saturated) {
+        lines.push("  * saturated: the backlog limit was reached and the step ended early".into());
+    }
     if steps.iter().any(|s| s.client_bound) {
         lines.push("  ! client-bound: llm-bench, not the server, limited that step (see its CLIENT-BOUND line)".into());
     }
@@ -202,13 +266,17 @@ pub fn prompt_cache_sentence(s: &StepStats) -> String {
     )
 }
 
-/// The concurrency column, marked `!` when the step was client-bound.
+/// The load column ("16" or "8/s"), marked `!` when the step was client-bound and `*` when
+/// it saturated.
 fn conc(s: &StepStats) -> String {
-    if s.client_bound {
-        format!("{}!", s.concurrency)
-    } else {
-        s.concurrency.to_string()
+    let mut text = s.load.short();
+    if s.saturated {
+        text.push('*');
     }
+    if s.client_bound {
+        text.push('!');
+    }
+    text
 }
 
 /// "llm-bench used 1.20 s of CPU for 50000 events (2.4 µs per event) on 2 cores, peak RSS 31 MB".

@@ -90,6 +90,9 @@ pub struct Summary {
     pub steps: Vec<StepStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressReport>,
+    /// `llm-bench capacity`: the answer, its bracketing probes, the SLO and what limited it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::run::Capacity>,
     /// True when any step (or stress interval) was client-bound: see each step's `client`.
     #[serde(default)]
     pub client_bound: bool,

@@ -1,10 +1,12 @@
 //! One benchmark run, from validated config to summary: pre-flight, then step or stress mode,
 //! then recommendations. Results are on disk at every stage.
 
+mod capacity;
 mod preflight;
 mod pump;
 pub mod rebuild;
 mod steps;
+pub use capacity::Capacity;
 mod stress;
 
 use crate::cli::config::{Mode, RunConfig, UsageError};
@@ -33,6 +35,8 @@ pub enum Outcome {
     /// The run finished, but requests.jsonl or summary.json could not be written completely
     /// (a full disk, a results folder removed during the run).
     ResultsNotSaved,
+    /// A capacity search found that even the lowest load fails the SLO.
+    SloUnmet,
 }
 
 impl Outcome {
@@ -43,6 +47,7 @@ impl Outcome {
             Outcome::ErrorBudget => "stopped_error_budget",
             Outcome::NothingSucceeded => "failed",
             Outcome::ResultsNotSaved => "results_not_saved",
+            Outcome::SloUnmet => "slo_unmet",
         }
     }
 }
@@ -75,6 +80,7 @@ impl RunContext {
             live: self.live.clone(),
             records,
             signals: self.signals.clone(),
+            clock: Default::default(),
         };
         (load, rx)
     }
@@ -248,24 +254,19 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         tests.join(", "),
         config.prompt_chars,
         config.max_tokens,
-        match &config.mode {
-            Mode::Step {
-                start,
-                end,
-                step,
-                step_duration,
-            } => format!(
-                "step mode: concurrency {start}..={end} by {step}{}",
-                step_duration
-                    .map(|d| format!(", {} per step", humantime::format_duration(d)))
-                    .unwrap_or_else(|| ", one request per connection".into())
-            ),
-            Mode::Stress { concurrency, duration } => format!(
-                "stress mode: concurrency {concurrency} for {}",
-                humantime::format_duration(*duration)
-            ),
-        }
+        describe_mode(&config)
     ));
+    if let Some(slo) = &config.slo {
+        reporter.line(&format!(
+            "SLO: {}{}",
+            slo.describe(),
+            if config.slo_from_send {
+                " (latencies from the actual send)"
+            } else {
+                ""
+            }
+        ));
+    }
     let ctx_threads = config.threads;
     let mut ctx = RunContext {
         config,
@@ -287,9 +288,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
             let (steps, outcome) = steps::run_steps(&mut ctx).await;
             (steps, None, outcome)
         }
-        Mode::Stress { concurrency, duration } => {
-            let (steps, report, outcome) = stress::run_stress(&mut ctx, concurrency, duration).await;
+        Mode::Stress { point, duration } => {
+            let (steps, report, outcome) = stress::run_stress(&mut ctx, point, duration).await;
             (steps, Some(report), outcome)
+        }
+        Mode::Capacity(spec) => {
+            let (steps, capacity, outcome) = capacity::run_capacity(&mut ctx, spec).await;
+            ctx.summary.capacity = Some(capacity);
+            (steps, None, outcome)
         }
     };
     ctx.monitor.sample();
@@ -308,7 +314,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
             outcome = Outcome::ResultsNotSaved;
         }
     }
-    let mut recommendations = advice::recommend(&steps, ctx.config.min_tps);
+    let mut recommendations = advice::recommend(&steps, ctx.config.min_tps, ctx.config.slo.as_ref());
+    if let Some(capacity) = &ctx.summary.capacity {
+        recommendations.insert(0, capacity.answer.clone());
+    }
     if let Some(report) = &stress {
         recommendations.extend(report.drift.iter().cloned());
     }
@@ -355,6 +364,59 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         _ => {}
     }
     Ok(outcome)
+}
+
+/// The load of the run in words, for its header line.
+fn describe_mode(config: &RunConfig) -> String {
+    let load = &config.load;
+    let open = match load.arrival {
+        crate::load::Arrival::Poisson => "poisson arrivals".to_string(),
+        other => format!("{other} arrivals"),
+    };
+    let cap = load
+        .max_concurrency
+        .map(|n| format!(", at most {n} in flight"))
+        .unwrap_or_default();
+    let shape = |points: &[crate::load::LoadPoint]| match points.first() {
+        Some(crate::load::LoadPoint::Rate(_)) => format!(" ({open}, seed {}{cap})", load.seed),
+        _ => String::new(),
+    };
+    let ramp = if load.ramp_up.is_zero() {
+        String::new()
+    } else {
+        format!(", ramp-up {}", humantime::format_duration(load.ramp_up))
+    };
+    match &config.mode {
+        Mode::Step { points, stop } => {
+            let list = match points.as_slice() {
+                [crate::load::LoadPoint::Concurrency(first), .., crate::load::LoadPoint::Concurrency(last)]
+                    if points.len() > 2 =>
+                {
+                    let step = points[1].value() - points[0].value();
+                    format!("concurrency {first}..={last} by {step}")
+                }
+                _ => points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+            };
+            let each = match stop {
+                Some(crate::load::Stop::For(d)) => format!(", {} per step", humantime::format_duration(*d)),
+                Some(crate::load::Stop::Requests(n)) => format!(", {n} requests per step"),
+                None => ", one request per connection".into(),
+            };
+            format!("step mode: {list}{each}{}{ramp}", shape(points))
+        }
+        Mode::Stress { point, duration } => format!(
+            "stress mode: {point} for {}{}{ramp}",
+            humantime::format_duration(*duration),
+            shape(&[*point])
+        ),
+        Mode::Capacity(spec) => {
+            let each = match spec.stop {
+                crate::load::Stop::For(d) => format!("{} per probe", humantime::format_duration(d)),
+                crate::load::Stop::Requests(n) => format!("{n} requests per probe"),
+            };
+            format!("capacity search, {each}{ramp}")
+        }
+    }
 }
 
 /// Where the results are, or which of them could not be saved.

@@ -31,13 +31,15 @@ pub struct Pump<'a> {
 }
 
 impl Pump<'_> {
-    pub async fn run(
+    /// Runs `load` to its end, returning what it returns.
+    pub async fn run<T>(
         &mut self,
-        load: impl Future<Output = ()>,
+        load: impl Future<Output = T>,
         rx: &mut UnboundedReceiver<RequestRecord>,
         sink: &mut impl RecordSink,
-    ) {
+    ) -> T {
         tokio::pin!(load);
+        let result;
         let started = Instant::now();
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -46,7 +48,10 @@ impl Pump<'_> {
             tokio::select! {
                 biased;
                 Some(rec) = rx.recv() => self.take(&rec, sink),
-                () = &mut load => break,
+                done = &mut load => {
+                    result = done;
+                    break;
+                }
                 _ = ticker.tick() => {
                     let now = Instant::now();
                     if let Some(problem) = self.writer.flush_if_due() {
@@ -70,6 +75,7 @@ impl Pump<'_> {
         if let Some(problem) = self.writer.flush() {
             self.reporter.warn_results_lost(&problem);
         }
+        result
     }
 
     fn take(&mut self, rec: &RequestRecord, sink: &mut impl RecordSink) {

@@ -1,7 +1,11 @@
 //! `llm-bench report DIR`: rebuilds summary.json from requests.jsonl alone, e.g. after a crash
-//! or `kill -9`. Records are grouped by (concurrency, test) in the order they first appear.
+//! or `kill -9`. Records are grouped by (load point, test) in the order they first appear; a
+//! timed step is measured over the window its summary recorded (or, without one, as a batch).
 
 use crate::cli::config::UsageError;
+use crate::load::LoadPoint;
+use crate::metrics::slo::Slo;
+use crate::metrics::step::SloJudge;
 use crate::metrics::{advice, StepAccumulator, StepStats};
 use crate::report::jsonl::read_records;
 use crate::report::summary::{now_rfc3339, Summary};
@@ -20,15 +24,39 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
     let previous: Option<Summary> = std::fs::read(dir.join("summary.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let mut order: Vec<(u32, crate::workload::TestKind)> = Vec::new();
+    let slo = previous
+        .as_ref()
+        .and_then(|p| p.config.get("slo"))
+        .and_then(|v| v.get("spec"))
+        .and_then(|v| v.as_str())
+        .and_then(|spec| Slo::parse(spec).ok());
+    let from_send = previous
+        .as_ref()
+        .and_then(|p| p.config.get("slo_from_send"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let judge = slo.as_ref().map(|slo| SloJudge {
+        slo: std::sync::Arc::new(slo.clone()),
+        from_send,
+    });
+    let mut order: Vec<(LoadPoint, crate::workload::TestKind)> = Vec::new();
     let mut accumulators: Vec<StepAccumulator> = Vec::new();
     for rec in &records {
-        let key = (rec.concurrency, rec.test);
+        let key = (rec.point(), rec.test);
         let index = match order.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {
+                // A timed step keeps the window it was measured over, when the summary says it.
+                let window = previous
+                    .as_ref()
+                    .and_then(|p| p.steps.iter().find(|s| s.load == key.0 && s.test == key.1))
+                    .and_then(|s| s.window);
                 order.push(key);
-                accumulators.push(StepAccumulator::new(rec.test, rec.concurrency));
+                accumulators.push(
+                    StepAccumulator::new(rec.test, key.0)
+                        .with_window(window)
+                        .with_slo(judge.clone()),
+                );
                 order.len() - 1
             }
         };
@@ -37,17 +65,22 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
     let mut steps: Vec<StepStats> = accumulators
         .iter()
         .zip(&order)
-        .map(|(acc, (concurrency, test))| {
-            // In-flight counts are not in the records; keep the live figure if it was saved.
-            let max_in_flight = previous
+        .map(|(acc, (point, test))| {
+            // What is not in the records (in-flight counts, the scheduler's view) is kept from
+            // the saved summary when there is one.
+            let saved = previous
                 .as_ref()
-                .and_then(|p| {
-                    p.steps
-                        .iter()
-                        .find(|s| s.concurrency == *concurrency && s.test == *test)
-                })
-                .map_or(0, |s| s.max_in_flight);
-            acc.stats(max_in_flight)
+                .and_then(|p| p.steps.iter().find(|s| s.load == *point && s.test == *test));
+            let mut stats = acc.stats(saved.map_or(0, |s| s.max_in_flight));
+            if let Some(saved) = saved {
+                stats.saturated = saved.saturated;
+                stats.requests_unsent = saved.requests_unsent;
+                stats.scheduled_rps = saved.scheduled_rps;
+                stats.max_backlog = saved.max_backlog;
+                stats.backlog_limit = saved.backlog_limit;
+                stats.pacing_warning = saved.pacing_warning.clone();
+            }
+            stats
         })
         .collect();
     advice::fill_scaling_efficiency(&mut steps);
@@ -56,7 +89,10 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
         .and_then(|p| p.config.get("min_tps"))
         .and_then(|v| v.as_f64());
     let mut summary = previous.unwrap_or_default();
-    summary.recommendations = advice::recommend(&steps, min_tps);
+    summary.recommendations = advice::recommend(&steps, min_tps, slo.as_ref());
+    if let Some(capacity) = &summary.capacity {
+        summary.recommendations.insert(0, capacity.answer.clone());
+    }
     summary.steps = steps;
     summary.status = "rebuilt".into();
     summary.finished_at = Some(now_rfc3339());

@@ -1,28 +1,51 @@
-//! Stress mode: `concurrency` connections busy for the whole duration, a report line per
-//! interval, a checkpointed summary, and a drift verdict at the end.
+//! Stress mode: one load point (a concurrency or a rate) for the whole duration, a report
+//! line per interval (each interval a measurement window), a checkpointed summary, and a drift
+//! verdict at the end.
 
 use super::pump::{Pump, RecordSink};
 use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
-use crate::load::{run_closed_loop, LiveCounters, RequestMaker, StopRule};
-use crate::metrics::{advice, StepAccumulator, StepStats};
+use super::steps::WindowedStep;
+use crate::load::{run_load, LiveCounters, LoadPoint, RequestMaker, Stop};
+use crate::metrics::{advice, StepAccumulator, StepStats, Window};
 use crate::monitor::health::ClientWatch;
 use crate::monitor::{ClientHealth, HealthInputs, Monitor};
 use crate::report::summary::{Interval, MonitorReport, StressReport};
 use crate::report::{Reporter, Summary};
 use crate::workload::TestKind;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// An interval that has closed but may still be waiting for requests sent in it: its figures
+/// follow the window rule (what arrived in it; requests sent in it, to their end), so it is
+/// reported once every request started before its end has come back, or one report interval
+/// later at the latest.
+struct PendingInterval {
+    index: usize,
+    start_s: f64,
+    end_s: f64,
+    /// Requests started before its end (run total), and records seen of them.
+    started_before_end: u64,
+    seen: u64,
+    accs: BTreeMap<TestKind, StepAccumulator>,
+    health: ClientHealth,
+    system: crate::monitor::SystemSummary,
+    report_by: Instant,
+}
+
 struct StressSink {
-    concurrency: u32,
-    totals: BTreeMap<TestKind, StepAccumulator>,
+    point: LoadPoint,
+    slo: Option<crate::metrics::step::SloJudge>,
+    totals: BTreeMap<TestKind, WindowedStep>,
     window: BTreeMap<TestKind, StepAccumulator>,
     window_start: Instant,
+    pending: VecDeque<PendingInterval>,
+    /// Records received so far (all of them started before now).
+    received: u64,
     interval: Duration,
     intervals: Vec<Interval>,
     run_start: Instant,
@@ -38,32 +61,35 @@ struct StressSink {
 }
 
 impl StressSink {
-    fn fresh(tests: &[TestKind], concurrency: u32) -> BTreeMap<TestKind, StepAccumulator> {
-        tests
-            .iter()
-            .map(|&t| (t, StepAccumulator::new(t, concurrency)))
+    fn fresh(&self, start_s: f64) -> BTreeMap<TestKind, StepAccumulator> {
+        self.totals
+            .keys()
+            .map(|&t| {
+                let acc = StepAccumulator::new(t, self.point).with_slo(self.slo.clone()).with_window(Some(Window {
+                    start_s,
+                    end_s: f64::INFINITY,
+                }));
+                (t, acc)
+            })
             .collect()
     }
 
+    /// Ends the current interval now; it is reported when its requests are in.
     fn close_window(&mut self, now: Instant) {
         let length = (now - self.window_start).as_secs_f64();
         let start_s = (self.window_start - self.run_start).as_secs_f64();
         let end_s = (now - self.run_start).as_secs_f64();
-        let tests: Vec<TestKind> = self.window.keys().copied().collect();
-        let window = std::mem::replace(&mut self.window, Self::fresh(&tests, self.concurrency));
+        let next = self.fresh(end_s);
+        let mut accs = std::mem::replace(&mut self.window, next);
+        for acc in accs.values_mut() {
+            acc.set_window(Window { start_s, end_s });
+        }
         let system = {
             self.monitor.sample();
             self.monitor.summary(start_s, end_s)
         };
-        let mut interval = Interval {
-            index: self.intervals.len(),
-            start_s,
-            end_s,
-            tests: Vec::new(),
-        };
-        let elapsed = humantime::format_duration(Duration::from_secs(end_s.round() as u64));
         // Several tests share the interval: judge the client by the strictest of their figures.
-        let load = window
+        let load = accs
             .values()
             .map(StepAccumulator::client_load)
             .reduce(|a, b| HealthInputs {
@@ -75,36 +101,66 @@ impl StressSink {
             })
             .unwrap_or_default();
         let health = self.client_watch.end_window(length, load, system.process_cpu_pct_mean);
-        for acc in window.into_values() {
-            let mut stats = acc.stats(self.live.max_in_flight.load(Ordering::Relaxed));
-            // An interval's rate is what finished in it over its length, not the span of
-            // its requests (most of which started in an earlier interval).
-            stats.duration_s = length;
-            if length > 0.0 {
-                stats.output_throughput_tps = stats.output_tokens as f64 / length;
-                stats.request_throughput_rps = stats.requests_ok as f64 / length;
-                stats.prompt_throughput_tps = stats.prompt_tokens as f64 / length;
+        self.pending.push_back(PendingInterval {
+            index: self.intervals.len() + self.pending.len(),
+            start_s,
+            end_s,
+            started_before_end: self.live.started.load(Ordering::Relaxed),
+            seen: self.received,
+            accs,
+            health,
+            system,
+            report_by: now + self.interval,
+        });
+        self.window_start = now;
+    }
+
+    /// Reports the pending intervals whose requests are all in (or that waited long enough).
+    fn report_ready(&mut self, now: Instant, all_in: bool) {
+        while let Some(first) = self.pending.front() {
+            if !(all_in || first.seen >= first.started_before_end || now >= first.report_by) {
+                break;
             }
+            let pending = self.pending.pop_front().expect("just looked");
+            self.report_interval(pending);
+        }
+    }
+
+    fn report_interval(&mut self, p: PendingInterval) {
+        let elapsed = humantime::format_duration(Duration::from_secs(p.end_s.round() as u64));
+        let mut interval = Interval {
+            index: p.index,
+            start_s: p.start_s,
+            end_s: p.end_s,
+            tests: Vec::new(),
+        };
+        let missing = p.started_before_end.saturating_sub(p.seen);
+        for acc in p.accs.into_values() {
+            let mut stats = acc.stats(self.live.max_in_flight.load(Ordering::Relaxed));
             stats.efficiency_pct = None;
-            stats.system = Some(system.clone());
-            stats.client_bound = health.client_bound;
-            stats.client = Some(health.clone());
+            stats.system = Some(p.system.clone());
+            stats.client_bound = p.health.client_bound;
+            stats.client = Some(p.health.clone());
             self.reporter.line(&interval_line(&elapsed.to_string(), &stats));
             interval.tests.push(stats);
         }
-        self.reporter.line(&format!("[{elapsed}] {}", system.describe()));
-        if let Some(warning) = health.warning() {
+        if missing > 0 {
+            self.reporter.line(&format!(
+                "[{elapsed}] {missing} requests sent before this interval's end were still in flight one interval later; their figures are not in it"
+            ));
+        }
+        self.reporter.line(&format!("[{elapsed}] {}", p.system.describe()));
+        if let Some(warning) = p.health.warning() {
             self.reporter.line(&format!("[{elapsed}] {warning}"));
         }
         let worse = self
             .worst_client
             .as_ref()
-            .is_none_or(|w| (health.client_bound, health.lag.p99_ms) > (w.client_bound, w.lag.p99_ms));
+            .is_none_or(|w| (p.health.client_bound, p.health.lag.p99_ms) > (w.client_bound, w.lag.p99_ms));
         if worse {
-            self.worst_client = Some(health);
+            self.worst_client = Some(p.health);
         }
         self.intervals.push(interval);
-        self.window_start = now;
         self.checkpoint();
     }
 
@@ -112,8 +168,8 @@ impl StressSink {
         let max = self.live.max_in_flight.load(Ordering::Relaxed);
         self.totals
             .values()
-            .map(|acc| {
-                let mut stats = acc.stats(max);
+            .map(|w| {
+                let mut stats = w.acc.stats(max);
                 stats.client_bound = self.worst_client.as_ref().is_some_and(|w| w.client_bound);
                 stats.client = self.worst_client.clone();
                 stats
@@ -139,11 +195,20 @@ impl StressSink {
 
 impl RecordSink for StressSink {
     fn record(&mut self, rec: &RequestRecord) {
-        if let Some(acc) = self.totals.get_mut(&rec.test) {
-            acc.add(rec);
+        self.received += 1;
+        if let Some(total) = self.totals.get_mut(&rec.test) {
+            total.record(rec);
         }
         if let Some(acc) = self.window.get_mut(&rec.test) {
             acc.add(rec);
+        }
+        for pending in &mut self.pending {
+            if let Some(acc) = pending.accs.get_mut(&rec.test) {
+                acc.add(rec);
+            }
+            if rec.start_s < pending.end_s {
+                pending.seen += 1;
+            }
         }
     }
 
@@ -151,6 +216,7 @@ impl RecordSink for StressSink {
         if now - self.window_start >= self.interval {
             self.close_window(now);
         }
+        self.report_ready(now, false);
     }
 }
 
@@ -250,19 +316,34 @@ pub fn drift(intervals: &[Interval]) -> Vec<String> {
 
 pub(super) async fn run_stress(
     ctx: &mut RunContext,
-    concurrency: u32,
+    point: LoadPoint,
     duration: Duration,
 ) -> (Vec<StepStats>, StressReport, Outcome) {
     let tests = ctx.config.tests.clone();
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();
     let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), tests.clone(), ctx.ids.clone()));
+    let plan = ctx.config.load.plan(point, Stop::For(duration));
+    let slo = ctx.config.slo_judge();
     ctx.client_watch.begin_window();
     let mut sink = StressSink {
-        concurrency,
-        totals: StressSink::fresh(&tests, concurrency),
-        window: StressSink::fresh(&tests, concurrency),
+        point,
+        slo: slo.clone(),
+        totals: tests
+            .iter()
+            .map(|&t| {
+                let total = WindowedStep {
+                    acc: StepAccumulator::new(t, point).with_slo(slo.clone()),
+                    window: plan.window(),
+                    clock: load_ctx.clock.clone(),
+                };
+                (t, total)
+            })
+            .collect(),
+        window: BTreeMap::new(),
         window_start: Instant::now(),
+        pending: VecDeque::new(),
+        received: 0,
         interval: ctx.config.report_interval,
         intervals: Vec::new(),
         run_start: ctx.run_start,
@@ -274,26 +355,30 @@ pub(super) async fn run_stress(
         summary: ctx.summary.clone(),
         out_dir: ctx.config.out_dir.clone(),
     };
-    {
+    sink.window = sink.fresh((sink.window_start - ctx.run_start).as_secs_f64());
+    let report = {
         let mut pump = Pump {
             writer: &mut ctx.writer,
             reporter: &ctx.reporter,
             live: &ctx.live,
-            label: format!("stress, concurrency {concurrency}"),
+            label: format!("stress, {point}"),
             expected: None,
         };
-        let rule = StopRule::For {
-            warmup: ctx.config.warmup,
-            duration,
-        };
-        pump.run(run_closed_loop(&load_ctx, concurrency, rule, maker), &mut rx, &mut sink)
-            .await;
-    }
+        pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut sink).await
+    };
     let now = Instant::now();
-    if now - sink.window_start >= Duration::from_secs(1) || sink.intervals.is_empty() {
+    if now - sink.window_start >= Duration::from_secs(1) || (sink.intervals.is_empty() && sink.pending.is_empty()) {
         sink.close_window(now);
     }
-    let totals = sink.totals();
+    sink.report_ready(now, true);
+    let mut totals = sink.totals();
+    for total in &mut totals {
+        if let Some((start_s, end_s)) = report.window {
+            // The load's own window (it ends early at saturation or a stop).
+            total.window = Some(Window { start_s, end_s });
+        }
+        crate::metrics::pacing::apply(total, &report, ctx.config.load.max_concurrency);
+    }
     let report = StressReport {
         drift: drift(&sink.intervals),
         intervals: sink.intervals,
@@ -303,6 +388,9 @@ pub(super) async fn run_stress(
     for s in &totals {
         for line in crate::report::format::step_lines(s) {
             ctx.reporter.line(&line);
+        }
+        if let Some(sentence) = &s.pacing_warning {
+            ctx.reporter.line(&format!("  {sentence}"));
         }
     }
     let outcome = if ctx.signals.stop.is_cancelled() {
