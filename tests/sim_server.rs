@@ -112,6 +112,49 @@ async fn streaming_chat_with_usage() {
     sim.shutdown();
 }
 
+/// vLLM's `continuous_usage_stats`: the role chunk and every content chunk carry the usage so
+/// far, then the usual final usage chunk; it needs `include_usage`, as in vLLM.
+#[tokio::test]
+async fn continuous_usage_stats_puts_usage_in_every_chunk() {
+    let sim = start(SimConfig {
+        tokens_per_chunk: 2,
+        ..fast()
+    })
+    .await;
+    let events = |options: Value| {
+        let mut req = chat(5, true);
+        req["stream_options"] = options;
+        async move {
+            let s = Conn::open(sim.addr).await.stream("/v1/chat/completions", &req).await;
+            assert!(s.complete);
+            s.events[..s.events.len() - 1]
+                .iter()
+                .map(|e| serde_json::from_str::<Value>(&e.data).unwrap())
+                .collect::<Vec<Value>>()
+        }
+    };
+    let ev = events(json!({"include_usage": true, "continuous_usage_stats": true})).await;
+    // role, chunks of 2, 2 and 1 tokens, final usage
+    assert_eq!(ev.len(), 5, "{ev:?}");
+    let completion: Vec<u64> = ev
+        .iter()
+        .map(|e| e["usage"]["completion_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(completion, [0, 2, 4, 5, 5]);
+    assert_eq!(
+        ev[1]["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+    );
+    assert_eq!(ev[3]["choices"][0]["finish_reason"], "length");
+    assert_eq!(ev[4]["choices"], json!([]));
+    // Without include_usage vLLM sends no usage at all; without the option, only at the end.
+    let ev = events(json!({"continuous_usage_stats": true})).await;
+    assert!(ev.iter().all(|e| e.get("usage").is_none()), "{ev:?}");
+    let ev = events(json!({"include_usage": true})).await;
+    assert_eq!(ev.iter().filter(|e| e.get("usage").is_some()).count(), 1, "{ev:?}");
+    sim.shutdown();
+}
+
 #[tokio::test]
 async fn completions_stream_multi_token_chunks_without_usage() {
     let sim = start(SimConfig {

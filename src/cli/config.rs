@@ -128,6 +128,8 @@ pub struct RunConfig {
     pub max_tokens: u32,
     pub same_prompt: bool,
     pub ignore_eos: bool,
+    /// `--continuous-usage`: ask for usage in every chunk (vLLM's `continuous_usage_stats`).
+    pub continuous_usage: bool,
     /// Merged into every request body (`--extra-body`).
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub image_path: Option<PathBuf>,
@@ -459,6 +461,7 @@ impl RunConfig {
             max_tokens: args.tokens_to_generate,
             same_prompt: args.same_prompt,
             ignore_eos: args.ignore_eos,
+            continuous_usage: args.continuous_usage,
             extra_body: args.extra_body.unwrap_or_default(),
             image_path: image.as_ref().map(|_| args.image_path.clone()),
             image,

@@ -186,6 +186,10 @@ pub struct RunArgs {
     /// Ask the server to ignore end-of-sequence so every request generates -tg tokens (vLLM, SGLang, llama.cpp).
     #[arg(long = "ignore-eos", visible_alias = "ignore_eos")]
     pub ignore_eos: bool,
+    /// Ask for token usage in every chunk (`stream_options.continuous_usage_stats`, vLLM and
+    /// SGLang), so tokens per chunk are counted exactly; a server that does not know it may refuse the request.
+    #[arg(long = "continuous-usage", visible_alias = "continuous_usage")]
+    pub continuous_usage: bool,
 
     /// Log file; the console and the log get the same lines.
     #[arg(

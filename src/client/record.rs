@@ -185,6 +185,14 @@ pub struct RequestRecord {
     pub tokens_estimated: bool,
     /// Arrival of every event carrying generated text.
     pub token_us: Vec<u64>,
+    /// Tokens in the first text chunk, when the server said so: it sent usage in every chunk
+    /// (vLLM's `continuous_usage_stats`, see `--continuous-usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_chunk_tokens: Option<u64>,
+    /// Tokens in each text chunk (one per `token_us`), from per-chunk usage; kept only when
+    /// some chunk carried more than one token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunk_tokens: Vec<u32>,
     /// Number of SSE events of any kind (role, content, usage, `[DONE]`).
     pub events: u32,
     /// llama.cpp's own speed figures, when the server sends them.
@@ -230,17 +238,67 @@ impl RequestRecord {
         }
     }
 
-    /// Per-connection generation speed: (output tokens − 1) / (last token − first token).
-    pub fn generation_tps(&self) -> Option<f64> {
-        let gen = self.generation_us()?;
-        (self.output_tokens > 1).then(|| (self.output_tokens - 1) as f64 / (gen as f64 / 1e6))
+    /// Number of events that carried generated text.
+    pub fn text_chunks(&self) -> u64 {
+        self.token_us.len() as u64
     }
 
-    /// TPOT = (E2E − TTFT) / (output tokens − 1).
+    /// Tokens that arrived after the first text chunk: what the time from the first to the last
+    /// token was spent on. Exact (output tokens − tokens in the first chunk) when the server
+    /// said how many tokens each chunk carried; otherwise output tokens × (chunks − 1) / chunks,
+    /// which is exact for evenly sized chunks and is output tokens − 1 for one token per chunk.
+    /// `None` without any output token.
+    pub fn tokens_after_first_chunk(&self) -> Option<f64> {
+        if self.output_tokens == 0 {
+            return None;
+        }
+        if let Some(first) = self.first_chunk_tokens {
+            return Some(self.output_tokens.saturating_sub(first) as f64);
+        }
+        let chunks = self.text_chunks();
+        // One token per chunk, or no chunk times to say otherwise: the first chunk is one token.
+        if chunks == 0 || chunks == self.output_tokens {
+            return Some((self.output_tokens - 1) as f64);
+        }
+        Some(self.output_tokens as f64 * (chunks - 1) as f64 / chunks as f64)
+    }
+
+    /// The tokens after the first chunk were estimated from the chunk count, the chunks carrying
+    /// several tokens (or fewer than one) on average.
+    pub fn tokens_per_chunk_estimated(&self) -> bool {
+        let chunks = self.text_chunks();
+        self.first_chunk_tokens.is_none() && chunks > 0 && self.output_tokens > 0 && chunks != self.output_tokens
+    }
+
+    /// Tokens carried by text chunk `index`: exact from per-chunk usage, else the request's
+    /// average (output tokens / text chunks).
+    pub fn tokens_in_chunk(&self, index: usize) -> f64 {
+        if let Some(&n) = self.chunk_tokens.get(index) {
+            return f64::from(n);
+        }
+        if self.first_chunk_tokens.is_some() && self.chunk_tokens.is_empty() {
+            return 1.0; // per-chunk usage said one token each
+        }
+        match self.text_chunks() {
+            0 => 1.0,
+            chunks => self.output_tokens as f64 / chunks as f64,
+        }
+    }
+
+    /// Per-connection generation speed: tokens after the first chunk / (last token − first
+    /// token), i.e. (output tokens − 1) / (last − first) for one token per chunk.
+    pub fn generation_tps(&self) -> Option<f64> {
+        let gen = self.generation_us()?;
+        let tokens = self.tokens_after_first_chunk().filter(|&n| n > 0.0)?;
+        Some(tokens / (gen as f64 / 1e6))
+    }
+
+    /// TPOT = (E2E − TTFT) / tokens after the first chunk (output tokens − 1 for one token per
+    /// chunk).
     pub fn tpot_us(&self) -> Option<f64> {
         let ttft = self.first_token_us?;
-        (self.output_tokens > 1 && self.end_us > ttft)
-            .then(|| (self.end_us - ttft) as f64 / (self.output_tokens - 1) as f64)
+        let tokens = self.tokens_after_first_chunk().filter(|&n| n > 0.0)?;
+        (self.end_us > ttft).then(|| (self.end_us - ttft) as f64 / tokens)
     }
 
     /// Prefill speed = prompt tokens / TTFT.
@@ -315,6 +373,132 @@ mod tests {
         assert_eq!(r.tpot_us(), Some(100_000.0));
         assert_eq!(r.prefill_tps(), Some(5000.0));
         assert_eq!(r.partial_tokens(), 0);
+    }
+
+    /// A request of `tokens` output tokens whose text chunks arrive every 10 ms from 100 ms on,
+    /// ending 1 ms after the last one.
+    fn chunked(tokens: u64, chunks: u64) -> RequestRecord {
+        let token_us: Vec<u64> = (0..chunks).map(|i| 100_000 + i * 10_000).collect();
+        RequestRecord {
+            first_token_us: token_us.first().copied(),
+            last_token_us: token_us.last().copied(),
+            end_us: token_us.last().unwrap() + 1_000,
+            token_us,
+            output_tokens: tokens,
+            ok: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tokens_after_the_first_chunk() {
+        struct Case {
+            name: &'static str,
+            rec: RequestRecord,
+            after_first: f64,
+            estimated: bool,
+            /// tokens per second over first → last token
+            tps: f64,
+        }
+        let exact = |mut rec: RequestRecord, tokens: &[u32]| {
+            rec.first_chunk_tokens = Some(u64::from(tokens[0]));
+            if tokens.iter().any(|&n| n != 1) {
+                rec.chunk_tokens = tokens.to_vec();
+            }
+            rec
+        };
+        let cases = [
+            Case {
+                name: "one token per chunk",
+                rec: chunked(10, 10),
+                after_first: 9.0,
+                estimated: false,
+                tps: 100.0, // 9 tokens in 90 ms
+            },
+            Case {
+                name: "one token per chunk, said by per-chunk usage",
+                rec: exact(chunked(10, 10), &[1; 10]),
+                after_first: 9.0,
+                estimated: false,
+                tps: 100.0,
+            },
+            Case {
+                name: "4 tokens per chunk, exact",
+                rec: exact(chunked(40, 10), &[4; 10]),
+                after_first: 36.0,
+                estimated: false,
+                tps: 400.0, // 36 tokens in 90 ms
+            },
+            Case {
+                name: "4 tokens per chunk, estimated",
+                rec: chunked(40, 10),
+                after_first: 36.0,
+                estimated: true,
+                tps: 400.0,
+            },
+            Case {
+                name: "10 tokens in 4, 4, 2, exact",
+                rec: exact(chunked(10, 3), &[4, 4, 2]),
+                after_first: 6.0,
+                estimated: false,
+                tps: 300.0, // 6 tokens in 20 ms
+            },
+            Case {
+                name: "10 tokens in 4, 4, 2, estimated",
+                rec: chunked(10, 3),
+                after_first: 10.0 * 2.0 / 3.0,
+                estimated: true,
+                tps: 10.0 * 2.0 / 3.0 / 0.020,
+            },
+        ];
+        for case in cases {
+            let r = &case.rec;
+            let after = r.tokens_after_first_chunk().unwrap();
+            assert!((after - case.after_first).abs() < 1e-9, "{}: {after}", case.name);
+            assert_eq!(r.tokens_per_chunk_estimated(), case.estimated, "{}", case.name);
+            let tps = r.generation_tps().unwrap();
+            assert!((tps - case.tps).abs() < 1e-6, "{}: {tps} tok/s", case.name);
+            // TPOT: E2E − TTFT = the generation time + 1 ms, over the same tokens.
+            let gen_us = (r.last_token_us.unwrap() - r.first_token_us.unwrap()) as f64;
+            let tpot = r.tpot_us().unwrap();
+            assert!(
+                (tpot - (gen_us + 1_000.0) / case.after_first).abs() < 1e-6,
+                "{}: TPOT {tpot}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_in_each_chunk() {
+        let mut r = chunked(10, 3);
+        assert!(
+            (r.tokens_in_chunk(2) - 10.0 / 3.0).abs() < 1e-12,
+            "the average when not said"
+        );
+        r.first_chunk_tokens = Some(4);
+        r.chunk_tokens = vec![4, 4, 2];
+        assert_eq!(r.tokens_in_chunk(2), 2.0);
+        let mut r = chunked(3, 3);
+        r.first_chunk_tokens = Some(1);
+        assert_eq!(r.tokens_in_chunk(1), 1.0);
+    }
+
+    #[test]
+    fn old_records_read_and_give_the_same_figures() {
+        // A line written before per-chunk counts existed.
+        let line = r#"{"id":1,"test":"output","concurrency":1,"conn":0,"start_s":0.0,"headers_us":10,
+            "first_event_us":50,"first_token_us":100000,"last_token_us":190000,"end_us":191000,
+            "status":200,"ok":true,"error":null,"error_message":null,"prompt_tokens":5,
+            "output_tokens":10,"tokens_estimated":false,
+            "token_us":[100000,110000,120000,130000,140000,150000,160000,170000,180000,190000],"events":12}"#;
+        let r: RequestRecord = serde_json::from_str(line).unwrap();
+        assert_eq!((r.first_chunk_tokens, r.chunk_tokens.len()), (None, 0));
+        assert_eq!(r.generation_tps(), Some(100.0));
+        assert_eq!(r.tpot_us(), Some(91_000.0 / 9.0));
+        // New fields are left out of a line when there is nothing to say.
+        let written = serde_json::to_string(&r).unwrap();
+        assert!(!written.contains("first_chunk_tokens") && !written.contains("chunk_tokens"));
     }
 
     #[test]

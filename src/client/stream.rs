@@ -26,6 +26,43 @@ struct StreamState {
     server_error: Option<String>,
     content_chunks: u64,
     last_event_us: Option<u64>,
+    /// Tokens in each text chunk, from per-chunk usage (vLLM's `continuous_usage_stats`):
+    /// the difference of cumulative `completion_tokens` between text chunks. Kept while every
+    /// text chunk so far carried usage and the counts never went back.
+    per_chunk: PerChunkTokens,
+}
+
+#[derive(Debug, Default)]
+struct PerChunkTokens {
+    tokens: Vec<u32>,
+    /// Cumulative completion tokens at the last text chunk.
+    so_far: u64,
+    /// A text chunk came without usage, or the counts went back: nothing known per chunk.
+    broken: bool,
+}
+
+impl PerChunkTokens {
+    fn on_text_chunk(&mut self, usage: Option<Usage>) {
+        if self.broken {
+            return;
+        }
+        match usage {
+            Some(u) if u.completion_tokens >= self.so_far => {
+                let tokens = u32::try_from(u.completion_tokens - self.so_far).unwrap_or(u32::MAX);
+                self.tokens.push(tokens);
+                self.so_far = u.completion_tokens;
+            }
+            _ => {
+                self.broken = true;
+                self.tokens = Vec::new();
+            }
+        }
+    }
+
+    /// Tokens per text chunk, when every text chunk said.
+    fn known(self) -> Option<Vec<u32>> {
+        (!self.broken && !self.tokens.is_empty()).then_some(self.tokens)
+    }
 }
 
 impl StreamState {
@@ -41,6 +78,7 @@ impl StreamState {
                     rec.last_token_us = Some(t_us);
                     rec.token_us.push(t_us);
                     self.content_chunks += 1;
+                    self.per_chunk.on_text_chunk(info.usage);
                 }
                 self.finished |= info.finished;
                 if info.usage.is_some() {
@@ -112,6 +150,21 @@ impl StreamReader {
             }
         }
         rec.server_timings = state.timings;
+        match state.per_chunk.known() {
+            Some(tokens) => {
+                rec.first_chunk_tokens = Some(u64::from(tokens[0]));
+                // One token per chunk needs no list: the first chunk's count says it.
+                rec.chunk_tokens = if tokens.iter().all(|&n| n == 1) {
+                    Vec::new()
+                } else {
+                    tokens
+                };
+            }
+            None => {
+                rec.first_chunk_tokens = None;
+                rec.chunk_tokens = Vec::new();
+            }
+        }
         let outcome = failure
             .or_else(|| {
                 state
@@ -268,6 +321,71 @@ mod tests {
     fn unterminated_last_event_is_delivered() {
         let rec = run(&[(TOKEN, 5), ("data: [DONE]", 6)], None);
         assert!(rec.ok, "{:?}", rec.error_message);
+    }
+
+    /// A text chunk carrying vLLM's per-chunk usage (cumulative completion tokens).
+    fn counted(text: &str, completion: u64) -> String {
+        format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}],\"usage\":{{\"prompt_tokens\":40,\"completion_tokens\":{completion},\"total_tokens\":{}}}}}\n\n",
+            40 + completion
+        )
+    }
+
+    fn final_usage(completion: u64) -> String {
+        format!("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":40,\"completion_tokens\":{completion}}}}}\n\n")
+    }
+
+    #[test]
+    fn per_chunk_usage_gives_the_tokens_of_each_chunk() {
+        // vLLM's layout: the role chunk with completion_tokens 0, every text chunk with the
+        // count so far, then the final usage chunk. 10 tokens in chunks of 4, 4, 2.
+        let role = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":0,\"total_tokens\":40}}\n\n";
+        let (a, b, c, end) = (counted("a", 4), counted("b", 8), counted("c", 10), final_usage(10));
+        let rec = run(
+            &[(role, 10), (&a, 50), (&b, 60), (&c, 70), (&end, 71), (DONE, 72)],
+            None,
+        );
+        assert!(rec.ok);
+        assert_eq!(rec.token_us, vec![50, 60, 70]);
+        assert_eq!((rec.output_tokens, rec.first_chunk_tokens), (10, Some(4)));
+        assert_eq!(rec.chunk_tokens, vec![4, 4, 2]);
+        assert_eq!(rec.tokens_after_first_chunk(), Some(6.0));
+        assert!(!rec.tokens_per_chunk_estimated());
+    }
+
+    #[test]
+    fn per_chunk_usage_with_one_token_each_keeps_no_list() {
+        let (a, b, c) = (counted("a", 1), counted("b", 2), counted("c", 3));
+        let rec = run(&[(&a, 5), (&b, 6), (&c, 7), (DONE, 8)], None);
+        assert_eq!((rec.output_tokens, rec.first_chunk_tokens), (3, Some(1)));
+        assert!(rec.chunk_tokens.is_empty());
+    }
+
+    #[test]
+    fn tokens_in_a_chunk_without_text_go_to_the_next_text_chunk() {
+        // A token whose text is not complete yet arrives in a chunk with empty content.
+        let empty = "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":3}}\n\n";
+        let (a, c) = (counted("a", 2), counted("c", 5));
+        let rec = run(&[(&a, 5), (empty, 6), (&c, 7), (DONE, 8)], None);
+        assert_eq!(rec.chunk_tokens, vec![2, 3]);
+    }
+
+    #[test]
+    fn usage_only_at_the_end_says_nothing_per_chunk() {
+        let end = final_usage(8);
+        let rec = run(&[(TOKEN, 5), (TOKEN, 6), (&end, 7), (DONE, 8)], None);
+        assert_eq!(rec.output_tokens, 8);
+        assert_eq!(rec.first_chunk_tokens, None);
+        assert!(rec.chunk_tokens.is_empty());
+        assert!(rec.tokens_per_chunk_estimated());
+        // A text chunk without usage among counted ones: nothing is known per chunk either.
+        let (a, c) = (counted("a", 4), counted("c", 8));
+        let rec = run(&[(&a, 5), (TOKEN, 6), (&c, 7), (DONE, 8)], None);
+        assert_eq!((rec.first_chunk_tokens, rec.chunk_tokens.len()), (None, 0));
+        // Counts that go back are not cumulative: not trusted.
+        let (a, b) = (counted("a", 4), counted("b", 2));
+        let rec = run(&[(&a, 5), (&b, 6), (DONE, 8)], None);
+        assert_eq!(rec.first_chunk_tokens, None);
     }
 
     #[test]

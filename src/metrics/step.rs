@@ -111,7 +111,11 @@ pub struct StepStats {
     /// Per request: tokens after the first chunk / (last token − first token).
     pub per_conn_tps: Option<Spread>,
     pub ttft_ms: Option<Dist>,
+    /// ITL as chunk gaps: each gap between successive text chunks (vLLM's convention).
     pub itl_ms: Option<Dist>,
+    /// ITL per token: each chunk gap divided by the tokens of the chunk that ended it.
+    #[serde(default)]
+    pub itl_per_token_ms: Option<Dist>,
     pub tpot_ms: Option<Dist>,
     pub e2e_ms: Option<Dist>,
     /// Open loop: the configured rate.
@@ -166,6 +170,14 @@ pub struct StepStats {
     pub max_in_flight: u64,
     /// Some token counts are estimates (the server sent no usage).
     pub tokens_estimated: bool,
+    /// Output tokens / text chunks of the successful requests.
+    #[serde(default)]
+    pub tokens_per_chunk_mean: Option<f64>,
+    /// Some request carried several tokens per chunk and the server did not say how many each
+    /// chunk held: its per-token figures (speed, TPOT, ITL per token) were estimated from the
+    /// chunk count.
+    #[serde(default)]
+    pub tokens_per_chunk_estimated: bool,
     /// Successful requests for which the server says it processed under half of the prompt
     /// (llama.cpp's `timings.prompt_n`): it reused a cached prefix, which flatters prefill.
     #[serde(default)]
@@ -234,9 +246,15 @@ pub struct StepAccumulator {
     first_send_s: Option<f64>,
     last_send_s: f64,
     tokens_estimated: bool,
+    tokens_per_chunk_estimated: bool,
+    /// Text chunks of successful requests, for the mean tokens per chunk.
+    text_chunks: u64,
+    /// Output tokens of the successful requests that had text chunks.
+    chunked_tokens: u64,
     prompt_cache_hits: u64,
     ttft: LatencyHistogram,
     itl: LatencyHistogram,
+    itl_per_token: LatencyHistogram,
     tpot: LatencyHistogram,
     e2e: LatencyHistogram,
     ttft_intended: LatencyHistogram,
@@ -374,8 +392,20 @@ impl StepAccumulator {
                 .or_default()
                 .add((ttft + late) as f64 / 1000.0);
         }
-        for pair in rec.token_us.windows(2) {
-            self.itl.record_us(pair[1].saturating_sub(pair[0]));
+        self.tokens_per_chunk_estimated |= rec.tokens_per_chunk_estimated();
+        if !rec.token_us.is_empty() {
+            self.text_chunks += rec.text_chunks();
+            self.chunked_tokens += rec.output_tokens;
+        }
+        for (i, pair) in rec.token_us.windows(2).enumerate() {
+            let gap = pair[1].saturating_sub(pair[0]);
+            self.itl.record_us(gap);
+            // A chunk that carried no token (text whose token was counted earlier) has no
+            // per-token gap.
+            let tokens = rec.tokens_in_chunk(i + 1);
+            if tokens > 0.0 {
+                self.itl_per_token.record_us((gap as f64 / tokens).round() as u64);
+            }
         }
         let tpot = rec.tpot_us();
         if let Some(tpot) = tpot {
@@ -551,6 +581,7 @@ impl StepAccumulator {
             per_conn_tps: self.per_conn.spread(),
             ttft_ms: self.ttft.dist_ms(),
             itl_ms: self.itl.dist_ms(),
+            itl_per_token_ms: self.itl_per_token.dist_ms(),
             tpot_ms: self.tpot.dist_ms(),
             e2e_ms: self.e2e.dist_ms(),
             target_rps: open.then(|| self.load.value()),
@@ -567,6 +598,8 @@ impl StepAccumulator {
             efficiency_pct,
             max_in_flight,
             tokens_estimated: self.tokens_estimated,
+            tokens_per_chunk_mean: (self.text_chunks > 0).then(|| self.chunked_tokens as f64 / self.text_chunks as f64),
+            tokens_per_chunk_estimated: self.tokens_per_chunk_estimated,
             prompt_cache_hits: self.prompt_cache_hits,
             ..StepStats::default()
         };
@@ -641,6 +674,62 @@ mod tests {
         assert!((prefill.mean - 1000.0).abs() < 1e-6, "100 tokens in 100 ms");
         // Longest generation 90 ms over 191 ms of wall time.
         assert!((s.efficiency_pct.unwrap() - 100.0 * 0.090 / 0.191).abs() < 1e-6);
+    }
+
+    #[test]
+    fn one_token_per_chunk_gives_the_same_itl_both_ways() {
+        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        let tokens: Vec<u64> = (0..10).map(|i| 100_000 + i * 10_000).collect();
+        acc.add(&ok_record(0, 1.0, &tokens, 100));
+        let s = acc.stats(1);
+        assert_eq!(s.itl_ms, s.itl_per_token_ms);
+        assert_eq!(s.tokens_per_chunk_mean, Some(1.0));
+        assert!(!s.tokens_per_chunk_estimated);
+    }
+
+    #[test]
+    fn several_tokens_per_chunk() {
+        // 10 chunks 10 ms apart carrying 4 tokens each: 400 tok/s, 2.5 ms per token.
+        let tokens: Vec<u64> = (0..10).map(|i| 100_000 + i * 10_000).collect();
+        let four_each = RequestRecord {
+            output_tokens: 40,
+            ..ok_record(0, 1.0, &tokens, 100)
+        };
+        for exact in [false, true] {
+            let mut rec = four_each.clone();
+            if exact {
+                rec.first_chunk_tokens = Some(4);
+                rec.chunk_tokens = vec![4; 10];
+            }
+            let mut acc = StepAccumulator::new(TestKind::Output, 1);
+            acc.add(&rec);
+            let s = acc.stats(1);
+            let itl = s.itl_ms.unwrap();
+            let per_token = s.itl_per_token_ms.unwrap();
+            assert!(
+                (itl.p50 - 10.0).abs() < 0.02 && (per_token.p50 - 2.5).abs() < 0.01,
+                "{itl:?} {per_token:?}"
+            );
+            assert_eq!(per_token.count, 9);
+            assert!((s.per_conn_tps.unwrap().mean - 400.0).abs() < 1e-6);
+            assert!((s.tpot_ms.unwrap().mean - 91.0 / 36.0).abs() < 0.01);
+            assert_eq!(s.tokens_per_chunk_mean, Some(4.0));
+            assert_eq!(s.tokens_per_chunk_estimated, !exact);
+        }
+        // 10 tokens in 4, 4, 2: the last gap covers 2 tokens, when the server said so.
+        let mut rec = RequestRecord {
+            output_tokens: 10,
+            ..ok_record(0, 1.0, &tokens[..3], 100)
+        };
+        rec.first_chunk_tokens = Some(4);
+        rec.chunk_tokens = vec![4, 4, 2];
+        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        acc.add(&rec);
+        let per_token = acc.stats(1).itl_per_token_ms.unwrap();
+        assert!(
+            (per_token.min - 2.5).abs() < 0.01 && (per_token.max - 5.0).abs() < 0.01,
+            "{per_token:?}"
+        );
     }
 
     #[test]

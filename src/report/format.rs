@@ -84,8 +84,17 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
             ));
         }
     }
+    // Per token differs from the chunk gap only when chunks carry several tokens.
+    let per_token = match s.tokens_per_chunk_mean {
+        Some(mean) if (mean - 1.0).abs() > 0.005 => format!(
+            " | ITL per token ms p50 {} p99 {}",
+            ms(s.itl_per_token_ms, |d| d.p50),
+            ms(s.itl_per_token_ms, |d| d.p99)
+        ),
+        _ => String::new(),
+    };
     lines.push(format!(
-        "  TTFT ms p50 {} p90 {} p99 {} | ITL ms p50 {} p99 {} | TPOT ms {} | E2E ms p50 {} p99 {}",
+        "  TTFT ms p50 {} p90 {} p99 {} | ITL (chunk gap) ms p50 {} p99 {}{per_token} | TPOT ms {} | E2E ms p50 {} p99 {}",
         ms(s.ttft_ms, |d| d.p50),
         ms(s.ttft_ms, |d| d.p90),
         ms(s.ttft_ms, |d| d.p99),
@@ -95,6 +104,9 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
         ms(s.e2e_ms, |d| d.p50),
         ms(s.e2e_ms, |d| d.p99),
     ));
+    if s.tokens_per_chunk_estimated {
+        lines.push(format!("  {}", tokens_per_chunk_sentence(s)));
+    }
     let mut tail = format!("  efficiency {}", pct(s.efficiency_pct));
     if let Some(system) = &s.system {
         tail.push_str(&format!(" | {}", system.describe()));
@@ -255,6 +267,18 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         lines.push("  ! client-bound: llm-bench, not the server, limited that step (see its CLIENT-BOUND line)".into());
     }
     lines
+}
+
+/// Chunks carried several tokens and the server did not say how many each: said once per step.
+pub fn tokens_per_chunk_sentence(s: &StepStats) -> String {
+    let about = s
+        .tokens_per_chunk_mean
+        .map(|mean| format!(" (about {mean:.1})"))
+        .unwrap_or_default();
+    format!(
+        "several tokens per chunk{about}: per-token figures estimated from chunk counts; \
+         vLLM can report exact counts with --continuous-usage"
+    )
 }
 
 /// The server reused cached prompts: said once per step, with the way out.

@@ -213,6 +213,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         max_tokens: config.max_tokens,
         same_prompt: config.same_prompt,
         ignore_eos: config.ignore_eos,
+        continuous_usage: config.continuous_usage,
         extra_body: config.extra_body.clone(),
         image: config.image.clone(),
         multimodal_text: config.multimodal_text.clone(),

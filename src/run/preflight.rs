@@ -206,6 +206,9 @@ async fn fatal_probe_failure(config: &RunConfig, model: &str, test: TestKind, re
                 "the server rejects image input ({message}); use a vision model (for llama.cpp, start it with --mmproj) or run without -mm"
             ))
         }
+        ErrorClass::Http(400) | ErrorClass::Http(422) if config.continuous_usage => Some(format!(
+            "the server rejected the test request as invalid ({message}); it may not know per-chunk usage: run without --continuous-usage (vLLM and SGLang support it)"
+        )),
         ErrorClass::Http(400) | ErrorClass::Http(422) => Some(format!(
             "the server rejected the test request as invalid ({message}); check --model, --endpoint and the flags that shape the request"
         )),

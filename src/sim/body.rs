@@ -141,6 +141,8 @@ pub(crate) struct StreamSpec {
     pub prompt_evaluated: u64,
     pub output_tokens: u64,
     pub include_usage: bool,
+    /// vLLM's `continuous_usage_stats`: every chunk carries the usage so far.
+    pub continuous_usage: bool,
     pub plan: FaultPlan,
     pub stall_for: Duration,
     /// Size of the event injected by the huge-event fault.
@@ -196,6 +198,9 @@ impl TokenStream {
                     // Sent at once, before any token: a client that times the
                     // first byte instead of the first content measures wrong.
                     if let Some(role) = &chunks.role {
+                        if self.spec.continuous_usage {
+                            return data(chunks.with_usage(role, self.spec.prompt_tokens, 0));
+                        }
                         return data(role.clone());
                     }
                 }
@@ -331,8 +336,23 @@ impl TokenStream {
         Poll::Pending
     }
 
+    /// The most tokens the stream may carry: every chunk of an endless stream is a full one.
+    fn token_limit(&self) -> u64 {
+        match self.exclusive() {
+            Some(ExclusiveFault::Endless) => u64::MAX,
+            _ => self.spec.output_tokens,
+        }
+    }
+
     /// Hands a content chunk to hyper, stamping the truth record.
     fn content(&mut self, chunk: Bytes) -> FramePoll {
+        let chunk = if self.spec.continuous_usage {
+            let chunks = self.spec.chunks.get(self.spec.endpoint);
+            let so_far = chunks.tokens_in(self.sent_chunks + 1, self.token_limit());
+            chunks.with_usage(&chunk, self.spec.prompt_tokens, so_far)
+        } else {
+            chunk
+        };
         self.truth.stamp(&self.stats);
         self.sent_chunks += 1;
         data(chunk)
@@ -343,13 +363,9 @@ impl Drop for TokenStream {
     /// Whatever way the stream ended, account for what was actually sent.
     fn drop(&mut self) {
         let chunks = self.spec.chunks.get(self.spec.endpoint);
-        // Every chunk of an endless stream is a full one.
-        let limit = match self.exclusive() {
-            Some(ExclusiveFault::Endless) => u64::MAX,
-            _ => self.spec.output_tokens,
-        };
         if self.spec.counted {
-            self.stats.add_output_tokens(chunks.tokens_in(self.sent_chunks, limit));
+            self.stats
+                .add_output_tokens(chunks.tokens_in(self.sent_chunks, self.token_limit()));
         }
         self.truth.flush(&self.stats);
     }

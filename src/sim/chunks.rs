@@ -230,6 +230,22 @@ impl EndpointChunks {
         (!tail.is_empty()).then(|| Bytes::from(tail))
     }
 
+    /// `chunk` (one event) carrying usage, as vLLM sends every chunk when asked for
+    /// `continuous_usage_stats`: the cumulative counts so far, spliced in before the event's
+    /// closing brace. Only requests that ask pay for it; the shared chunks stay as they are.
+    pub fn with_usage(&self, chunk: &Bytes, prompt_tokens: u64, completion_tokens: u64) -> Bytes {
+        let Some(head) = chunk.strip_suffix(b"}\n\n") else {
+            return chunk.clone();
+        };
+        let usage = self.usage_json(prompt_tokens, completion_tokens);
+        let mut bytes = Vec::with_capacity(chunk.len() + usage.len() + 10);
+        bytes.extend_from_slice(head);
+        bytes.extend_from_slice(b",\"usage\":");
+        bytes.extend_from_slice(usage.as_bytes());
+        bytes.extend_from_slice(b"}\n\n");
+        Bytes::from(bytes)
+    }
+
     /// The whole non-streamed response body.
     pub fn full_response(&self, output_tokens: u64, usage: Option<(u64, u64)>) -> Bytes {
         let text = json_string(&repeat_word(output_tokens));
@@ -419,6 +435,36 @@ mod tests {
         let models: Value = serde_json::from_slice(&chunks.models).unwrap();
         assert_eq!(models["models"][0]["name"], "m");
         assert_eq!(models["data"][0]["owned_by"], "llamacpp");
+    }
+
+    #[test]
+    fn per_chunk_usage_is_cumulative_and_valid_json() {
+        let chunks = Chunks::new("m", 4, true, Flavor::Openai);
+        let chat = chunks.get(Endpoint::Chat);
+        // 10 tokens in chunks of 4: 4, 4, 2, with the counts so far.
+        let counts: Vec<Value> = (0..3)
+            .map(|i| {
+                let chunk = chat.content(i, 10);
+                let json = parse_sse(&chat.with_usage(&chunk, 7, chat.tokens_in(i + 1, 10)));
+                assert_eq!(
+                    json["choices"][0]["delta"]["content"],
+                    parse_sse(&chunk)["choices"][0]["delta"]["content"]
+                );
+                json["usage"].clone()
+            })
+            .collect();
+        let completion: Vec<u64> = counts
+            .iter()
+            .map(|u| u["completion_tokens"].as_u64().unwrap())
+            .collect();
+        assert_eq!(completion, [4, 8, 10]);
+        assert_eq!(counts[2]["total_tokens"], 17);
+        assert_eq!(counts[2]["prompt_tokens"], 7);
+        let role = parse_sse(&chat.with_usage(chat.role.as_ref().unwrap(), 7, 0));
+        assert_eq!(role["usage"]["completion_tokens"], 0);
+        assert_eq!(role["choices"][0]["delta"]["role"], "assistant");
+        // The shared chunk is untouched.
+        assert!(parse_sse(&chat.content(0, 10)).get("usage").is_none());
     }
 
     #[test]

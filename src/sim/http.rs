@@ -377,6 +377,8 @@ async fn respond(
             prompt_evaluated,
             output_tokens,
             include_usage: parsed.include_usage && !state.no_usage,
+            // vLLM's option (SGLang has it too); llama.cpp's server does not know it.
+            continuous_usage: parsed.continuous_usage && !state.no_usage && state.flavor == Flavor::Openai,
             plan,
             stall_for: state.stall_for,
             huge_event_bytes: state.huge_event_bytes,

@@ -24,6 +24,9 @@ pub(crate) struct GenRequest {
     pub max_tokens: Option<u64>,
     pub stream: bool,
     pub include_usage: bool,
+    /// vLLM's `stream_options.continuous_usage_stats`: usage in every chunk. As in vLLM, it
+    /// takes effect only together with `include_usage`.
+    pub continuous_usage: bool,
     /// llama.cpp's `cache_prompt` (default true): may the server reuse a cached prompt?
     pub cache_prompt: bool,
     /// A hash of the prompt's text, to recognise a prompt seen before.
@@ -56,10 +59,12 @@ struct RawMessage {
     content: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct StreamOptions {
     #[serde(default)]
     include_usage: Option<bool>,
+    #[serde(default)]
+    continuous_usage_stats: Option<bool>,
 }
 
 /// Text and images found in a prompt.
@@ -109,13 +114,16 @@ pub(crate) fn parse(endpoint: Endpoint, body: &[u8]) -> Result<GenRequest, Strin
     if max_tokens == Some(0) {
         return Err("max_tokens must be at least 1".into());
     }
+    let options = raw.stream_options.unwrap_or_default();
+    let include_usage = options.include_usage.unwrap_or(false);
     Ok(GenRequest {
         model: raw.model,
         prompt_tokens: size.tokens(),
         images: size.images,
         max_tokens,
         stream: raw.stream.unwrap_or(false),
-        include_usage: raw.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage,
+        continuous_usage: include_usage && options.continuous_usage_stats.unwrap_or(false),
         cache_prompt: raw.cache_prompt.unwrap_or(true),
         prompt_fingerprint: std::hash::Hasher::finish(&size.fingerprint),
     })
@@ -189,7 +197,20 @@ mod tests {
         assert_eq!(r.images, 1);
         assert_eq!(r.max_tokens, Some(5));
         assert!(r.stream && r.include_usage);
+        assert!(!r.continuous_usage);
         assert_eq!(r.model.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn continuous_usage_needs_include_usage_as_in_vllm() {
+        let with = |options: &str| {
+            let body = format!(r#"{{"prompt":"x","stream":true,"stream_options":{options}}}"#);
+            parse(Endpoint::Completions, body.as_bytes()).unwrap().continuous_usage
+        };
+        assert!(with(r#"{"include_usage":true,"continuous_usage_stats":true}"#));
+        assert!(!with(r#"{"continuous_usage_stats":true}"#));
+        assert!(!with(r#"{"include_usage":true,"continuous_usage_stats":false}"#));
+        assert!(!with(r#"{"include_usage":true}"#));
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct WorkloadSpec {
     /// Send the same prompt every time (lets a server's prefix cache work).
     pub same_prompt: bool,
     pub ignore_eos: bool,
+    /// Ask for usage in every chunk (vLLM's `stream_options.continuous_usage_stats`).
+    pub continuous_usage: bool,
     /// Fields merged into every body, overriding llm-bench's own (`--extra-body`).
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub image: Option<ImageData>,
@@ -166,7 +168,11 @@ impl Workload {
         let map = body.as_object_mut().expect("built as an object");
         map.insert("max_tokens".into(), max_tokens.into());
         map.insert("stream".into(), true.into());
-        map.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+        let stream_options = match spec.continuous_usage {
+            true => serde_json::json!({"include_usage": true, "continuous_usage_stats": true}),
+            false => serde_json::json!({"include_usage": true}),
+        };
+        map.insert("stream_options".into(), stream_options);
         if spec.ignore_eos {
             map.insert("ignore_eos".into(), true.into());
         }
@@ -202,6 +208,7 @@ mod tests {
             max_tokens: 7,
             same_prompt: false,
             ignore_eos: false,
+            continuous_usage: false,
             extra_body: serde_json::Map::new(),
             image: None,
             multimodal_text: "Describe".into(),
@@ -214,11 +221,24 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 3)).unwrap();
         assert_eq!(body["max_tokens"], 7);
         assert_eq!(body["stream"], true);
-        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["stream_options"], serde_json::json!({"include_usage": true}));
         let content = body["messages"][0]["content"].as_str().unwrap();
         assert_eq!(content.chars().count(), 50);
         let input: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Input, 3)).unwrap();
         assert_eq!(input["max_tokens"], 1);
+    }
+
+    #[test]
+    fn continuous_usage_asks_for_usage_in_every_chunk() {
+        let w = Workload::new(WorkloadSpec {
+            continuous_usage: true,
+            ..spec()
+        });
+        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
+        assert_eq!(
+            body["stream_options"],
+            serde_json::json!({"include_usage": true, "continuous_usage_stats": true})
+        );
     }
 
     #[test]
