@@ -90,6 +90,71 @@ fn flag_values_table() {
             "is a file",
         ),
         (vec!["-l", "/proc/llm-bench/x.log"], "log file"),
+        // Load models, rates and SLOs.
+        (vec!["--rate", "0"], "not a request rate"),
+        (vec!["--rate", "2,,4"], "not a request rate"),
+        (vec!["--rate", "fast"], "not a request rate"),
+        (vec!["--rate", "4"], "needs a length"),
+        (
+            vec!["--rate", "4", "--requests", "10", "--step-duration", "5s"],
+            "not both",
+        ),
+        (vec!["--rate", "4", "--requests", "0"], "at least 1"),
+        (
+            vec!["--rate", "4", "--requests", "5", "--arrival", "uniform"],
+            "uniform",
+        ),
+        (
+            vec![
+                "--rate",
+                "4",
+                "--requests",
+                "5",
+                "--arrival",
+                "poisson",
+                "--burstiness",
+                "0.5",
+            ],
+            "gamma",
+        ),
+        (
+            vec!["--rate", "4", "--requests", "5", "--burstiness", "-1"],
+            "above zero",
+        ),
+        (vec!["--max-concurrency", "4"], "--rate"),
+        (vec!["--arrival", "gamma"], "--rate"),
+        (vec!["--max-backlog", "10"], "--rate"),
+        (vec!["--ramp-up", "5s"], "--ramp-up needs"),
+        (vec!["--rate", "2,4", "--duration", "1m"], "one --rate"),
+        (vec!["--duration", "1m", "--requests", "5"], "stress run"),
+        (
+            vec!["--rate", "4", "--requests", "5", "--slo", "ttfb=500ms"],
+            "unknown metric",
+        ),
+        (
+            vec!["--rate", "4", "--requests", "5", "--slo", "ttft=500"],
+            "with a unit",
+        ),
+        (
+            vec!["--rate", "4", "--requests", "5", "--slo", "ttft_p0=1s"],
+            "percentile",
+        ),
+        (
+            vec!["--rate", "4", "--requests", "5", "--slo", "ttft=1s,ttft=2s"],
+            "twice",
+        ),
+        (vec!["--slo-from", "later"], "invalid value"),
+        (vec!["capacity"], "needs --slo"),
+        (
+            vec!["capacity", "--slo", "ttft_p99=1s", "--rate", "4"],
+            "chooses its own load points",
+        ),
+        (
+            vec!["capacity", "--slo", "ttft_p99=1s", "--min", "10", "--max", "5"],
+            "below --min",
+        ),
+        (vec!["capacity", "--slo", "ttft_p99=1s", "--precision", "0%"], "share"),
+        (vec!["capacity", "--slo", "ttft_p99=1s", "-i", "-o"], "one test"),
     ];
     for (mut args, expect) in cases {
         if !args.contains(&"-l") {

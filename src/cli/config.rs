@@ -210,7 +210,7 @@ fn shorter_than(warmup: Duration, what: &str, length: Duration) -> Result<(), Us
 
 /// Step or stress mode, and their load points.
 fn mode_from(args: &RunArgs) -> Result<Mode, UsageError> {
-    let rates = args.rate.clone().unwrap_or_default();
+    let rates = args.rate.clone().map(|r| r.0).unwrap_or_default();
     if let Some(duration) = stress_duration(args)? {
         if args.step_duration.is_some() {
             return Err(usage(
@@ -218,13 +218,19 @@ fn mode_from(args: &RunArgs) -> Result<Mode, UsageError> {
             ));
         }
         if args.requests.is_some() {
-            return Err(usage("--requests is for step mode; a stress run (-d/--duration) runs for its duration"));
+            return Err(usage(
+                "--requests is for step mode; a stress run (-d/--duration) runs for its duration",
+            ));
         }
         shorter_than(args.warmup + args.ramp_up, "the stress run", duration)?;
         let point = match rates.as_slice() {
             [] => LoadPoint::Concurrency(args.start_threads),
             [rate] => LoadPoint::Rate(*rate),
-            _ => return Err(usage("a stress run takes one --rate; give a list for a step sweep instead")),
+            _ => {
+                return Err(usage(
+                    "a stress run takes one --rate; give a list for a step sweep instead",
+                ))
+            }
         };
         return Ok(Mode::Stress { point, duration });
     }
@@ -290,7 +296,9 @@ fn load_settings_from(args: &RunArgs) -> Result<LoadSettings, UsageError> {
         }
     }
     let arrival = crate::load::arrivals::parse_arrival(
-        args.arrival.as_deref().unwrap_or(if args.burstiness.is_some() { "gamma" } else { "poisson" }),
+        args.arrival
+            .as_deref()
+            .unwrap_or(if args.burstiness.is_some() { "gamma" } else { "poisson" }),
         args.burstiness,
     )
     .map_err(usage)?;
@@ -337,7 +345,11 @@ fn endpoint_from(args: &RunArgs, proxies: ProxyEnv) -> Result<(Endpoint, bool, V
             })
         })
         .map_err(usage)?;
-    Ok((endpoint, api_key.is_some(), headers.into_iter().map(|(n, _)| n).collect()))
+    Ok((
+        endpoint,
+        api_key.is_some(),
+        headers.into_iter().map(|(n, _)| n).collect(),
+    ))
 }
 
 fn check_intervals(args: &RunArgs) -> Result<(), UsageError> {
@@ -388,7 +400,9 @@ impl RunConfig {
             SearchAxis::Concurrency => LoadAxis::Concurrency,
         };
         if by == LoadAxis::Concurrency && args.max_concurrency.is_some() {
-            return Err(usage("--max-concurrency is for a search by rate; with --by concurrency the probes are concurrencies"));
+            return Err(usage(
+                "--max-concurrency is for a search by rate; with --by concurrency the probes are concurrencies",
+            ));
         }
         let (default_min, default_max) = match by {
             LoadAxis::Rate => (1.0, 1000.0),
@@ -418,7 +432,7 @@ impl RunConfig {
         let mut args = args;
         if by == LoadAxis::Rate {
             // The probes are open loop: the load flags for rates apply.
-            args.rate = Some(vec![min]);
+            args.rate = Some(super::parse::Rates(vec![min]));
         }
         let mut config = Self::build(args, proxies, tests, mode)?;
         if config.load.warmup.is_zero() {
@@ -533,12 +547,21 @@ mod tests {
         let c = config(&["-d", "8", "-st", "300", "-pp", "500", "-tg", "500"]).unwrap();
         match c.mode {
             Mode::Stress { point, duration } => {
-                assert_eq!((point, duration), (LoadPoint::Concurrency(300), Duration::from_secs(8 * 3600)))
+                assert_eq!(
+                    (point, duration),
+                    (LoadPoint::Concurrency(300), Duration::from_secs(8 * 3600))
+                )
             }
             other => panic!("{other:?}"),
         }
         let c = config(&["--duration", "90s", "--start_threads", "3"]).unwrap();
-        assert!(matches!(c.mode, Mode::Stress { point: LoadPoint::Concurrency(3), .. }));
+        assert!(matches!(
+            c.mode,
+            Mode::Stress {
+                point: LoadPoint::Concurrency(3),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -254,7 +254,7 @@ pub struct RunArgs {
     /// Open loop: requests per second instead of connections; a comma list makes a sweep, one
     /// step per rate (e.g. 2,4,8,16). Needs --step-duration or --requests (or a stress run).
     #[arg(long = "rate", value_name = "RPS[,RPS…]", value_parser = parse::rates, allow_negative_numbers = true)]
-    pub rate: Option<Vec<f64>>,
+    pub rate: Option<parse::Rates>,
     /// Open loop: how requests are spaced: poisson (default), gamma (with --burstiness), constant.
     #[arg(long = "arrival", value_name = "KIND")]
     pub arrival: Option<String>,

@@ -76,8 +76,12 @@ pub fn requests(s: &str) -> Result<u64, String> {
     whole(s, "the number of requests", 1, 1_000_000_000_000)
 }
 
+/// The rates of `--rate` (one value to clap, so a comma list is one argument).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rates(pub Vec<f64>);
+
 /// `--rate 2,4,8.5`: request rates, each above zero.
-pub fn rates(s: &str) -> Result<Vec<f64>, String> {
+pub fn rates(s: &str) -> Result<Rates, String> {
     let mut out = Vec::new();
     for item in s.split(',') {
         let item = item.trim();
@@ -90,7 +94,7 @@ pub fn rates(s: &str) -> Result<Vec<f64>, String> {
             }
         }
     }
-    Ok(out)
+    Ok(Rates(out))
 }
 
 /// `5%` or `0.05` → 0.05; must be above 0 and at most 100%.
@@ -102,7 +106,9 @@ pub fn percent(s: &str) -> Result<f64, String> {
     };
     match value {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 1.0 => Ok(v),
-        _ => Err(format!("expected a share like 5% or 0.05 (above 0, at most 100%), got `{s}`")),
+        _ => Err(format!(
+            "expected a share like 5% or 0.05 (above 0, at most 100%), got `{s}`"
+        )),
     }
 }
 
@@ -186,7 +192,7 @@ mod tests {
 
     #[test]
     fn rates_and_percents() {
-        assert_eq!(rates("2,4, 8.5"), Ok(vec![2.0, 4.0, 8.5]));
+        assert_eq!(rates("2,4, 8.5"), Ok(Rates(vec![2.0, 4.0, 8.5])));
         for bad in ["0", "-1", "x", "2,,4", "inf"] {
             assert!(rates(bad).unwrap_err().contains("not a request rate"), "{bad}");
         }

@@ -557,7 +557,8 @@ fn cancelled(rec: &mut RequestRecord, run_start: Instant) {
     rec.end_us = ((now - rec.start_s).max(0.0) * 1e6) as u64;
     rec.ok = false;
     rec.error = Some(ErrorClass::Cancelled);
-    rec.error_message = Some("still in flight when the step's drain time ran out, or stopped by a second Ctrl-C".into());
+    rec.error_message =
+        Some("still in flight when the step's drain time ran out, or stopped by a second Ctrl-C".into());
     rec.output_tokens = rec.token_us.len() as u64;
     rec.tokens_estimated = true;
 }

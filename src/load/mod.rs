@@ -148,7 +148,8 @@ impl LoadClock {
     }
 
     pub fn end_early(&self, at_s: f64) {
-        self.ended_s.store(at_s.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
+        self.ended_s
+            .store(at_s.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
     }
 
     pub fn ended_early_s(&self) -> Option<f64> {

@@ -131,7 +131,10 @@ mod tests {
             assert_eq!(point.to_string(), long);
             assert_eq!(point.short(), short);
         }
-        assert_eq!(LoadPoint::with_value(LoadAxis::Concurrency, 0.2), LoadPoint::Concurrency(1));
+        assert_eq!(
+            LoadPoint::with_value(LoadAxis::Concurrency, 0.2),
+            LoadPoint::Concurrency(1)
+        );
         assert_eq!(LoadPoint::with_value(LoadAxis::Rate, 2.5).value(), 2.5);
     }
 }

@@ -63,10 +63,12 @@ pub fn recommend(steps: &[StepStats], min_tps: Option<f64>, slo: Option<&Slo>) -
         ));
     }
     for test in [TestKind::Input, TestKind::Output, TestKind::Multimodal] {
-        let curve: Vec<&StepStats> = steps.iter().filter(|s| s.test == test).collect();
+        let mut curve: Vec<&StepStats> = steps.iter().filter(|s| s.test == test).collect();
         if curve.is_empty() {
             continue;
         }
+        // The curve in load order (a capacity search probes out of order; a sort is stable).
+        curve.sort_by(|a, b| a.load.value().total_cmp(&b.load.value()));
         out.extend(recommend_test(test, &curve, min_tps, slo));
     }
     out
@@ -74,14 +76,20 @@ pub fn recommend(steps: &[StepStats], min_tps: Option<f64>, slo: Option<&Slo>) -
 
 fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>, slo: Option<&Slo>) -> Vec<String> {
     let name = test.name();
-    let mut out: Vec<String> = [errors_sentence(curve), cache_sentence(curve), saturation_sentence(curve)]
-        .into_iter()
-        .flatten()
-        .map(|s| format!("[{name}] {s}"))
-        .collect();
+    let mut out: Vec<String> = [
+        errors_sentence(curve),
+        cache_sentence(curve),
+        saturation_sentence(curve),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|s| format!("[{name}] {s}"))
+    .collect();
     let measured: Vec<&StepStats> = curve.iter().copied().filter(|s| s.requests_ok > 0).collect();
     if measured.is_empty() {
-        out.push(format!("[{name}] No request succeeded, so there is nothing to recommend."));
+        out.push(format!(
+            "[{name}] No request succeeded, so there is nothing to recommend."
+        ));
         return out;
     }
     let mut sentences = vec![best_sentence(test, &measured)];
@@ -128,11 +136,29 @@ fn cache_sentence(curve: &[&StepStats]) -> Option<String> {
 }
 
 fn saturation_sentence(curve: &[&StepStats]) -> Option<String> {
-    let first = curve.iter().find(|s| s.saturated)?;
+    let Some(first) = curve.iter().find(|s| s.saturated) else {
+        return overload_sentence(curve);
+    };
     Some(format!(
         "The server saturated at {}: requests piled up until the backlog limit ({}) ended the step; it cannot sustain that rate.",
         first.load,
         first.backlog_limit.unwrap_or(0)
+    ))
+}
+
+/// Open loop past capacity without reaching the backlog limit: requests are sent faster than
+/// the server completes them.
+fn overload_sentence(curve: &[&StepStats]) -> Option<String> {
+    let first = curve.iter().find(|s| {
+        s.window.is_some()
+            && s.achieved_rps
+                .is_some_and(|sent| sent > 0.0 && s.request_throughput_rps < 0.9 * sent)
+    })?;
+    Some(format!(
+        "At {} the server completed {:.1} req/s of the {:.1} sent: past its capacity, requests queue and latency from the intended send grows.",
+        first.load,
+        first.request_throughput_rps,
+        first.achieved_rps.unwrap_or(0.0)
     ))
 }
 
@@ -212,13 +238,22 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
     let first_fail = measured.iter().find(|s| !meets(s));
     let attainment = |s: &StepStats| {
         s.slo_attainment_pct
-            .map(|a| format!(", {a:.0}% of requests good, goodput {:.2} req/s", s.goodput_rps.unwrap_or(0.0)))
+            .map(|a| {
+                format!(
+                    ", {a:.0}% of requests good, goodput {:.2} req/s",
+                    s.goodput_rps.unwrap_or(0.0)
+                )
+            })
             .unwrap_or_default()
     };
     let breaks = |s: &StepStats| -> String {
         if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
             let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
-            return format!("{} was {actual} (limit {})", worst.objective.label(), fmt_ms(worst.objective.limit_ms));
+            return format!(
+                "{} was {actual} (limit {})",
+                worst.objective.label(),
+                fmt_ms(worst.objective.limit_ms)
+            );
         }
         format!(
             "only {:.0}% of requests met every threshold",
@@ -285,7 +320,8 @@ fn original_advice(measured: &[&StepStats]) -> Vec<String> {
         .iter()
         .filter_map(|s| {
             let p = s.per_conn_tps?;
-            (p.mean > 0.0 && p.std / p.mean > 0.5).then(|| format!("{} (std/mean {:.2})", s.load.short(), p.std / p.mean))
+            (p.mean > 0.0 && p.std / p.mean > 0.5)
+                .then(|| format!("{} (std/mean {:.2})", s.load.short(), p.std / p.mean))
         })
         .collect();
     if !spread.is_empty() {
@@ -372,7 +408,10 @@ mod tests {
             advice.contains("falls below --min-tps 60 at concurrency 40"),
             "{advice}"
         );
-        assert!(advice.contains("highest load that meets it is concurrency 30"), "{advice}");
+        assert!(
+            advice.contains("highest load that meets it is concurrency 30"),
+            "{advice}"
+        );
         assert!(advice.contains("Errors start at concurrency 40: 2 of 42"), "{advice}");
     }
 

@@ -57,7 +57,8 @@ fn sentence(s: &StepStats, cap: Option<u32>) -> Option<String> {
         let queue_p99 = s.queue_wait_ms.map_or(0.0, |q| q.p99);
         let held_back = queue_p99 >= 0.5 * lateness.p99 && queue_p99 > 0.0;
         let cause = if s.client_bound {
-            "the client could not keep up (see the CLIENT-BOUND line): rerun with more client cores or machines".to_string()
+            "the client could not keep up (see the CLIENT-BOUND line): rerun with more client cores or machines"
+                .to_string()
         } else if held_back {
             match cap {
                 Some(n) => format!(
@@ -124,8 +125,18 @@ mod tests {
         };
         let cases: [(StepStats, bool, Option<u32>, Option<&str>); 5] = [
             (open_step(10.0, 1.0, 0.0), false, None, None),
-            (open_step(9.0, 1.0, 0.0), false, None, Some("could not keep up: it sent requests late")),
-            (open_step(6.0, 900.0, 880.0), false, Some(4), Some("--max-concurrency 4 cap held requests back")),
+            (
+                open_step(9.0, 1.0, 0.0),
+                false,
+                None,
+                Some("could not keep up: it sent requests late"),
+            ),
+            (
+                open_step(6.0, 900.0, 880.0),
+                false,
+                Some(4),
+                Some("--max-concurrency 4 cap held requests back"),
+            ),
             (open_step(9.9, 50.0, 45.0), false, None, Some("new connections")),
             (open_step(5.0, 900.0, 0.0), true, None, Some("CLIENT-BOUND")),
         ];
@@ -154,7 +165,7 @@ mod tests {
             ..LoadReport::default()
         };
         apply(&mut s, &report, None);
-        assert!(s.saturated && s.pacing_warning.unwrap().contains("SATURATED"));
+        assert!(s.saturated && s.pacing_warning.as_deref().unwrap_or("").contains("SATURATED"));
         assert!(oversaturated(&s, false));
         assert!(oversaturated(&open_step(8.0, 1.0, 0.0), true));
         assert!(!oversaturated(&open_step(8.0, 1.0, 0.0), false));

@@ -434,21 +434,19 @@ impl StepAccumulator {
         }
     }
 
-    /// What of this request arrived inside the window: its output tokens (evenly over its text
-    /// chunks), its prompt (counted when prefill ended: its first token), its completion.
+    /// What of this request arrived inside the window: its output tokens (per text chunk: exact
+    /// from per-chunk usage, else evenly), its prompt (counted when prefill ended: its first token), its completion.
     fn count_arrivals(&mut self, rec: &RequestRecord, window: Window) {
         if !rec.ok {
             return;
         }
-        if !rec.token_us.is_empty() {
-            let per_chunk = rec.output_tokens as f64 / rec.token_us.len() as f64;
-            let inside = rec
-                .token_us
-                .iter()
-                .filter(|&&t| window.contains(rec.start_s + t as f64 / 1e6))
-                .count();
-            self.window_output_tokens += per_chunk * inside as f64;
-        }
+        self.window_output_tokens += rec
+            .token_us
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| window.contains(rec.start_s + t as f64 / 1e6))
+            .map(|(i, _)| rec.tokens_in_chunk(i))
+            .sum::<f64>();
         let prefilled_us = rec.first_token_us.or(rec.first_event_us).unwrap_or(rec.end_us);
         if window.contains(rec.start_s + prefilled_us as f64 / 1e6) {
             self.window_prompt_tokens += rec.prompt_tokens;
@@ -495,9 +493,10 @@ impl StepAccumulator {
         }
         let third = seconds.len() / 3;
         let mean = |slice: &[&Moments]| {
-            let (sum, n) = slice.iter().filter_map(|m| m.spread()).fold((0.0, 0u64), |(s, n), p| {
-                (s + p.mean * p.count as f64, n + p.count)
-            });
+            let (sum, n) = slice
+                .iter()
+                .filter_map(|m| m.spread())
+                .fold((0.0, 0u64), |(s, n), p| (s + p.mean * p.count as f64, n + p.count));
             (n > 0).then(|| sum / n as f64)
         };
         match (mean(&seconds[..third]), mean(&seconds[seconds.len() - third..])) {
@@ -542,7 +541,9 @@ impl StepAccumulator {
         // The original's theoretical throughput: every token at the pace of the connection that
         // spent longest generating. Efficiency reduces to that time over the wall time.
         let longest_generation_s = self.generation_us_by_conn.values().max().map(|&us| us as f64 / 1e6);
+        // A closed-loop figure: in an open loop connections come and go with the requests.
         let efficiency_pct = match longest_generation_s {
+            _ if matches!(self.load, LoadPoint::Rate(_)) => None,
             Some(gen) if gen > 0.0 && duration_s > 0.0 && self.output_tokens > 0 => {
                 Some((100.0 * gen / duration_s).min(100.0))
             }
@@ -652,7 +653,7 @@ mod tests {
 
     #[test]
     fn figures_from_known_records() {
-        let mut acc = StepAccumulator::new(TestKind::Output, 2);
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(2));
         // Two connections, TTFT 100 ms, 10 tokens 10 ms apart, ending 1 ms after the last token.
         let tokens: Vec<u64> = (0..10).map(|i| 100_000 + i * 10_000).collect();
         acc.add(&ok_record(0, 1.0, &tokens, 100));
@@ -678,7 +679,7 @@ mod tests {
 
     #[test]
     fn one_token_per_chunk_gives_the_same_itl_both_ways() {
-        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(1));
         let tokens: Vec<u64> = (0..10).map(|i| 100_000 + i * 10_000).collect();
         acc.add(&ok_record(0, 1.0, &tokens, 100));
         let s = acc.stats(1);
@@ -701,7 +702,7 @@ mod tests {
                 rec.first_chunk_tokens = Some(4);
                 rec.chunk_tokens = vec![4; 10];
             }
-            let mut acc = StepAccumulator::new(TestKind::Output, 1);
+            let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(1));
             acc.add(&rec);
             let s = acc.stats(1);
             let itl = s.itl_ms.unwrap();
@@ -723,7 +724,7 @@ mod tests {
         };
         rec.first_chunk_tokens = Some(4);
         rec.chunk_tokens = vec![4, 4, 2];
-        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(1));
         acc.add(&rec);
         let per_token = acc.stats(1).itl_per_token_ms.unwrap();
         assert!(
@@ -734,7 +735,7 @@ mod tests {
 
     #[test]
     fn failures_are_classified_deduplicated_and_keep_partial_tokens() {
-        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(1));
         for i in 0..10 {
             acc.add(&RequestRecord {
                 start_s: i as f64,
@@ -779,7 +780,7 @@ mod tests {
 
     #[test]
     fn warmup_is_left_out() {
-        let mut acc = StepAccumulator::new(TestKind::Output, 1);
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(1));
         let mut rec = ok_record(0, 0.0, &[10, 20], 5);
         rec.phase = Phase::Warmup;
         acc.add(&rec);

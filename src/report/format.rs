@@ -132,8 +132,12 @@ fn open_loop_line(s: &StepStats) -> Option<String> {
         .send_lateness_ms
         .map(|l| format!(" | send lateness ms p50 {:.2} p99 {:.2} max {:.1}", l.p50, l.p99, l.max))
         .unwrap_or_default();
+    let due = s
+        .scheduled_rps
+        .map(|d| format!(", due {} (the seeded schedule)", crate::load::point::fmt_rate(d)))
+        .unwrap_or_default();
     Some(format!(
-        "  rate: target {} req/s, sent {} req/s{late} | from the intended send: TTFT ms p50 {} p99 {}, E2E ms p50 {} p99 {}",
+        "  rate: target {} req/s{due}, sent {} req/s{late} | from the intended send: TTFT ms p50 {} p99 {}, E2E ms p50 {} p99 {}",
         crate::load::point::fmt_rate(target),
         crate::load::point::fmt_rate(s.achieved_rps.unwrap_or(0.0)),
         ms(s.ttft_from_intended_ms, |d| d.p50),
@@ -214,7 +218,11 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             continue;
         }
         lines.push(format!("== {test} test =="));
-        let header = if rows.iter().any(|s| s.is_open_loop()) { "load" } else { "conc" };
+        let header = if rows.iter().any(|s| s.is_open_loop()) {
+            "load"
+        } else {
+            "conc"
+        };
         match test {
             TestKind::Input => {
                 lines.push(format!(

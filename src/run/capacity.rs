@@ -53,7 +53,10 @@ fn judge(s: &StepStats, spec: &CapacitySpec, slo: &Slo) -> Verdict {
         why,
     };
     if s.saturated {
-        return fail("saturated", "the server saturated (the backlog limit was reached)".into());
+        return fail(
+            "saturated",
+            "the server saturated (the backlog limit was reached)".into(),
+        );
     }
     if s.requests_ok == 0 {
         return fail("errors", "no request succeeded".into());
@@ -265,7 +268,9 @@ fn answer(
         slo: Some(slo.clone()),
         pass_step: pass.map(|(_, i)| i),
         fail_step: fail.map(|(_, i)| i),
-        limiting_metric: fail.and_then(|(_, i)| search.reason(i)).and_then(|v| v.limiting.clone()),
+        limiting_metric: fail
+            .and_then(|(_, i)| search.reason(i))
+            .and_then(|v| v.limiting.clone()),
         remeasured_pass,
         ..Capacity::default()
     };
@@ -293,9 +298,7 @@ fn answer(
         Some((f, _)) => text.push_str(&format!(" At {} {fail_why}.", at(f))),
         None => {
             capacity.reached_max = true;
-            text.push_str(&format!(
-                " That is --max: the limit is higher; raise --max to find it."
-            ));
+            text.push_str(&format!(" That is --max: the limit is higher; raise --max to find it."));
         }
     }
     if remeasured_pass == Some(false) {

@@ -32,7 +32,13 @@ fn stop_for(point: LoadPoint, stop: Option<Stop>) -> Stop {
 }
 
 /// Runs one step at `point` for `test`, prints its lines and returns its figures.
-pub(super) async fn run_step(ctx: &mut RunContext, point: LoadPoint, stop: Stop, test: TestKind, label: String) -> StepResult {
+pub(super) async fn run_step(
+    ctx: &mut RunContext,
+    point: LoadPoint,
+    stop: Stop,
+    test: TestKind,
+    label: String,
+) -> StepResult {
     let plan = ctx.config.load.plan(point, stop);
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();

@@ -3,9 +3,9 @@
 //! verdict at the end.
 
 use super::pump::{Pump, RecordSink};
+use super::steps::WindowedStep;
 use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
-use super::steps::WindowedStep;
 use crate::load::{run_load, LiveCounters, LoadPoint, RequestMaker, Stop};
 use crate::metrics::{advice, StepAccumulator, StepStats, Window};
 use crate::monitor::health::ClientWatch;
@@ -65,10 +65,12 @@ impl StressSink {
         self.totals
             .keys()
             .map(|&t| {
-                let acc = StepAccumulator::new(t, self.point).with_slo(self.slo.clone()).with_window(Some(Window {
-                    start_s,
-                    end_s: f64::INFINITY,
-                }));
+                let acc = StepAccumulator::new(t, self.point)
+                    .with_slo(self.slo.clone())
+                    .with_window(Some(Window {
+                        start_s,
+                        end_s: f64::INFINITY,
+                    }));
                 (t, acc)
             })
             .collect()

@@ -216,6 +216,7 @@ async fn generate(
     let plan = if probe {
         FaultPlan::default()
     } else {
+        state.stats.record_arrival(received_at.into_std());
         state.faults.plan(state.stats.next_request_index())
     };
     let arrival = Arrival {

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{ErrorBody, Flavor, SimConfig};
 pub use server::raise_fd_limit;
-pub use stats::{Dist, FaultCounts, SimStats, Truth};
+pub use stats::{Arrivals, Dist, FaultCounts, SimStats, Truth};
 
 use engine::EngineParams;
 use http::AppState;

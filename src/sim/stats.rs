@@ -32,7 +32,28 @@ pub struct SimStats {
     pub faults: FaultCounts,
     /// The simulator's own record of streamed timing.
     pub truth: Truth,
+    /// When generation requests arrived: their rate and how regular they were.
+    #[serde(default)]
+    pub arrivals: Arrivals,
 }
+
+/// Inter-arrival times of the generation requests (llm-bench's pre-flight requests aside),
+/// over the last [`ARRIVALS_KEPT`] arrivals, in arrival order of their kernel stamps.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Arrivals {
+    /// Arrivals the figures cover.
+    pub count: u64,
+    /// Mean gap between successive arrivals, ms.
+    pub mean_gap_ms: f64,
+    /// Coefficient of variation of the gaps (std / mean): ≈ 1 for Poisson, 1/√K for gamma
+    /// with shape K, ≈ 0 for constant spacing.
+    pub cv: f64,
+    /// (count − 1) / (last − first arrival).
+    pub rate_rps: f64,
+}
+
+/// How many arrival times are kept for [`Arrivals`] (16 bytes each).
+pub const ARRIVALS_KEPT: usize = 100_000;
 
 /// Counts of faults actually injected (a planned fault on a request that
 /// went away first is not counted).
@@ -140,6 +161,7 @@ pub(crate) struct Stats {
     faults: [AtomicU64; FAULT_KINDS],
     error_statuses: [AtomicU64; STATUS_COUNT],
     truth: Mutex<TruthHists>,
+    arrivals: Mutex<std::collections::VecDeque<std::time::Instant>>,
 }
 
 impl Stats {
@@ -154,6 +176,7 @@ impl Stats {
             faults: Default::default(),
             error_statuses: std::array::from_fn(|_| AtomicU64::new(0)),
             truth: Mutex::new(TruthHists::new()),
+            arrivals: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -162,6 +185,43 @@ impl Stats {
     /// by the same requests replays the same faults.
     pub fn next_request_index(&self) -> u64 {
         self.requests_total.fetch_add(1, Relaxed)
+    }
+
+    /// Notes when a generation request arrived (its kernel stamp).
+    pub fn record_arrival(&self, at: std::time::Instant) {
+        let mut arrivals = self.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        if arrivals.len() >= ARRIVALS_KEPT {
+            arrivals.pop_front();
+        }
+        arrivals.push_back(at);
+    }
+
+    fn arrival_figures(&self) -> Arrivals {
+        let mut times: Vec<std::time::Instant> = self
+            .arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        // Handlers may note arrivals slightly out of order; the stamps say the real order.
+        times.sort_unstable();
+        let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]).as_secs_f64() * 1e3).collect();
+        if gaps.is_empty() {
+            return Arrivals {
+                count: times.len() as u64,
+                ..Arrivals::default()
+            };
+        }
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let span_s = (times[times.len() - 1] - times[0]).as_secs_f64();
+        Arrivals {
+            count: times.len() as u64,
+            mean_gap_ms: mean,
+            cv: if mean > 0.0 { var.sqrt() / mean } else { 0.0 },
+            rate_rps: if span_s > 0.0 { gaps.len() as f64 / span_s } else { 0.0 },
+        }
     }
 
     /// Marks a generation request as in flight until the guard is dropped.
@@ -233,9 +293,11 @@ impl Stats {
         let mut truth = self.lock_truth();
         truth.ttft_us.reset();
         truth.itl_us.reset();
+        self.arrivals.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub fn snapshot(&self) -> SimStats {
+        let arrivals = self.arrival_figures();
         let truth = self.lock_truth();
         SimStats {
             in_flight: self.in_flight.load(Relaxed),
@@ -249,6 +311,7 @@ impl Stats {
                 ttft_ms: dist_ms(&truth.ttft_us),
                 itl_ms: dist_ms(&truth.itl_us),
             },
+            arrivals,
         }
     }
 
@@ -331,6 +394,14 @@ mod tests {
         stats.count_error_status(503);
         stats.count_error_status(200);
         stats.record_truth(Some(5_000), &[20_000, 20_000, 21_000]);
+        let t0 = std::time::Instant::now();
+        for ms in [30, 0, 10, 20] {
+            stats.record_arrival(t0 + std::time::Duration::from_millis(ms));
+        }
+        let a = stats.snapshot().arrivals;
+        assert_eq!(a.count, 4);
+        assert!((a.mean_gap_ms - 10.0).abs() < 1e-9 && a.cv.abs() < 1e-9, "{a:?}");
+        assert!((a.rate_rps - 100.0).abs() < 1e-6, "{a:?}");
         let s = stats.snapshot();
         assert_eq!(s.faults.stall, 1);
         assert_eq!(s.faults.error_status, 3);
@@ -345,6 +416,7 @@ mod tests {
         assert_eq!(s.max_in_flight, 1);
         assert_eq!(s.faults, FaultCounts::default());
         assert_eq!(s.truth.itl_ms, Dist::default());
+        assert_eq!(s.arrivals, Arrivals::default());
         drop(b);
         assert_eq!(stats.snapshot().in_flight, 0);
     }

@@ -1,0 +1,334 @@
+//! Open-loop load against the simulator: arrival processes, the concurrency cap, coordinated
+//! omission, a fixed number of requests, ramp-up, saturation. Tolerances are statistical
+//! (several standard errors) or wide enough for a noisy 2-core machine.
+
+mod common;
+
+use common::*;
+use llm_bench::sim::SimConfig;
+use serde_json::Value;
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// A simulator whose engine runs `batch` sequences of `step_ms` steps: with `-tg N` a request
+/// holds a slot for about N steps, so its capacity is batch / (N × step) requests per second.
+fn engine(batch: usize, step_ms: f64) -> SimConfig {
+    SimConfig {
+        decode_base_ms: step_ms,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 1.0,
+        max_batch: batch,
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn arrival_processes_reach_their_rate_and_spread() {
+    // (arrival flags, rate, expected CV of the gaps, tolerance on the CV)
+    let cases: [(&[&str], f64, f64, f64); 4] = [
+        (&["--arrival", "poisson"], 400.0, 1.0, 0.12),
+        (&["--arrival", "gamma", "--burstiness", "0.25"], 400.0, 2.0, 0.35),
+        (&["--arrival", "gamma", "--burstiness", "4"], 400.0, 0.5, 0.08),
+        // Constant gaps of 20 ms: the client's timer (1 ms ticks) is the only spread.
+        (&["--arrival", "constant"], 50.0, 0.0, 0.1),
+    ];
+    for (flags, rate, cv, cv_tol) in cases {
+        let sim = Sim::start(fast_sim());
+        let s = Scratch::new();
+        let rate_arg = rate.to_string();
+        let mut args = vec![
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "2",
+            "--rate",
+            &rate_arg,
+            "--step-duration",
+            "5s",
+        ];
+        args.extend_from_slice(flags);
+        let out = s.run(&sim.url, &args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{flags:?}\n{stdout}\n{stderr}");
+        let step = &s.summary()["steps"][0];
+        assert_eq!(step["load"]["kind"], "rate");
+        assert_eq!(f(&step["target_rps"]), rate);
+        let scheduled = f(&step["scheduled_rps"]);
+        let achieved = f(&step["achieved_rps"]);
+        let n = rate * 5.0;
+        // The seeded schedule's own count varies around the target: 4 standard errors.
+        let spread = 4.0 * cv.max(0.05) / n.sqrt();
+        assert!(
+            (scheduled / rate - 1.0).abs() < spread.max(0.03),
+            "{flags:?}: scheduled {scheduled} for {rate}"
+        );
+        // What the client sent, and what the server saw arrive, follow the schedule within 3%.
+        assert!(
+            (achieved / scheduled - 1.0).abs() < 0.03,
+            "{flags:?}: sent {achieved} of {scheduled}"
+        );
+        let arrivals = sim.stats().arrivals;
+        assert!(
+            (arrivals.rate_rps / scheduled - 1.0).abs() < 0.03,
+            "{flags:?}: server saw {} req/s of {scheduled}",
+            arrivals.rate_rps
+        );
+        assert!(
+            (arrivals.cv - cv).abs() < cv_tol,
+            "{flags:?}: CV {} (expected {cv})",
+            arrivals.cv
+        );
+        let late = &step["send_lateness_ms"];
+        assert!(f(&late["p99"]) < 10.0, "{flags:?}: lateness {late}");
+        assert!(
+            step.get("pacing_warning").is_none(),
+            "{flags:?}: {}",
+            step["pacing_warning"]
+        );
+        assert!(stdout.contains("rate: target"), "{stdout}");
+    }
+}
+
+#[test]
+fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
+    // Capacity: 4 slots × (10 tokens × 10 ms) ≈ 40 req/s; the cap is 4 in flight, the rate 80.
+    let sim = Sim::start(engine(64, 10.0));
+    let s = Scratch::new();
+    let out = s.run(
+        &sim.url,
+        &[
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "10",
+            "--rate",
+            "80",
+            "--arrival",
+            "constant",
+            "--max-concurrency",
+            "4",
+            "--step-duration",
+            "4s",
+            "--drain-timeout",
+            "1s",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(sim.stats().max_in_flight, 4, "the server never saw more than the cap");
+    let step = &s.summary()["steps"][0];
+    assert!(step["max_in_flight"].as_u64().unwrap() <= 4, "{step}");
+    let warning = step["pacing_warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("--max-concurrency 4 cap held requests back"),
+        "{warning}"
+    );
+    assert!(stdout.contains("LOAD NOT AS ASKED"), "{stdout}");
+    // Both ways of counting latency are reported.
+    for key in ["ttft_ms", "e2e_ms", "ttft_from_intended_ms", "e2e_from_intended_ms"] {
+        assert!(step[key]["p99"].as_f64().is_some(), "{key}: {step}");
+    }
+    // From the actual send the server looks flat; from the intended send the wait grows.
+    let mut recs: Vec<(f64, f64, f64)> = s
+        .records()
+        .iter()
+        .filter(|r| r["ok"] == true && r["phase"] == "measured")
+        .map(|r| {
+            let start = f(&r["start_s"]);
+            let intended = f(&r["intended_s"]);
+            let e2e = f(&r["end_us"]) / 1000.0;
+            (intended, e2e, e2e + (start - intended) * 1000.0)
+        })
+        .collect();
+    recs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(recs.len() > 40, "{}", recs.len());
+    let quarter = recs.len() / 4;
+    let mean = |slice: &[(f64, f64, f64)], pick: fn(&(f64, f64, f64)) -> f64| {
+        slice.iter().map(pick).sum::<f64>() / slice.len() as f64
+    };
+    let (first, last) = (&recs[..quarter], &recs[recs.len() - quarter..]);
+    let sent_first = mean(first, |r| r.1);
+    let sent_last = mean(last, |r| r.1);
+    assert!(
+        (sent_last / sent_first - 1.0).abs() < 0.5,
+        "from the send: {sent_first:.1} → {sent_last:.1} ms"
+    );
+    let due_first = mean(first, |r| r.2);
+    let due_last = mean(last, |r| r.2);
+    assert!(
+        due_last > 3.0 * due_first && due_last > 500.0,
+        "from the intended send: {due_first:.1} → {due_last:.1} ms"
+    );
+    assert!(
+        f(&step["e2e_from_intended_ms"]["p99"]) > 3.0 * f(&step["e2e_ms"]["p99"]),
+        "{step}"
+    );
+}
+
+#[test]
+fn a_fixed_number_of_requests_in_either_loop() {
+    for (args, n) in [
+        (vec!["-o", "-st", "3", "-et", "3", "--requests", "10"], 10u64),
+        (vec!["-o", "--rate", "100", "--requests", "25"], 25),
+    ] {
+        let sim = Sim::start(fast_sim());
+        let s = Scratch::new();
+        let mut all = args.clone();
+        all.extend(["-pp", "20", "-tg", "3"]);
+        let out = s.run(&sim.url, &all);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let step = &s.summary()["steps"][0];
+        assert_eq!(step["requests_ok"].as_u64(), Some(n), "{args:?}: {step}");
+        assert_eq!(step["measured_over"], "batch");
+        assert_eq!(sim.stats().requests_total, n, "{args:?}: exactly N sent");
+        assert_eq!(s.records().len() as u64, n);
+    }
+}
+
+#[test]
+fn ramp_up_is_left_out_of_the_statistics() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = s.run(
+        &sim.url,
+        &[
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "2",
+            "--rate",
+            "100",
+            "--arrival",
+            "constant",
+            "--ramp-up",
+            "2s",
+            "--step-duration",
+            "2s",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let step = &s.summary()["steps"][0];
+    // The rate grows from 0 to 100 over 2 s: about 100 requests, all warm-up; then 200 measured.
+    let warmup = step["requests_warmup"].as_u64().unwrap();
+    let measured = step["requests_ok"].as_u64().unwrap();
+    assert!((95..=105).contains(&warmup), "{warmup} warm-up requests");
+    assert!((195..=205).contains(&measured), "{measured} measured requests");
+    let window = &step["window"];
+    assert!(
+        (f(&window["end_s"]) - f(&window["start_s"]) - 2.0).abs() < 1e-6,
+        "{window}"
+    );
+    // Every warm-up record was due before the window, every measured one inside it.
+    for r in s.records() {
+        let intended = f(&r["intended_s"]);
+        let inside = intended >= f(&window["start_s"]);
+        assert_eq!(r["phase"] == "measured", inside, "{r}");
+    }
+    // The ramp: in its first second a quarter of its requests (Λ(1)/Λ(2) = 1/4).
+    let start = f(&window["start_s"]) - 2.0;
+    let early = s.records().iter().filter(|r| f(&r["intended_s"]) < start + 1.0).count();
+    assert!(
+        (20..=30).contains(&early),
+        "{early} requests in the ramp's first second"
+    );
+}
+
+#[test]
+fn saturation_ends_the_step_with_the_backlog_bounded() {
+    // Capacity ≈ 4 / (10 × 10 ms) = 40 req/s; 400 req/s piles up at once.
+    let sim = Sim::start(engine(4, 10.0));
+    let s = Scratch::new();
+    let started = std::time::Instant::now();
+    let out = s.run(
+        &sim.url,
+        &[
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "10",
+            "--rate",
+            "400,800",
+            "--step-duration",
+            "20s",
+            "--max-backlog",
+            "50",
+            "--stop-when-saturated",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(started.elapsed().as_secs() < 15, "the saturated step ended early");
+    let summary = s.summary();
+    let steps = summary["steps"].as_array().unwrap();
+    assert_eq!(
+        steps.len(),
+        1,
+        "--stop-when-saturated: no higher rate after the saturated one"
+    );
+    let step = &steps[0];
+    assert_eq!(step["saturated"], true, "{step}");
+    assert!(step["max_backlog"].as_u64().unwrap() <= 50, "{step}");
+    assert!(step["requests_unsent"].as_u64().unwrap() > 0, "{step}");
+    assert!(
+        sim.stats().max_in_flight <= 50,
+        "never more due and unfinished than the limit"
+    );
+    assert!(stdout.contains("SATURATED"), "{stdout}");
+    assert!(
+        summary["recommendations"]
+            .to_string()
+            .contains("saturated at 400 req/s"),
+        "{}",
+        summary["recommendations"]
+    );
+}
+
+#[test]
+fn stress_run_at_a_fixed_rate_reports_windows() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = s.run(
+        &sim.url,
+        &[
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "5",
+            "--rate",
+            "50",
+            "--arrival",
+            "constant",
+            "--duration",
+            "4s",
+            "--report-interval",
+            "1s",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = s.summary();
+    let total = &summary["steps"][0];
+    assert_eq!(total["load"]["kind"], "rate");
+    assert!((f(&total["achieved_rps"]) - 50.0).abs() < 1.5, "{total}");
+    assert_eq!(sim.stats().requests_total, 200, "4 s at 50 req/s");
+    let intervals = summary["stress"]["intervals"].as_array().unwrap();
+    assert!((3..=5).contains(&intervals.len()), "{} intervals", intervals.len());
+    // Each full interval: the requests sent in it, and the tokens that arrived in it.
+    for interval in &intervals[..2] {
+        let t = &interval["tests"][0];
+        let sent = t["requests_ok"].as_u64().unwrap();
+        let length = f(&interval["end_s"]) - f(&interval["start_s"]);
+        let expected = 50.0 * length;
+        assert!((sent as f64 - expected).abs() <= 2.0, "{sent} sent in {length:.2} s");
+        assert!((f(&t["output_throughput_tps"]) - 250.0).abs() < 25.0, "{t}");
+    }
+}
