@@ -4,8 +4,12 @@
 //! accounting of the whole process, start-up included), RSS per stream, and how far llm-bench's
 //! TTFT and ITL are from the simulator's record of when it wrote each chunk. Also start-up time.
 //!
+//! Then open-loop rows: Poisson arrivals of short requests at 1,000 and 5,000 requests/s
+//! (target vs achieved rate, send lateness, client CPU per request and per event).
+//!
 //! Run: `scripts/bench-client.sh` (or `cargo bench --bench client_load -- [STREAMS...]`).
-//! Settings: `BENCH_SECONDS` (default 15) per load.
+//! Settings: `BENCH_SECONDS` (default 15) per load; `BENCH_RATES` (default `1000,5000`; empty
+//! for none) for the open-loop rows.
 
 mod support;
 
@@ -111,6 +115,97 @@ fn one_stream_run(pin: &Pinning) -> (u64, f64) {
         .as_f64()
         .unwrap_or(f64::NAN);
     (usage.max_rss_kib, first_request_ms)
+}
+
+/// One open-loop load: `rate` requests/s of short requests (4 output tokens) for `seconds`.
+struct OpenOutcome {
+    target: f64,
+    achieved: f64,
+    server_rate: f64,
+    late_p50: f64,
+    late_p99: f64,
+    client_us_per_request: f64,
+    client_us_per_event: f64,
+    requests: u64,
+    errors: u64,
+    client_bound: bool,
+}
+
+fn measure_open(rate: f64, seconds: u64, pin: &Pinning) -> OpenOutcome {
+    // A fast engine: 2 ms steps, so 4 tokens take under 10 ms and few requests are in flight.
+    let sim = Simulator::start(&SimPace { decode_ms: 2.0 }, &[], pin.sim);
+    let dir = tempfile::tempdir().unwrap();
+    http(sim.port, "POST", "/sim/reset");
+    let args: Vec<String> = [
+        "-o",
+        "-tg",
+        "4",
+        "-pp",
+        "40",
+        "--rate",
+        &rate.to_string(),
+        "--step-duration",
+        &format!("{seconds}s"),
+        "--warmup",
+        "1s",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (usage, summary) = run_client(&sim.url(), &args, pin.client, dir.path());
+    let truth = sim.stats();
+    sim.stop();
+    assert!(usage.success, "llm-bench failed at {rate} req/s");
+    let step = &summary["steps"][0];
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let events = summary["client"]["events"].as_u64().unwrap_or(0);
+    let requests = truth["requests_total"].as_u64().unwrap_or(0);
+    OpenOutcome {
+        target: rate,
+        achieved: f(&step["achieved_rps"]),
+        server_rate: f(&truth["arrivals"]["rate_rps"]),
+        late_p50: f(&step["send_lateness_ms"]["p50"]),
+        late_p99: f(&step["send_lateness_ms"]["p99"]),
+        client_us_per_request: 1e6 * usage.cpu_s / requests.max(1) as f64,
+        client_us_per_event: 1e6 * usage.cpu_s / events.max(1) as f64,
+        requests,
+        errors: step["requests_failed"].as_u64().unwrap_or(0),
+        client_bound: summary["client_bound"].as_bool().unwrap_or(false),
+    }
+}
+
+fn open_loop_table(rates: &[f64], seconds: u64, pin: &Pinning) {
+    println!();
+    println!("Open loop: Poisson arrivals of short requests (40-character prompt, 4 output tokens), {seconds} s a rate");
+    println!(
+        "{:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>7} {:>6}",
+        "target", "achieved", "server", "vs target", "late p50", "late p99", "client", "client", "errors", "bound"
+    );
+    println!(
+        "{:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>7} {:>6}",
+        "req/s", "req/s", "req/s", "", "ms", "ms", "µs/req", "µs/event", "", ""
+    );
+    for &rate in rates {
+        let o = measure_open(rate, seconds, pin);
+        println!(
+            "{:>8.0} {:>9.1} {:>9.1} {:>+8.2}% {:>10.3} {:>10.3} {:>9.1} {:>9.2} {:>7} {:>6}",
+            o.target,
+            o.achieved,
+            o.server_rate,
+            100.0 * (o.achieved / o.target - 1.0),
+            o.late_p50,
+            o.late_p99,
+            o.client_us_per_request,
+            o.client_us_per_event,
+            o.errors,
+            if o.client_bound { "yes" } else { "no" },
+        );
+        let _ = o.requests;
+        std::io::stdout().flush().ok();
+    }
+    println!();
+    println!("achieved: measured requests llm-bench sent per second of the window (the seeded Poisson schedule's own count");
+    println!("varies around the target by about 1/sqrt(n)); server: the simulator's count of arrivals per second (kernel");
+    println!("stamps); late: actual − intended send time; client µs: the whole process's CPU over the requests and events.");
 }
 
 /// Median wall time of `llm-bench --help`, over 20 launches.
@@ -228,4 +323,12 @@ fn main() {
         "the simulator; RSS: (peak RSS − one-stream baseline) / streams; error: llm-bench's figure − the simulator's."
     );
     println!("Pace: 50 tokens/s per stream up to 1,000 streams, 10 tokens/s above.");
+    let rates: Vec<f64> = std::env::var("BENCH_RATES")
+        .unwrap_or_else(|_| "1000,5000".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    if !rates.is_empty() {
+        open_loop_table(&rates, seconds, &pin);
+    }
 }

@@ -204,11 +204,9 @@ impl<'a> Dispatcher<'a> {
                 self.done_issuing = true;
                 return None;
             }
-            Stop::Requests(n) if phase == Phase::Measured => {
-                if self.measured_issued >= n {
-                    self.done_issuing = true;
-                    return None;
-                }
+            Stop::Requests(n) if phase == Phase::Measured && self.measured_issued >= n => {
+                self.done_issuing = true;
+                return None;
             }
             _ => {}
         }

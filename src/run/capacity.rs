@@ -298,7 +298,7 @@ fn answer(
         Some((f, _)) => text.push_str(&format!(" At {} {fail_why}.", at(f))),
         None => {
             capacity.reached_max = true;
-            text.push_str(&format!(" That is --max: the limit is higher; raise --max to find it."));
+            text.push_str(" That is --max: the limit is higher; raise --max to find it.");
         }
     }
     if remeasured_pass == Some(false) {
