@@ -332,3 +332,34 @@ fn stress_run_at_a_fixed_rate_reports_windows() {
         assert!((f(&t["output_throughput_tps"]) - 250.0).abs() < 25.0, "{t}");
     }
 }
+
+#[test]
+fn a_closed_loop_ramp_up_starts_connections_in_turn() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = s.run(
+        &sim.url,
+        &["-o", "-pp", "20", "-tg", "2", "-st", "4", "-et", "4", "--ramp-up", "1s", "--step-duration", "1s"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let records = s.records();
+    // Connection i of 4 sends its first request i/4 of the way through the ramp-up.
+    let first = |conn: u64| {
+        records
+            .iter()
+            .filter(|r| r["conn"].as_u64() == Some(conn))
+            .map(|r| f(&r["intended_s"]))
+            .fold(f64::INFINITY, f64::min)
+    };
+    let t0 = first(0);
+    for conn in 1..4u64 {
+        let offset = first(conn) - t0;
+        assert!((offset - 0.25 * conn as f64).abs() < 0.05, "connection {conn} started {offset:.3} s in");
+    }
+    let step = &s.summary()["steps"][0];
+    assert!(step["requests_warmup"].as_u64().unwrap() > 0, "{step}");
+    for r in &records {
+        assert_eq!(r["phase"] == "measured", f(&r["intended_s"]) >= t0 + 1.0 - 1e-6, "{r}");
+    }
+}
