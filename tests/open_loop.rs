@@ -339,7 +339,21 @@ fn a_closed_loop_ramp_up_starts_connections_in_turn() {
     let s = Scratch::new();
     let out = s.run(
         &sim.url,
-        &["-o", "-pp", "20", "-tg", "2", "-st", "4", "-et", "4", "--ramp-up", "1s", "--step-duration", "1s"],
+        &[
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "2",
+            "-st",
+            "4",
+            "-et",
+            "4",
+            "--ramp-up",
+            "1s",
+            "--step-duration",
+            "1s",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -355,7 +369,10 @@ fn a_closed_loop_ramp_up_starts_connections_in_turn() {
     let t0 = first(0);
     for conn in 1..4u64 {
         let offset = first(conn) - t0;
-        assert!((offset - 0.25 * conn as f64).abs() < 0.05, "connection {conn} started {offset:.3} s in");
+        assert!(
+            (offset - 0.25 * conn as f64).abs() < 0.05,
+            "connection {conn} started {offset:.3} s in"
+        );
     }
     let step = &s.summary()["steps"][0];
     assert!(step["requests_warmup"].as_u64().unwrap() > 0, "{step}");

@@ -162,6 +162,11 @@ fn overload_sentence(curve: &[&StepStats]) -> Option<String> {
     ))
 }
 
+/// A timed open-loop step whose server completed under 90% of the requests sent.
+fn overloaded(s: &StepStats, sent: f64) -> bool {
+    s.window.is_some() && sent > 0.0 && s.request_throughput_rps < 0.9 * sent
+}
+
 fn speed(s: &StepStats) -> Option<f64> {
     s.per_conn_tps.map(|p| p.mean)
 }
@@ -222,11 +227,20 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
         }
         None => {
             let last = measured.last().expect("not empty");
-            format!(
-                "Throughput still grows at the last step ({}, {:.1} {u}): continue raising the load to find the limit.",
-                last.load,
-                throughput(last)
-            )
+            match last.achieved_rps.filter(|&sent| overloaded(last, sent)) {
+                Some(sent) => format!(
+                    "Throughput still grows at the last step ({}, {:.1} {u}), but the server completed only {:.1} of the {:.1} req/s sent there: it is at its capacity, and higher rates only queue.",
+                    last.load,
+                    throughput(last),
+                    last.request_throughput_rps,
+                    sent
+                ),
+                None => format!(
+                    "Throughput still grows at the last step ({}, {:.1} {u}): continue raising the load to find the limit.",
+                    last.load,
+                    throughput(last)
+                ),
+            }
         }
     })
 }

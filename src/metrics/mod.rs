@@ -2,6 +2,7 @@
 
 pub mod advice;
 pub mod dist;
+pub mod drift;
 pub mod pacing;
 pub mod slo;
 pub mod step;

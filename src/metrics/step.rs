@@ -675,7 +675,11 @@ mod tests {
         let s = acc.stats(3);
         assert_eq!(s.measured_over, "window");
         assert_eq!(s.duration_s, 2.0);
-        assert!((s.output_throughput_tps - (6.0 + 10.0 + 4.0) / 2.0).abs() < 1e-9, "{}", s.output_throughput_tps);
+        assert!(
+            (s.output_throughput_tps - (6.0 + 10.0 + 4.0) / 2.0).abs() < 1e-9,
+            "{}",
+            s.output_throughput_tps
+        );
         // Completed inside: the early one (10.501 s) and the one sent at 10.5 (11.501 s).
         assert!((s.request_throughput_rps - 1.0).abs() < 1e-9);
         // Prefill ended (first token) inside for the two sent inside.

@@ -329,3 +329,31 @@ pub fn client_line(c: &crate::report::summary::ClientReport) -> String {
         if c.cores == 1 { "" } else { "s" }
     )
 }
+
+/// One line of a stress interval for one test.
+pub fn interval_line(elapsed: &str, s: &StepStats) -> String {
+    let ms = |d: Option<crate::metrics::Dist>, f: fn(&crate::metrics::Dist) -> f64| {
+        d.map(|d| format!("{:.1}", f(&d))).unwrap_or_else(|| "-".into())
+    };
+    let rate = match s.test {
+        TestKind::Input => format!("{:.1} prompt tok/s", s.prompt_throughput_tps),
+        _ => format!("{:.1} tok/s", s.output_throughput_tps),
+    };
+    let errors = if s.requests_failed > 0 {
+        let e: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        format!(" ({})", e.join(", "))
+    } else {
+        String::new()
+    };
+    format!(
+        "[{elapsed}] {}: {} ok, {} failed{errors}{} | {rate} | TTFT ms p50 {} p99 {} | ITL ms p50 {} p99 {}",
+        s.test,
+        s.requests_ok,
+        s.requests_failed,
+        resent(s),
+        ms(s.ttft_ms, |d| d.p50),
+        ms(s.ttft_ms, |d| d.p99),
+        ms(s.itl_ms, |d| d.p50),
+        ms(s.itl_ms, |d| d.p99),
+    )
+}

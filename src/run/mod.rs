@@ -194,6 +194,34 @@ fn announce_transport(config: &RunConfig, reporter: &Reporter) {
 
 /// Runs the benchmark described by `config`.
 pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
+    let mut ctx = start(config).await?;
+    let (mut steps, stress, outcome) = match ctx.config.mode.clone() {
+        Mode::Step { .. } => {
+            let (steps, outcome) = steps::run_steps(&mut ctx).await;
+            (steps, None, outcome)
+        }
+        Mode::Stress { point, duration } => {
+            let (steps, report, outcome) = stress::run_stress(&mut ctx, point, duration).await;
+            (steps, Some(report), outcome)
+        }
+        Mode::Capacity(spec) => {
+            let (steps, capacity, outcome) = capacity::run_capacity(&mut ctx, spec).await;
+            ctx.summary.capacity = Some(capacity);
+            (steps, None, outcome)
+        }
+    };
+    ctx.monitor.sample();
+    ctx.monitor.stop();
+    ctx.client_watch.stop();
+    advice::fill_scaling_efficiency(&mut steps);
+    let (outcome, recommendations) = finish(&mut ctx, &steps, stress, outcome);
+    print_end(&ctx, &steps, &recommendations, outcome);
+    Ok(outcome)
+}
+
+/// Everything before the load: results folder, log, pre-flight (model, probe), monitor,
+/// signal handling, the summary's first fields and the header lines.
+async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
     let reporter = Arc::new(Reporter::open(&config.log_file).map_err(UsageError)?);
     let writer = prepare_out_dir(&config)?;
     reporter.line(&format!(
@@ -249,61 +277,51 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         }),
         ..Summary::default()
     };
-    let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
-    reporter.line(&format!(
-        "Model {model} | tests: {} | prompt {} chars | max_tokens {} | {}",
-        tests.join(", "),
-        config.prompt_chars,
-        config.max_tokens,
-        describe_mode(&config)
-    ));
-    if let Some(slo) = &config.slo {
-        reporter.line(&format!(
-            "SLO: {}{}",
-            slo.describe(),
-            if config.slo_from_send {
-                " (latencies from the actual send)"
-            } else {
-                ""
-            }
-        ));
-    }
-    let ctx_threads = config.threads;
-    let mut ctx = RunContext {
+    announce_run(&config, &model, &reporter);
+    let client_watch = Arc::new(ClientWatch::start(config.threads));
+    Ok(RunContext {
         config,
         reporter,
         writer,
         workload,
         monitor,
-        client_watch: Arc::new(ClientWatch::start(ctx_threads)),
+        client_watch,
         live,
         signals,
         run_start,
         ids: Arc::new(AtomicU64::new(0)),
         summary,
         summary_saved: false,
-    };
+    })
+}
 
-    let (mut steps, stress, mut outcome) = match ctx.config.mode.clone() {
-        Mode::Step { .. } => {
-            let (steps, outcome) = steps::run_steps(&mut ctx).await;
-            (steps, None, outcome)
-        }
-        Mode::Stress { point, duration } => {
-            let (steps, report, outcome) = stress::run_stress(&mut ctx, point, duration).await;
-            (steps, Some(report), outcome)
-        }
-        Mode::Capacity(spec) => {
-            let (steps, capacity, outcome) = capacity::run_capacity(&mut ctx, spec).await;
-            ctx.summary.capacity = Some(capacity);
-            (steps, None, outcome)
-        }
-    };
-    ctx.monitor.sample();
-    ctx.monitor.stop();
-    ctx.client_watch.stop();
+/// The header lines: model, tests, workload, load; the SLO.
+fn announce_run(config: &RunConfig, model: &str, reporter: &Reporter) {
+    let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
+    reporter.line(&format!(
+        "Model {model} | tests: {} | prompt {} chars | max_tokens {} | {}",
+        tests.join(", "),
+        config.prompt_chars,
+        config.max_tokens,
+        describe_mode(config)
+    ));
+    if let Some(slo) = &config.slo {
+        let from = if config.slo_from_send {
+            " (latencies from the actual send)"
+        } else {
+            ""
+        };
+        reporter.line(&format!("SLO: {}{from}", slo.describe()));
+    }
+}
 
-    advice::fill_scaling_efficiency(&mut steps);
+/// The run's verdict, recommendations and the final summary.json.
+fn finish(
+    ctx: &mut RunContext,
+    steps: &[StepStats],
+    stress: Option<StressReport>,
+    mut outcome: Outcome,
+) -> (Outcome, Vec<String>) {
     if outcome == Outcome::Complete && steps.iter().all(|s| s.requests_ok == 0) {
         outcome = Outcome::NothingSucceeded;
     }
@@ -315,7 +333,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
             outcome = Outcome::ResultsNotSaved;
         }
     }
-    let mut recommendations = advice::recommend(&steps, ctx.config.min_tps, ctx.config.slo.as_ref());
+    let mut recommendations = advice::recommend(steps, ctx.config.min_tps, ctx.config.slo.as_ref());
     if let Some(capacity) = &ctx.summary.capacity {
         recommendations.insert(0, capacity.answer.clone());
     }
@@ -325,17 +343,22 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     ctx.summary.recommendations = recommendations.clone();
     ctx.summary.status = outcome.status().into();
     ctx.summary.finished_at = Some(now_rfc3339());
-    ctx.save_summary(&steps, stress);
+    ctx.save_summary(steps, stress);
     if !ctx.summary_saved && outcome == Outcome::Complete {
         outcome = Outcome::ResultsNotSaved;
     }
+    (outcome, recommendations)
+}
 
-    let reporter = ctx.reporter.clone();
+/// The end of the console report: table, errors, recommendations, the client's cost, where
+/// the results are.
+fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], outcome: Outcome) {
+    let reporter = &ctx.reporter;
     reporter.line("");
-    for line in format::table(&steps) {
+    for line in format::table(steps) {
         reporter.line(&line);
     }
-    let errors = format::error_lines(&steps);
+    let errors = format::error_lines(steps);
     if !errors.is_empty() {
         reporter.line("");
         for line in errors {
@@ -345,7 +368,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     if !recommendations.is_empty() {
         reporter.line("");
         reporter.line("Recommendations:");
-        for r in &recommendations {
+        for r in recommendations {
             reporter.line(&format!("- {r}"));
         }
     }
@@ -358,13 +381,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
         reporter.line(&line);
     }
     reporter.line("");
-    reporter.line(&results_line(&ctx));
+    reporter.line(&results_line(ctx));
     match outcome {
         Outcome::Interrupted => reporter.line("The run was interrupted; the summary covers what finished."),
         Outcome::NothingSucceeded => reporter.line("No request succeeded; see the errors above."),
         _ => {}
     }
-    Ok(outcome)
 }
 
 /// The load of the run in words, for its header line.

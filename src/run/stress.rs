@@ -7,7 +7,7 @@ use super::steps::WindowedStep;
 use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
 use crate::load::{run_load, LiveCounters, LoadPoint, RequestMaker, Stop};
-use crate::metrics::{advice, StepAccumulator, StepStats, Window};
+use crate::metrics::{StepAccumulator, StepStats, Window};
 use crate::monitor::health::ClientWatch;
 use crate::monitor::{ClientHealth, HealthInputs, Monitor};
 use crate::report::summary::{Interval, MonitorReport, StressReport};
@@ -143,7 +143,8 @@ impl StressSink {
             stats.system = Some(p.system.clone());
             stats.client_bound = p.health.client_bound;
             stats.client = Some(p.health.clone());
-            self.reporter.line(&interval_line(&elapsed.to_string(), &stats));
+            self.reporter
+                .line(&crate::report::format::interval_line(&elapsed.to_string(), &stats));
             interval.tests.push(stats);
         }
         if missing > 0 {
@@ -236,86 +237,6 @@ fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-fn interval_line(elapsed: &str, s: &StepStats) -> String {
-    let ms = |d: Option<crate::metrics::Dist>, f: fn(&crate::metrics::Dist) -> f64| {
-        d.map(|d| format!("{:.1}", f(&d))).unwrap_or_else(|| "-".into())
-    };
-    let rate = match s.test {
-        TestKind::Input => format!("{:.1} prompt tok/s", s.prompt_throughput_tps),
-        _ => format!("{:.1} tok/s", s.output_throughput_tps),
-    };
-    let errors = if s.requests_failed > 0 {
-        let e: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        format!(" ({})", e.join(", "))
-    } else {
-        String::new()
-    };
-    format!(
-        "[{elapsed}] {}: {} ok, {} failed{errors}{} | {rate} | TTFT ms p50 {} p99 {} | ITL ms p50 {} p99 {}",
-        s.test,
-        s.requests_ok,
-        s.requests_failed,
-        crate::report::format::resent(s),
-        ms(s.ttft_ms, |d| d.p50),
-        ms(s.ttft_ms, |d| d.p99),
-        ms(s.itl_ms, |d| d.p50),
-        ms(s.itl_ms, |d| d.p99),
-    )
-}
-
-/// Compares the last intervals with the first: throughput, TTFT p99 and error rate.
-pub fn drift(intervals: &[Interval]) -> Vec<String> {
-    let mut out = Vec::new();
-    if intervals.len() < 2 {
-        return out;
-    }
-    let k = (intervals.len() / 4).clamp(1, 3);
-    let tests: Vec<TestKind> = intervals[0].tests.iter().map(|s| s.test).collect();
-    for test in tests {
-        let pick = |slice: &[Interval], f: &dyn Fn(&StepStats) -> Option<f64>| -> Option<f64> {
-            let values: Vec<f64> = slice
-                .iter()
-                .filter_map(|i| i.tests.iter().find(|s| s.test == test))
-                .filter_map(f)
-                .collect();
-            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-        };
-        let first = &intervals[..k];
-        let last = &intervals[intervals.len() - k..];
-        let span = format!("the first {k} and the last {k} intervals");
-        let describe = |name: &str, unit: &str, a: f64, b: f64, higher_is_worse: bool| -> String {
-            let change = if a.abs() > f64::EPSILON {
-                100.0 * (b - a) / a
-            } else {
-                0.0
-            };
-            let verdict = if change.abs() < 5.0 {
-                "stable"
-            } else if (change > 0.0) == higher_is_worse {
-                "worse"
-            } else {
-                "better"
-            };
-            format!("[{test}] {name} {verdict}: {a:.1} → {b:.1} {unit} ({change:+.1}%) between {span}.")
-        };
-        let throughput = |s: &StepStats| Some(advice::throughput(s));
-        if let (Some(a), Some(b)) = (pick(first, &throughput), pick(last, &throughput)) {
-            out.push(describe("throughput", "tok/s", a, b, false));
-        }
-        let ttft = |s: &StepStats| s.ttft_ms.map(|d| d.p99);
-        if let (Some(a), Some(b)) = (pick(first, &ttft), pick(last, &ttft)) {
-            out.push(describe("TTFT p99", "ms", a, b, true));
-        }
-        let errors = |s: &StepStats| Some(100.0 * s.error_rate());
-        if let (Some(a), Some(b)) = (pick(first, &errors), pick(last, &errors)) {
-            if a > 0.0 || b > 0.0 {
-                out.push(format!("[{test}] error rate: {a:.1}% → {b:.1}% between {span}."));
-            }
-        }
-    }
-    out
-}
-
 pub(super) async fn run_stress(
     ctx: &mut RunContext,
     point: LoadPoint,
@@ -382,7 +303,7 @@ pub(super) async fn run_stress(
         crate::metrics::pacing::apply(total, &report, ctx.config.load.max_concurrency);
     }
     let report = StressReport {
-        drift: drift(&sink.intervals),
+        drift: crate::metrics::drift::drift(&sink.intervals),
         intervals: sink.intervals,
     };
     ctx.reporter.line("");
