@@ -39,9 +39,10 @@ struct Ticket {
     handed: Instant,
 }
 
-/// A worker saying it is free: its index, and from when (a closed loop's next request is due
-/// then: the arrival of its last response's end, or after a pause following a refused connect).
-type Idle = (usize, Instant);
+/// A worker saying it is free: its index, from when (a closed loop's next request is due then:
+/// the arrival of its last response's end, or after a pause following a refused connect), and
+/// whether it gives back a measured ticket it did not send (stopped while waiting to send it).
+type Idle = (usize, Instant, bool);
 
 /// What the dispatcher saw of a step, beside the records.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -141,6 +142,7 @@ impl<'a> Dispatcher<'a> {
             live: self.ctx.live.clone(),
             records: self.ctx.records.clone(),
             cut: self.cut.clone(),
+            stop: self.ctx.signals.stop.clone(),
         };
         let idle = self.idle_tx.clone();
         self.workers.spawn(worker.run(rx, idle));
@@ -229,7 +231,7 @@ impl<'a> Dispatcher<'a> {
             tokio::select! {
                 biased;
                 () = self.ctx.signals.stop.cancelled() => return false,
-                Some((worker, _)) = self.idle_rx.recv() => {
+                Some((worker, _, _)) = self.idle_rx.recv() => {
                     self.note_idle(worker);
                     self.idle.push(worker);
                 }
@@ -278,11 +280,15 @@ impl<'a> Dispatcher<'a> {
     async fn closed_loop(&mut self, release: Instant, concurrency: u32) {
         let ramp_up = self.plan.ramp_up;
         let turn = move |worker: usize| release + ramp_up.mul_f64(worker as f64 / f64::from(concurrency.max(1)));
-        let mut ready: Vec<Idle> = self.idle.drain(..).rev().map(|w| (w, release)).collect();
-        ready.sort_unstable();
+        let mut ready: Vec<Idle> = self.idle.drain(..).map(|w| (w, release, false)).collect();
+        ready.sort_unstable_by_key(|idle| idle.0);
         let mut pending: VecDeque<Idle> = ready.into();
+        // A timed step stops issuing at its end even while every connection is busy: the
+        // requests in flight then drain under the drain time.
+        let end = self.sending_ends(release);
         loop {
-            while let Some((worker, free_at)) = pending.pop_front() {
+            while let Some((worker, free_at, unsent)) = pending.pop_front() {
+                self.report.unsent += u64::from(unsent);
                 let intended = free_at.max(turn(worker));
                 match self.admit(release, intended) {
                     Some(phase) => self.hand(
@@ -307,12 +313,25 @@ impl<'a> Dispatcher<'a> {
                     return;
                 }
                 Some(idle) = self.idle_rx.recv() => pending.push_back(idle),
+                () = sleep_until_or_never(end) => {
+                    self.done_issuing = true;
+                    return;
+                }
             }
+        }
+    }
+
+    /// When a timed step stops sending (its planned end), as an instant.
+    fn sending_ends(&self, release: Instant) -> Option<Instant> {
+        match self.plan.stop {
+            Stop::For(duration) => Some(release + self.plan.ramp_up + duration),
+            Stop::Requests(_) => None,
         }
     }
 
     async fn open_loop(&mut self, release: Instant, mut schedule: Schedule) {
         let mut next = release + Duration::from_secs_f64(schedule.next_s());
+        let end = self.sending_ends(release);
         loop {
             if self.done_issuing {
                 // What still waits for a connection is sent while the step drains.
@@ -326,16 +345,22 @@ impl<'a> Dispatcher<'a> {
                     self.drop_waiting();
                     return;
                 }
-                Some((worker, _)) = self.idle_rx.recv() => {
+                Some((worker, _, unsent)) = self.idle_rx.recv() => {
+                    self.report.unsent += u64::from(unsent);
                     self.note_idle(worker);
                     match self.pop_waiting() {
                         Some(ticket) => self.hand(worker, ticket),
                         None => self.idle.push(worker),
                     }
                 }
-                () = tokio::time::sleep_until(next), if !self.done_issuing => {
-                    self.issue_open(release, next);
-                    next = release + Duration::from_secs_f64(schedule.next_s());
+                // Wake at the next arrival, or at the step's end if that comes first (a low rate).
+                () = tokio::time::sleep_until(end.map_or(next, |e| e.min(next))), if !self.done_issuing => {
+                    if end.is_some_and(|e| Instant::now() >= e && next >= e) {
+                        self.done_issuing = true;
+                    } else {
+                        self.issue_open(release, next);
+                        next = release + Duration::from_secs_f64(schedule.next_s());
+                    }
                 }
             }
         }
@@ -399,12 +424,7 @@ impl<'a> Dispatcher<'a> {
             tokio::time::sleep(drain).await;
         };
         tokio::pin!(stopped_then_drained);
-        let window_drained = async move {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let window_drained = sleep_until_or_never(deadline);
         tokio::pin!(window_drained);
         loop {
             if !self.waiting.is_empty() && self.ctx.signals.stop.is_cancelled() {
@@ -417,7 +437,8 @@ impl<'a> Dispatcher<'a> {
                         return;
                     }
                 }
-                Some((worker, _)) = self.idle_rx.recv() => {
+                Some((worker, _, unsent)) = self.idle_rx.recv() => {
+                    self.report.unsent += u64::from(unsent);
                     self.note_idle(worker);
                     match self.pop_waiting() {
                         Some(ticket) => self.hand(worker, ticket),
@@ -465,6 +486,8 @@ struct Worker {
     live: Arc<super::LiveCounters>,
     records: mpsc::UnboundedSender<RequestRecord>,
     cut: CancellationToken,
+    /// A stop (Ctrl-C) ends sending: a ticket not yet sent is given back.
+    stop: CancellationToken,
 }
 
 impl Worker {
@@ -474,7 +497,7 @@ impl Worker {
             _ = self.client.ensure_connected() => {}
             () = self.cut.cancelled() => return,
         }
-        if idle.send((self.index, Instant::now())).is_err() {
+        if idle.send((self.index, Instant::now(), false)).is_err() {
             return;
         }
         let mut k = 0u64;
@@ -487,17 +510,26 @@ impl Worker {
                     None => return,
                 },
             };
-            if ticket.intended > Instant::now() {
-                tokio::select! {
-                    () = tokio::time::sleep_until(ticket.intended) => {}
-                    () = self.cut.cancelled() => return,
+            if ticket.intended > Instant::now() || self.stop.is_cancelled() {
+                // Due later (a ramp-up turn, a pause after a refused connection): a stop in
+                // the meantime means it is not sent; it is given back and counted as unsent.
+                let stopped = tokio::select! {
+                    () = tokio::time::sleep_until(ticket.intended) => self.stop.is_cancelled(),
+                    () = self.stop.cancelled() => true,
+                };
+                if stopped {
+                    let measured = ticket.phase == Phase::Measured;
+                    if idle.send((self.index, Instant::now(), measured)).is_err() {
+                        return;
+                    }
+                    continue;
                 }
             }
             let Some(free_at) = self.send(ticket, k).await else {
                 return;
             };
             k += 1;
-            if idle.send((self.index, free_at)).is_err() {
+            if idle.send((self.index, free_at, false)).is_err() {
                 return;
             }
         }
@@ -543,6 +575,13 @@ impl Worker {
         }
         self.records.send(rec).ok()?;
         Some(free_at)
+    }
+}
+
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

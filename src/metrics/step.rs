@@ -224,6 +224,9 @@ pub struct StepAccumulator {
     test: TestKind,
     load: LoadPoint,
     window: Option<Window>,
+    /// Warm-up requests count only when sent inside the window (stress intervals); a step's
+    /// warm-up comes before its window.
+    warmup_inside: bool,
     slo: Option<SloJudge>,
     ok: u64,
     failed: u64,
@@ -287,6 +290,12 @@ impl StepAccumulator {
         self
     }
 
+    /// Counts warm-up requests only when sent inside the window (a stress interval).
+    pub fn counting_warmup_inside(mut self) -> Self {
+        self.warmup_inside = true;
+        self
+    }
+
     pub fn with_slo(mut self, slo: Option<SloJudge>) -> Self {
         self.slo = slo;
         self
@@ -311,26 +320,35 @@ impl StepAccumulator {
         if let Some(window) = self.window {
             self.count_arrivals(rec, window);
         }
-        if rec.error == Some(ErrorClass::Cancelled) {
-            if self.measures(rec) {
-                self.cancelled += 1;
+        if !self.measures(rec) {
+            let counted = match self.window {
+                None => true,
+                Some(w) if self.warmup_inside => w.contains(rec.intended_s()),
+                Some(w) => rec.intended_s() < w.end_s,
+            };
+            if rec.phase == Phase::Warmup && counted {
+                self.warmup += 1;
             }
             return;
         }
-        if !self.measures(rec) {
-            if rec.phase == Phase::Warmup && self.window.is_none_or(|w| rec.intended_s() < w.end_s) {
-                self.warmup += 1;
+        self.first_send_s = Some(self.first_send_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
+        self.last_send_s = self.last_send_s.max(rec.start_s);
+        if self.window.is_none_or(|w| w.contains(rec.start_s)) {
+            self.sent_in_window += 1;
+        }
+        if rec.error == Some(ErrorClass::Cancelled) {
+            // Cut by llm-bench (drain time, second Ctrl-C): sent, not a server failure, and
+            // never good for an SLO.
+            self.cancelled += 1;
+            if let Some(judge) = &self.slo {
+                self.goodput
+                    .add(&judge.slo, false, &RequestLatencies::default(), rec.output_tokens);
             }
             return;
         }
         self.resends += u64::from(rec.resends);
         self.first_start_s = Some(self.first_start_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
         self.last_end_s = self.last_end_s.max(rec.end_s());
-        self.first_send_s = Some(self.first_send_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
-        self.last_send_s = self.last_send_s.max(rec.start_s);
-        if self.window.is_none_or(|w| w.contains(rec.start_s)) {
-            self.sent_in_window += 1;
-        }
         self.send_delay.record_us(rec.send_delay_us);
         let open = matches!(self.load, LoadPoint::Rate(_));
         if open {
@@ -437,6 +455,15 @@ impl StepAccumulator {
     /// What of this request arrived inside the window: its output tokens (per text chunk: exact
     /// from per-chunk usage, else evenly), its prompt (counted when prefill ended: its first token), its completion.
     fn count_arrivals(&mut self, rec: &RequestRecord, window: Window) {
+        // A request cut by llm-bench at the drain time still delivered its tokens.
+        if rec.error == Some(ErrorClass::Cancelled) {
+            self.window_output_tokens += rec
+                .token_us
+                .iter()
+                .filter(|&&t| window.contains(rec.start_s + t as f64 / 1e6))
+                .count() as f64;
+            return;
+        }
         if !rec.ok {
             return;
         }
@@ -550,7 +577,7 @@ impl StepAccumulator {
             _ => None,
         };
         let open = matches!(self.load, LoadPoint::Rate(_));
-        let sent = self.ok + self.failed;
+        let sent = self.ok + self.failed + self.cancelled;
         let achieved_rps = open.then(|| match self.window {
             Some(_) => per_second(self.sent_in_window as f64),
             None => match self.first_send_s {

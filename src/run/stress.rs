@@ -209,7 +209,7 @@ impl RecordSink for StressSink {
             if let Some(acc) = pending.accs.get_mut(&rec.test) {
                 acc.add(rec);
             }
-            if rec.start_s < pending.end_s {
+            if began_s(rec) < pending.end_s {
                 pending.seen += 1;
             }
         }
@@ -221,6 +221,12 @@ impl RecordSink for StressSink {
         }
         self.report_ready(now, false);
     }
+}
+
+/// When the worker began the request (it counts it as started then): before connecting and
+/// before a first attempt that was resent.
+fn began_s(rec: &RequestRecord) -> f64 {
+    rec.start_s - (rec.connect_us + rec.resend_wait_us) as f64 / 1e6
 }
 
 fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -294,12 +300,14 @@ pub(super) async fn run_stress(
         sink.close_window(now);
     }
     sink.report_ready(now, true);
+    if let Some((start_s, end_s)) = report.window {
+        // The load's own window: it ends early at saturation or a stop.
+        for total in sink.totals.values_mut() {
+            total.acc.set_window(Window { start_s, end_s });
+        }
+    }
     let mut totals = sink.totals();
     for total in &mut totals {
-        if let Some((start_s, end_s)) = report.window {
-            // The load's own window (it ends early at saturation or a stop).
-            total.window = Some(Window { start_s, end_s });
-        }
         crate::metrics::pacing::apply(total, &report, ctx.config.load.max_concurrency);
     }
     let report = StressReport {
