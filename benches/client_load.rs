@@ -175,7 +175,9 @@ fn measure_open(rate: f64, seconds: u64, pin: &Pinning) -> OpenOutcome {
 
 fn open_loop_table(rates: &[f64], seconds: u64, pin: &Pinning) {
     println!();
-    println!("Open loop: Poisson arrivals of short requests (40-character prompt, 4 output tokens), {seconds} s a rate");
+    println!(
+        "Open loop: Poisson arrivals of short requests (40-character prompt, 4 output tokens), {seconds} s a rate"
+    );
     println!(
         "{:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>7} {:>6}",
         "target", "achieved", "server", "vs target", "late p50", "late p99", "client", "client", "errors", "bound"
@@ -203,9 +205,15 @@ fn open_loop_table(rates: &[f64], seconds: u64, pin: &Pinning) {
         std::io::stdout().flush().ok();
     }
     println!();
-    println!("achieved: measured requests llm-bench sent per second of the window (the seeded Poisson schedule's own count");
-    println!("varies around the target by about 1/sqrt(n)); server: the simulator's count of arrivals per second (kernel");
-    println!("stamps); late: actual − intended send time; client µs: the whole process's CPU over the requests and events.");
+    println!(
+        "achieved: measured requests llm-bench sent per second of the window (the seeded Poisson schedule's own count"
+    );
+    println!(
+        "varies around the target by about 1/sqrt(n)); server: the simulator's count of arrivals per second (kernel"
+    );
+    println!(
+        "stamps); late: actual − intended send time; client µs: the whole process's CPU over the requests and events."
+    );
 }
 
 /// Median wall time of `llm-bench --help`, over 20 launches.
