@@ -52,15 +52,48 @@ pub enum Event {
 pub struct MalformedEvent(pub String);
 
 #[derive(Deserialize)]
-struct RawChunk<'a> {
-    #[serde(default, borrow)]
-    choices: Option<Vec<RawChoice<'a>>>,
+struct RawChunk {
+    #[serde(default)]
+    choices: Option<Choices>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
     error: Option<serde_json::Value>,
     #[serde(default)]
     timings: Option<ServerTimings>,
+}
+
+/// What the `choices` array says, folded as it is read: no list is built for each event.
+#[derive(Default)]
+struct Choices {
+    has_text: bool,
+    finished: bool,
+}
+
+impl<'de> Deserialize<'de> for Choices {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fold;
+        impl<'de> serde::de::Visitor<'de> for Fold {
+            type Value = Choices;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Choices::default();
+                while let Some(choice) = seq.next_element::<RawChoice<'de>>()? {
+                    if let Some(delta) = &choice.delta {
+                        out.has_text |= non_empty(&delta.content)
+                            || non_empty(&delta.reasoning_content)
+                            || non_empty(&delta.reasoning);
+                    }
+                    out.has_text |= non_empty(&choice.text);
+                    out.finished |= choice.finish_reason.is_some();
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_seq(Fold)
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,36 +130,41 @@ pub fn decode_event(data: &[u8]) -> Result<Event, MalformedEvent> {
         let shown = String::from_utf8_lossy(&trimmed[..trimmed.len().min(80)]).into_owned();
         MalformedEvent(format!("{e} in `{shown}`"))
     };
-    match serde_json::from_slice::<RawChunk<'_>>(trimmed) {
-        Ok(raw) => Ok(Event::Chunk(chunk_info(raw))),
+    // One UTF-8 check of the whole event, then a parse that trusts it: parsing the bytes would
+    // check every string again, key by key.
+    match std::str::from_utf8(trimmed) {
+        Ok(text) => match serde_json::from_str::<RawChunk>(text) {
+            Ok(raw) => Ok(Event::Chunk(chunk_info(raw))),
+            Err(e) => Err(malformed(e)),
+        },
         // Bad bytes inside otherwise sound JSON (a token's text cut mid-character): the event
         // is read with U+FFFD in their place so its text still counts, and flagged.
-        Err(e) if std::str::from_utf8(trimmed).is_err() => {
+        // (Bad bytes only in a field that is skipped do not matter: the bytes parse as they are.)
+        Err(_) => {
+            let e = match serde_json::from_slice::<RawChunk>(trimmed) {
+                Ok(raw) => return Ok(Event::Chunk(chunk_info(raw))),
+                Err(e) => e,
+            };
             let repaired = String::from_utf8_lossy(trimmed);
-            let raw: RawChunk<'_> = serde_json::from_str(&repaired).map_err(|_| malformed(e))?;
+            let raw: RawChunk = serde_json::from_str(&repaired).map_err(|_| malformed(e))?;
             Ok(Event::Chunk(EventInfo {
                 invalid_utf8: true,
                 ..chunk_info(raw)
             }))
         }
-        Err(e) => Err(malformed(e)),
     }
 }
 
-fn chunk_info(raw: RawChunk<'_>) -> EventInfo {
+fn chunk_info(raw: RawChunk) -> EventInfo {
     let mut info = EventInfo {
         usage: raw.usage,
         timings: raw.timings,
         error: raw.error.map(|e| error_message(&e)),
         ..EventInfo::default()
     };
-    for choice in raw.choices.iter().flatten() {
-        if let Some(delta) = &choice.delta {
-            info.has_text |=
-                non_empty(&delta.content) || non_empty(&delta.reasoning_content) || non_empty(&delta.reasoning);
-        }
-        info.has_text |= non_empty(&choice.text);
-        info.finished |= choice.finish_reason.is_some();
+    if let Some(choices) = raw.choices {
+        info.has_text = choices.has_text;
+        info.finished = choices.finished;
     }
     info
 }
