@@ -287,6 +287,7 @@ fn load_settings_from(args: &RunArgs) -> Result<LoadSettings, UsageError> {
             (args.arrival.is_some(), "--arrival"),
             (args.burstiness.is_some(), "--burstiness"),
             (args.max_backlog.is_some(), "--max-backlog"),
+            (args.stop_when_saturated, "--stop-when-saturated"),
         ] {
             if given {
                 return Err(usage(format!(
@@ -408,7 +409,12 @@ impl RunConfig {
             LoadAxis::Rate => (1.0, 1000.0),
             LoadAxis::Concurrency => (1.0, 1024.0),
         };
-        let (min, max) = (cap.min.unwrap_or(default_min), cap.max.unwrap_or(default_max));
+        let (mut min, mut max) = (cap.min.unwrap_or(default_min), cap.max.unwrap_or(default_max));
+        if by == LoadAxis::Concurrency {
+            // Probes are whole connections.
+            min = min.round().max(1.0);
+            max = max.round().max(1.0);
+        }
         if max < min {
             return Err(usage(format!("--max ({max}) is below --min ({min})")));
         }

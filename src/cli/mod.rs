@@ -51,10 +51,10 @@ pub struct CapacityArgs {
     #[arg(long = "by", value_enum, default_value_t = SearchAxis::Rate)]
     pub by: SearchAxis,
     /// Lowest load to probe (default: 1 req/s, or concurrency 1).
-    #[arg(long = "min", value_name = "X", value_parser = parse::positive_f64)]
+    #[arg(long = "min", value_name = "X", value_parser = parse::load_value)]
     pub min: Option<f64>,
     /// Highest load to probe (default: 1000 req/s, or concurrency 1024).
-    #[arg(long = "max", value_name = "Y", value_parser = parse::positive_f64)]
+    #[arg(long = "max", value_name = "Y", value_parser = parse::load_value)]
     pub max: Option<f64>,
     /// Bisect until the failing and the passing load are this close, e.g. 5% or 0.05.
     #[arg(long = "precision", value_name = "PCT", default_value = "5%", value_parser = parse::percent)]

@@ -76,6 +76,20 @@ pub fn requests(s: &str) -> Result<u64, String> {
     whole(s, "the number of requests", 1, 1_000_000_000_000)
 }
 
+/// The lowest and highest request rates accepted (a rate of 1e-20 would overflow the clock).
+pub const MIN_RATE: f64 = 0.001;
+pub const MAX_RATE: f64 = 1e7;
+
+/// A load for `capacity --min/--max`: a rate or a concurrency within the accepted range.
+pub fn load_value(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (MIN_RATE..=MAX_RATE).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a load from 0.001 to 10000000 (requests/s or a concurrency), got `{s}`"
+        )),
+    }
+}
+
 /// The rates of `--rate` (one value to clap, so a comma list is one argument).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rates(pub Vec<f64>);
@@ -86,10 +100,10 @@ pub fn rates(s: &str) -> Result<Rates, String> {
     for item in s.split(',') {
         let item = item.trim();
         match item.parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 && v <= 1e7 => out.push(v),
+            Ok(v) if (MIN_RATE..=MAX_RATE).contains(&v) => out.push(v),
             _ => {
                 return Err(format!(
-                    "`{item}` is not a request rate; give requests per second above zero, like 2 or 0.5, and separate a sweep with commas (2,4,8)"
+                    "`{item}` is not a request rate; give requests per second from 0.001 to 10000000, like 2 or 0.5, and separate a sweep with commas (2,4,8)"
                 ))
             }
         }
@@ -193,7 +207,7 @@ mod tests {
     #[test]
     fn rates_and_percents() {
         assert_eq!(rates("2,4, 8.5"), Ok(Rates(vec![2.0, 4.0, 8.5])));
-        for bad in ["0", "-1", "x", "2,,4", "inf"] {
+        for bad in ["0", "-1", "x", "2,,4", "inf", "1e-20", "1e9"] {
             assert!(rates(bad).unwrap_err().contains("not a request rate"), "{bad}");
         }
         assert_eq!(percent("5%"), Ok(0.05));

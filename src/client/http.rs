@@ -107,6 +107,11 @@ pub struct Client {
     endpoint: Arc<Endpoint>,
     timeouts: Timeouts,
     conn: Option<H1>,
+    /// Requests sent and not yet answered with a first token (shared by the load's clients):
+    /// what a scheduler sees of a server's queue.
+    unserved: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The current request has left `unserved`.
+    served: bool,
 }
 
 /// What a finished exchange leaves of its connection.
@@ -128,12 +133,31 @@ impl Client {
             endpoint,
             timeouts,
             conn: None,
+            unserved: None,
+            served: true,
+        }
+    }
+
+    /// Counts this client's requests in `counter` from their send until their first token
+    /// (or their end).
+    pub fn count_unserved(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.unserved = Some(counter);
+        self
+    }
+
+    fn mark_served(&mut self) {
+        if !self.served {
+            self.served = true;
+            if let Some(counter) = &self.unserved {
+                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 
     /// Closes the connection (a request on it was abandoned mid-way).
     pub fn disconnect(&mut self) {
         self.conn = None;
+        self.mark_served();
     }
 
     /// Makes sure a usable connection is open. Returns the failure as a class and message.
@@ -166,6 +190,15 @@ impl Client {
 
     /// Sends one streaming request and measures it into `rec` (identity fields are the caller's).
     pub async fn execute(&mut self, outgoing: &Outgoing, run_start: Instant, rec: &mut RequestRecord) {
+        if let Some(counter) = &self.unserved {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.served = false;
+        }
+        self.execute_attempts(outgoing, run_start, rec).await;
+        self.mark_served();
+    }
+
+    async fn execute_attempts(&mut self, outgoing: &Outgoing, run_start: Instant, rec: &mut RequestRecord) {
         let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
         let mut resend_reason = None;
         let mut first_start = None;
@@ -351,6 +384,12 @@ impl Client {
                             // From the first token on, the idle limit applies (once armed,
                             // later events only move the true deadline later).
                             idle_armed = true;
+                            if !self.served {
+                                self.served = true;
+                                if let Some(counter) = &self.unserved {
+                                    counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
                             let idle_due = start + Duration::from_micros(t_us) + timeouts.idle;
                             sleep.as_mut().reset(earliest(idle_due, request_deadline).0);
                         }

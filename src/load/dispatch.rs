@@ -58,7 +58,8 @@ pub struct LoadReport {
     pub unsent: u64,
     /// The backlog limit was reached: the server could not sustain the rate.
     pub saturated: bool,
-    /// Most requests due and unfinished at once (open loop): waiting plus in flight.
+    /// Most requests due and not yet served at once (open loop): waiting in the client's queue,
+    /// or sent and without a first token.
     pub max_backlog: u64,
     pub backlog_limit: Option<u64>,
     /// Connections (workers) the step used.
@@ -135,7 +136,8 @@ impl<'a> Dispatcher<'a> {
         self.connecting += 1;
         let worker = Worker {
             index,
-            client: Client::new(self.ctx.endpoint.clone(), self.ctx.timeouts),
+            client: Client::new(self.ctx.endpoint.clone(), self.ctx.timeouts)
+                .count_unserved(self.ctx.live.unserved.clone()),
             maker: self.maker.clone(),
             point: self.plan.point(),
             run_start: self.ctx.run_start,
@@ -375,7 +377,9 @@ impl<'a> Dispatcher<'a> {
             phase,
             handed: intended,
         };
-        let backlog = (self.waiting.len() + self.busy()) as u64;
+        // Waiting for a connection here, or sent and not yet served there: requests already
+        // streaming tokens are being served, however long they are.
+        let backlog = self.waiting.len() as u64 + self.ctx.live.unserved.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(limit) = self.report.backlog_limit {
             if backlog + 1 > limit {
                 // The server cannot keep up: the step ends here, the queue is dropped.

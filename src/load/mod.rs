@@ -81,6 +81,8 @@ pub struct LiveCounters {
     pub events: AtomicU64,
     /// Requests started over the whole run (never reset).
     pub started: AtomicU64,
+    /// Requests sent and not yet answered with a first token: waiting at the server.
+    pub unserved: Arc<AtomicU64>,
 }
 
 impl LiveCounters {

@@ -52,8 +52,8 @@ pub struct StepPlan {
     #[serde(serialize_with = "secs")]
     pub warmup: Duration,
     pub stop: Stop,
-    /// Open loop: the most requests that may be due and unfinished at once (the client's queue
-    /// and those in flight). Reaching it ends the step as saturated.
+    /// Open loop: the most requests that may be due and not yet served at once (in the client's
+    /// queue, or sent and without a first token). Reaching it ends the step as saturated.
     pub max_backlog: Option<u64>,
 }
 

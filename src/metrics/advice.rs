@@ -245,11 +245,45 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
     })
 }
 
+/// A step meets the SLO: not saturated, at most 1% of its requests failed or cut, every
+/// percentile objective held, and (with per-request thresholds) at least 90% were good — the
+/// rule of a capacity probe, with its default attainment.
+fn meets_slo(s: &StepStats) -> bool {
+    let sent = (s.requests() + s.requests_cancelled).max(1) as f64;
+    !s.saturated
+        && (s.requests_failed + s.requests_cancelled) as f64 <= 0.01 * sent
+        && s.slo_pass.unwrap_or(true)
+        && s.slo_attainment_pct.is_none_or(|a| a >= 90.0)
+}
+
+/// What broke a step's SLO, in words.
+fn slo_breaks(s: &StepStats) -> String {
+    if s.saturated {
+        return "the server saturated".into();
+    }
+    if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
+        let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
+        return format!(
+            "{} was {actual} (limit {})",
+            worst.objective.label(),
+            fmt_ms(worst.objective.limit_ms)
+        );
+    }
+    let sent = (s.requests() + s.requests_cancelled).max(1) as f64;
+    if (s.requests_failed + s.requests_cancelled) as f64 > 0.01 * sent {
+        return format!(
+            "{:.1}% of the requests failed or were cut",
+            100.0 * (s.requests_failed + s.requests_cancelled) as f64 / sent
+        );
+    }
+    format!(
+        "only {:.0}% of requests met every threshold",
+        s.slo_attainment_pct.unwrap_or(0.0)
+    )
+}
+
 /// With `--slo`: the highest tested load that meets it, and what breaks first above it.
 fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
-    let meets = |s: &StepStats| s.slo_pass.unwrap_or(true) && s.slo_attainment_pct.is_none_or(|a| a >= 90.0);
-    let best = measured.iter().rev().find(|s| meets(s));
-    let first_fail = measured.iter().find(|s| !meets(s));
     let attainment = |s: &StepStats| {
         s.slo_attainment_pct
             .map(|a| {
@@ -260,40 +294,34 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
             })
             .unwrap_or_default()
     };
-    let breaks = |s: &StepStats| -> String {
-        if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
-            let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
-            return format!(
-                "{} was {actual} (limit {})",
-                worst.objective.label(),
-                fmt_ms(worst.objective.limit_ms)
-            );
-        }
-        format!(
-            "only {:.0}% of requests met every threshold",
-            s.slo_attainment_pct.unwrap_or(0.0)
-        )
+    let best = measured.iter().rev().find(|s| meets_slo(s));
+    // What breaks first above the best load (steps are in load order).
+    let above = match best {
+        Some(b) => measured
+            .iter()
+            .find(|s| s.load.value() > b.load.value() && !meets_slo(s)),
+        None => measured.iter().find(|s| !meets_slo(s)),
     };
-    Some(match (best, first_fail) {
+    Some(match (best, above) {
         (Some(ok), Some(bad)) => format!(
             "The highest tested load that meets {} is {}{}; at {} {} — that breaks first.",
             slo.describe(),
             ok.load,
             attainment(ok),
             bad.load,
-            breaks(bad)
+            slo_breaks(bad)
         ),
         (Some(ok), None) => format!(
-            "Every step meets {}; the highest tested load is {}{}: raise the load to find the limit.",
-            slo.describe(),
+            "Every step up to {} meets {}{}: raise the load to find the limit.",
             ok.load,
+            slo.describe(),
             attainment(ok)
         ),
         (None, Some(bad)) => format!(
             "No step meets {}: already at {} {}.",
             slo.describe(),
             bad.load,
-            breaks(bad)
+            slo_breaks(bad)
         ),
         (None, None) => return None,
     })

@@ -32,7 +32,7 @@ fn sentence(s: &StepStats, cap: Option<u32>) -> Option<String> {
     let mut parts = Vec::new();
     if s.saturated {
         parts.push(format!(
-            "SATURATED: {} requests were due and unfinished at once (the limit, --max-backlog {}): the server cannot sustain {} req/s, so the step ended after {:.1} s and {} waiting requests were dropped.",
+            "SATURATED: {} requests were waiting at once, in the client's queue or at the server without a first token (the limit, --max-backlog {}): the server cannot sustain {} req/s, so the step ended after {:.1} s and {} waiting requests were dropped.",
             s.max_backlog.unwrap_or(0),
             s.backlog_limit.unwrap_or(0),
             fmt_rate(target),

@@ -67,6 +67,16 @@ fn judge(s: &StepStats, spec: &CapacitySpec, slo: &Slo) -> Verdict {
             format!("{:.1}% of the requests failed", 100.0 * s.error_rate()),
         );
     }
+    let sent = s.requests() + s.requests_cancelled;
+    if s.requests_cancelled as f64 > MAX_PROBE_ERROR_RATE * sent as f64 {
+        return fail(
+            "cut_at_drain",
+            format!(
+                "{} of {sent} requests were still unfinished at the drain time (--drain-timeout) and were cut",
+                s.requests_cancelled
+            ),
+        );
+    }
     if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
         let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
         return fail(
@@ -144,6 +154,12 @@ impl Search<'_> {
         let test = ctx.config.tests[0];
         let label = format!("probe {} [{test}] {point}", self.probes.len() + 1);
         let result = run_step(ctx, point, self.spec.stop, test, label).await;
+        if ctx.signals.stop.is_cancelled() {
+            // A probe cut short by Ctrl-C says nothing about the SLO: kept, not judged.
+            self.steps.push(result.stats);
+            ctx.save_summary(&self.steps, None);
+            return None;
+        }
         let verdict = judge(&result.stats, self.spec, self.slo);
         ctx.reporter.line(&format!(
             "  probe at {}: {}",
