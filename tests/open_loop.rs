@@ -25,74 +25,6 @@ fn engine(batch: usize, step_ms: f64) -> SimConfig {
 }
 
 #[test]
-fn arrival_processes_reach_their_rate_and_spread() {
-    // (arrival flags, rate, expected CV of the gaps, tolerance on the CV)
-    let cases: [(&[&str], f64, f64, f64); 4] = [
-        (&["--arrival", "poisson"], 400.0, 1.0, 0.12),
-        (&["--arrival", "gamma", "--burstiness", "0.25"], 400.0, 2.0, 0.35),
-        (&["--arrival", "gamma", "--burstiness", "4"], 400.0, 0.5, 0.08),
-        // Constant gaps of 20 ms: the client's timer (1 ms ticks) is the only spread.
-        (&["--arrival", "constant"], 50.0, 0.0, 0.1),
-    ];
-    for (flags, rate, cv, cv_tol) in cases {
-        let sim = Sim::start(fast_sim());
-        let s = Scratch::new();
-        let rate_arg = rate.to_string();
-        let mut args = vec![
-            "-o",
-            "-pp",
-            "20",
-            "-tg",
-            "2",
-            "--rate",
-            &rate_arg,
-            "--step-duration",
-            "5s",
-        ];
-        args.extend_from_slice(flags);
-        let out = s.run(&sim.url, &args);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{flags:?}\n{stdout}\n{stderr}");
-        let step = &s.summary()["steps"][0];
-        assert_eq!(step["load"]["kind"], "rate");
-        assert_eq!(f(&step["target_rps"]), rate);
-        let scheduled = f(&step["scheduled_rps"]);
-        let achieved = f(&step["achieved_rps"]);
-        let n = rate * 5.0;
-        // The seeded schedule's own count varies around the target: 4 standard errors.
-        let spread = 4.0 * cv.max(0.05) / n.sqrt();
-        assert!(
-            (scheduled / rate - 1.0).abs() < spread.max(0.03),
-            "{flags:?}: scheduled {scheduled} for {rate}"
-        );
-        // What the client sent, and what the server saw arrive, follow the schedule within 3%.
-        assert!(
-            (achieved / scheduled - 1.0).abs() < 0.03,
-            "{flags:?}: sent {achieved} of {scheduled}"
-        );
-        let arrivals = sim.stats().arrivals;
-        assert!(
-            (arrivals.rate_rps / scheduled - 1.0).abs() < 0.03,
-            "{flags:?}: server saw {} req/s of {scheduled}",
-            arrivals.rate_rps
-        );
-        assert!(
-            (arrivals.cv - cv).abs() < cv_tol,
-            "{flags:?}: CV {} (expected {cv})",
-            arrivals.cv
-        );
-        let late = &step["send_lateness_ms"];
-        assert!(f(&late["p99"]) < 10.0, "{flags:?}: lateness {late}");
-        assert!(
-            step.get("pacing_warning").is_none(),
-            "{flags:?}: {}",
-            step["pacing_warning"]
-        );
-        assert!(stdout.contains("rate: target"), "{stdout}");
-    }
-}
-
-#[test]
 fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
     // Capacity: 4 slots × (10 tokens × 10 ms) ≈ 40 req/s; the cap is 4 in flight, the rate 80.
     let sim = Sim::start(engine(64, 10.0));
@@ -277,10 +209,8 @@ fn saturation_ends_the_step_with_the_backlog_bounded() {
     assert_eq!(step["saturated"], true, "{step}");
     assert!(step["max_backlog"].as_u64().unwrap() <= 50, "{step}");
     assert!(step["requests_unsent"].as_u64().unwrap() > 0, "{step}");
-    assert!(
-        sim.stats().max_in_flight <= 50,
-        "never more due and unfinished than the limit"
-    );
+    // Waiting (no first token) at most 50, plus the 4 the engine is serving.
+    assert!(sim.stats().max_in_flight <= 54, "never more waiting than the limit");
     assert!(stdout.contains("SATURATED"), "{stdout}");
     assert!(
         summary["recommendations"]
@@ -378,5 +308,43 @@ fn a_closed_loop_ramp_up_starts_connections_in_turn() {
     assert!(step["requests_warmup"].as_u64().unwrap() > 0, "{step}");
     for r in &records {
         assert_eq!(r["phase"] == "measured", f(&r["intended_s"]) >= t0 + 1.0 - 1e-6, "{r}");
+    }
+}
+
+#[test]
+fn the_drain_time_bounds_a_timed_step_in_either_loop() {
+    // One sequence at a time, 50 tokens of 20 ms: 1 s a request, so 4 requests queue for 4 s;
+    // the step ends at 1 s and its drain time at 1.5 s: one request done, the others cut.
+    for load in [["-st", "4", "-et", "4"], ["--rate", "4", "--arrival", "constant"]] {
+        let sim = Sim::start(engine(1, 20.0));
+        let s = Scratch::new();
+        let started = std::time::Instant::now();
+        let mut args = vec![
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "50",
+            "--step-duration",
+            "1s",
+            "--drain-timeout",
+            "500ms",
+        ];
+        args.extend(load);
+        let out = s.run(&sim.url, &args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{load:?}\n{stdout}\n{stderr}");
+        let took = started.elapsed().as_secs_f64();
+        assert!(
+            took < 3.5,
+            "{load:?}: the step took {took:.1} s, past its end and drain time"
+        );
+        let step = &s.summary()["steps"][0];
+        let cut = step["requests_cancelled"].as_u64().unwrap();
+        assert!(cut >= 2, "{load:?}: {cut} cut: {step}");
+        assert_eq!(step["requests_failed"], 0, "cut requests are not failures: {step}");
+        // The cut requests are on disk with what arrived.
+        let on_disk = s.records().iter().filter(|r| r["error"] == "cancelled").count() as u64;
+        assert!(on_disk >= cut, "{on_disk} cancelled records");
     }
 }
