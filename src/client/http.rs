@@ -138,8 +138,8 @@ impl Client {
         }
     }
 
-    /// Counts this client's requests in `counter` from their send until their first token
-    /// (or their end).
+    /// Takes this client's requests out of `counter` (where the scheduler counts them when it
+    /// hands them out) at their first token, or at their end.
     pub fn count_unserved(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Self {
         self.unserved = Some(counter);
         self
@@ -190,10 +190,9 @@ impl Client {
 
     /// Sends one streaming request and measures it into `rec` (identity fields are the caller's).
     pub async fn execute(&mut self, outgoing: &Outgoing, run_start: Instant, rec: &mut RequestRecord) {
-        if let Some(counter) = &self.unserved {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.served = false;
-        }
+        // The scheduler counted the request in `unserved` when it handed it out; it leaves at
+        // its first token, or at its end.
+        self.served = self.unserved.is_none();
         self.execute_attempts(outgoing, run_start, rec).await;
         self.mark_served();
     }

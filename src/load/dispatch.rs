@@ -178,6 +178,9 @@ impl<'a> Dispatcher<'a> {
 
     fn hand(&self, worker: usize, ticket: Ticket) {
         if let Some(Some(tx)) = self.senders.get(worker) {
+            // Unserved from now until its first token: counted here, not when the worker gets
+            // to it, so tickets handed out in a burst are all in the backlog at once.
+            self.ctx.live.unserved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // A worker only reports idle while waiting on its channel, so the one slot is free.
             let _ = tx.try_send(ticket);
         }
@@ -522,6 +525,7 @@ impl Worker {
                     () = self.stop.cancelled() => true,
                 };
                 if stopped {
+                    self.live.unserved.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     let measured = ticket.phase == Phase::Measured;
                     if idle.send((self.index, Instant::now(), measured)).is_err() {
                         return;

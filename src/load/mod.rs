@@ -102,6 +102,8 @@ impl LiveCounters {
     }
 
     pub fn reset(&self) {
+        // A step starts when the last one has drained: nothing is waiting for a first token.
+        self.unserved.store(0, Ordering::Relaxed);
         self.max_in_flight
             .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);

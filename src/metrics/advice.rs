@@ -212,8 +212,11 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
             } else {
                 0.0
             };
-            let change = if gain < 0.0 {
+            // A change within the knee's margin either way is "no growth", not a fall.
+            let change = if gain <= -100.0 * KNEE_GAIN {
                 format!("lowers it by {:.1}%", -gain)
+            } else if gain < 0.0 {
+                format!("changes it by {gain:.1}% (within {:.0}%)", KNEE_GAIN * 100.0)
             } else {
                 format!("adds only {gain:.1}% (less than {:.0}%)", KNEE_GAIN * 100.0)
             };
