@@ -208,15 +208,12 @@ fn open_loop_table(rates: &[f64], seconds: u64, pin: &Pinning) {
         std::io::stdout().flush().ok();
     }
     println!();
+    println!("due: measured requests the seeded Poisson schedule made due per second of the window (it varies");
+    println!("around the target by about 1/sqrt(n)); achieved: those llm-bench sent; server: the simulator's count of");
     println!(
-        "achieved: measured requests llm-bench sent per second of the window (the seeded Poisson schedule's own count"
+        "arrivals per second (kernel stamps, warm-up included); late: actual − intended send time; client µs: the"
     );
-    println!(
-        "varies around the target by about 1/sqrt(n)); server: the simulator's count of arrivals per second (kernel"
-    );
-    println!(
-        "stamps); late: actual − intended send time; client µs: the whole process's CPU over the requests and events."
-    );
+    println!("whole process's CPU over the requests and events.");
 }
 
 /// Median wall time of `llm-bench --help`, over 20 launches.
@@ -239,10 +236,12 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .filter_map(|a| a.parse().ok())
         .collect();
-    let streams = if streams.is_empty() {
-        vec![100, 1_000, 10_000]
-    } else {
-        streams
+    // `open`: only the open-loop rows.
+    let open_only = std::env::args().any(|a| a == "open");
+    let streams = match (streams.is_empty(), open_only) {
+        (_, true) => Vec::new(),
+        (true, false) => vec![100, 1_000, 10_000],
+        (false, false) => streams,
     };
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()

@@ -7,6 +7,7 @@
 #   scripts/bench-client.sh                 # 100 1000 10000, 15 s each
 #   BENCH_SECONDS=30 scripts/bench-client.sh 1000
 #   BENCH_RATES=2000 scripts/bench-client.sh 100   # closed loop at 100 streams, open loop at 2,000/s
+#   scripts/bench-client.sh open                    # only the open-loop rows
 # Run it on an otherwise idle machine: anything else on CPU 0 or 1 shows up in the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."

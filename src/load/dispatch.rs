@@ -180,7 +180,10 @@ impl<'a> Dispatcher<'a> {
         if let Some(Some(tx)) = self.senders.get(worker) {
             // Unserved from now until its first token: counted here, not when the worker gets
             // to it, so tickets handed out in a burst are all in the backlog at once.
-            self.ctx.live.unserved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.ctx
+                .live
+                .unserved
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // A worker only reports idle while waiting on its channel, so the one slot is free.
             let _ = tx.try_send(ticket);
         }
@@ -334,9 +337,24 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    async fn open_loop(&mut self, release: Instant, mut schedule: Schedule) {
-        let mut next = release + Duration::from_secs_f64(schedule.next_s());
+    async fn open_loop(&mut self, release: Instant, schedule: Schedule) {
         let end = self.sending_ends(release);
+        let (tx, mut arrivals) = mpsc::unbounded_channel();
+        let clock = AlarmClock {
+            schedule,
+            release: release.into_std(),
+            end: end.map(Instant::into_std),
+            tx,
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("llm-bench-schedule".into())
+            .spawn(move || clock.run())
+        {
+            // Without its clock the step cannot send on time: it ends here, said in the log.
+            warn_line(&format!("cannot start the open-loop schedule thread: {e}"));
+            self.done_issuing = true;
+            return;
+        }
         loop {
             if self.done_issuing {
                 // What still waits for a connection is sent while the step drains.
@@ -358,15 +376,11 @@ impl<'a> Dispatcher<'a> {
                         None => self.idle.push(worker),
                     }
                 }
-                // Wake at the next arrival, or at the step's end if that comes first (a low rate).
-                () = tokio::time::sleep_until(end.map_or(next, |e| e.min(next))), if !self.done_issuing => {
-                    if end.is_some_and(|e| Instant::now() >= e && next >= e) {
-                        self.done_issuing = true;
-                    } else {
-                        self.issue_open(release, next);
-                        next = release + Duration::from_secs_f64(schedule.next_s());
-                    }
-                }
+                intended = arrivals.recv() => match intended {
+                    Some(intended) => self.issue_open(release, Instant::from_std(intended)),
+                    // The clock stops at the step's end.
+                    None => self.done_issuing = true,
+                },
             }
         }
     }
@@ -584,6 +598,44 @@ impl Worker {
         self.records.send(rec).ok()?;
         Some(free_at)
     }
+}
+
+/// The open loop's clock: a thread of its own that wakes at each intended send time and hands
+/// it to the dispatcher. The runtime's timers have millisecond ticks, which at thousands of
+/// requests a second would make every send up to a millisecond late; a thread sleeping with
+/// 1 µs timer slack wakes within tens of microseconds. It ends at the step's end, or when the
+/// dispatcher stops listening.
+struct AlarmClock {
+    schedule: Schedule,
+    release: std::time::Instant,
+    end: Option<std::time::Instant>,
+    tx: mpsc::UnboundedSender<std::time::Instant>,
+}
+
+impl AlarmClock {
+    fn run(mut self) {
+        // SAFETY: prctl(PR_SET_TIMERSLACK) only sets this thread's timer slack (in ns).
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
+        }
+        loop {
+            let at = self.release + Duration::from_secs_f64(self.schedule.next_s().min(1e9));
+            if self.end.is_some_and(|end| at >= end) {
+                return;
+            }
+            let now = std::time::Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            if self.tx.is_closed() || self.tx.send(at).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn warn_line(message: &str) {
+    eprintln!("llm-bench: warning: {message}");
 }
 
 async fn sleep_until_or_never(at: Option<Instant>) {
