@@ -241,6 +241,8 @@ fn stress_run_at_a_fixed_rate_reports_windows() {
             "4s",
             "--report-interval",
             "1s",
+            "--warmup",
+            "500ms",
         ],
     );
     let (stdout, stderr) = text(&out);
@@ -250,10 +252,19 @@ fn stress_run_at_a_fixed_rate_reports_windows() {
     assert_eq!(total["load"]["kind"], "rate");
     assert!((f(&total["achieved_rps"]) - 50.0).abs() < 1.5, "{total}");
     assert_eq!(sim.stats().requests_total, 200, "4 s at 50 req/s");
+    // Warm-up requests count once, in the interval they were sent in, and in the totals.
+    let warmup_total = total["requests_warmup"].as_u64().unwrap();
+    assert!((24..=26).contains(&warmup_total), "{warmup_total} warm-up requests in 500 ms");
     let intervals = summary["stress"]["intervals"].as_array().unwrap();
     assert!((3..=5).contains(&intervals.len()), "{} intervals", intervals.len());
+    let warmup_in_intervals: u64 = intervals
+        .iter()
+        .map(|i| i["tests"][0]["requests_warmup"].as_u64().unwrap())
+        .sum();
+    assert_eq!(warmup_in_intervals, warmup_total, "each warm-up request in one interval");
     // Each full interval: the requests sent in it, and the tokens that arrived in it.
-    for interval in &intervals[..2] {
+    // After the first (half warm-up), each full interval.
+    for interval in &intervals[1..3] {
         let t = &interval["tests"][0];
         let sent = t["requests_ok"].as_u64().unwrap();
         let length = f(&interval["end_s"]) - f(&interval["start_s"]);
@@ -347,4 +358,22 @@ fn the_drain_time_bounds_a_timed_step_in_either_loop() {
         let on_disk = s.records().iter().filter(|r| r["error"] == "cancelled").count() as u64;
         assert!(on_disk >= cut, "{on_disk} cancelled records");
     }
+}
+
+#[test]
+fn a_low_rate_step_lasts_its_window() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let started = std::time::Instant::now();
+    let out = s.run(
+        &sim.url,
+        &["-o", "-pp", "20", "-tg", "2", "--rate", "0.5", "--arrival", "constant", "--step-duration", "3s"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Requests at 0 s and 2 s; the step still ends at 3 s, not after its last request.
+    assert!(started.elapsed().as_secs_f64() >= 3.0, "{:?}", started.elapsed());
+    let step = &s.summary()["steps"][0];
+    assert_eq!(step["requests_ok"], 2, "{step}");
+    assert!((f(&step["duration_s"]) - 3.0).abs() < 1e-6, "{step}");
 }

@@ -180,12 +180,13 @@ impl<'a> Dispatcher<'a> {
         if let Some(Some(tx)) = self.senders.get(worker) {
             // Unserved from now until its first token: counted here, not when the worker gets
             // to it, so tickets handed out in a burst are all in the backlog at once.
-            self.ctx
-                .live
-                .unserved
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // A worker only reports idle while waiting on its channel, so the one slot is free.
-            let _ = tx.try_send(ticket);
+            if tx.try_send(ticket).is_ok() {
+                self.ctx
+                    .live
+                    .unserved
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 
@@ -480,6 +481,10 @@ impl<'a> Dispatcher<'a> {
             *slot = None;
         }
         while self.workers.join_next().await.is_some() {}
+        // Tickets given back at the cut were never sent.
+        while let Ok((_, _, unsent)) = self.idle_rx.try_recv() {
+            self.report.unsent += u64::from(unsent);
+        }
     }
 
     /// Sending ended before the planned end (saturation, Ctrl-C): the window ends now.
@@ -525,7 +530,14 @@ impl Worker {
         loop {
             let ticket = tokio::select! {
                 biased;
-                () = self.cut.cancelled() => return,
+                () = self.cut.cancelled() => {
+                    // A ticket handed just before the cut was never sent.
+                    if let Ok(ticket) = tickets.try_recv() {
+                        self.live.unserved.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        let _ = idle.send((self.index, Instant::now(), ticket.phase == Phase::Measured));
+                    }
+                    return;
+                }
                 ticket = tickets.recv() => match ticket {
                     Some(ticket) => ticket,
                     None => return,
@@ -587,8 +599,14 @@ impl Worker {
         rec.queue_us = ticket.handed.saturating_duration_since(ticket.intended).as_micros() as u64;
         // Neither connecting nor a resent attempt (the server's doing) is send delay.
         let sent = self.run_start + Duration::from_secs_f64(rec.start_s);
-        rec.send_delay_us = (sent.saturating_duration_since(ready).as_micros() as u64)
-            .saturating_sub(rec.connect_us + rec.resend_wait_us);
+        // A resent request went out first on a connection already open; the resend's wait holds
+        // the new connection's opening.
+        let not_delay_us = if rec.resends > 0 {
+            rec.resend_wait_us
+        } else {
+            rec.connect_us
+        };
+        rec.send_delay_us = (sent.saturating_duration_since(ready).as_micros() as u64).saturating_sub(not_delay_us);
         let mut free_at = sent + Duration::from_micros(rec.end_us);
         self.live.finished(rec.ok, rec.events);
         if rec.error == Some(ErrorClass::Connect) {
@@ -614,22 +632,40 @@ struct AlarmClock {
 
 impl AlarmClock {
     fn run(mut self) {
+        #[cfg(target_os = "linux")]
         // SAFETY: prctl(PR_SET_TIMERSLACK) only sets this thread's timer slack (in ns).
         unsafe {
             libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
         }
         loop {
             let at = self.release + Duration::from_secs_f64(self.schedule.next_s().min(1e9));
-            if self.end.is_some_and(|end| at >= end) {
+            match self.end {
+                // No arrival is due before the end: the step still lasts until then.
+                Some(end) if at >= end => {
+                    self.sleep_until(end);
+                    return;
+                }
+                _ => {}
+            }
+            if !self.sleep_until(at) || self.tx.send(at).is_err() {
                 return;
+            }
+        }
+    }
+
+    /// Sleeps until `at`, in slices of at most a second so that a dispatcher that stopped
+    /// listening (a stop, a step of N requests that is done) ends the thread soon. False when
+    /// it stopped listening.
+    fn sleep_until(&self, at: std::time::Instant) -> bool {
+        loop {
+            if self.tx.is_closed() {
+                return false;
             }
             let now = std::time::Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
+            if now >= at {
+                return true;
             }
-            if self.tx.is_closed() || self.tx.send(at).is_err() {
-                return;
-            }
+            std::thread::sleep((at - now).min(Duration::from_secs(1)));
         }
     }
 }

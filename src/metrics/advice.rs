@@ -248,42 +248,75 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
     })
 }
 
-/// A step meets the SLO: not saturated, at most 1% of its requests failed or cut, every
-/// percentile objective held, and (with per-request thresholds) at least 90% were good — the
-/// rule of a capacity probe, with its default attainment.
-fn meets_slo(s: &StepStats) -> bool {
-    let sent = (s.requests() + s.requests_cancelled).max(1) as f64;
-    !s.saturated
-        && (s.requests_failed + s.requests_cancelled) as f64 <= 0.01 * sent
-        && s.slo_pass.unwrap_or(true)
-        && s.slo_attainment_pct.is_none_or(|a| a >= 90.0)
-}
+/// A step with more failed (or more cut) requests than this share fails its SLO, whatever its
+/// latencies.
+pub const MAX_SLO_ERROR_RATE: f64 = 0.01;
 
-/// What broke a step's SLO, in words.
-fn slo_breaks(s: &StepStats) -> String {
+/// Whether a step fails the SLO, and why: `(limiting metric, the reason in words)`. One rule for
+/// capacity probes and for the recommendations: not saturated, something succeeded, at most
+/// 1% failed and at most 1% cut at the drain time, every percentile objective held, and (with
+/// per-request thresholds) at least `attainment_pct` of the requests good.
+pub fn slo_failure(s: &StepStats, slo: &Slo, attainment_pct: f64) -> Option<(String, String)> {
+    let fail = |limiting: &str, why: String| Some((limiting.to_string(), why));
     if s.saturated {
-        return "the server saturated".into();
+        return fail(
+            "saturated",
+            "the server saturated (the backlog limit was reached)".into(),
+        );
+    }
+    if s.requests_ok == 0 {
+        return fail("errors", "no request succeeded".into());
+    }
+    if s.error_rate() > MAX_SLO_ERROR_RATE {
+        return fail(
+            "errors",
+            format!("{:.1}% of the requests failed", 100.0 * s.error_rate()),
+        );
+    }
+    let sent = s.requests() + s.requests_cancelled;
+    if s.requests_cancelled as f64 > MAX_SLO_ERROR_RATE * sent as f64 {
+        return fail(
+            "cut_at_drain",
+            format!(
+                "{} of {sent} requests were still unfinished at the drain time (--drain-timeout) and were cut",
+                s.requests_cancelled
+            ),
+        );
     }
     if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
         let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
-        return format!(
-            "{} was {actual} (limit {})",
-            worst.objective.label(),
-            fmt_ms(worst.objective.limit_ms)
+        return fail(
+            &worst.objective.name(),
+            format!(
+                "{} was {actual} (limit {})",
+                upper_label(&worst.objective.label()),
+                fmt_ms(worst.objective.limit_ms)
+            ),
         );
     }
-    let sent = (s.requests() + s.requests_cancelled).max(1) as f64;
-    if (s.requests_failed + s.requests_cancelled) as f64 > 0.01 * sent {
-        return format!(
-            "{:.1}% of the requests failed or were cut",
-            100.0 * (s.requests_failed + s.requests_cancelled) as f64 / sent
-        );
+    if slo.has_per_request() {
+        let attainment = s.slo_attainment_pct.unwrap_or(0.0);
+        if attainment < attainment_pct {
+            return fail(
+                "slo_attainment",
+                format!("only {attainment:.1}% of the requests met every threshold (needed {attainment_pct:.0}%)"),
+            );
+        }
     }
-    format!(
-        "only {:.0}% of requests met every threshold",
-        s.slo_attainment_pct.unwrap_or(0.0)
-    )
+    None
 }
+
+/// "ttft p99" → "TTFT p99".
+pub fn upper_label(label: &str) -> String {
+    match label.split_once(' ') {
+        Some((metric, rest)) => format!("{} {rest}", metric.to_uppercase()),
+        None => label.to_uppercase(),
+    }
+}
+
+/// The attainment a step of an ordinary run needs to count as meeting an SLO with per-request
+/// thresholds (a capacity search's default `--attainment`).
+const RECOMMEND_ATTAINMENT_PCT: f64 = 90.0;
 
 /// With `--slo`: the highest tested load that meets it, and what breaks first above it.
 fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
@@ -297,13 +330,14 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
             })
             .unwrap_or_default()
     };
-    let best = measured.iter().rev().find(|s| meets_slo(s));
+    let failure = |s: &StepStats| slo_failure(s, slo, RECOMMEND_ATTAINMENT_PCT).map(|(_, why)| why);
+    let best = measured.iter().rev().find(|s| failure(s).is_none());
     // What breaks first above the best load (steps are in load order).
     let above = match best {
         Some(b) => measured
             .iter()
-            .find(|s| s.load.value() > b.load.value() && !meets_slo(s)),
-        None => measured.iter().find(|s| !meets_slo(s)),
+            .find(|s| s.load.value() > b.load.value() && failure(s).is_some()),
+        None => measured.iter().find(|s| failure(s).is_some()),
     };
     Some(match (best, above) {
         (Some(ok), Some(bad)) => format!(
@@ -312,10 +346,10 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
             ok.load,
             attainment(ok),
             bad.load,
-            slo_breaks(bad)
+            failure(bad).unwrap_or_default()
         ),
         (Some(ok), None) => format!(
-            "Every step up to {} meets {}{}: raise the load to find the limit.",
+            "The highest tested load, {}, meets {}{}: raise the load to find the limit.",
             ok.load,
             slo.describe(),
             attainment(ok)
@@ -324,7 +358,7 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
             "No step meets {}: already at {} {}.",
             slo.describe(),
             bad.load,
-            slo_breaks(bad)
+            failure(bad).unwrap_or_default()
         ),
         (None, None) => return None,
     })

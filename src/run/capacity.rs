@@ -9,12 +9,9 @@ use super::{Outcome, RunContext};
 use crate::cli::config::CapacitySpec;
 use crate::load::point::fmt_rate;
 use crate::load::{LoadAxis, LoadPoint};
-use crate::metrics::slo::{fmt_ms, Slo};
+use crate::metrics::slo::Slo;
 use crate::metrics::{advice, StepStats};
 use serde::{Deserialize, Serialize};
-
-/// A probe with more failed requests than this share fails, whatever its latencies.
-pub const MAX_PROBE_ERROR_RATE: f64 = 0.01;
 
 /// `summary.json` → `capacity`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,71 +44,17 @@ struct Verdict {
 }
 
 fn judge(s: &StepStats, spec: &CapacitySpec, slo: &Slo) -> Verdict {
-    let fail = |limiting: &str, why: String| Verdict {
-        pass: false,
-        limiting: Some(limiting.to_string()),
-        why,
-    };
-    if s.saturated {
-        return fail(
-            "saturated",
-            "the server saturated (the backlog limit was reached)".into(),
-        );
-    }
-    if s.requests_ok == 0 {
-        return fail("errors", "no request succeeded".into());
-    }
-    if s.error_rate() > MAX_PROBE_ERROR_RATE {
-        return fail(
-            "errors",
-            format!("{:.1}% of the requests failed", 100.0 * s.error_rate()),
-        );
-    }
-    let sent = s.requests() + s.requests_cancelled;
-    if s.requests_cancelled as f64 > MAX_PROBE_ERROR_RATE * sent as f64 {
-        return fail(
-            "cut_at_drain",
-            format!(
-                "{} of {sent} requests were still unfinished at the drain time (--drain-timeout) and were cut",
-                s.requests_cancelled
-            ),
-        );
-    }
-    if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
-        let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
-        return fail(
-            &worst.objective.name(),
-            format!(
-                "{} was {actual} (limit {})",
-                upper_label(&worst.objective.label()),
-                fmt_ms(worst.objective.limit_ms)
-            ),
-        );
-    }
-    if slo.has_per_request() {
-        let attainment = s.slo_attainment_pct.unwrap_or(0.0);
-        if attainment < spec.attainment_pct {
-            return fail(
-                "slo_attainment",
-                format!(
-                    "only {attainment:.1}% of the requests met every threshold (needed {:.0}%)",
-                    spec.attainment_pct
-                ),
-            );
-        }
-    }
-    Verdict {
-        pass: true,
-        limiting: None,
-        why: String::new(),
-    }
-}
-
-/// "ttft p99" → "TTFT p99".
-fn upper_label(label: &str) -> String {
-    match label.split_once(' ') {
-        Some((metric, rest)) => format!("{} {rest}", metric.to_uppercase()),
-        None => label.to_uppercase(),
+    match advice::slo_failure(s, slo, spec.attainment_pct) {
+        Some((limiting, why)) => Verdict {
+            pass: false,
+            limiting: Some(limiting),
+            why,
+        },
+        None => Verdict {
+            pass: true,
+            limiting: None,
+            why: String::new(),
+        },
     }
 }
 
@@ -253,7 +196,7 @@ pub(super) async fn run_capacity(ctx: &mut RunContext, spec: CapacitySpec) -> (V
         remeasured_pass = search.probe(ctx, p).await;
         interrupted |= remeasured_pass.is_none();
     }
-    let capacity = answer(&search, &spec, &slo, pass, fail, remeasured_pass);
+    let capacity = answer(&search, &spec, &slo, (pass, fail), remeasured_pass, interrupted);
     ctx.reporter.line("");
     ctx.reporter.line(&capacity.answer);
     let outcome = if interrupted {
@@ -270,9 +213,9 @@ fn answer(
     search: &Search<'_>,
     spec: &CapacitySpec,
     slo: &Slo,
-    pass: Option<(f64, usize)>,
-    fail: Option<(f64, usize)>,
+    (pass, fail): (Option<(f64, usize)>, Option<(f64, usize)>),
     remeasured_pass: Option<bool>,
+    interrupted: bool,
 ) -> Capacity {
     let at = |value: f64| describe_point(LoadPoint::with_value(spec.by, value));
     let fail_why = fail
@@ -312,6 +255,7 @@ fn answer(
     let mut text = format!("Meets {} up to {}{goodput}.", slo.describe(), at(p));
     match fail {
         Some((f, _)) => text.push_str(&format!(" At {} {fail_why}.", at(f))),
+        None if interrupted => text.push_str(" The search was stopped before a load failed it."),
         None => {
             capacity.reached_max = true;
             text.push_str(" That is --max: the limit is higher; raise --max to find it.");
@@ -364,8 +308,8 @@ mod tests {
         assert_eq!(group(1780.4), "1,780");
         assert_eq!(group(999.0), "999");
         assert_eq!(group(1234567.0), "1,234,567");
-        assert_eq!(upper_label("ttft p99"), "TTFT p99");
-        assert_eq!(upper_label("tpot"), "TPOT");
+        assert_eq!(advice::upper_label("ttft p99"), "TTFT p99");
+        assert_eq!(advice::upper_label("tpot"), "TPOT");
     }
 
     #[test]

@@ -54,10 +54,11 @@ impl Pump<'_> {
                 }
                 _ = ticker.tick() => {
                     let now = Instant::now();
+                    // The sink first: an interval that closes now counts what started by now.
+                    sink.tick(now);
                     if let Some(problem) = self.writer.flush_if_due() {
                         self.reporter.warn_results_lost(&problem);
                     }
-                    sink.tick(now);
                     let text = self.progress_text(now - started);
                     if self.reporter.is_tty() {
                         self.reporter.progress(&text);

@@ -70,7 +70,8 @@ impl StressSink {
                     .with_window(Some(Window {
                         start_s,
                         end_s: f64::INFINITY,
-                    }));
+                    }))
+                    .counting_warmup_inside();
                 (t, acc)
             })
             .collect()
@@ -78,6 +79,8 @@ impl StressSink {
 
     /// Ends the current interval now; it is reported when its requests are in.
     fn close_window(&mut self, now: Instant) {
+        // First, before any other work: requests started from here on began after `now`.
+        let started_before_end = self.live.started.load(Ordering::Relaxed);
         let length = (now - self.window_start).as_secs_f64();
         let start_s = (self.window_start - self.run_start).as_secs_f64();
         let end_s = (now - self.run_start).as_secs_f64();
@@ -107,7 +110,7 @@ impl StressSink {
             index: self.intervals.len() + self.pending.len(),
             start_s,
             end_s,
-            started_before_end: self.live.started.load(Ordering::Relaxed),
+            started_before_end,
             seen: self.received,
             accs,
             health,
@@ -209,7 +212,9 @@ impl RecordSink for StressSink {
             if let Some(acc) = pending.accs.get_mut(&rec.test) {
                 acc.add(rec);
             }
-            if began_s(rec) < pending.end_s {
+            // Started just before the interval closed, a request's own stamps come a few µs
+            // later (connecting): a millisecond's margin.
+            if began_s(rec) < pending.end_s + 1e-3 {
                 pending.seen += 1;
             }
         }
@@ -226,7 +231,14 @@ impl RecordSink for StressSink {
 /// When the worker began the request (it counts it as started then): before connecting and
 /// before a first attempt that was resent.
 fn began_s(rec: &RequestRecord) -> f64 {
-    rec.start_s - (rec.connect_us + rec.resend_wait_us) as f64 / 1e6
+    // A resent request went out first on a connection already open; the resend's wait holds
+    // the new connection's opening.
+    let before_us = if rec.resends > 0 {
+        rec.resend_wait_us
+    } else {
+        rec.connect_us
+    };
+    rec.start_s - before_us as f64 / 1e6
 }
 
 fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
