@@ -5,11 +5,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 #[test]
 fn arrival_processes_reach_their_rate_and_spread() {
@@ -43,9 +38,9 @@ fn arrival_processes_reach_their_rate_and_spread() {
         assert!(out.status.success(), "{flags:?}\n{stdout}\n{stderr}");
         let step = &s.summary()["steps"][0];
         assert_eq!(step["load"]["kind"], "rate");
-        assert_eq!(f(&step["target_rps"]), rate);
-        let scheduled = f(&step["scheduled_rps"]);
-        let achieved = f(&step["achieved_rps"]);
+        assert_eq!(num(&step["target_rps"]), rate);
+        let scheduled = num(&step["scheduled_rps"]);
+        let achieved = num(&step["achieved_rps"]);
         let n = rate * 5.0;
         // The seeded schedule's own count varies around the target: 4 standard errors.
         let spread = 4.0 * cv.max(0.05) / n.sqrt();
@@ -70,7 +65,7 @@ fn arrival_processes_reach_their_rate_and_spread() {
             arrivals.cv
         );
         let late = &step["send_lateness_ms"];
-        assert!(f(&late["p99"]) < 10.0, "{flags:?}: lateness {late}");
+        assert!(num(&late["p99"]) < 10.0, "{flags:?}: lateness {late}");
         assert!(
             step.get("pacing_warning").is_none(),
             "{flags:?}: {}",

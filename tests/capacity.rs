@@ -6,22 +6,11 @@ mod common;
 
 use common::*;
 use llm_bench::sim::SimConfig;
-use serde_json::Value;
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 /// 4 sequences at once, 10 ms a step, 10 tokens a request: each request holds a slot for about
 /// 100 ms, so the server completes at most about 40 requests a second.
 fn known_capacity() -> SimConfig {
-    SimConfig {
-        decode_base_ms: 10.0,
-        decode_ms_per_seq: 0.0,
-        prefill_us_per_token: 1.0,
-        max_batch: 4,
-        ..SimConfig::default()
-    }
+    engine(4, 10.0)
 }
 
 #[test]
@@ -63,17 +52,17 @@ fn capacity_search_finds_a_known_capacity() {
     let summary = s.summary();
     let capacity = &summary["capacity"];
     assert_eq!(capacity["by"], "rate");
-    let value = f(&capacity["value"]);
+    let value = num(&capacity["value"]);
     // The true limit is 40 req/s (a little less when the machine is slow): within 10%, or
     // below it by the machine's slowness but never above.
     assert!((30.0..=44.0).contains(&value), "capacity {value}\n{stdout}");
     let steps = summary["steps"].as_array().unwrap();
     let pass = &steps[capacity["pass_step"].as_u64().unwrap() as usize];
     let fail = &steps[capacity["fail_step"].as_u64().unwrap() as usize];
-    assert_eq!(f(&pass["load"]["value"]), value);
+    assert_eq!(num(&pass["load"]["value"]), value);
     assert_eq!(pass["slo_pass"], true);
     assert_eq!(fail["slo_pass"], false);
-    assert!(f(&fail["load"]["value"]) > value);
+    assert!(num(&fail["load"]["value"]) > value);
     assert_eq!(capacity["limiting_metric"], "e2e_p99");
     assert_eq!(capacity["slo"]["spec"], "e2e_p99=300ms");
     let answer = capacity["answer"].as_str().unwrap();
@@ -151,12 +140,12 @@ fn goodput_and_attainment_from_per_request_thresholds() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let step = &s.summary()["steps"][0];
-    let attainment = f(&step["slo_attainment_pct"]);
+    let attainment = num(&step["slo_attainment_pct"]);
     assert!((attainment - 50.0).abs() < 0.1, "{attainment}% good: {step}");
     // Goodput: the good requests over the step's duration, and their tokens.
-    let duration = f(&step["duration_s"]);
-    assert!((f(&step["goodput_rps"]) - 4.0 / duration).abs() < 1e-6, "{step}");
-    assert!((f(&step["goodput_tps"]) - 40.0 / duration).abs() < 1e-6, "{step}");
+    let duration = num(&step["duration_s"]);
+    assert!((num(&step["goodput_rps"]) - 4.0 / duration).abs() < 1e-6, "{step}");
+    assert!((num(&step["goodput_tps"]) - 40.0 / duration).abs() < 1e-6, "{step}");
     assert!(step.get("slo_pass").is_none(), "no percentile objective, no pass/fail");
     assert!(stdout.contains("SLO: 50.0% of requests good"), "{stdout}");
 }
@@ -192,7 +181,7 @@ fn timed_steps_past_the_knee_keep_the_saturated_throughput() {
     let steps = summary["steps"].as_array().unwrap();
     let tps: Vec<(u64, f64)> = steps
         .iter()
-        .map(|s| (s["concurrency"].as_u64().unwrap(), f(&s["output_throughput_tps"])))
+        .map(|s| (s["concurrency"].as_u64().unwrap(), num(&s["output_throughput_tps"])))
         .collect();
     let at_16 = tps[0].1;
     for &(n, t) in &tps[1..] {

@@ -5,24 +5,6 @@
 mod common;
 
 use common::*;
-use llm_bench::sim::SimConfig;
-use serde_json::Value;
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-/// A simulator whose engine runs `batch` sequences of `step_ms` steps: with `-tg N` a request
-/// holds a slot for about N steps, so its capacity is batch / (N × step) requests per second.
-fn engine(batch: usize, step_ms: f64) -> SimConfig {
-    SimConfig {
-        decode_base_ms: step_ms,
-        decode_ms_per_seq: 0.0,
-        prefill_us_per_token: 1.0,
-        max_batch: batch,
-        ..SimConfig::default()
-    }
-}
 
 #[test]
 fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
@@ -70,9 +52,9 @@ fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
         .iter()
         .filter(|r| r["ok"] == true && r["phase"] == "measured")
         .map(|r| {
-            let start = f(&r["start_s"]);
-            let intended = f(&r["intended_s"]);
-            let e2e = f(&r["end_us"]) / 1000.0;
+            let start = num(&r["start_s"]);
+            let intended = num(&r["intended_s"]);
+            let e2e = num(&r["end_us"]) / 1000.0;
             (intended, e2e, e2e + (start - intended) * 1000.0)
         })
         .collect();
@@ -96,7 +78,7 @@ fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
         "from the intended send: {due_first:.1} → {due_last:.1} ms"
     );
     assert!(
-        f(&step["e2e_from_intended_ms"]["p99"]) > 3.0 * f(&step["e2e_ms"]["p99"]),
+        num(&step["e2e_from_intended_ms"]["p99"]) > 3.0 * num(&step["e2e_ms"]["p99"]),
         "{step}"
     );
 }
@@ -154,18 +136,22 @@ fn ramp_up_is_left_out_of_the_statistics() {
     assert!((195..=205).contains(&measured), "{measured} measured requests");
     let window = &step["window"];
     assert!(
-        (f(&window["end_s"]) - f(&window["start_s"]) - 2.0).abs() < 1e-6,
+        (num(&window["end_s"]) - num(&window["start_s"]) - 2.0).abs() < 1e-6,
         "{window}"
     );
     // Every warm-up record was due before the window, every measured one inside it.
     for r in s.records() {
-        let intended = f(&r["intended_s"]);
-        let inside = intended >= f(&window["start_s"]);
+        let intended = num(&r["intended_s"]);
+        let inside = intended >= num(&window["start_s"]);
         assert_eq!(r["phase"] == "measured", inside, "{r}");
     }
     // The ramp: in its first second a quarter of its requests (Λ(1)/Λ(2) = 1/4).
-    let start = f(&window["start_s"]) - 2.0;
-    let early = s.records().iter().filter(|r| f(&r["intended_s"]) < start + 1.0).count();
+    let start = num(&window["start_s"]) - 2.0;
+    let early = s
+        .records()
+        .iter()
+        .filter(|r| num(&r["intended_s"]) < start + 1.0)
+        .count();
     assert!(
         (20..=30).contains(&early),
         "{early} requests in the ramp's first second"
@@ -250,27 +236,33 @@ fn stress_run_at_a_fixed_rate_reports_windows() {
     let summary = s.summary();
     let total = &summary["steps"][0];
     assert_eq!(total["load"]["kind"], "rate");
-    assert!((f(&total["achieved_rps"]) - 50.0).abs() < 1.5, "{total}");
+    assert!((num(&total["achieved_rps"]) - 50.0).abs() < 1.5, "{total}");
     assert_eq!(sim.stats().requests_total, 200, "4 s at 50 req/s");
     // Warm-up requests count once, in the interval they were sent in, and in the totals.
     let warmup_total = total["requests_warmup"].as_u64().unwrap();
-    assert!((24..=26).contains(&warmup_total), "{warmup_total} warm-up requests in 500 ms");
+    assert!(
+        (24..=26).contains(&warmup_total),
+        "{warmup_total} warm-up requests in 500 ms"
+    );
     let intervals = summary["stress"]["intervals"].as_array().unwrap();
     assert!((3..=5).contains(&intervals.len()), "{} intervals", intervals.len());
     let warmup_in_intervals: u64 = intervals
         .iter()
         .map(|i| i["tests"][0]["requests_warmup"].as_u64().unwrap())
         .sum();
-    assert_eq!(warmup_in_intervals, warmup_total, "each warm-up request in one interval");
+    assert_eq!(
+        warmup_in_intervals, warmup_total,
+        "each warm-up request in one interval"
+    );
     // Each full interval: the requests sent in it, and the tokens that arrived in it.
     // After the first (half warm-up), each full interval.
     for interval in &intervals[1..3] {
         let t = &interval["tests"][0];
         let sent = t["requests_ok"].as_u64().unwrap();
-        let length = f(&interval["end_s"]) - f(&interval["start_s"]);
+        let length = num(&interval["end_s"]) - num(&interval["start_s"]);
         let expected = 50.0 * length;
         assert!((sent as f64 - expected).abs() <= 2.0, "{sent} sent in {length:.2} s");
-        assert!((f(&t["output_throughput_tps"]) - 250.0).abs() < 25.0, "{t}");
+        assert!((num(&t["output_throughput_tps"]) - 250.0).abs() < 25.0, "{t}");
     }
 }
 
@@ -304,7 +296,7 @@ fn a_closed_loop_ramp_up_starts_connections_in_turn() {
         records
             .iter()
             .filter(|r| r["conn"].as_u64() == Some(conn))
-            .map(|r| f(&r["intended_s"]))
+            .map(|r| num(&r["intended_s"]))
             .fold(f64::INFINITY, f64::min)
     };
     let t0 = first(0);
@@ -318,7 +310,11 @@ fn a_closed_loop_ramp_up_starts_connections_in_turn() {
     let step = &s.summary()["steps"][0];
     assert!(step["requests_warmup"].as_u64().unwrap() > 0, "{step}");
     for r in &records {
-        assert_eq!(r["phase"] == "measured", f(&r["intended_s"]) >= t0 + 1.0 - 1e-6, "{r}");
+        assert_eq!(
+            r["phase"] == "measured",
+            num(&r["intended_s"]) >= t0 + 1.0 - 1e-6,
+            "{r}"
+        );
     }
 }
 
@@ -367,7 +363,19 @@ fn a_low_rate_step_lasts_its_window() {
     let started = std::time::Instant::now();
     let out = s.run(
         &sim.url,
-        &["-o", "-pp", "20", "-tg", "2", "--rate", "0.5", "--arrival", "constant", "--step-duration", "3s"],
+        &[
+            "-o",
+            "-pp",
+            "20",
+            "-tg",
+            "2",
+            "--rate",
+            "0.5",
+            "--arrival",
+            "constant",
+            "--step-duration",
+            "3s",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -375,5 +383,5 @@ fn a_low_rate_step_lasts_its_window() {
     assert!(started.elapsed().as_secs_f64() >= 3.0, "{:?}", started.elapsed());
     let step = &s.summary()["steps"][0];
     assert_eq!(step["requests_ok"], 2, "{step}");
-    assert!((f(&step["duration_s"]) - 3.0).abs() < 1e-6, "{step}");
+    assert!((num(&step["duration_s"]) - 3.0).abs() < 1e-6, "{step}");
 }

@@ -79,23 +79,48 @@ fn midpoint(by: LoadAxis, pass: f64, fail: f64, precision: f64) -> Option<f64> {
     }
 }
 
+/// One judged probe: its load value and its index in `steps`.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    at: f64,
+    index: usize,
+    pass: bool,
+}
+
+/// The highest passing and the lowest failing probe so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bracket {
+    pass: Option<Probe>,
+    fail: Option<Probe>,
+}
+
+impl Bracket {
+    /// Takes a probe into the bracket; returns whether it passed.
+    fn note(&mut self, probe: Probe) -> bool {
+        if probe.pass {
+            self.pass = Some(probe);
+        } else {
+            self.fail = Some(probe);
+        }
+        probe.pass
+    }
+}
+
 struct Search<'a> {
     spec: &'a CapacitySpec,
     slo: &'a Slo,
     steps: Vec<StepStats>,
-    /// (value, step index, verdict) of every probe.
-    probes: Vec<(f64, usize, bool)>,
     reasons: Vec<(usize, Verdict)>,
 }
 
 impl Search<'_> {
-    async fn probe(&mut self, ctx: &mut RunContext, value: f64) -> Option<bool> {
+    async fn probe(&mut self, ctx: &mut RunContext, value: f64) -> Option<Probe> {
         if ctx.signals.stop.is_cancelled() {
             return None;
         }
         let point = LoadPoint::with_value(self.spec.by, value);
         let test = ctx.config.tests[0];
-        let label = format!("probe {} [{test}] {point}", self.probes.len() + 1);
+        let label = format!("probe {} [{test}] {point}", self.steps.len() + 1);
         let result = run_step(ctx, point, self.spec.stop, test, label).await;
         if ctx.signals.stop.is_cancelled() {
             // A probe cut short by Ctrl-C says nothing about the SLO: kept, not judged.
@@ -116,11 +141,14 @@ impl Search<'_> {
         let pass = verdict.pass;
         self.steps.push(result.stats);
         let index = self.steps.len() - 1;
-        self.probes.push((point.value(), index, pass));
         self.reasons.push((index, verdict));
         advice::fill_scaling_efficiency(&mut self.steps);
         ctx.save_summary(&self.steps, None);
-        Some(pass)
+        Some(Probe {
+            at: point.value(),
+            index,
+            pass,
+        })
     }
 
     fn reason(&self, index: usize) -> Option<&Verdict> {
@@ -148,55 +176,38 @@ pub(super) async fn run_capacity(ctx: &mut RunContext, spec: CapacitySpec) -> (V
         spec: &spec,
         slo: &slo,
         steps: Vec::new(),
-        probes: Vec::new(),
         reasons: Vec::new(),
     };
-    let mut pass: Option<(f64, usize)> = None;
-    let mut fail: Option<(f64, usize)> = None;
+    let mut bracket = Bracket::default();
     let mut value = spec.min;
-    let interrupted = loop {
-        let Some(ok) = search.probe(ctx, value).await else {
+    // Doubling until a probe fails (or --max passes), then bisecting between pass and fail.
+    let mut interrupted = loop {
+        let Some(probe) = search.probe(ctx, value).await else {
             break true;
         };
-        let index = search.steps.len() - 1;
-        let at = search.steps[index].load.value();
-        if ok {
-            pass = Some((at, index));
-        } else {
-            fail = Some((at, index));
-            break false;
-        }
-        if value >= spec.max {
+        if !bracket.note(probe) || value >= spec.max {
             break false;
         }
         value = (value * 2.0).min(spec.max);
     };
-    let mut interrupted = interrupted;
-    if let (Some(_), Some(_), false) = (pass, fail, interrupted) {
-        while let (Some((p, _)), Some((f, _))) = (pass, fail) {
-            let Some(mid) = midpoint(spec.by, p, f, spec.precision) else {
-                break;
-            };
-            let Some(ok) = search.probe(ctx, mid).await else {
-                interrupted = true;
-                break;
-            };
-            let index = search.steps.len() - 1;
-            let at = search.steps[index].load.value();
-            if ok {
-                pass = Some((at, index));
-            } else {
-                fail = Some((at, index));
+    while let (Some(p), Some(f), false) = (bracket.pass, bracket.fail, interrupted) {
+        let Some(mid) = midpoint(spec.by, p.at, f.at, spec.precision) else {
+            break;
+        };
+        match search.probe(ctx, mid).await {
+            Some(probe) => {
+                bracket.note(probe);
             }
+            None => interrupted = true,
         }
     }
     // The boundary once more: a noisy server can pass once by luck.
     let mut remeasured_pass = None;
-    if let (Some((p, _)), false) = (pass, interrupted) {
-        remeasured_pass = search.probe(ctx, p).await;
+    if let (Some(p), false) = (bracket.pass, interrupted) {
+        remeasured_pass = search.probe(ctx, p.at).await.map(|probe| probe.pass);
         interrupted |= remeasured_pass.is_none();
     }
-    let capacity = answer(&search, &spec, &slo, (pass, fail), remeasured_pass, interrupted);
+    let capacity = answer(&search, &spec, &slo, bracket, remeasured_pass, interrupted);
     ctx.reporter.line("");
     ctx.reporter.line(&capacity.answer);
     let outcome = if interrupted {
@@ -213,11 +224,13 @@ fn answer(
     search: &Search<'_>,
     spec: &CapacitySpec,
     slo: &Slo,
-    (pass, fail): (Option<(f64, usize)>, Option<(f64, usize)>),
+    bracket: Bracket,
     remeasured_pass: Option<bool>,
     interrupted: bool,
 ) -> Capacity {
     let at = |value: f64| describe_point(LoadPoint::with_value(spec.by, value));
+    let pass = bracket.pass.map(|p| (p.at, p.index));
+    let fail = bracket.fail.map(|f| (f.at, f.index));
     let fail_why = fail
         .and_then(|(_, i)| search.reason(i))
         .map(|v| v.why.clone())

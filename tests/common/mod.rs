@@ -43,6 +43,23 @@ impl Drop for Sim {
     }
 }
 
+/// A number from a JSON value (a test failure, with the value, when it is not one).
+pub fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// A simulator whose engine runs `batch` sequences in steps of `step_ms`: with `-tg N` a request
+/// holds a slot for about N steps, so its capacity is batch / (N × step) requests per second.
+pub fn engine(batch: usize, step_ms: f64) -> SimConfig {
+    SimConfig {
+        decode_base_ms: step_ms,
+        decode_ms_per_seq: 0.0,
+        prefill_us_per_token: 1.0,
+        max_batch: batch,
+        ..SimConfig::default()
+    }
+}
+
 /// A simulator fast enough that tests finish quickly.
 pub fn fast_sim() -> SimConfig {
     SimConfig {
