@@ -36,6 +36,7 @@ fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
     assert_eq!(sim.stats().max_in_flight, 4, "the server never saw more than the cap");
     let step = &s.summary()["steps"][0];
     assert!(step["max_in_flight"].as_u64().unwrap() <= 4, "{step}");
+    assert_eq!(step["connections"], 4, "the cap is the connections: {step}");
     let warning = step["pacing_warning"].as_str().unwrap_or_default();
     assert!(
         warning.contains("--max-concurrency 4 cap held requests back"),

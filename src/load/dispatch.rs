@@ -62,10 +62,8 @@ pub struct LoadReport {
     /// or sent and without a first token.
     pub max_backlog: u64,
     pub backlog_limit: Option<u64>,
-    /// Connections (workers) the step used.
+    /// Connections (workers) the step opened.
     pub connections: u32,
-    /// In-flight requests cut when the drain time after the step's end ran out.
-    pub cut_at_drain: bool,
 }
 
 /// Runs one step of load to its end and returns what the scheduler saw. Records go to
@@ -148,15 +146,6 @@ impl<'a> Dispatcher<'a> {
         };
         let idle = self.idle_tx.clone();
         self.workers.spawn(worker.run(rx, idle));
-    }
-
-    /// Workers busy with (or about to send) a request.
-    fn busy(&self) -> usize {
-        self.senders
-            .iter()
-            .filter(|s| s.is_some())
-            .count()
-            .saturating_sub(self.idle.len() + self.connecting)
     }
 
     /// A worker says it is free; the first time, it has just connected.
@@ -468,10 +457,7 @@ impl<'a> Dispatcher<'a> {
                     }
                 }
                 () = &mut stopped_then_drained => break,
-                () = &mut window_drained => {
-                    self.report.cut_at_drain = self.busy() > 0 || !self.waiting.is_empty();
-                    break;
-                }
+                () = &mut window_drained => break,
             }
         }
         self.drop_waiting();

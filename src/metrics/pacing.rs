@@ -18,6 +18,7 @@ pub fn apply(stats: &mut StepStats, report: &LoadReport, cap: Option<u32>) {
         return;
     }
     stats.saturated = report.saturated;
+    stats.connections = Some(report.connections);
     stats.requests_unsent = report.unsent;
     stats.max_backlog = Some(report.max_backlog);
     stats.backlog_limit = report.backlog_limit;

@@ -139,6 +139,9 @@ pub struct StepStats {
     pub ttft_from_intended_ms: Option<Dist>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_from_intended_ms: Option<Dist>,
+    /// Open loop: connections the step opened (one per request in flight at its busiest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
     /// Open loop: the backlog limit was reached and the step ended early.
     #[serde(default)]
     pub saturated: bool,
