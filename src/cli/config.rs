@@ -450,7 +450,7 @@ impl RunConfig {
     }
 
     fn build(args: RunArgs, proxies: ProxyEnv, tests: Vec<TestKind>, mode: Mode) -> Result<Self, UsageError> {
-        if tests.contains(&TestKind::Multimodal) && args.endpoint == ApiKind::Completions {
+        if tests.contains(&TestKind::Multimodal) && ApiKind::from(args.endpoint) == ApiKind::Completions {
             return Err(usage(
                 "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
             ));
@@ -474,7 +474,7 @@ impl RunConfig {
             ca_cert: args.ca_cert,
             insecure: args.insecure,
             proxy,
-            api: args.endpoint,
+            api: args.endpoint.into(),
             tests,
             mode,
             prompt_chars: args.prompt_length,

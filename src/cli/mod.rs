@@ -67,6 +67,24 @@ pub struct CapacityArgs {
     pub run: RunArgs,
 }
 
+/// `--endpoint`: the clap side of [`ApiKind`] (the engine never sees clap types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EndpointArg {
+    /// `POST {url}/chat/completions` with one user message.
+    Chat,
+    /// `POST {url}/completions` with a plain prompt.
+    Completions,
+}
+
+impl From<EndpointArg> for ApiKind {
+    fn from(arg: EndpointArg) -> Self {
+        match arg {
+            EndpointArg::Chat => ApiKind::Chat,
+            EndpointArg::Completions => ApiKind::Completions,
+        }
+    }
+}
+
 /// What a capacity search moves along.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SearchAxis {
@@ -162,8 +180,8 @@ pub struct RunArgs {
     #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
     /// Which endpoint the text tests use.
-    #[arg(long = "endpoint", value_enum, default_value_t = ApiKind::Chat)]
-    pub endpoint: ApiKind,
+    #[arg(long = "endpoint", value_enum, default_value_t = EndpointArg::Chat)]
+    pub endpoint: EndpointArg,
 
     /// Image for the multimodal test (jpg, png, gif or webp; the type is read from its content) [legacy: -ip].
     #[arg(

@@ -42,7 +42,7 @@ impl fmt::Display for TestKind {
 }
 
 /// Which OpenAI endpoint the text tests use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiKind {
     /// `POST {url}/chat/completions` with one user message.
