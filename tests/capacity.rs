@@ -120,9 +120,8 @@ fn an_impossible_slo_exits_1_with_a_sentence() {
 fn goodput_and_attainment_from_per_request_thresholds() {
     // Concurrency 8 on 4 slots: half the requests wait a whole request (~100 ms) for a slot.
     let sim = Sim::start(known_capacity());
-    let s = Scratch::new();
-    let out = s.run(
-        &sim.url,
+    let (s, stdout) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -137,8 +136,6 @@ fn goodput_and_attainment_from_per_request_thresholds() {
             "ttft=60ms,tpot=50ms",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let step = &s.summary()["steps"][0];
     let attainment = num(&step["slo_attainment_pct"]);
     assert!((attainment - 50.0).abs() < 0.1, "{attainment}% good: {step}");
@@ -154,9 +151,8 @@ fn goodput_and_attainment_from_per_request_thresholds() {
 fn timed_steps_past_the_knee_keep_the_saturated_throughput() {
     // The demo's engine: 16 sequences at once, so throughput stops growing at 16.
     let sim = Sim::start(llm_bench::demo::demo_sim_config());
-    let s = Scratch::new();
-    let out = s.run(
-        &sim.url,
+    let (s, _) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -175,8 +171,6 @@ fn timed_steps_past_the_knee_keep_the_saturated_throughput() {
             "500ms",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let summary = s.summary();
     let steps = summary["steps"].as_array().unwrap();
     let tps: Vec<(u64, f64)> = steps

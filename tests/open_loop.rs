@@ -10,9 +10,8 @@ use common::*;
 fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
     // Capacity: 4 slots × (10 tokens × 10 ms) ≈ 40 req/s; the cap is 4 in flight, the rate 80.
     let sim = Sim::start(engine(64, 10.0));
-    let s = Scratch::new();
-    let out = s.run(
-        &sim.url,
+    let (s, stdout) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -31,8 +30,6 @@ fn max_concurrency_holds_exactly_and_coordinated_omission_is_corrected() {
             "1s",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(sim.stats().max_in_flight, 4, "the server never saw more than the cap");
     let step = &s.summary()["steps"][0];
     assert!(step["max_in_flight"].as_u64().unwrap() <= 4, "{step}");
@@ -108,9 +105,8 @@ fn a_fixed_number_of_requests_in_either_loop() {
 #[test]
 fn ramp_up_is_left_out_of_the_statistics() {
     let sim = Sim::start(fast_sim());
-    let s = Scratch::new();
-    let out = s.run(
-        &sim.url,
+    let (s, _) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -127,8 +123,6 @@ fn ramp_up_is_left_out_of_the_statistics() {
             "2s",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let step = &s.summary()["steps"][0];
     // The rate grows from 0 to 100 over 2 s: about 100 requests, all warm-up; then 200 measured.
     let warmup = step["requests_warmup"].as_u64().unwrap();
@@ -163,10 +157,9 @@ fn ramp_up_is_left_out_of_the_statistics() {
 fn saturation_ends_the_step_with_the_backlog_bounded() {
     // Capacity ≈ 4 / (10 × 10 ms) = 40 req/s; 400 req/s piles up at once.
     let sim = Sim::start(engine(4, 10.0));
-    let s = Scratch::new();
     let started = std::time::Instant::now();
-    let out = s.run(
-        &sim.url,
+    let (s, stdout) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -182,8 +175,6 @@ fn saturation_ends_the_step_with_the_backlog_bounded() {
             "--stop-when-saturated",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(started.elapsed().as_secs() < 15, "the saturated step ended early");
     let summary = s.summary();
     let steps = summary["steps"].as_array().unwrap();
@@ -211,9 +202,8 @@ fn saturation_ends_the_step_with_the_backlog_bounded() {
 #[test]
 fn stress_run_at_a_fixed_rate_reports_windows() {
     let sim = Sim::start(fast_sim());
-    let s = Scratch::new();
-    let out = s.run(
-        &sim.url,
+    let (s, _) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -232,8 +222,6 @@ fn stress_run_at_a_fixed_rate_reports_windows() {
             "500ms",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let summary = s.summary();
     let total = &summary["steps"][0];
     assert_eq!(total["load"]["kind"], "rate");
@@ -270,9 +258,8 @@ fn stress_run_at_a_fixed_rate_reports_windows() {
 #[test]
 fn a_closed_loop_ramp_up_starts_connections_in_turn() {
     let sim = Sim::start(fast_sim());
-    let s = Scratch::new();
-    let out = s.run(
-        &sim.url,
+    let (s, _) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -289,8 +276,6 @@ fn a_closed_loop_ramp_up_starts_connections_in_turn() {
             "1s",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let records = s.records();
     // Connection i of 4 sends its first request i/4 of the way through the ramp-up.
     let first = |conn: u64| {
@@ -360,10 +345,9 @@ fn the_drain_time_bounds_a_timed_step_in_either_loop() {
 #[test]
 fn a_low_rate_step_lasts_its_window() {
     let sim = Sim::start(fast_sim());
-    let s = Scratch::new();
     let started = std::time::Instant::now();
-    let out = s.run(
-        &sim.url,
+    let (s, _) = run_ok(
+        &sim,
         &[
             "-o",
             "-pp",
@@ -378,8 +362,6 @@ fn a_low_rate_step_lasts_its_window() {
             "3s",
         ],
     );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     // Requests at 0 s and 2 s; the step still ends at 3 s, not after its last request.
     assert!(started.elapsed().as_secs_f64() >= 3.0, "{:?}", started.elapsed());
     let step = &s.summary()["steps"][0];

@@ -306,8 +306,7 @@ impl<'a> Dispatcher<'a> {
             tokio::select! {
                 biased;
                 () = self.ctx.signals.stop.cancelled() => {
-                    self.done_issuing = true;
-                    self.end_early();
+                    self.stop_sending();
                     return;
                 }
                 Some(idle) = self.idle_rx.recv() => pending.push_back(idle),
@@ -353,8 +352,7 @@ impl<'a> Dispatcher<'a> {
             tokio::select! {
                 biased;
                 () = self.ctx.signals.stop.cancelled() => {
-                    self.done_issuing = true;
-                    self.end_early();
+                    self.stop_sending();
                     self.drop_waiting();
                     return;
                 }
@@ -391,8 +389,7 @@ impl<'a> Dispatcher<'a> {
             if backlog + 1 > limit {
                 // The server cannot keep up: the step ends here, the queue is dropped.
                 self.report.saturated = true;
-                self.done_issuing = true;
-                self.end_early();
+                self.stop_sending();
                 self.report.unsent += u64::from(phase == Phase::Measured);
                 self.drop_waiting();
                 return;
@@ -471,6 +468,12 @@ impl<'a> Dispatcher<'a> {
         while let Ok((_, _, unsent)) = self.idle_rx.try_recv() {
             self.report.unsent += u64::from(unsent);
         }
+    }
+
+    /// No more tickets from now on, and the window ends here (saturation, Ctrl-C).
+    fn stop_sending(&mut self) {
+        self.done_issuing = true;
+        self.end_early();
     }
 
     /// Sending ended before the planned end (saturation, Ctrl-C): the window ends now.

@@ -151,6 +151,16 @@ impl Scratch {
     }
 }
 
+/// Runs llm-bench against `sim` with `args` in a fresh scratch folder and fails the test, with
+/// both outputs, unless it succeeded. Returns the folder and the standard output.
+pub fn run_ok(sim: &Sim, args: &[&str]) -> (Scratch, String) {
+    let s = Scratch::new();
+    let out = s.run(&sim.url, args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
+    (s, stdout)
+}
+
 pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
