@@ -310,7 +310,6 @@ fn the_drain_time_bounds_a_timed_step_in_either_loop() {
     // the step ends at 1 s and its drain time at 1.5 s: one request done, the others cut.
     for load in [["-st", "4", "-et", "4"], ["--rate", "4", "--arrival", "constant"]] {
         let sim = Sim::start(engine(1, 20.0));
-        let s = Scratch::new();
         let started = std::time::Instant::now();
         let mut args = vec![
             "-o",
@@ -324,9 +323,7 @@ fn the_drain_time_bounds_a_timed_step_in_either_loop() {
             "500ms",
         ];
         args.extend(load);
-        let out = s.run(&sim.url, &args);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{load:?}\n{stdout}\n{stderr}");
+        let (s, _) = run_ok(&sim, &args);
         let took = started.elapsed().as_secs_f64();
         assert!(
             took < 3.5,

@@ -158,6 +158,20 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
+    /// An open loop's worker is free: it takes the next queued ticket, or is returned to the
+    /// caller (to wait, or to retire when no more tickets come).
+    fn on_idle(&mut self, worker: usize, gave_back_measured: bool) -> Option<usize> {
+        self.report.unsent += u64::from(gave_back_measured);
+        self.note_idle(worker);
+        match self.pop_waiting() {
+            Some(ticket) => {
+                self.hand(worker, ticket);
+                None
+            }
+            None => Some(worker),
+        }
+    }
+
     /// The next queued ticket, stamped with when a connection became free for it.
     fn pop_waiting(&mut self) -> Option<Ticket> {
         let mut ticket = self.waiting.pop_front()?;
@@ -357,11 +371,8 @@ impl<'a> Dispatcher<'a> {
                     return;
                 }
                 Some((worker, _, unsent)) = self.idle_rx.recv() => {
-                    self.report.unsent += u64::from(unsent);
-                    self.note_idle(worker);
-                    match self.pop_waiting() {
-                        Some(ticket) => self.hand(worker, ticket),
-                        None => self.idle.push(worker),
+                    if let Some(free) = self.on_idle(worker, unsent) {
+                        self.idle.push(free);
                     }
                 }
                 intended = arrivals.recv() => match intended {
@@ -446,11 +457,8 @@ impl<'a> Dispatcher<'a> {
                     }
                 }
                 Some((worker, _, unsent)) = self.idle_rx.recv() => {
-                    self.report.unsent += u64::from(unsent);
-                    self.note_idle(worker);
-                    match self.pop_waiting() {
-                        Some(ticket) => self.hand(worker, ticket),
-                        None => self.retire(worker),
+                    if let Some(free) = self.on_idle(worker, unsent) {
+                        self.retire(free);
                     }
                 }
                 () = &mut stopped_then_drained => break,

@@ -432,8 +432,9 @@ pub fn fmt_ms(ms: f64) -> String {
     format!("{sign}{body} {unit}")
 }
 
-/// `x` (not negative) with `decimals` decimals, trailing zeros dropped, thousands grouped.
-fn fixed(x: f64, decimals: usize) -> String {
+/// `x` (not negative) with `decimals` decimals, trailing zeros dropped, thousands grouped:
+/// `fixed(1780.4, 0)` is "1,780".
+pub fn fixed(x: f64, decimals: usize) -> String {
     let s = format!("{x:.decimals$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')

@@ -304,10 +304,6 @@ impl StepAccumulator {
         self
     }
 
-    pub fn window(&self) -> Option<Window> {
-        self.window
-    }
-
     /// Sets (or narrows) the window. Arrivals already counted stay counted, so narrow it only
     /// where nothing arrived since (a step whose sending ended early: nothing is sent after).
     pub fn set_window(&mut self, window: Window) {

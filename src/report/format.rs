@@ -332,9 +332,6 @@ pub fn client_line(c: &crate::report::summary::ClientReport) -> String {
 
 /// One line of a stress interval for one test.
 pub fn interval_line(elapsed: &str, s: &StepStats) -> String {
-    let ms = |d: Option<crate::metrics::Dist>, f: fn(&crate::metrics::Dist) -> f64| {
-        d.map(|d| format!("{:.1}", f(&d))).unwrap_or_else(|| "-".into())
-    };
     let rate = match s.test {
         TestKind::Input => format!("{:.1} prompt tok/s", s.prompt_throughput_tps),
         _ => format!("{:.1} tok/s", s.output_throughput_tps),

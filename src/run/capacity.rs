@@ -9,7 +9,7 @@ use super::{Outcome, RunContext};
 use crate::cli::config::CapacitySpec;
 use crate::load::point::fmt_rate;
 use crate::load::{LoadAxis, LoadPoint};
-use crate::metrics::slo::Slo;
+use crate::metrics::slo::{fixed, Slo};
 use crate::metrics::{advice, StepStats};
 use serde::{Deserialize, Serialize};
 
@@ -55,13 +55,6 @@ fn judge(s: &StepStats, spec: &CapacitySpec, slo: &Slo) -> Verdict {
             limiting: None,
             why: String::new(),
         },
-    }
-}
-
-fn describe_point(point: LoadPoint) -> String {
-    match point {
-        LoadPoint::Concurrency(n) => format!("concurrency {n}"),
-        LoadPoint::Rate(r) => format!("{} req/s", fmt_rate(r)),
     }
 }
 
@@ -131,7 +124,7 @@ impl Search<'_> {
         let verdict = judge(&result.stats, self.spec, self.slo);
         ctx.reporter.line(&format!(
             "  probe at {}: {}",
-            describe_point(point),
+            point,
             if verdict.pass {
                 "meets the SLO".to_string()
             } else {
@@ -167,8 +160,8 @@ pub(super) async fn run_capacity(ctx: &mut RunContext, spec: CapacitySpec) -> (V
             LoadAxis::Rate => "rate",
             LoadAxis::Concurrency => "concurrency",
         },
-        describe_point(LoadPoint::with_value(spec.by, spec.min)),
-        describe_point(LoadPoint::with_value(spec.by, spec.max)),
+        LoadPoint::with_value(spec.by, spec.min),
+        LoadPoint::with_value(spec.by, spec.max),
         100.0 * spec.precision,
         slo.describe()
     ));
@@ -228,7 +221,7 @@ fn answer(
     remeasured_pass: Option<bool>,
     interrupted: bool,
 ) -> Capacity {
-    let at = |value: f64| describe_point(LoadPoint::with_value(spec.by, value));
+    let at = |value: f64| LoadPoint::with_value(spec.by, value).to_string();
     let pass = bracket.pass.map(|p| (p.at, p.index));
     let fail = bracket.fail.map(|f| (f.at, f.index));
     let fail_why = fail
@@ -262,7 +255,7 @@ fn answer(
     capacity.goodput_rps = step.goodput_rps;
     capacity.goodput_tps = step.goodput_tps;
     let goodput = match (step.goodput_rps, step.goodput_tps) {
-        (Some(r), Some(t)) => format!(" (goodput {} req/s, {} output tok/s)", fmt_rate(r), group(t)),
+        (Some(r), Some(t)) => format!(" (goodput {} req/s, {} output tok/s)", fmt_rate(r), fixed(t, 0)),
         _ => String::new(),
     };
     let mut text = format!("Meets {} up to {}{goodput}.", slo.describe(), at(p));
@@ -282,20 +275,6 @@ fn answer(
     }
     capacity.answer = text;
     capacity
-}
-
-/// 1780.4 → "1,780".
-fn group(v: f64) -> String {
-    let whole = v.round() as u64;
-    let digits = whole.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -318,9 +297,9 @@ mod tests {
 
     #[test]
     fn numbers_in_words() {
-        assert_eq!(group(1780.4), "1,780");
-        assert_eq!(group(999.0), "999");
-        assert_eq!(group(1234567.0), "1,234,567");
+        assert_eq!(fixed(1780.4, 0), "1,780");
+        assert_eq!(fixed(999.0, 0), "999");
+        assert_eq!(fixed(1234567.0, 0), "1,234,567");
         assert_eq!(advice::upper_label("ttft p99"), "TTFT p99");
         assert_eq!(advice::upper_label("tpot"), "TPOT");
     }

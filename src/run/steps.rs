@@ -13,12 +13,6 @@ use crate::workload::TestKind;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-impl RecordSink for StepAccumulator {
-    fn record(&mut self, rec: &RequestRecord) {
-        self.add(rec);
-    }
-}
-
 /// A measured step, and what the scheduler saw of it.
 pub(super) struct StepResult {
     pub stats: StepStats,
