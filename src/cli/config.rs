@@ -7,6 +7,7 @@ use crate::client::proxy::ProxyEnv;
 use crate::client::{tls, Endpoint, Timeouts};
 use crate::load::{Arrival, LoadAxis, LoadPoint, Pacing, StepPlan, Stop};
 use crate::metrics::slo::Slo;
+use crate::workload::plan::PromptPlan;
 use crate::workload::{ApiKind, ImageData, TestKind};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -69,7 +70,7 @@ impl LoadSettings {
             LoadPoint::Concurrency(concurrency) => Pacing::Closed { concurrency },
             LoadPoint::Rate(rate) => Pacing::Open {
                 rate,
-                arrival: self.arrival,
+                arrival: self.arrival.clone(),
                 seed: self.seed,
                 max_concurrency: self.max_concurrency,
             },
@@ -136,6 +137,15 @@ pub struct RunConfig {
     #[serde(skip)]
     pub image: Option<ImageData>,
     pub multimodal_text: String,
+    /// `--isl`, `--dataset`, `--prefix-groups`, `--turns`, `--image-size`, …
+    pub prompts: PromptPlan,
+    /// A load flag chose the pace (`--rate`, a duration, `capacity`): a dataset's timestamps
+    /// are then not replayed.
+    #[serde(skip)]
+    pub load_chosen: bool,
+    /// Said in the header: flags that lost to others (`--isl` over `-pp`).
+    #[serde(skip)]
+    pub notices: Vec<String>,
     pub log_file: PathBuf,
     pub out_dir: PathBuf,
     pub load: LoadSettings,
@@ -280,7 +290,8 @@ fn step_stop(args: &RunArgs, open: bool) -> Result<Option<Stop>, UsageError> {
 }
 
 fn load_settings_from(args: &RunArgs) -> Result<LoadSettings, UsageError> {
-    let open = args.rate.is_some();
+    // A dataset may be a trace, replayed open loop.
+    let open = args.rate.is_some() || args.workload.dataset.is_some();
     if !open {
         for (given, flag) in [
             (args.max_concurrency.is_some(), "--max-concurrency"),
@@ -371,6 +382,19 @@ fn check_intervals(args: &RunArgs) -> Result<(), UsageError> {
 }
 
 impl RunConfig {
+    /// Replays a trace: one open-loop step that sends each row at its recorded time (divided
+    /// by `--trace-speed`), keyed by the trace's mean rate.
+    pub fn replay(&mut self, times: crate::load::arrivals::TraceTimes) {
+        let requests = times.len() as u64;
+        let rate = times.mean_rate();
+        let rate = if rate.is_finite() && rate > 0.0 { rate } else { requests as f64 };
+        self.mode = Mode::Step {
+            points: vec![LoadPoint::Rate(rate)],
+            stop: Some(Stop::Requests(requests)),
+        };
+        self.load.arrival = Arrival::Trace { times };
+    }
+
     /// Validates `args`; `proxies` are the proxy variables to honour (the process's, or none).
     pub fn from_args(args: RunArgs, proxies: ProxyEnv) -> Result<Self, UsageError> {
         let tests = tests_from(&args);
@@ -455,12 +479,28 @@ impl RunConfig {
                 "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
             ));
         }
-        let image = if tests.contains(&TestKind::Multimodal) {
+        let image = if tests.contains(&TestKind::Multimodal) && args.workload.image_size.is_none() {
             Some(ImageData::load(&args.image_path).map_err(usage)?)
         } else {
             None
         };
         let load = load_settings_from(&args)?;
+        let prompts = args.workload.plan(args.seed)?;
+        let load_chosen = args.rate.is_some()
+            || args.duration.is_some()
+            || args.duration_hours > 0.0
+            || args.step_duration.is_some()
+            || matches!(mode, Mode::Capacity(_));
+        let mut notices = Vec::new();
+        if let (Some(_), Some(chars)) = (prompts.isl, args.prompt_length) {
+            notices.push(format!("--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored"));
+        }
+        if let (Some(_), true) = (&prompts.dataset, args.prompt_length.is_some()) {
+            notices.push("--dataset gives the prompts; -pp is ignored".to_string());
+        }
+        if prompts.images.is_some() && !tests.contains(&TestKind::Multimodal) {
+            return Err(usage("--image-size makes the multimodal test's images: add -mm"));
+        }
         let slo = args.slo.as_deref().map(Slo::parse).transpose().map_err(usage)?;
         let (endpoint, api_key_set, extra_header_names) = endpoint_from(&args, proxies)?;
         check_intervals(&args)?;
@@ -477,7 +517,7 @@ impl RunConfig {
             api: args.endpoint.into(),
             tests,
             mode,
-            prompt_chars: args.prompt_length,
+            prompt_chars: args.prompt_length.unwrap_or(100),
             max_tokens: args.tokens_to_generate,
             same_prompt: args.same_prompt,
             ignore_eos: args.ignore_eos,
@@ -486,6 +526,9 @@ impl RunConfig {
             image_path: image.as_ref().map(|_| args.image_path.clone()),
             image,
             multimodal_text: args.multimodal_text_prompt,
+            prompts,
+            notices,
+            load_chosen,
             log_file: args.log_file,
             out_dir: args.out.unwrap_or_else(|| default_out_dir("")),
             load,

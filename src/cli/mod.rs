@@ -4,6 +4,7 @@
 pub mod config;
 pub mod legacy;
 pub mod parse;
+pub mod workload;
 
 use crate::workload::ApiKind;
 use clap::{Args, Parser, Subcommand};
@@ -143,9 +144,9 @@ pub struct RunArgs {
     /// Concurrency increment between steps [legacy: -ts].
     #[arg(long = "step-threads", visible_alias = "step_threads", value_name = "N", default_value = "10", value_parser = parse::step, allow_negative_numbers = true)]
     pub step_threads: u32,
-    /// Prompt length in characters [legacy: -pp].
-    #[arg(long = "prompt-length", visible_alias = "prompt_length", value_name = "CHARS", default_value = "100", value_parser = parse::prompt_length, allow_negative_numbers = true)]
-    pub prompt_length: usize,
+    /// Prompt length in characters [legacy: -pp] (default 100; --isl gives it in tokens).
+    #[arg(long = "prompt-length", visible_alias = "prompt_length", value_name = "CHARS", value_parser = parse::prompt_length, allow_negative_numbers = true)]
+    pub prompt_length: Option<usize>,
     /// max_tokens of generation requests [legacy: -tg].
     #[arg(long = "tokens-to-generate", visible_alias = "tokens_to_generate", value_name = "TOKENS", default_value = "100", value_parser = parse::tokens, allow_negative_numbers = true)]
     pub tokens_to_generate: u32,
@@ -208,6 +209,8 @@ pub struct RunArgs {
     /// SGLang), so tokens per chunk are counted exactly; a server that does not know it may refuse the request.
     #[arg(long = "continuous-usage", visible_alias = "continuous_usage")]
     pub continuous_usage: bool,
+    #[command(flatten)]
+    pub workload: workload::WorkloadArgs,
 
     /// Log file; the console and the log get the same lines.
     #[arg(

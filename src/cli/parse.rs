@@ -133,6 +133,13 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
     }
 }
 
+pub fn non_negative_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number of zero or more, got `{s}`")),
+    }
+}
+
 pub fn fraction(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),

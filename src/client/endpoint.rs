@@ -122,6 +122,29 @@ impl Endpoint {
         format!("{}{}", self.base_url, api_path)
     }
 
+    /// The server's root path: the base path without a trailing `/v1` (vLLM and llama.cpp
+    /// serve `/tokenize` and `/metrics` there, beside `/v1`).
+    fn root_path(&self) -> &str {
+        let base = self.base_path.trim_end_matches('/');
+        base.strip_suffix("/v1").unwrap_or(base)
+    }
+
+    /// [`Self::request_target`] for a path at the server's root.
+    pub fn root_target(&self, path: &str) -> String {
+        if self.connector.forwards_through_proxy() {
+            self.root_url(path)
+        } else {
+            format!("{}{path}", self.root_path())
+        }
+    }
+
+    /// The URL of a path at the server's root.
+    pub fn root_url(&self, path: &str) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        let origin_len = base.len() - self.base_path.trim_end_matches('/').len();
+        format!("{}{}{path}", &base[..origin_len], self.root_path())
+    }
+
     pub fn authority(&self) -> &HeaderValue {
         &self.authority
     }

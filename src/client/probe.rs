@@ -5,7 +5,7 @@ use super::connect::ConnectError;
 use super::endpoint::Endpoint;
 use super::error_body::describe_error_body;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use std::time::Duration;
 
 /// Header that marks llm-bench's pre-flight requests, so a server (the simulator) can leave
@@ -15,40 +15,64 @@ pub const PROBE_HEADER: &str = "x-llm-bench-probe";
 /// A plain GET over the same connect path as the load (proxy, TLS); returns the status and (at
 /// most 1 MiB of) the body.
 pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Result<(u16, Bytes), ConnectError> {
+    let target = endpoint.request_target(api_path);
+    let shown = endpoint.url(api_path);
+    exchange(endpoint, http::Method::GET, &target, &shown, None, timeout).await
+}
+
+/// POSTs a JSON body to a path at the server's root (e.g. `/tokenize`, beside `/v1`); returns
+/// the status and (at most 1 MiB of) the body.
+pub async fn post_root_json(
+    endpoint: &Endpoint,
+    root_path: &str,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<(u16, Bytes), ConnectError> {
+    let target = endpoint.root_target(root_path);
+    let shown = endpoint.root_url(root_path);
+    exchange(endpoint, http::Method::POST, &target, &shown, Some(body), timeout).await
+}
+
+async fn exchange(
+    endpoint: &Endpoint,
+    method: http::Method,
+    target: &str,
+    shown: &str,
+    body: Option<Bytes>,
+    timeout: Duration,
+) -> Result<(u16, Bytes), ConnectError> {
     let unreachable = ConnectError::Unreachable;
     let work = async {
-        let mut sender = endpoint.connector().open_http1::<Empty<Bytes>>().await?;
-        let mut request = http::Request::new(Empty::new());
-        *request.uri_mut() = endpoint
-            .request_target(api_path)
+        let mut sender = endpoint.connector().open_http1::<Full<Bytes>>().await?;
+        let has_body = body.is_some();
+        let mut request = http::Request::new(Full::new(body.unwrap_or_default()));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = target
             .parse()
             .map_err(|_| unreachable(format!("invalid path in URL {}", endpoint.base_url)))?;
-        request
-            .headers_mut()
-            .insert(http::header::HOST, endpoint.authority().clone());
+        let headers = request.headers_mut();
+        headers.insert(http::header::HOST, endpoint.authority().clone());
+        if has_body {
+            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        }
         for (name, value) in endpoint.headers() {
-            request.headers_mut().insert(name.clone(), value.clone());
+            headers.insert(name.clone(), value.clone());
         }
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| unreachable(format!("GET {} failed: {e}", endpoint.url(api_path))))?;
+            .map_err(|e| unreachable(format!("{method} {shown} failed: {e}")))?;
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), 1024 * 1024)
             .collect()
             .await
-            .map_err(|e| {
-                unreachable(format!(
-                    "GET {} failed while reading the body: {e}",
-                    endpoint.url(api_path)
-                ))
-            })?
+            .map_err(|e| unreachable(format!("{method} {shown} failed while reading the body: {e}")))?
             .to_bytes();
         Ok((status, body))
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| unreachable(format!("{} did not answer within {timeout:?}", endpoint.url(api_path))))?
+        .map_err(|_| unreachable(format!("{shown} did not answer within {timeout:?}")))?
 }
 
 /// Why the model list could not be had.

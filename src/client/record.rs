@@ -179,6 +179,24 @@ pub struct RequestRecord {
     /// client's, so it is not counted as send delay.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub resend_wait_us: u64,
+    /// Prompt tokens asked for (`--isl`, a trace's `input_length`), as the server counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_isl: Option<u64>,
+    /// Output tokens asked for: the request's `max_tokens` (not for the input test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_osl: Option<u64>,
+    /// The dataset row (0-based, in file order) the prompt came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    /// The shared-prefix group of the prompt (`--prefix-groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_group: Option<u32>,
+    /// How the server said the answer ended (`finish_reason`: stop, length, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Bytes of image data URLs in the request body.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub image_bytes: u64,
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     /// Token counts are estimates: the server sent no `usage`.

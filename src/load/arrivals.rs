@@ -30,16 +30,82 @@
 //! the same times (with the same `rand` version: `StdRng`'s algorithm may change between
 //! `rand` releases).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp1, Gamma};
 
+/// Recorded send times of a trace, in seconds after its first request (sorted, the first 0),
+/// already divided by `--trace-speed`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceTimes(pub Arc<[f64]>);
+
+impl TraceTimes {
+    /// From timestamps in ms (any order is sorted; the earliest becomes 0), `speed` times faster.
+    pub fn from_ms(stamps_ms: impl IntoIterator<Item = f64>, speed: f64) -> Self {
+        let mut times: Vec<f64> = stamps_ms.into_iter().collect();
+        times.sort_by(f64::total_cmp);
+        let first = times.first().copied().unwrap_or(0.0);
+        let speed = if speed > 0.0 && speed.is_finite() { speed } else { 1.0 };
+        Self(times.iter().map(|t| (t - first) / 1000.0 / speed).collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// From the first to the last send, in seconds.
+    pub fn span_s(&self) -> f64 {
+        self.0.last().copied().unwrap_or(0.0)
+    }
+
+    /// Requests per second over the trace (its mean rate).
+    pub fn mean_rate(&self) -> f64 {
+        match self.0.len() {
+            0 => 0.0,
+            n if self.span_s() > 0.0 => (n - 1) as f64 / self.span_s(),
+            _ => f64::INFINITY,
+        }
+    }
+
+    /// Standard deviation / mean of the gaps.
+    pub fn cv(&self) -> f64 {
+        let gaps: Vec<f64> = self.0.windows(2).map(|w| w[1] - w[0]).collect();
+        if gaps.is_empty() {
+            return 0.0;
+        }
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        if mean > 0.0 {
+            var.sqrt() / mean
+        } else {
+            0.0
+        }
+    }
+}
+
+impl serde::Serialize for TraceTimes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("requests", &self.len())?;
+        map.serialize_entry("span_s", &self.span_s())?;
+        map.end()
+    }
+}
+
 /// How open-loop requests are spaced in time.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Arrival {
+    /// A trace's recorded times (Mooncake `timestamp`, a JSONL `timestamp`), replayed.
+    Trace { times: TraceTimes },
     /// Exponential gaps (coefficient of variation 1).
     Poisson,
     /// Gamma-distributed gaps with shape `burstiness` (vLLM's --burstiness): 1 = Poisson,
@@ -53,6 +119,7 @@ impl Arrival {
     /// The name used on the command line: `poisson`, `gamma` or `constant`.
     pub fn name(&self) -> &'static str {
         match self {
+            Arrival::Trace { .. } => "trace",
             Arrival::Poisson => "poisson",
             Arrival::Gamma { .. } => "gamma",
             Arrival::Constant => "constant",
@@ -63,6 +130,7 @@ impl Arrival {
     /// is meant to give: 1, `1/sqrt(burstiness)` or 0.
     pub fn cv(&self) -> f64 {
         match self {
+            Arrival::Trace { times } => times.cv(),
             Arrival::Poisson => 1.0,
             Arrival::Gamma { burstiness } => 1.0 / burstiness.sqrt(),
             Arrival::Constant => 0.0,
@@ -74,6 +142,12 @@ impl std::fmt::Display for Arrival {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Arrival::Gamma { burstiness } => write!(f, "gamma (burstiness {burstiness})"),
+            Arrival::Trace { times } => write!(
+                f,
+                "trace replay ({} requests over {:.1} s)",
+                times.len(),
+                times.span_s()
+            ),
             other => f.write_str(other.name()),
         }
     }
@@ -123,14 +197,17 @@ pub fn parse_arrival(name: &str, burstiness: Option<f64>) -> Result<Arrival, Str
 /// The unit-mean gap generator in operational time.
 #[derive(Debug)]
 enum Gaps {
+    /// A trace's recorded times: the next index into them.
+    Trace(Arc<[f64]>, usize),
     Exp,
     Gamma(Gamma<f64>),
     Constant,
 }
 
 impl Gaps {
-    fn for_arrival(arrival: Arrival) -> Self {
-        match arrival {
+    fn for_arrival(arrival: &Arrival) -> Self {
+        match *arrival {
+            Arrival::Trace { ref times } => Gaps::Trace(times.0.clone(), 0),
             Arrival::Poisson => Gaps::Exp,
             // Shape K, scale 1/K: mean 1. An infinite shape is the constant limit (CV 0);
             // a shape the caller should have refused (NaN, <= 0) falls back to Poisson.
@@ -145,6 +222,7 @@ impl Gaps {
 
     fn sample(&self, rng: &mut StdRng) -> f64 {
         let g: f64 = match self {
+            Gaps::Trace(..) => 0.0,
             Gaps::Exp => Exp1.sample(rng),
             Gaps::Gamma(d) => d.sample(rng),
             Gaps::Constant => 1.0,
@@ -184,18 +262,18 @@ impl Schedule {
     /// (or NaN) puts every time after the first at `f64::INFINITY` (never).
     pub fn new(arrival: Arrival, rate: f64, ramp_up: Duration, seed: u64) -> Self {
         Schedule {
+            gaps: Gaps::for_arrival(&arrival),
             arrival,
             rate,
             ramp_s: ramp_up.as_secs_f64(),
-            gaps: Gaps::for_arrival(arrival),
             rng: StdRng::seed_from_u64(seed),
             s: 0.0,
         }
     }
 
     /// The arrival kind this schedule was made with.
-    pub fn arrival(&self) -> Arrival {
-        self.arrival
+    pub fn arrival(&self) -> &Arrival {
+        &self.arrival
     }
 
     /// The target rate after the ramp-up, in requests/s.
@@ -210,6 +288,12 @@ impl Schedule {
 
     /// The next intended send time (seconds after the step's start); non-decreasing, never ends.
     pub fn next_s(&mut self) -> f64 {
+        if let Gaps::Trace(times, next) = &mut self.gaps {
+            // A trace ends: after its last request nothing more is due.
+            let t = times.get(*next).copied().unwrap_or(f64::INFINITY);
+            *next += 1;
+            return t;
+        }
         let t = self.time_of(self.s);
         self.s += self.gaps.sample(&mut self.rng);
         t
@@ -229,6 +313,10 @@ impl Schedule {
     /// counting the one at `t = 0`. Useful to size a step or to check a run's count.
     pub fn expected_count(&self, t_s: f64) -> f64 {
         let t = t_s.max(0.0);
+        if let Arrival::Trace { times } = &self.arrival {
+            // The sends due in (0, t].
+            return times.0.partition_point(|&x| x <= t).saturating_sub(1) as f64;
+        }
         let r = self.ramp_s;
         if r <= 0.0 {
             self.rate * t
@@ -288,7 +376,7 @@ mod tests {
     }
 
     fn times(arrival: Arrival, rate: f64, ramp_s: f64, seed: u64, n: usize) -> Vec<f64> {
-        Schedule::new(arrival, rate, Duration::from_secs_f64(ramp_s), seed)
+        Schedule::new(arrival.clone(), rate, Duration::from_secs_f64(ramp_s), seed)
             .take(n)
             .collect()
     }
@@ -296,7 +384,7 @@ mod tests {
     /// Achieved rate, gap CV and fraction of gaps above the mean gap (1/rate) over `n` gaps,
     /// streamed (Welford) rather than collected.
     fn gap_stats(arrival: Arrival, rate: f64, seed: u64, n: usize) -> (f64, f64, f64) {
-        let mut s = Schedule::new(arrival, rate, Duration::ZERO, seed);
+        let mut s = Schedule::new(arrival.clone(), rate, Duration::ZERO, seed);
         let first = s.next_s();
         assert_eq!(first, 0.0, "{arrival}: first time");
         let (mut prev, mut mean, mut m2, mut above) = (first, 0.0, 0.0, 0usize);
@@ -332,7 +420,7 @@ mod tests {
         ];
         for (seed, (arrival, want_cv, want_above)) in cases.into_iter().enumerate() {
             let n = (400_000.0 * want_cv * want_cv).max(200_000.0) as usize;
-            let (achieved, cv, above) = gap_stats(arrival, rate, 1000 + seed as u64, n);
+            let (achieved, cv, above) = gap_stats(arrival.clone(), rate, 1000 + seed as u64, n);
             eprintln!(
                 "{arrival}: {n} gaps, achieved rate {achieved:.4}/s (target {rate}), gap CV {cv:.4} \
                  (want {want_cv}), P(gap > mean) {above:.4}"
@@ -361,10 +449,10 @@ mod tests {
     fn same_seed_same_times_different_seed_different_times() {
         for arrival in [Arrival::Poisson, Arrival::Gamma { burstiness: 0.5 }, Arrival::Constant] {
             for ramp in [0.0, 5.0] {
-                let a = times(arrival, 20.0, ramp, 42, 1000);
-                let b = times(arrival, 20.0, ramp, 42, 1000);
+                let a = times(arrival.clone(), 20.0, ramp, 42, 1000);
+                let b = times(arrival.clone(), 20.0, ramp, 42, 1000);
                 assert_eq!(a, b, "{arrival} ramp {ramp}: same seed");
-                let c = times(arrival, 20.0, ramp, 43, 1000);
+                let c = times(arrival.clone(), 20.0, ramp, 43, 1000);
                 if arrival == Arrival::Constant {
                     assert_eq!(a, c, "constant times do not depend on the seed");
                 } else {
@@ -384,7 +472,7 @@ mod tests {
         ];
         for arrival in kinds {
             for ramp in [0.0, 0.5, 10.0] {
-                let ts = times(arrival, 100.0, ramp, 3, 20_000);
+                let ts = times(arrival.clone(), 100.0, ramp, 3, 20_000);
                 assert_eq!(ts[0], 0.0, "{arrival} ramp {ramp}");
                 assert!(ts.windows(2).all(|w| w[1] >= w[0]), "{arrival} ramp {ramp}: decreasing");
                 assert!(ts.iter().all(|t| t.is_finite()), "{arrival} ramp {ramp}: not finite");
@@ -429,7 +517,7 @@ mod tests {
             let mut counts = [0usize; 3];
             let mut expected = [0.0; 3];
             for seed in 0..SEEDS {
-                let s = Schedule::new(arrival, 100.0, Duration::from_secs(10), seed);
+                let s = Schedule::new(arrival.clone(), 100.0, Duration::from_secs(10), seed);
                 for (i, &(a, b)) in windows.iter().enumerate() {
                     expected[i] += s.expected_count(b) - s.expected_count(a);
                 }
@@ -501,7 +589,7 @@ mod tests {
             );
         }
         assert_eq!(ramped.rate(), 100.0);
-        assert_eq!(ramped.arrival(), Arrival::Poisson);
+        assert_eq!(*ramped.arrival(), Arrival::Poisson);
     }
 
     #[test]
@@ -588,5 +676,18 @@ mod tests {
         }
         assert_eq!(Arrival::Gamma { burstiness: 0.5 }.to_string(), "gamma (burstiness 0.5)");
         assert_eq!(Arrival::Poisson.to_string(), "poisson");
+    }
+
+    #[test]
+    fn a_trace_replays_its_times_then_ends() {
+        let times = TraceTimes::from_ms([3000.0, 1000.0, 1500.0, 1500.0], 2.0);
+        assert_eq!(&*times.0, &[0.0, 0.25, 0.25, 1.0]);
+        assert_eq!(times.mean_rate(), 3.0);
+        let mut s = Schedule::new(Arrival::Trace { times: times.clone() }, 3.0, Duration::ZERO, 1);
+        let got: Vec<f64> = (0..5).map(|_| s.next_s()).collect();
+        assert_eq!(&got[..4], &[0.0, 0.25, 0.25, 1.0]);
+        assert!(got[4].is_infinite(), "nothing after the last request");
+        assert_eq!(s.expected_count(0.5), 2.0);
+        assert_eq!(Arrival::Trace { times }.to_string(), "trace replay (4 requests over 1.0 s)");
     }
 }

@@ -33,6 +33,8 @@ const OPEN_LOOP_PREOPEN: (u32, u32) = (1, 256);
 /// One request to send.
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
+    /// Its place in the step's schedule (0, 1, …): a trace replay sends row k at time k.
+    seq: u64,
     intended: Instant,
     phase: Phase,
     /// When the dispatcher handed it to a worker (after any wait for a free connection).
@@ -91,6 +93,8 @@ struct Dispatcher<'a> {
     cut: CancellationToken,
     cap: u32,
     measured_issued: u64,
+    /// Tickets made so far (warm-up included): the next one's place in the schedule.
+    issued: u64,
     /// No more tickets will be made.
     done_issuing: bool,
     report: LoadReport,
@@ -99,13 +103,13 @@ struct Dispatcher<'a> {
 impl<'a> Dispatcher<'a> {
     fn new(ctx: &'a LoadContext, plan: &StepPlan, maker: Arc<RequestMaker>) -> Self {
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
-        let cap = match plan.pacing {
-            Pacing::Closed { concurrency } => concurrency,
+        let cap = match &plan.pacing {
+            Pacing::Closed { concurrency } => *concurrency,
             Pacing::Open { max_concurrency, .. } => max_concurrency.unwrap_or(u32::MAX),
         };
         Self {
             ctx,
-            plan: *plan,
+            plan: plan.clone(),
             maker,
             workers: JoinSet::new(),
             senders: Vec::new(),
@@ -118,6 +122,7 @@ impl<'a> Dispatcher<'a> {
             cut: ctx.signals.abort.child_token(),
             cap,
             measured_issued: 0,
+            issued: 0,
             done_issuing: false,
             report: LoadReport {
                 backlog_limit: plan.backlog_limit(),
@@ -272,7 +277,7 @@ impl<'a> Dispatcher<'a> {
             )
         });
         if opened {
-            match self.plan.pacing {
+            match self.plan.pacing.clone() {
                 Pacing::Closed { concurrency } => self.closed_loop(release, concurrency).await,
                 Pacing::Open {
                     rate, arrival, seed, ..
@@ -303,14 +308,18 @@ impl<'a> Dispatcher<'a> {
                 self.report.unsent += u64::from(unsent);
                 let intended = free_at.max(turn(worker));
                 match self.admit(release, intended) {
-                    Some(phase) => self.hand(
-                        worker,
-                        Ticket {
-                            intended,
-                            phase,
-                            handed: intended,
-                        },
-                    ),
+                    Some(phase) => {
+                        let seq = self.next_seq();
+                        self.hand(
+                            worker,
+                            Ticket {
+                                seq,
+                                intended,
+                                phase,
+                                handed: intended,
+                            },
+                        )
+                    }
                     None => self.retire(worker),
                 }
             }
@@ -389,6 +398,7 @@ impl<'a> Dispatcher<'a> {
             return;
         };
         let ticket = Ticket {
+            seq: self.next_seq(),
             intended,
             phase,
             handed: intended,
@@ -476,6 +486,11 @@ impl<'a> Dispatcher<'a> {
         while let Ok((_, _, unsent)) = self.idle_rx.try_recv() {
             self.report.unsent += u64::from(unsent);
         }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.issued += 1;
+        self.issued - 1
     }
 
     /// No more tickets from now on, and the window ends here (saturation, Ctrl-C).
@@ -569,7 +584,7 @@ impl Worker {
     /// Sends one request and records it; returns when the next one may go, or `None` when the
     /// records channel is closed.
     async fn send(&mut self, ticket: Ticket, k: u64) -> Option<Instant> {
-        let prepared = self.maker.make(self.index as u32, k);
+        let prepared = self.maker.make(self.index as u32, k, ticket.seq);
         let mut rec = RequestRecord {
             id: prepared.id,
             test: prepared.test,
@@ -578,6 +593,7 @@ impl Worker {
             phase: ticket.phase,
             ..RequestRecord::default()
         };
+        prepared.about.apply(&mut rec);
         self.live.started();
         // The request is ready to go when it is due and has a connection to go on.
         let ready = ticket.intended.max(ticket.handed);
@@ -635,7 +651,12 @@ impl AlarmClock {
             libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
         }
         loop {
-            let at = self.release + Duration::from_secs_f64(self.schedule.next_s().min(1e9));
+            let next = self.schedule.next_s();
+            if next.is_infinite() {
+                // The schedule ended (a trace's last request): the step sends no more.
+                return;
+            }
+            let at = self.release + Duration::from_secs_f64(next.min(1e9));
             match self.end {
                 // No arrival is due before the end: the step still lasts until then.
                 Some(end) if at >= end => {

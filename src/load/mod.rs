@@ -38,6 +38,28 @@ pub struct Prepared {
     pub id: u64,
     pub test: TestKind,
     pub outgoing: Outgoing,
+    /// What the record keeps of the prompt: asked lengths, dataset row, prefix group.
+    pub about: PromptFacts,
+}
+
+/// What a record keeps of its prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PromptFacts {
+    pub requested_isl: Option<u64>,
+    pub requested_osl: Option<u64>,
+    pub row: Option<u64>,
+    pub group: Option<u32>,
+    pub image_bytes: u64,
+}
+
+impl PromptFacts {
+    pub fn apply(&self, rec: &mut RequestRecord) {
+        rec.requested_isl = self.requested_isl;
+        rec.requested_osl = self.requested_osl;
+        rec.row = self.row;
+        rec.prefix_group = self.group;
+        rec.image_bytes = self.image_bytes;
+    }
 }
 
 impl RequestMaker {
@@ -50,23 +72,40 @@ impl RequestMaker {
         }
     }
 
-    /// Request number `k` of connection `conn`.
-    pub fn make(&self, conn: u32, k: u64) -> Prepared {
+    /// Request number `k` of connection `conn`, number `seq` of the step's schedule.
+    pub fn make(&self, conn: u32, k: u64, seq: u64) -> Prepared {
         let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (body, text_len) = self.workload.body_and_text_len(test, id);
-        Prepared {
-            id,
-            test,
-            outgoing: Outgoing {
-                path: self.workload.path(test),
-                body,
-                // About four characters a token for English text, plus what an image costs.
-                estimated_prompt_tokens: (text_len as u64).div_ceil(4)
-                    + if test == TestKind::Multimodal { 256 } else { 0 },
-                max_tokens: self.workload.max_tokens(test),
-            },
-        }
+        // Prompts are keyed by the run-wide id (distinct across steps), a trace's by its place
+        // in the schedule (row k goes at the trace's time k).
+        let key = if self.workload.source().keyed_by_schedule() { seq } else { id };
+        let built = self.workload.build(test, key);
+        prepared(id, test, self.workload.path(test), built)
+    }
+}
+
+/// A built body as a request to send.
+pub fn prepared(id: u64, test: TestKind, path: &'static str, built: crate::workload::Built) -> Prepared {
+    // About four characters a token for text, plus what an image costs.
+    let estimated_prompt_tokens = built
+        .requested_isl
+        .unwrap_or((built.text_len as u64).div_ceil(4) + 256 * u64::from(built.images));
+    Prepared {
+        id,
+        test,
+        about: PromptFacts {
+            requested_isl: built.requested_isl,
+            requested_osl: (test != TestKind::Input).then_some(built.max_tokens),
+            row: built.row,
+            group: built.group,
+            image_bytes: built.image_bytes,
+        },
+        outgoing: Outgoing {
+            path,
+            body: built.body,
+            estimated_prompt_tokens,
+            max_tokens: built.max_tokens,
+        },
     }
 }
 

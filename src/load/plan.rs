@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// How requests are paced.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Pacing {
     /// `concurrency` connections, each sending its next request as soon as its last one ended.
@@ -41,7 +41,7 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// One step of load.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepPlan {
     pub pacing: Pacing,
     /// The rate (or the number of active connections) grows linearly from near zero to the

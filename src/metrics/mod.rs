@@ -3,6 +3,7 @@
 pub mod advice;
 pub mod dist;
 pub mod drift;
+pub mod lengths;
 pub mod pacing;
 pub mod slo;
 pub mod step;

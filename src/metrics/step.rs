@@ -11,6 +11,7 @@
 //! - a **batch** (`--requests N`, the seed's one request per connection): every measured
 //!   request, over first send → last end.
 
+use super::lengths::{isl_warning, osl_warning, LengthCheck, LengthTally};
 use super::dist::{Dist, LatencyHistogram, Moments, Spread};
 use super::slo::{GoodputCounter, RequestLatencies, Slo, SloMetric, Verdict};
 use crate::client::{ErrorClass, Phase, RequestRecord};
@@ -194,6 +195,15 @@ pub struct StepStats {
     /// Machine and process figures over the step, when monitored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<crate::monitor::SystemSummary>,
+    /// Prompt tokens asked for against `usage.prompt_tokens` (token-exact prompts, traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isl: Option<LengthCheck>,
+    /// Output tokens asked for (`max_tokens`) against `usage.completion_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osl: Option<LengthCheck>,
+    /// One line per kind whose average is more than 2% off what was asked, with the cause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub length_warnings: Vec<String>,
 }
 
 impl StepStats {
@@ -258,6 +268,10 @@ pub struct StepAccumulator {
     /// Output tokens of the successful requests that had text chunks.
     chunked_tokens: u64,
     prompt_cache_hits: u64,
+    isl: LengthTally,
+    osl: LengthTally,
+    /// The requests asked for exact output lengths (`--ignore-eos`).
+    exact_output: bool,
     ttft: LatencyHistogram,
     itl: LatencyHistogram,
     itl_per_token: LatencyHistogram,
@@ -301,6 +315,12 @@ impl StepAccumulator {
 
     pub fn with_slo(mut self, slo: Option<SloJudge>) -> Self {
         self.slo = slo;
+        self
+    }
+
+    /// The requests asked for exact output lengths (`--ignore-eos`): said when they fell short.
+    pub fn asking_exact_output(mut self, yes: bool) -> Self {
+        self.exact_output = yes;
         self
     }
 
@@ -393,6 +413,15 @@ impl StepAccumulator {
         self.tokens_estimated |= rec.tokens_estimated;
         if rec.server_reused_prompt() {
             self.prompt_cache_hits += 1;
+        }
+        if !rec.tokens_estimated {
+            if let Some(asked) = rec.requested_isl {
+                self.isl.add(asked, rec.prompt_tokens);
+            }
+            if let Some(asked) = rec.requested_osl {
+                self.osl.add(asked, rec.output_tokens);
+                self.osl.add_finish(rec.finish_reason.as_deref());
+            }
         }
         let late = rec.lateness_us();
         self.e2e.record_us(rec.end_us);
@@ -628,8 +657,17 @@ impl StepAccumulator {
             tokens_per_chunk_mean: (self.text_chunks > 0).then(|| self.chunked_tokens as f64 / self.text_chunks as f64),
             tokens_per_chunk_estimated: self.tokens_per_chunk_estimated,
             prompt_cache_hits: self.prompt_cache_hits,
+            isl: self.isl.check(),
+            osl: self.osl.check(),
             ..StepStats::default()
         };
+        stats.length_warnings = stats
+            .isl
+            .as_ref()
+            .and_then(isl_warning)
+            .into_iter()
+            .chain(stats.osl.as_ref().and_then(|c| osl_warning(c, self.exact_output)))
+            .collect();
         if let Some(judge) = &self.slo {
             stats.slo_attainment_pct = self.goodput.attainment_pct();
             stats.goodput_rps = self.goodput.goodput_rps(duration_s);

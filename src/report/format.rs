@@ -119,8 +119,26 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
     if s.prompt_cache_hits > 0 {
         lines.push(format!("  {}", prompt_cache_sentence(s)));
     }
+    lines.extend(length_lines(s));
     if let Some(line) = slo_line(s) {
         lines.push(line);
+    }
+    lines
+}
+
+/// The ISL/OSL proof lines and their warnings.
+pub fn length_lines(s: &StepStats) -> Vec<String> {
+    let mut lines = Vec::new();
+    let proofs = [("ISL", &s.isl), ("OSL", &s.osl)];
+    let shown: Vec<String> = proofs
+        .iter()
+        .filter_map(|(kind, c)| c.as_ref().map(|c| crate::metrics::lengths::proof_line(kind, c)))
+        .collect();
+    if !shown.is_empty() {
+        lines.push(format!("  {}", shown.join(" | ")));
+    }
+    for warning in &s.length_warnings {
+        lines.push(format!("  warning: {warning}"));
     }
     lines
 }

@@ -3,6 +3,7 @@
 
 mod capacity;
 mod preflight;
+mod prompts;
 mod pump;
 pub mod rebuild;
 mod steps;
@@ -16,7 +17,7 @@ use crate::monitor::health::ClientWatch;
 use crate::monitor::Monitor;
 use crate::report::summary::{now_rfc3339, ClientReport, Environment, MonitorReport, StressReport};
 use crate::report::{format, RecordWriter, Reporter, Summary};
-use crate::workload::{Workload, WorkloadSpec};
+use crate::workload::Workload;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -221,7 +222,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
 
 /// Everything before the load: results folder, log, pre-flight (model, probe), monitor,
 /// signal handling, the summary's first fields and the header lines.
-async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
+async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
     let reporter = Arc::new(Reporter::open(&config.log_file).map_err(UsageError)?);
     let writer = prepare_out_dir(&config)?;
     reporter.line(&format!(
@@ -234,18 +235,11 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
     preflight::check_open_files(&config)?;
     let startup_first_request_ms = crate::monitor::ms_since_process_start();
     let model = preflight::discover_model(&config, &reporter).await?;
-    let workload = Arc::new(Workload::new(WorkloadSpec {
-        model: model.clone(),
-        api: config.api,
-        prompt_chars: config.prompt_chars,
-        max_tokens: config.max_tokens,
-        same_prompt: config.same_prompt,
-        ignore_eos: config.ignore_eos,
-        continuous_usage: config.continuous_usage,
-        extra_body: config.extra_body.clone(),
-        image: config.image.clone(),
-        multimodal_text: config.multimodal_text.clone(),
-    }));
+    let built = prompts::build(&config, &model, &reporter).await?;
+    let workload = built.workload;
+    if let Some(times) = built.trace {
+        config.replay(times);
+    }
     preflight::probe(&config, &model, &workload, &reporter).await?;
 
     let run_start = Instant::now();
@@ -277,7 +271,7 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
         }),
         ..Summary::default()
     };
-    announce_run(&config, &model, &reporter);
+    announce_run(&config, &model, &workload, &reporter);
     let client_watch = Arc::new(ClientWatch::start(config.threads));
     Ok(RunContext {
         config,
@@ -296,12 +290,12 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
 }
 
 /// The header lines: model, tests, workload, load; the SLO.
-fn announce_run(config: &RunConfig, model: &str, reporter: &Reporter) {
+fn announce_run(config: &RunConfig, model: &str, workload: &Workload, reporter: &Reporter) {
     let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
     reporter.line(&format!(
-        "Model {model} | tests: {} | prompt {} chars | max_tokens {} | {}",
+        "Model {model} | tests: {} | {} | max_tokens {} | {}",
         tests.join(", "),
-        config.prompt_chars,
+        workload.source().describe(),
         config.max_tokens,
         describe_mode(config)
     ));
@@ -392,7 +386,7 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
 /// The load of the run in words, for its header line.
 fn describe_mode(config: &RunConfig) -> String {
     let load = &config.load;
-    let open = match load.arrival {
+    let open = match &load.arrival {
         crate::load::Arrival::Poisson => "poisson arrivals".to_string(),
         other => format!("{other} arrivals"),
     };

@@ -39,7 +39,9 @@ pub(super) async fn run_step(
     let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), vec![test], ctx.ids.clone()));
     // The window is known once the load is released; records only come after that.
     let mut acc = WindowedStep {
-        acc: StepAccumulator::new(test, point).with_slo(ctx.config.slo_judge()),
+        acc: StepAccumulator::new(test, point)
+            .with_slo(ctx.config.slo_judge())
+            .asking_exact_output(ctx.config.ignore_eos),
         window: plan.window(),
         clock: load_ctx.clock.clone(),
     };

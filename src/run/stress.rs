@@ -266,6 +266,7 @@ pub(super) async fn run_stress(
     let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), tests.clone(), ctx.ids.clone()));
     let plan = ctx.config.load.plan(point, Stop::For(duration));
     let slo = ctx.config.slo_judge();
+    let exact_output = ctx.config.ignore_eos;
     ctx.client_watch.begin_window();
     let mut sink = StressSink {
         point,
@@ -274,7 +275,9 @@ pub(super) async fn run_stress(
             .iter()
             .map(|&t| {
                 let total = WindowedStep {
-                    acc: StepAccumulator::new(t, point).with_slo(slo.clone()),
+                    acc: StepAccumulator::new(t, point)
+                        .with_slo(slo.clone())
+                        .asking_exact_output(exact_output),
                     window: plan.window(),
                     clock: load_ctx.clock.clone(),
                 };

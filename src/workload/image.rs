@@ -7,7 +7,7 @@ use std::path::Path;
 pub struct ImageData {
     pub mime: &'static str,
     pub len: usize,
-    data_url: String,
+    data_url: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for ImageData {
@@ -60,12 +60,17 @@ impl ImageData {
         Ok(Self {
             mime,
             len: bytes.len(),
-            data_url: format!("data:{mime};base64,{encoded}"),
+            data_url: format!("data:{mime};base64,{encoded}").into(),
         })
     }
 
     pub fn data_url(&self) -> &str {
         &self.data_url
+    }
+
+    /// The data URL, shared (a request body copies it once, when it is written).
+    pub fn data_url_arc(&self) -> std::sync::Arc<str> {
+        self.data_url.clone()
     }
 }
 

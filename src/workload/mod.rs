@@ -3,14 +3,20 @@
 //! Bodies are built from a template made once per test, so a request costs one prompt string
 //! and one copy, not a JSON tree (a multimodal body can carry megabytes of base64).
 
+pub mod dataset;
 pub mod image;
+pub mod plan;
 pub mod prompt;
+pub mod source;
+pub mod tokens;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 pub use image::ImageData;
+pub use source::{PromptSource, PromptSpec};
 
 /// The three tests of the original script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
@@ -62,111 +68,80 @@ impl ApiKind {
 }
 
 /// Everything needed to build request bodies.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkloadSpec {
     pub model: String,
     pub api: ApiKind,
-    pub prompt_chars: usize,
+    /// What each request asks.
+    pub source: Arc<dyn PromptSource>,
+    /// `max_tokens` when the source does not decide it (`-tg`).
     pub max_tokens: u32,
-    /// Send the same prompt every time (lets a server's prefix cache work).
-    pub same_prompt: bool,
+    /// Ask for exactly `max_tokens` (`ignore_eos`, and vLLM's `min_tokens`).
     pub ignore_eos: bool,
     /// Ask for usage in every chunk (vLLM's `stream_options.continuous_usage_stats`).
     pub continuous_usage: bool,
     /// Fields merged into every body, overriding llm-bench's own (`--extra-body`).
     pub extra_body: serde_json::Map<String, serde_json::Value>,
-    pub image: Option<ImageData>,
-    pub multimodal_text: String,
+    /// The multimodal test's images.
+    pub images: Option<Images>,
 }
 
-/// A body template: the JSON before and after the prompt string.
+impl fmt::Debug for WorkloadSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WorkloadSpec({}, {:?}, {})", self.model, self.api, self.source.describe())
+    }
+}
+
+/// The multimodal test's images: the seed's one file, or pictures made for every request.
 #[derive(Debug, Clone)]
-struct Template {
-    head: Bytes,
-    tail: Bytes,
+pub enum Images {
+    File(Arc<ImageData>),
 }
 
-const PLACEHOLDER: &str = "\u{1}LLM_BENCH_PROMPT\u{1}";
+impl Images {
+    /// The data URLs of request `seq`'s images.
+    fn urls(&self, _seq: u64) -> Vec<Arc<str>> {
+        match self {
+            Images::File(image) => vec![image.data_url_arc()],
+        }
+    }
+}
+
+/// One request's body and what is known of it before it is sent.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub body: Bytes,
+    /// Bytes of prompt text (for a token estimate when the server sends no usage).
+    pub text_len: usize,
+    pub max_tokens: u64,
+    pub requested_isl: Option<u64>,
+    pub row: Option<u64>,
+    pub group: Option<u32>,
+    /// Bytes of image data URLs in the body.
+    pub image_bytes: u64,
+    pub images: u32,
+}
 
 /// Builds request bodies for every test.
-#[derive(Debug, Clone)]
 pub struct Workload {
     spec: WorkloadSpec,
-    templates: [Option<Template>; 3],
+    /// The body's fixed fields, serialised once: `{"model":…,"stream":true,…` without the
+    /// closing brace; each request appends its own fields.
+    head: Vec<u8>,
+    /// `--extra-body` sets `max_tokens` itself: the user's value wins.
+    user_max_tokens: bool,
+}
+
+impl fmt::Debug for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.spec.fmt(f)
+    }
 }
 
 impl Workload {
     pub fn new(spec: WorkloadSpec) -> Self {
-        let templates =
-            [TestKind::Input, TestKind::Output, TestKind::Multimodal].map(|test| Self::template(&spec, test));
-        Self { spec, templates }
-    }
-
-    /// Path (after the base URL) the test's requests go to.
-    pub fn path(&self, test: TestKind) -> &'static str {
-        match test {
-            TestKind::Multimodal => ApiKind::Chat.path(),
-            _ => self.spec.api.path(),
-        }
-    }
-
-    /// `max_tokens` of the test's requests: the input test asks for one token.
-    pub fn max_tokens(&self, test: TestKind) -> u64 {
-        max_tokens_of(&self.spec, test).into()
-    }
-
-    /// The text of request `id` of `test`.
-    pub fn prompt_text(&self, test: TestKind, id: u64) -> String {
-        let unique = (!self.spec.same_prompt).then_some(id);
-        match test {
-            TestKind::Multimodal => prompt::with_prefix(&self.spec.multimodal_text, unique),
-            _ => prompt::filler(self.spec.prompt_chars, unique),
-        }
-    }
-
-    /// The JSON body of request `id` of `test`.
-    pub fn body(&self, test: TestKind, id: u64) -> Bytes {
-        self.body_and_text_len(test, id).0
-    }
-
-    /// The JSON body and the length of its prompt text in bytes (for token estimates).
-    pub fn body_and_text_len(&self, test: TestKind, id: u64) -> (Bytes, usize) {
-        let template = self.templates[test as usize]
-            .as_ref()
-            .expect("multimodal body requested without an image; checked when the config was built");
-        let text = self.prompt_text(test, id);
-        let quoted = serde_json::to_string(&text).expect("a string always serialises");
-        let mut body = Vec::with_capacity(template.head.len() + quoted.len() + template.tail.len());
-        body.extend_from_slice(&template.head);
-        body.extend_from_slice(quoted.as_bytes());
-        body.extend_from_slice(&template.tail);
-        (Bytes::from(body), text.len())
-    }
-
-    fn template(spec: &WorkloadSpec, test: TestKind) -> Option<Template> {
-        let max_tokens = max_tokens_of(spec, test);
-        let mut body = match (test, spec.api) {
-            (TestKind::Multimodal, _) => {
-                let image = spec.image.as_ref()?;
-                serde_json::json!({
-                    "model": spec.model,
-                    "messages": [{"role": "user", "content": [
-                        {"type": "text", "text": PLACEHOLDER},
-                        {"type": "image_url", "image_url": {"url": image.data_url()}},
-                    ]}],
-                })
-            }
-            (_, ApiKind::Chat) => serde_json::json!({
-                "model": spec.model,
-                "messages": [{"role": "user", "content": PLACEHOLDER}],
-            }),
-            (_, ApiKind::Completions) => serde_json::json!({
-                "model": spec.model,
-                "prompt": PLACEHOLDER,
-            }),
-        };
-        let map = body.as_object_mut().expect("built as an object");
-        map.insert("max_tokens".into(), max_tokens.into());
+        let mut map = serde_json::Map::new();
+        map.insert("model".into(), spec.model.clone().into());
         map.insert("stream".into(), true.into());
         let stream_options = match spec.continuous_usage {
             true => serde_json::json!({"include_usage": true, "continuous_usage_stats": true}),
@@ -179,21 +154,153 @@ impl Workload {
         for (key, value) in &spec.extra_body {
             map.insert(key.clone(), value.clone());
         }
-        let text = serde_json::to_string(&body).expect("a JSON value always serialises");
-        let quoted_placeholder = serde_json::to_string(PLACEHOLDER).expect("string");
-        let at = text.find(&quoted_placeholder).expect("placeholder present");
-        Some(Template {
-            head: Bytes::copy_from_slice(&text.as_bytes()[..at]),
-            tail: Bytes::copy_from_slice(&text.as_bytes()[at + quoted_placeholder.len()..]),
-        })
+        let user_max_tokens = ["max_tokens", "max_completion_tokens"]
+            .iter()
+            .any(|k| spec.extra_body.contains_key(*k));
+        for key in ["messages", "prompt", "min_tokens"] {
+            if !spec.extra_body.contains_key(key) {
+                map.remove(key);
+            }
+        }
+        let mut head = serde_json::to_vec(&serde_json::Value::Object(map)).expect("a JSON value always serialises");
+        head.pop(); // the closing brace
+        Self {
+            spec,
+            head,
+            user_max_tokens,
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        &self.spec.model
+    }
+
+    pub fn source(&self) -> &dyn PromptSource {
+        &*self.spec.source
+    }
+
+    /// Path (after the base URL) the test's requests go to.
+    pub fn path(&self, test: TestKind) -> &'static str {
+        match test {
+            TestKind::Multimodal => ApiKind::Chat.path(),
+            _ => self.spec.api.path(),
+        }
+    }
+
+    /// `max_tokens` of the test's requests when the prompt source does not say: the input test
+    /// asks for one token.
+    pub fn max_tokens(&self, test: TestKind) -> u64 {
+        match test {
+            TestKind::Input => 1,
+            _ => self.spec.max_tokens.into(),
+        }
+    }
+
+    /// The JSON body of prompt `seq` of `test`.
+    pub fn body(&self, test: TestKind, seq: u64) -> Bytes {
+        self.build(test, seq).body
+    }
+
+    /// Prompt `seq` of `test` as a request body.
+    pub fn build(&self, test: TestKind, seq: u64) -> Built {
+        let mut spec = self.spec.source.prompt(test, seq);
+        if test == TestKind::Multimodal {
+            if let Some(images) = &self.spec.images {
+                spec.images = images.urls(seq);
+            }
+        }
+        self.build_spec(test, &spec)
+    }
+
+    /// A prompt as a request body.
+    pub fn build_spec(&self, test: TestKind, spec: &PromptSpec) -> Built {
+        let max_tokens = match test {
+            TestKind::Input => 1,
+            _ => spec.max_tokens.unwrap_or(self.spec.max_tokens.into()),
+        };
+        let image_bytes: u64 = spec.images.iter().map(|u| u.len() as u64).sum();
+        let text_len = spec.text.len()
+            + spec.system.as_deref().map_or(0, str::len)
+            + spec.history.iter().map(|m| m.content.len()).sum::<usize>();
+        let mut body = Vec::with_capacity(self.head.len() + text_len + image_bytes as usize + 256);
+        body.extend_from_slice(&self.head);
+        if !self.user_max_tokens {
+            body.extend_from_slice(format!(",\"max_tokens\":{max_tokens}").as_bytes());
+            if self.spec.ignore_eos && !self.spec.extra_body.contains_key("min_tokens") {
+                body.extend_from_slice(format!(",\"min_tokens\":{max_tokens}").as_bytes());
+            }
+        }
+        let chat = test == TestKind::Multimodal || self.spec.api == ApiKind::Chat;
+        if chat {
+            write_messages(&mut body, spec);
+        } else {
+            body.extend_from_slice(b",\"prompt\":");
+            let mut prompt = String::with_capacity(text_len);
+            if let Some(system) = &spec.system {
+                prompt.push_str(system);
+            }
+            for m in &spec.history {
+                prompt.push_str(&m.content);
+            }
+            prompt.push_str(&spec.text);
+            write_str(&mut body, &prompt);
+        }
+        body.push(b'}');
+        Built {
+            body: Bytes::from(body),
+            text_len,
+            max_tokens,
+            requested_isl: spec.requested_isl,
+            row: spec.row,
+            group: spec.group,
+            image_bytes,
+            images: spec.images.len() as u32,
+        }
     }
 }
 
-fn max_tokens_of(spec: &WorkloadSpec, test: TestKind) -> u32 {
-    match test {
-        TestKind::Input => 1,
-        _ => spec.max_tokens,
+/// `,"messages":[…]`: the system prompt, the history, then the user message with its images.
+fn write_messages(body: &mut Vec<u8>, spec: &PromptSpec) {
+    body.extend_from_slice(b",\"messages\":[");
+    let mut first = true;
+    let mut message = |body: &mut Vec<u8>, role: &str, content: &str| {
+        if !std::mem::take(&mut first) {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"role\":");
+        write_str(body, role);
+        body.extend_from_slice(b",\"content\":");
+        write_str(body, content);
+        body.push(b'}');
+    };
+    if let Some(system) = &spec.system {
+        message(body, "system", system);
     }
+    for m in &spec.history {
+        message(body, &m.role, &m.content);
+    }
+    if spec.images.is_empty() {
+        message(body, "user", &spec.text);
+    } else {
+        if !first {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":");
+        write_str(body, &spec.text);
+        body.push(b'}');
+        for url in &spec.images {
+            body.extend_from_slice(b",{\"type\":\"image_url\",\"image_url\":{\"url\":");
+            write_str(body, url);
+            body.extend_from_slice(b"}}");
+        }
+        body.extend_from_slice(b"]}");
+    }
+    body.push(b']');
+}
+
+/// A JSON string literal.
+fn write_str(body: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *body, s).expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]
@@ -204,28 +311,34 @@ mod tests {
         WorkloadSpec {
             model: "m".into(),
             api: ApiKind::Chat,
-            prompt_chars: 50,
+            source: Arc::new(source::Filler {
+                chars: 50,
+                same_prompt: false,
+                multimodal_text: "Describe".into(),
+            }),
             max_tokens: 7,
-            same_prompt: false,
             ignore_eos: false,
             continuous_usage: false,
             extra_body: serde_json::Map::new(),
-            image: None,
-            multimodal_text: "Describe".into(),
+            images: None,
         }
+    }
+
+    fn json(w: &Workload, test: TestKind, seq: u64) -> serde_json::Value {
+        serde_json::from_slice(&w.body(test, seq)).unwrap()
     }
 
     #[test]
     fn chat_body_is_valid_json_with_the_prompt() {
         let w = Workload::new(spec());
-        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 3)).unwrap();
+        let body = json(&w, TestKind::Output, 3);
         assert_eq!(body["max_tokens"], 7);
         assert_eq!(body["stream"], true);
+        assert_eq!(body["model"], "m");
         assert_eq!(body["stream_options"], serde_json::json!({"include_usage": true}));
         let content = body["messages"][0]["content"].as_str().unwrap();
         assert_eq!(content.chars().count(), 50);
-        let input: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Input, 3)).unwrap();
-        assert_eq!(input["max_tokens"], 1);
+        assert_eq!(json(&w, TestKind::Input, 3)["max_tokens"], 1);
     }
 
     #[test]
@@ -234,11 +347,21 @@ mod tests {
             continuous_usage: true,
             ..spec()
         });
-        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
         assert_eq!(
-            body["stream_options"],
+            json(&w, TestKind::Output, 1)["stream_options"],
             serde_json::json!({"include_usage": true, "continuous_usage_stats": true})
         );
+    }
+
+    #[test]
+    fn ignore_eos_also_asks_for_min_tokens() {
+        let w = Workload::new(WorkloadSpec {
+            ignore_eos: true,
+            ..spec()
+        });
+        let body = json(&w, TestKind::Output, 1);
+        assert_eq!(body["ignore_eos"], true);
+        assert_eq!(body["min_tokens"], 7);
     }
 
     #[test]
@@ -246,7 +369,11 @@ mod tests {
         let w = Workload::new(spec());
         assert_ne!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
         let w = Workload::new(WorkloadSpec {
-            same_prompt: true,
+            source: Arc::new(source::Filler {
+                chars: 50,
+                same_prompt: true,
+                multimodal_text: "x".into(),
+            }),
             ..spec()
         });
         assert_eq!(w.body(TestKind::Output, 1), w.body(TestKind::Output, 2));
@@ -261,7 +388,7 @@ mod tests {
             extra_body: extra,
             ..spec()
         });
-        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
+        let body = json(&w, TestKind::Output, 1);
         assert_eq!(body["cache_prompt"], false);
         assert_eq!(body["max_tokens"], 3, "the user's value wins");
         assert_eq!(body["messages"][0]["content"].as_str().unwrap().len(), 50);
@@ -273,7 +400,7 @@ mod tests {
             api: ApiKind::Completions,
             ..spec()
         });
-        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Output, 1)).unwrap();
+        let body = json(&w, TestKind::Output, 1);
         assert_eq!(body["prompt"].as_str().unwrap().len(), 50);
         assert_eq!(w.path(TestKind::Output), "/completions");
     }
@@ -282,10 +409,12 @@ mod tests {
     fn multimodal_body_has_text_and_image_parts() {
         let image = ImageData::from_bytes(b"\x89PNG\r\n\x1a\n0000".to_vec(), "x.png").unwrap();
         let w = Workload::new(WorkloadSpec {
-            image: Some(image),
+            images: Some(Images::File(Arc::new(image))),
             ..spec()
         });
-        let body: serde_json::Value = serde_json::from_slice(&w.body(TestKind::Multimodal, 1)).unwrap();
+        let built = w.build(TestKind::Multimodal, 1);
+        assert_eq!(built.images, 1);
+        let body: serde_json::Value = serde_json::from_slice(&built.body).unwrap();
         let parts = &body["messages"][0]["content"];
         assert!(parts[0]["text"].as_str().unwrap().ends_with("Describe"));
         assert!(parts[1]["image_url"]["url"]
@@ -293,5 +422,31 @@ mod tests {
             .unwrap()
             .starts_with("data:image/png;base64,"));
         assert_eq!(w.path(TestKind::Multimodal), "/chat/completions");
+    }
+
+    #[test]
+    fn system_and_history_come_before_the_user_message() {
+        let w = Workload::new(spec());
+        let prompt = PromptSpec {
+            system: Some("sys".into()),
+            history: vec![
+                dataset::ChatMessage {
+                    role: "user".into(),
+                    content: "q1".into(),
+                },
+                dataset::ChatMessage {
+                    role: "assistant".into(),
+                    content: "a \"1\"".into(),
+                },
+            ],
+            text: "q2".into(),
+            max_tokens: Some(5),
+            ..PromptSpec::default()
+        };
+        let body: serde_json::Value = serde_json::from_slice(&w.build_spec(TestKind::Output, &prompt).body).unwrap();
+        let roles: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(body["messages"][2]["content"], "a \"1\"");
+        assert_eq!(body["max_tokens"], 5);
     }
 }

@@ -1,0 +1,445 @@
+//! Before the load: build the prompt source the user asked for — load the dataset, check which
+//! prompt words are one token for the server (tokenizer file, the server's `/tokenize`, or
+//! usage counts of probe requests, in that order) — and say in the header what was used.
+
+use crate::cli::config::{RunConfig, UsageError};
+use crate::client::probe::{post_root_json, PROBE_HEADER};
+use crate::client::{Client, Endpoint, Outgoing, RequestRecord, Timeouts};
+use crate::load::arrivals::TraceTimes;
+use crate::report::Reporter;
+use crate::workload::dataset::{self, Dataset, DatasetFormat};
+use crate::workload::plan::{DatasetPlan, PromptPlan};
+use crate::workload::source::{DatasetSource, Filler, PrefixGroups, PromptSource, PromptSpec, TokenExact};
+use crate::workload::tokens::{self, LengthMethod, SplitMix, TokenCounter, TokenText};
+use crate::workload::{ApiKind, ImageData, Images, TestKind, Workload, WorkloadSpec};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Most requests (or tokenizer calls) the word check may take.
+const MAX_PROBES: u32 = 96;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The run's workload, with its header lines said; and the recorded send times when the
+/// dataset is a trace to replay.
+pub struct Built {
+    pub workload: Arc<Workload>,
+    pub trace: Option<TraceTimes>,
+}
+
+/// A dataset whose rows all carry timestamps is replayed at them, unless the user asked for
+/// a rate or a stress run (then the timestamps are ignored, and said so).
+fn replay_times(config: &RunConfig, dataset: &Dataset, reporter: &Reporter) -> Option<Vec<f64>> {
+    let stamps: Option<Vec<f64>> = dataset.rows.iter().map(|r| r.timestamp_ms).collect();
+    let stamps = stamps.filter(|s| !s.is_empty())?;
+    let chosen_load = config.load_chosen;
+    if chosen_load {
+        reporter.line("Note: the dataset has timestamps, but the load flags given set the pace; they are not replayed");
+        return None;
+    }
+    Some(stamps)
+}
+
+pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter) -> Result<Built, UsageError> {
+    for notice in &config.notices {
+        reporter.line(&format!("Note: {notice}"));
+    }
+    let plan = &config.prompts;
+    let base = spec(config, model, Arc::new(filler(config)));
+    let dataset = match &plan.dataset {
+        Some(d) => Some(load_dataset(d, reporter).await?),
+        None => None,
+    };
+    let mooncake = dataset.as_ref().is_some_and(|d| d.format == DatasetFormat::Mooncake);
+    let text = if plan.needs_token_text() || mooncake {
+        let probe = Workload::new(base.clone());
+        let text = Arc::new(calibrate(config, &probe, plan).await?);
+        reporter.line(&describe_calibration(&text));
+        Some(text)
+    } else {
+        None
+    };
+    let mut trace = None;
+    let source: Arc<dyn PromptSource> = match (dataset, &text) {
+        (Some(dataset), _) => {
+            let stamps = replay_times(config, &dataset, reporter);
+            let mut source = dataset_source(config, dataset, text.clone())?;
+            if let Some(stamps) = stamps {
+                // Rows in time order; --num-prompts keeps the first ones.
+                source.order.sort_by(|&a, &b| stamps[a].total_cmp(&stamps[b]));
+                let speed = config.prompts.dataset.as_ref().map_or(1.0, |d| d.trace_speed);
+                trace = Some(TraceTimes::from_ms(source.order.iter().map(|&i| stamps[i]), speed));
+                source.replay = true;
+            }
+            Arc::new(source)
+        }
+        (None, Some(text)) => Arc::new(TokenExact {
+            text: text.clone(),
+            isl: plan.isl.unwrap_or(tokens::LengthDist::fixed(256)),
+            osl: plan.osl,
+            seed: plan.seed,
+            same_prompt: config.same_prompt,
+            prefix: plan
+                .prefix
+                .map(|p| PrefixGroups::new(text, p.groups, p.tokens, plan.seed)),
+            multimodal_text: config.multimodal_text.clone(),
+        }),
+        (None, None) => Arc::new(filler(config)),
+    };
+    let mut spec = spec(config, model, source);
+    if let Some(osl) = plan.osl {
+        if plan.isl.is_none() && plan.dataset.is_none() {
+            // The filler prompts keep -pp; the output length follows --osl.
+            spec.source = Arc::new(WithOsl {
+                inner: spec.source.clone(),
+                osl,
+                seed: plan.seed,
+            });
+        }
+    }
+    Ok(Built {
+        workload: Arc::new(Workload::new(spec)),
+        trace,
+    })
+}
+
+fn filler(config: &RunConfig) -> Filler {
+    Filler {
+        chars: config.prompt_chars,
+        same_prompt: config.same_prompt,
+        multimodal_text: config.multimodal_text.clone(),
+    }
+}
+
+fn spec(config: &RunConfig, model: &str, source: Arc<dyn PromptSource>) -> WorkloadSpec {
+    WorkloadSpec {
+        model: model.to_string(),
+        api: config.api,
+        source,
+        max_tokens: config.max_tokens,
+        ignore_eos: config.ignore_eos,
+        continuous_usage: config.continuous_usage,
+        extra_body: config.extra_body.clone(),
+        images: config.image.clone().map(|i| Images::File(Arc::new(i))),
+    }
+}
+
+/// `--osl` over another source's prompts.
+struct WithOsl {
+    inner: Arc<dyn PromptSource>,
+    osl: tokens::LengthDist,
+    seed: u64,
+}
+
+impl PromptSource for WithOsl {
+    fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
+        let mut spec = self.inner.prompt(test, seq);
+        if test != TestKind::Input {
+            spec.max_tokens = Some(self.osl.sample(self.seed ^ 0x6F73_6C, seq));
+        }
+        spec
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, OSL {}", self.inner.describe(), self.osl.describe())
+    }
+}
+
+async fn load_dataset(plan: &DatasetPlan, reporter: &Reporter) -> Result<Dataset, UsageError> {
+    let path = plan.path.clone();
+    let opts = dataset::LoadOptions {
+        format: plan.format,
+        min_isl: plan.min_isl,
+        max_isl: plan.max_isl,
+        max_rows: if plan.shuffle { None } else { plan.num_prompts },
+    };
+    let loaded = tokio::task::spawn_blocking(move || dataset::load(&path, &opts))
+        .await
+        .map_err(|e| UsageError(format!("loading the dataset failed: {e}")))?
+        .map_err(UsageError)?;
+    let secs = loaded.load_time.as_secs_f64().max(1e-6);
+    let detected = if plan.format.is_none() { " (detected)" } else { "" };
+    let mut line = format!(
+        "Dataset {}: {}{detected}, {} rows in {:.2} s ({:.0} MB/s)",
+        plan.path.display(),
+        loaded.format.name(),
+        loaded.rows.len(),
+        secs,
+        loaded.bytes as f64 / 1e6 / secs
+    );
+    if loaded.skipped > 0 {
+        line.push_str(&format!(
+            "; {} bad rows skipped, first: {}",
+            loaded.skipped,
+            loaded.first_skip_reason.as_deref().unwrap_or("?")
+        ));
+    }
+    if loaded.filtered > 0 {
+        line.push_str(&format!("; {} rows outside the ISL filter", loaded.filtered));
+    }
+    reporter.line(&line);
+    Ok(loaded)
+}
+
+fn dataset_source(config: &RunConfig, dataset: Dataset, text: Option<Arc<TokenText>>) -> Result<DatasetSource, UsageError> {
+    let plan = config.prompts.dataset.as_ref().expect("a dataset source has a dataset plan");
+    let n = dataset.rows.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    if plan.shuffle {
+        let mut rng = SplitMix::new(config.prompts.seed ^ 0x5348_5546);
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+    }
+    if let Some(k) = plan.num_prompts {
+        order.truncate(k as usize);
+    }
+    let base = plan.path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let mut cache: std::collections::HashMap<String, Arc<str>> = std::collections::HashMap::new();
+    let mut images = Vec::with_capacity(n);
+    for row in &dataset.rows {
+        let mut urls = Vec::with_capacity(row.images.len());
+        for image in &row.images {
+            if let Some(url) = cache.get(image) {
+                urls.push(url.clone());
+                continue;
+            }
+            let url: Arc<str> = if image.starts_with("data:") || image.starts_with("http://") || image.starts_with("https://") {
+                Arc::from(image.as_str())
+            } else {
+                let path = base.join(image);
+                ImageData::load(&path)
+                    .map_err(|e| UsageError(format!("dataset row {}: {e}", row.row)))?
+                    .data_url_arc()
+            };
+            cache.insert(image.clone(), url.clone());
+            urls.push(url);
+        }
+        images.push(urls);
+    }
+    Ok(DatasetSource {
+        dataset,
+        order,
+        text: text.unwrap_or_else(|| Arc::new(TokenText::assumed())),
+        default_max_tokens: config.max_tokens.into(),
+        images,
+        osl: config.prompts.osl,
+        seed: config.prompts.seed,
+        replay: false,
+    })
+}
+
+/// How the server counts tokens, checked in the order the issue asks: a local tokenizer file,
+/// the server's `/tokenize`, usage of probe requests.
+async fn calibrate(config: &RunConfig, probe: &Workload, plan: &PromptPlan) -> Result<TokenText, UsageError> {
+    let mut usage = UsageCounter::new(config, probe);
+    let candidates = tokens::candidates();
+    let mut method = LengthMethod::Usage;
+    let selected = if let Some(path) = &plan.tokenizer {
+        method = LengthMethod::TokenizerFile(path.display().to_string());
+        Some(tokens::select_with_tokenizer_file(path, candidates.clone()).map_err(UsageError)?)
+    } else if let Some(tokenize) = Tokenize::probe(&config.endpoint, probe.model()).await {
+        method = LengthMethod::TokenizeEndpoint(tokenize.url.clone());
+        let mut tokenize = tokenize;
+        tokens::select(candidates.clone(), MAX_PROBES, &mut tokenize).await.ok()
+    } else {
+        None
+    };
+    let (words, dropped, overhead, mut probes) = match selected {
+        Some(s) => {
+            // The text's tokens are known; the template's come from one usage count.
+            let anchor = s.good.first().cloned().unwrap_or_else(|| " the".into());
+            let overhead = usage.count(anchor.repeat(16), None).await.ok().map(|n| n.saturating_sub(16));
+            (s.good, s.dropped, overhead, s.probes + 1)
+        }
+        None => match tokens::select(candidates.clone(), MAX_PROBES, &mut usage).await {
+            Ok(s) => (s.good, s.dropped, Some(s.overhead), s.probes),
+            Err(e) if usage.no_usage => {
+                let _ = e;
+                method = LengthMethod::Assumed;
+                (candidates, Vec::new(), None, usage.probes)
+            }
+            Err(e) => return Err(UsageError(format!("cannot make token-exact prompts: {e}; give --tokenizer FILE"))),
+        },
+    };
+    if words.len() < 16 {
+        return Err(UsageError(format!(
+            "only {} of llm-bench's prompt words are one token for this server; give --tokenizer FILE or use -pp",
+            words.len()
+        )));
+    }
+    let mut text = TokenText::from_words(words, overhead.unwrap_or(0), method);
+    text.dropped = dropped;
+    if overhead.is_none() && text.method != LengthMethod::Assumed {
+        text.method = LengthMethod::Assumed;
+    }
+    let chat = config.api == ApiKind::Chat;
+    if plan.prefix.is_some() && chat && overhead.is_some() {
+        let anchor = text.text(16, None, 1);
+        if let Ok(n) = usage.count(anchor.clone(), Some(anchor)).await {
+            text.overhead_with_system = Some(n.saturating_sub(32));
+            probes += 1;
+        }
+    }
+    text.probes = probes;
+    Ok(text)
+}
+
+fn describe_calibration(text: &TokenText) -> String {
+    let mut line = format!(
+        "Prompt lengths: token-exact via {}: {} words of one token each, the server adds {} tokens",
+        text.method.describe(),
+        text.word_count(),
+        text.overhead
+    );
+    if let Some(sys) = text.overhead_with_system {
+        line.push_str(&format!(" ({sys} with a system prompt)"));
+    }
+    line.push_str(&format!(" ({} probes", text.probes));
+    if !text.dropped.is_empty() {
+        line.push_str(&format!(", {} words dropped as split", text.dropped.len()));
+    }
+    line.push(')');
+    line
+}
+
+/// Counts prompt tokens with probe requests: `usage.prompt_tokens` of a one-token request.
+struct UsageCounter<'a> {
+    client: Client,
+    probe: &'a Workload,
+    test: TestKind,
+    probes: u32,
+    no_usage: bool,
+}
+
+impl<'a> UsageCounter<'a> {
+    fn new(config: &RunConfig, probe: &'a Workload) -> Self {
+        let mut endpoint = config.endpoint.clone();
+        endpoint.add_header(PROBE_HEADER, "1");
+        let timeouts = Timeouts {
+            request: Some(config.timeouts.request.unwrap_or(PROBE_TIMEOUT)),
+            ..config.timeouts
+        };
+        Self {
+            client: Client::new(Arc::new(endpoint), timeouts),
+            probe,
+            test: TestKind::Input,
+            probes: 0,
+            no_usage: false,
+        }
+    }
+
+    async fn count(&mut self, text: String, system: Option<String>) -> Result<u64, String> {
+        let spec = PromptSpec {
+            text,
+            system: system.map(Arc::from),
+            ..PromptSpec::default()
+        };
+        let built = self.probe.build_spec(self.test, &spec);
+        let outgoing = Outgoing {
+            path: self.probe.path(self.test),
+            body: built.body,
+            estimated_prompt_tokens: 0,
+            max_tokens: 1,
+        };
+        let mut rec = RequestRecord::default();
+        self.probes += 1;
+        self.client.execute(&outgoing, Instant::now(), &mut rec).await;
+        if !rec.ok {
+            return Err(format!(
+                "a probe request failed ({}: {})",
+                rec.error.map(|c| c.key()).unwrap_or_default(),
+                rec.error_message.as_deref().unwrap_or("")
+            ));
+        }
+        if rec.tokens_estimated || rec.prompt_tokens == 0 {
+            self.no_usage = true;
+            return Err("the server sends no usage counts".into());
+        }
+        Ok(rec.prompt_tokens)
+    }
+}
+
+impl TokenCounter for UsageCounter<'_> {
+    async fn count(&mut self, text: String) -> Result<u64, String> {
+        UsageCounter::count(self, text, None).await
+    }
+}
+
+impl TokenCounter for Tokenize<'_> {
+    async fn count(&mut self, text: String) -> Result<u64, String> {
+        Tokenize::count(self, text).await
+    }
+}
+
+/// The server's tokenizer endpoint (vLLM, llama.cpp and TGI serve `POST /tokenize` at the root).
+struct Tokenize<'a> {
+    endpoint: &'a Endpoint,
+    model: String,
+    url: String,
+}
+
+impl<'a> Tokenize<'a> {
+    /// The endpoint, when it answers a count for a test text.
+    async fn probe(endpoint: &'a Endpoint, model: &str) -> Option<Tokenize<'a>> {
+        let t = Tokenize {
+            endpoint,
+            model: model.to_string(),
+            url: endpoint.root_url("/tokenize"),
+        };
+        t.count(" the the".into()).await.ok().map(|_| t)
+    }
+
+    async fn count(&self, text: String) -> Result<u64, String> {
+        // One body for every engine: vLLM reads `prompt`, llama.cpp `content`, TGI `inputs`.
+        let body = serde_json::json!({
+            "model": self.model,
+            "prompt": text,
+            "content": text,
+            "inputs": text,
+            "add_special_tokens": false,
+            "add_special": false,
+        });
+        let body = Bytes::from(serde_json::to_vec(&body).expect("JSON"));
+        let (status, answer) = post_root_json(self.endpoint, "/tokenize", body, PROBE_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status != 200 {
+            return Err(format!("/tokenize answered HTTP {status}"));
+        }
+        parse_tokenize(&answer).ok_or_else(|| "/tokenize answered something else than a token list".into())
+    }
+}
+
+/// Token count from a `/tokenize` answer: vLLM `{"count": n, "tokens": […]}`, llama.cpp
+/// `{"tokens": […]}`, TGI `[{"id": …}, …]`.
+pub fn parse_tokenize(body: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if let Some(count) = value.get("count").and_then(|c| c.as_u64()) {
+        return Some(count);
+    }
+    if let Some(tokens) = value.get("tokens").and_then(|t| t.as_array()) {
+        return Some(tokens.len() as u64);
+    }
+    value.as_array().map(|a| a.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenize_answers_of_every_engine() {
+        let cases: [(&str, Option<u64>); 5] = [
+            (r#"{"count": 3, "max_model_len": 8, "tokens": [1, 2, 3]}"#, Some(3)),
+            (r#"{"tokens": [5, 6]}"#, Some(2)),
+            (r#"[{"id": 1, "text": "a"}, {"id": 2, "text": "b"}]"#, Some(2)),
+            (r#"{"error": "no"}"#, None),
+            ("not json", None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse_tokenize(body.as_bytes()), expected, "{body}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Prompt sources: *what* each request asks. A source turns a prompt number into a
+//! [`PromptSpec`]; [`super::Workload`] turns that into a body. Kinds: the seed's filler text
+//! (`-pp` characters), token-exact synthetic prompts (`--isl`/`--osl`, optionally in shared-prefix
+//! groups), and dataset rows (ShareGPT, JSONL, Mooncake traces).
+
+use super::dataset::{ChatMessage, Dataset, DatasetRow, RowPrompt};
+use super::tokens::{LengthDist, TokenText};
+use super::{prompt, TestKind};
+use std::sync::Arc;
+
+/// One request's content before it becomes JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PromptSpec {
+    /// A system message first (a prefix group's shared prefix).
+    pub system: Option<Arc<str>>,
+    /// Earlier messages sent as given (a dataset's `messages`, a session's history).
+    pub history: Vec<ChatMessage>,
+    /// The user message (chat) or the prompt (completions).
+    pub text: String,
+    /// Image data URLs or URLs sent as `image_url` parts of the user message.
+    pub images: Vec<Arc<str>>,
+    /// Prompt tokens asked for (token-exact prompts, traces), as the server should count them.
+    pub requested_isl: Option<u64>,
+    /// `max_tokens` for this request, when the source decides it.
+    pub max_tokens: Option<u64>,
+    /// The dataset row it came from.
+    pub row: Option<u64>,
+    /// The shared-prefix group it belongs to.
+    pub group: Option<u32>,
+}
+
+/// Where prompts come from.
+pub trait PromptSource: Send + Sync {
+    /// Prompt number `seq` of `test`. Called off the measured path, any number of times.
+    fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec;
+    /// What it sends, for the run header.
+    fn describe(&self) -> String;
+    /// Prompt `seq` is the step's request `seq` in schedule order (a trace replay), not the
+    /// run-wide request id.
+    fn keyed_by_schedule(&self) -> bool {
+        false
+    }
+}
+
+/// The seed's prompts: `chars` characters of filler text, or the multimodal test's text.
+pub struct Filler {
+    pub chars: usize,
+    pub same_prompt: bool,
+    pub multimodal_text: String,
+}
+
+impl PromptSource for Filler {
+    fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
+        let unique = (!self.same_prompt).then_some(seq);
+        let text = match test {
+            TestKind::Multimodal => prompt::with_prefix(&self.multimodal_text, unique),
+            _ => prompt::filler(self.chars, unique),
+        };
+        PromptSpec {
+            text,
+            ..PromptSpec::default()
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("prompt {} chars", self.chars)
+    }
+}
+
+/// Shared-prefix groups: `groups` system prompts of `tokens` tokens each.
+pub struct PrefixGroups {
+    pub prefixes: Vec<Arc<str>>,
+    pub tokens: u64,
+}
+
+impl PrefixGroups {
+    pub fn new(text: &TokenText, groups: u32, tokens: u64, seed: u64) -> Self {
+        let prefixes = (0..groups)
+            .map(|g| Arc::from(text.text(tokens, Some(u64::from(g)), seed ^ 0x7072_6566 ^ u64::from(g))))
+            .collect();
+        Self { prefixes, tokens }
+    }
+}
+
+/// Token-exact prompts: lengths from `isl`, `max_tokens` from `osl`.
+pub struct TokenExact {
+    pub text: Arc<TokenText>,
+    pub isl: LengthDist,
+    pub osl: Option<LengthDist>,
+    pub seed: u64,
+    pub same_prompt: bool,
+    pub prefix: Option<PrefixGroups>,
+    pub multimodal_text: String,
+}
+
+impl PromptSource for TokenExact {
+    fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
+        let key = if self.same_prompt { 0 } else { seq };
+        if test == TestKind::Multimodal {
+            // The image's tokens are the server's to count: the text is the seed's.
+            let unique = (!self.same_prompt).then_some(seq);
+            return PromptSpec {
+                text: prompt::with_prefix(&self.multimodal_text, unique),
+                max_tokens: self.osl.map(|d| d.sample(self.seed ^ 0x6F73_6C, key)),
+                ..PromptSpec::default()
+            };
+        }
+        let isl = self.isl.sample(self.seed, key);
+        let unique = (!self.same_prompt).then_some(seq);
+        let (system, group, prefix_tokens) = match &self.prefix {
+            Some(p) if !p.prefixes.is_empty() => {
+                let g = (seq % p.prefixes.len() as u64) as usize;
+                (Some(p.prefixes[g].clone()), Some(g as u32), p.tokens)
+            }
+            _ => (None, None, 0),
+        };
+        let words = self.text.text_tokens_for(isl, system.is_some());
+        let text = self.text.text(words, unique, self.seed ^ key.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        PromptSpec {
+            system,
+            text,
+            requested_isl: Some(isl + prefix_tokens),
+            max_tokens: match test {
+                TestKind::Input => None,
+                _ => self.osl.map(|d| d.sample(self.seed ^ 0x6F73_6C, key)),
+            },
+            group,
+            ..PromptSpec::default()
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut out = format!("ISL {} tokens", self.isl.describe());
+        if let Some(osl) = &self.osl {
+            out.push_str(&format!(", OSL {}", osl.describe()));
+        }
+        if let Some(p) = &self.prefix {
+            out.push_str(&format!(
+                ", {} shared prefixes of {} tokens (ISL = prefix + suffix)",
+                p.prefixes.len(),
+                p.tokens
+            ));
+        }
+        out.push_str(&format!(" ({})", self.text.method.describe()));
+        out
+    }
+}
+
+/// Dataset rows in the order they are sent.
+pub struct DatasetSource {
+    pub dataset: Dataset,
+    /// Row indexes into `dataset.rows`, in sending order (shuffled or not); cycled.
+    pub order: Vec<usize>,
+    pub text: Arc<TokenText>,
+    /// `max_tokens` when the row has no output length.
+    pub default_max_tokens: u64,
+    /// Image parts resolved per row (data URLs), by position in `dataset.rows`.
+    pub images: Vec<Vec<Arc<str>>>,
+    /// `--osl` over the rows' own output lengths.
+    pub osl: Option<LengthDist>,
+    pub seed: u64,
+    /// The rows are replayed at their timestamps: prompt k is row `order[k]`, sent at its time.
+    pub replay: bool,
+}
+
+impl DatasetSource {
+    pub fn row_for(&self, seq: u64) -> (&DatasetRow, usize) {
+        let index = self.order[(seq % self.order.len() as u64) as usize];
+        (&self.dataset.rows[index], index)
+    }
+
+    /// A Mooncake row's prompt: its blocks in order, the last cut so the whole prompt is
+    /// `input_length` tokens as the server counts them.
+    fn blocks(&self, input_length: u64, hash_ids: &[u64]) -> String {
+        let words = self.text.text_tokens_for(input_length, false);
+        let mut out = String::with_capacity(words as usize * 7);
+        let mut left = words;
+        for &id in hash_ids {
+            let n = left.min(super::dataset::BLOCK_TOKENS);
+            self.text.push_block(&mut out, id, n);
+            left -= n;
+        }
+        out
+    }
+}
+
+impl PromptSource for DatasetSource {
+    fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
+        let (row, index) = self.row_for(seq);
+        let mut spec = PromptSpec {
+            row: Some(row.row),
+            images: self.images.get(index).cloned().unwrap_or_default(),
+            max_tokens: match (test, self.osl) {
+                (TestKind::Input, _) => None,
+                (_, Some(osl)) => Some(osl.sample(self.seed ^ 0x6F73_6C, seq)),
+                _ => Some(row.output_tokens.unwrap_or(self.default_max_tokens)),
+            },
+            ..PromptSpec::default()
+        };
+        match &row.prompt {
+            RowPrompt::Text(text) => spec.text = text.clone(),
+            RowPrompt::Messages(messages) => {
+                // The last user message is the prompt; what came before is history.
+                let split = messages.iter().rposition(|m| m.role == "user").unwrap_or(messages.len());
+                spec.history = messages[..split].to_vec();
+                if let Some(last) = messages.get(split) {
+                    spec.text = last.content.clone();
+                    spec.history.extend(messages[split + 1..].iter().cloned());
+                }
+            }
+            RowPrompt::Blocks { input_length, hash_ids } => {
+                spec.text = self.blocks(*input_length, hash_ids);
+                spec.requested_isl = Some(*input_length);
+            }
+        }
+        spec
+    }
+
+    fn describe(&self) -> String {
+        let d = &self.dataset;
+        format!(
+            "dataset {} rows ({}), {} sent in {}",
+            d.rows.len(),
+            d.format.name(),
+            self.order.len(),
+            if self.replay {
+                "timestamp order"
+            } else if self.order.len() == d.rows.len() {
+                "file order"
+            } else {
+                "sampled order"
+            }
+        )
+    }
+
+    fn keyed_by_schedule(&self) -> bool {
+        self.replay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(prefix: Option<(u32, u64)>) -> TokenExact {
+        let text = Arc::new(TokenText::from_words(
+            super::super::tokens::candidates(),
+            5,
+            super::super::tokens::LengthMethod::Usage,
+        ));
+        TokenExact {
+            prefix: prefix.map(|(g, p)| PrefixGroups::new(&text, g, p, 1)),
+            text,
+            isl: LengthDist::fixed(40),
+            osl: Some(LengthDist::fixed(9)),
+            seed: 1,
+            same_prompt: false,
+            multimodal_text: "Describe".into(),
+        }
+    }
+
+    fn words(s: &str) -> usize {
+        s.split(' ').filter(|w| !w.is_empty()).count()
+    }
+
+    #[test]
+    fn token_exact_prompts_leave_room_for_the_overhead() {
+        let source = exact(None);
+        let spec = source.prompt(TestKind::Output, 3);
+        assert_eq!(words(&spec.text), 35);
+        assert_eq!(spec.requested_isl, Some(40));
+        assert_eq!(spec.max_tokens, Some(9));
+        assert_eq!(source.prompt(TestKind::Input, 3).max_tokens, None);
+        assert_ne!(source.prompt(TestKind::Output, 4).text, spec.text);
+    }
+
+    #[test]
+    fn prefix_groups_share_a_system_prompt() {
+        let source = exact(Some((3, 20)));
+        let specs: Vec<PromptSpec> = (0..6).map(|i| source.prompt(TestKind::Output, i)).collect();
+        assert_eq!(specs[0].system, specs[3].system);
+        assert_ne!(specs[0].system, specs[1].system);
+        assert_eq!(words(specs[0].system.as_deref().unwrap()), 20);
+        assert_eq!(specs[0].group, Some(0));
+        assert_eq!(specs[4].group, Some(1));
+        assert_eq!(specs[0].requested_isl, Some(60));
+        assert_ne!(specs[0].text, specs[3].text, "suffixes stay unique");
+    }
+}
