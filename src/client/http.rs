@@ -72,7 +72,7 @@ impl Default for Timeouts {
 }
 
 /// One request to send, and what the client needs to judge its answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Outgoing {
     /// API path after the base URL, e.g. `/chat/completions`.
     pub path: &'static str,
@@ -81,6 +81,8 @@ pub struct Outgoing {
     pub estimated_prompt_tokens: u64,
     /// The request's `max_tokens`: a stream that goes far past it will not end by itself.
     pub max_tokens: u64,
+    /// Keep the answer's text in the record (`answer_text`): a session sends it back next turn.
+    pub keep_text: bool,
 }
 
 impl Outgoing {

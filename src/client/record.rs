@@ -191,6 +191,14 @@ pub struct RequestRecord {
     /// The shared-prefix group of the prompt (`--prefix-groups`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_group: Option<u32>,
+    /// The answer's text, kept only when asked (multi-turn sessions); never written to disk.
+    #[serde(skip)]
+    pub answer_text: Option<String>,
+    /// The conversation (`--turns`) this request belongs to, and its turn (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
     /// How the server said the answer ended (`finish_reason`: stop, length, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,

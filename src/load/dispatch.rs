@@ -39,6 +39,8 @@ struct Ticket {
     phase: Phase,
     /// When the dispatcher handed it to a worker (after any wait for a free connection).
     handed: Instant,
+    /// When the step stops sending: a session's later turns due after it are not sent.
+    until: Option<Instant>,
 }
 
 /// A worker saying it is free: its index, from when (a closed loop's next request is due then:
@@ -317,6 +319,7 @@ impl<'a> Dispatcher<'a> {
                                 intended,
                                 phase,
                                 handed: intended,
+                                until: end,
                             },
                         )
                     }
@@ -402,6 +405,7 @@ impl<'a> Dispatcher<'a> {
             intended,
             phase,
             handed: intended,
+            until: self.sending_ends(release),
         };
         // Waiting for a connection here, or sent and not yet served there: requests already
         // streaming tokens are being served, however long they are.
@@ -571,20 +575,63 @@ impl Worker {
                     continue;
                 }
             }
-            let Some(free_at) = self.send(ticket, k).await else {
+            let Some(free_at) = self.serve(ticket, &mut k).await else {
                 return;
             };
-            k += 1;
             if idle.send((self.index, free_at, false)).is_err() {
                 return;
             }
         }
     }
 
-    /// Sends one request and records it; returns when the next one may go, or `None` when the
-    /// records channel is closed.
-    async fn send(&mut self, ticket: Ticket, k: u64) -> Option<Instant> {
-        let prepared = self.maker.make(self.index as u32, k, ticket.seq);
+    /// Carries out a ticket: one request, or all the turns of a session. Returns when the next
+    /// ticket may go, or `None` when the records channel is closed.
+    async fn serve(&mut self, ticket: Ticket, k: &mut u64) -> Option<Instant> {
+        let Some(&(plan, seed)) = self.maker.sessions() else {
+            let prepared = self.maker.make(self.index as u32, *k, ticket.seq);
+            *k += 1;
+            return self.send(ticket, prepared).await.map(|(free_at, _)| free_at);
+        };
+        let mut conversation = self.maker.new_session();
+        let mut ticket = ticket;
+        loop {
+            let (prepared, question) = self.maker.make_turn(self.index as u32, *k, &conversation);
+            *k += 1;
+            let (free_at, answer) = self.send(ticket, prepared).await?;
+            // A failed turn ends the conversation: there is no answer to build on.
+            let Some(answer) = answer else {
+                return Some(free_at);
+            };
+            conversation.answered(question, answer);
+            if conversation.turn >= plan.turns {
+                return Some(free_at);
+            }
+            let next = free_at + super::session::think_time(&plan, seed, conversation.id, conversation.turn - 1);
+            if ticket.until.is_some_and(|until| next >= until) {
+                return Some(free_at);
+            }
+            let stopped = tokio::select! {
+                () = tokio::time::sleep_until(next) => self.stop.is_cancelled(),
+                () = self.stop.cancelled() => true,
+                () = self.cut.cancelled() => true,
+            };
+            if stopped {
+                return Some(free_at);
+            }
+            // Unserved until its first token, as the dispatcher counts a ticket it hands out.
+            self.live.unserved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ticket = Ticket {
+                intended: next,
+                handed: next,
+                ..ticket
+            };
+        }
+    }
+
+    /// Sends one request and records it; returns when the next one may go and the answer's
+    /// text when it was kept and the request succeeded, or `None` when the records channel is
+    /// closed.
+    async fn send(&mut self, ticket: Ticket, prepared: super::Prepared) -> Option<(Instant, Option<String>)> {
         let mut rec = RequestRecord {
             id: prepared.id,
             test: prepared.test,
@@ -626,8 +673,9 @@ impl Worker {
             // The pause is deliberate, not the client falling behind.
             free_at = Instant::now() + PAUSE_AFTER_REFUSED;
         }
+        let answer = rec.answer_text.take().filter(|_| rec.ok);
         self.records.send(rec).ok()?;
-        Some(free_at)
+        Some((free_at, answer))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod arrivals;
 pub mod dispatch;
 pub mod plan;
 pub mod point;
+pub mod session;
 
 pub use arrivals::Arrival;
 pub use dispatch::{run_load, LoadReport};
@@ -17,6 +18,7 @@ pub use plan::{Pacing, StepPlan, Stop};
 pub use point::{LoadAxis, LoadPoint};
 
 use crate::client::{Endpoint, Outgoing, RequestRecord, Timeouts};
+use crate::workload::plan::SessionPlan;
 use crate::workload::{TestKind, Workload};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,6 +33,9 @@ pub struct RequestMaker {
     /// Tests sent in turn by each connection (a stress run mixes the enabled tests).
     tests: Vec<TestKind>,
     next_id: Arc<AtomicU64>,
+    /// Multi-turn sessions, and the seed of their think times.
+    sessions: Option<(SessionPlan, u64)>,
+    next_session: Arc<AtomicU64>,
 }
 
 /// One request ready to send.
@@ -50,6 +55,8 @@ pub struct PromptFacts {
     pub row: Option<u64>,
     pub group: Option<u32>,
     pub image_bytes: u64,
+    /// (session, turn) of a multi-turn request.
+    pub session: Option<(u64, u32)>,
 }
 
 impl PromptFacts {
@@ -59,6 +66,8 @@ impl PromptFacts {
         rec.row = self.row;
         rec.prefix_group = self.group;
         rec.image_bytes = self.image_bytes;
+        rec.session = self.session.map(|s| s.0);
+        rec.turn = self.session.map(|s| s.1);
     }
 }
 
@@ -69,7 +78,45 @@ impl RequestMaker {
             workload,
             tests,
             next_id,
+            sessions: None,
+            next_session: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Each ticket is a conversation of `plan.turns` requests.
+    pub fn with_sessions(mut self, plan: Option<SessionPlan>, seed: u64, next_session: Arc<AtomicU64>) -> Self {
+        self.sessions = plan.map(|p| (p, seed));
+        self.next_session = next_session;
+        self
+    }
+
+    pub fn sessions(&self) -> Option<&(SessionPlan, u64)> {
+        self.sessions.as_ref()
+    }
+
+    pub fn new_session(&self) -> session::Conversation {
+        session::Conversation::new(self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The next turn of `conversation`, sent by connection `conn` as its request `k`: the
+    /// prompt source's question after the history. Returns the question too, for the history.
+    pub fn make_turn(&self, conn: u32, k: u64, conversation: &session::Conversation) -> (Prepared, String) {
+        let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut spec = self.workload.source().prompt(test, id);
+        if conversation.turn > 0 {
+            // The asked length was for one message; later turns carry the history too.
+            spec.requested_isl = None;
+        }
+        let mut history = conversation.history.clone();
+        history.append(&mut spec.history);
+        spec.history = history;
+        let question = spec.text.clone();
+        let built = self.workload.build_spec(test, &spec);
+        let mut prepared = prepared(id, test, self.workload.path(test), built);
+        prepared.outgoing.keep_text = true;
+        prepared.about.session = Some((conversation.id, conversation.turn));
+        (prepared, question)
     }
 
     /// Request number `k` of connection `conn`, number `seq` of the step's schedule.
@@ -99,12 +146,14 @@ pub fn prepared(id: u64, test: TestKind, path: &'static str, built: crate::workl
             row: built.row,
             group: built.group,
             image_bytes: built.image_bytes,
+            session: None,
         },
         outgoing: Outgoing {
             path,
             body: built.body,
             estimated_prompt_tokens,
             max_tokens: built.max_tokens,
+            ..Outgoing::default()
         },
     }
 }

@@ -65,12 +65,23 @@ pub(crate) struct RunContext {
     pub signals: StopSignals,
     pub run_start: Instant,
     pub ids: Arc<AtomicU64>,
+    /// Multi-turn session numbers, run-wide.
+    pub session_ids: Arc<AtomicU64>,
     pub summary: Summary,
     /// The last write of summary.json succeeded.
     pub summary_saved: bool,
 }
 
 impl RunContext {
+    /// What builds a step's requests: its tests, the workload, sessions when asked.
+    pub fn request_maker(&self, tests: Vec<crate::workload::TestKind>) -> crate::load::RequestMaker {
+        crate::load::RequestMaker::new(self.workload.clone(), tests, self.ids.clone()).with_sessions(
+            self.config.prompts.sessions,
+            self.config.prompts.seed,
+            self.session_ids.clone(),
+        )
+    }
+
     /// What a load needs from the run, with a fresh channel for its records.
     pub fn load_context(&self) -> (LoadContext, mpsc::UnboundedReceiver<crate::client::RequestRecord>) {
         let (records, rx) = mpsc::unbounded_channel();
@@ -284,6 +295,7 @@ async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
         signals,
         run_start,
         ids: Arc::new(AtomicU64::new(0)),
+        session_ids: Arc::new(AtomicU64::new(0)),
         summary,
         summary_saved: false,
     })

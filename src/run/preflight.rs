@@ -146,6 +146,7 @@ pub async fn probe(
             body: workload.body(test, u64::MAX),
             estimated_prompt_tokens: 0,
             max_tokens: workload.max_tokens(test),
+            ..Outgoing::default()
         };
         client.execute(&outgoing, Instant::now(), &mut rec).await;
         if rec.ok {

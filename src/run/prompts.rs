@@ -342,6 +342,7 @@ impl<'a> UsageCounter<'a> {
             body: built.body,
             estimated_prompt_tokens: 0,
             max_tokens: 1,
+            ..Outgoing::default()
         };
         let mut rec = RequestRecord::default();
         self.probes += 1;

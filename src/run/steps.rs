@@ -6,7 +6,7 @@ use super::pump::{Pump, RecordSink};
 use super::{Outcome, RunContext};
 use crate::cli::config::Mode;
 use crate::client::RequestRecord;
-use crate::load::{run_load, LoadPoint, RequestMaker, Stop};
+use crate::load::{run_load, LoadPoint, Stop};
 use crate::metrics::{advice, pacing, StepAccumulator, StepStats, Window};
 use crate::report::format;
 use crate::workload::TestKind;
@@ -36,7 +36,7 @@ pub(super) async fn run_step(
     let plan = ctx.config.load.plan(point, stop);
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();
-    let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), vec![test], ctx.ids.clone()));
+    let maker = Arc::new(ctx.request_maker(vec![test]));
     // The window is known once the load is released; records only come after that.
     let mut acc = WindowedStep {
         acc: StepAccumulator::new(test, point)

@@ -6,7 +6,7 @@ use super::pump::{Pump, RecordSink};
 use super::steps::WindowedStep;
 use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
-use crate::load::{run_load, LiveCounters, LoadPoint, RequestMaker, Stop};
+use crate::load::{run_load, LiveCounters, LoadPoint, Stop};
 use crate::metrics::{StepAccumulator, StepStats, Window};
 use crate::monitor::health::ClientWatch;
 use crate::monitor::{ClientHealth, HealthInputs, Monitor};
@@ -263,7 +263,7 @@ pub(super) async fn run_stress(
     let tests = ctx.config.tests.clone();
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();
-    let maker = Arc::new(RequestMaker::new(ctx.workload.clone(), tests.clone(), ctx.ids.clone()));
+    let maker = Arc::new(ctx.request_maker(tests.clone()));
     let plan = ctx.config.load.plan(point, Stop::For(duration));
     let slo = ctx.config.slo_judge();
     let exact_output = ctx.config.ignore_eos;
