@@ -202,6 +202,13 @@ pub struct RequestRecord {
     /// How the server said the answer ended (`finish_reason`: stop, length, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// The first request of its prefix group in the run (the prefix not yet cached).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prefix_first: bool,
+    /// Prompt tokens the server says it took from its cache
+    /// (`usage.prompt_tokens_details.cached_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
     /// Bytes of image data URLs in the request body.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub image_bytes: u64,
@@ -341,6 +348,18 @@ impl RequestRecord {
             Some(n) if !self.tokens_estimated && self.prompt_tokens >= 4 => n < self.prompt_tokens as f64 / 2.0,
             _ => false,
         }
+    }
+
+    /// Prompt tokens the server reused from its cache, and where it said so: vLLM's
+    /// `cached_tokens`, or llama.cpp's `timings.prompt_n` (tokens it processed) against the
+    /// prompt's count.
+    pub fn cached_prompt_tokens(&self) -> Option<(u64, &'static str)> {
+        if let Some(n) = self.cached_tokens {
+            return Some((n, "usage.prompt_tokens_details.cached_tokens"));
+        }
+        let processed = self.server_timings.as_ref()?.prompt_n?;
+        (!self.tokens_estimated && self.prompt_tokens > 0)
+            .then(|| (self.prompt_tokens.saturating_sub(processed.max(0.0) as u64), "timings.prompt_n"))
     }
 
     /// Tokens received by a request that then failed: kept, and counted in their own column.

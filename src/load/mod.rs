@@ -55,6 +55,7 @@ pub struct PromptFacts {
     pub row: Option<u64>,
     pub group: Option<u32>,
     pub image_bytes: u64,
+    pub group_first: bool,
     /// (session, turn) of a multi-turn request.
     pub session: Option<(u64, u32)>,
 }
@@ -65,6 +66,7 @@ impl PromptFacts {
         rec.requested_osl = self.requested_osl;
         rec.row = self.row;
         rec.prefix_group = self.group;
+        rec.prefix_first = self.group_first;
         rec.image_bytes = self.image_bytes;
         rec.session = self.session.map(|s| s.0);
         rec.turn = self.session.map(|s| s.1);
@@ -145,6 +147,7 @@ pub fn prepared(id: u64, test: TestKind, path: &'static str, built: crate::workl
             requested_osl: (test != TestKind::Input).then_some(built.max_tokens),
             row: built.row,
             group: built.group,
+            group_first: built.group_first,
             image_bytes: built.image_bytes,
             session: None,
         },

@@ -11,6 +11,7 @@
 //! - a **batch** (`--requests N`, the seed's one request per connection): every measured
 //!   request, over first send → last end.
 
+use super::workload::{PrefixCacheStats, TurnStats, WorkloadTally};
 use super::lengths::{isl_warning, osl_warning, LengthCheck, LengthTally};
 use super::dist::{Dist, LatencyHistogram, Moments, Spread};
 use super::slo::{GoodputCounter, RequestLatencies, Slo, SloMetric, Verdict};
@@ -201,6 +202,12 @@ pub struct StepStats {
     /// Output tokens asked for (`max_tokens`) against `usage.completion_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub osl: Option<LengthCheck>,
+    /// Multi-turn sessions: TTFT and prompt length by turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnStats>,
+    /// Shared-prefix groups: first-in-group against later requests, and the server's reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheStats>,
     /// One line per kind whose average is more than 2% off what was asked, with the cause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub length_warnings: Vec<String>,
@@ -270,6 +277,7 @@ pub struct StepAccumulator {
     prompt_cache_hits: u64,
     isl: LengthTally,
     osl: LengthTally,
+    shape: WorkloadTally,
     /// The requests asked for exact output lengths (`--ignore-eos`).
     exact_output: bool,
     ttft: LatencyHistogram,
@@ -414,6 +422,7 @@ impl StepAccumulator {
         if rec.server_reused_prompt() {
             self.prompt_cache_hits += 1;
         }
+        self.shape.add(rec);
         if !rec.tokens_estimated {
             if let Some(asked) = rec.requested_isl {
                 self.isl.add(asked, rec.prompt_tokens);
@@ -659,6 +668,8 @@ impl StepAccumulator {
             prompt_cache_hits: self.prompt_cache_hits,
             isl: self.isl.check(),
             osl: self.osl.check(),
+            turns: self.shape.turns(),
+            prefix_cache: self.shape.prefix_cache(),
             ..StepStats::default()
         };
         stats.length_warnings = stats

@@ -117,6 +117,7 @@ pub struct Built {
     pub requested_isl: Option<u64>,
     pub row: Option<u64>,
     pub group: Option<u32>,
+    pub group_first: bool,
     /// Bytes of image data URLs in the body.
     pub image_bytes: u64,
     pub images: u32,
@@ -253,6 +254,7 @@ impl Workload {
             requested_isl: spec.requested_isl,
             row: spec.row,
             group: spec.group,
+            group_first: spec.group_first,
             image_bytes,
             images: spec.images.len() as u32,
         }

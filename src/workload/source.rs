@@ -27,6 +27,8 @@ pub struct PromptSpec {
     pub row: Option<u64>,
     /// The shared-prefix group it belongs to.
     pub group: Option<u32>,
+    /// The first prompt of its group (numbers below the group count).
+    pub group_first: bool,
 }
 
 /// Where prompts come from.
@@ -125,6 +127,7 @@ impl PromptSource for TokenExact {
                 _ => self.osl.map(|d| d.sample(self.seed ^ 0x6F73_6C, key)),
             },
             group,
+            group_first: group.is_some() && seq < self.prefix.as_ref().map_or(0, |p| p.prefixes.len() as u64),
             ..PromptSpec::default()
         }
     }
