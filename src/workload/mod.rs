@@ -5,6 +5,7 @@
 
 pub mod image;
 pub mod prompt;
+pub mod synth_image;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
