@@ -3,6 +3,7 @@
 //! Bodies are built from a template made once per test, so a request costs one prompt string
 //! and one copy, not a JSON tree (a multimodal body can carry megabytes of base64).
 
+pub mod dataset;
 pub mod image;
 pub mod prompt;
 pub mod synth_image;
