@@ -12,7 +12,7 @@
 //! ends the load (the array's structure is lost past it).
 
 use super::{estimate_tokens, json_reason, Content, DatasetRow, Keeper, OneOrMany, RowPrompt};
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
+use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt;
@@ -21,7 +21,7 @@ use std::io::BufRead;
 #[derive(Deserialize)]
 struct Entry {
     #[serde(alias = "conversation", alias = "messages")]
-    conversations: Option<Vec<Turn>>,
+    conversations: Option<Exchange>,
     image: Option<OneOrMany>,
     images: Option<OneOrMany>,
 }
@@ -32,6 +32,44 @@ struct Turn {
     role: Option<String>,
     value: Option<Content>,
     content: Option<Content>,
+}
+
+/// The two turns a row needs, taken from the list as it is parsed: turns after the reply are
+/// skipped without keeping their text.
+#[derive(Default)]
+struct Exchange {
+    prompt: Option<Turn>,
+    reply: Option<Turn>,
+}
+
+impl<'de> Deserialize<'de> for Exchange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Turns;
+        impl<'de> Visitor<'de> for Turns {
+            type Value = Exchange;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of turns")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Exchange, A::Error> {
+                let mut exchange = Exchange::default();
+                while let Some(turn) = seq.next_element::<Turn>()? {
+                    if exchange.prompt.is_none() {
+                        if turn.is_human() {
+                            exchange.prompt = Some(turn);
+                        }
+                    } else if turn.is_gpt() {
+                        exchange.reply = Some(turn);
+                        break;
+                    }
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(exchange)
+            }
+        }
+        d.deserialize_seq(Turns)
+    }
 }
 
 impl Turn {
@@ -122,18 +160,12 @@ fn parse_element(raw: &str, row: u64) -> Result<DatasetRow, String> {
         return Err("not a JSON object".into());
     }
     let entry: Entry = serde_json::from_str(raw).map_err(|e| json_reason(&e))?;
-    let mut turns = entry.conversations.ok_or("no `conversations`")?;
-    let human = turns.iter().position(Turn::is_human).ok_or("no human turn")?;
-    let gpt = turns[human + 1..]
-        .iter()
-        .position(Turn::is_gpt)
-        .ok_or("no gpt turn after the first human turn")?
-        + human
-        + 1;
+    let exchange = entry.conversations.ok_or("no `conversations`")?;
+    let prompt = exchange.prompt.ok_or("no human turn")?;
+    let reply = exchange.reply.ok_or("no gpt turn after the first human turn")?;
     let mut images = Vec::new();
-    // Remove the later index first: swap_remove(gpt) leaves `human` in place.
-    let reply = turns.swap_remove(gpt).text(&mut Vec::new());
-    let prompt = turns.swap_remove(human).text(&mut images);
+    let reply = reply.text(&mut Vec::new());
+    let prompt = prompt.text(&mut images);
     if prompt.is_empty() {
         return Err("the first human turn is empty".into());
     }

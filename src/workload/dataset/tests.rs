@@ -371,7 +371,7 @@ fn sharegpt_bad_elements() {
         ),
         (
             r#"{"conversations": "text"}"#,
-            "element 1: invalid type: string \"text\", expected a sequence",
+            "element 1: invalid type: string \"text\", expected an array of turns",
         ),
         (
             r#"{"conversations": [{"from": 1, "value": "q"}]}"#,
