@@ -204,7 +204,11 @@ fn jsonl_bad_rows() {
         ),
         (
             "{\"prompt\": \"p\", \"images\": [3]}",
-            "line 2: data did not match any variant of untagged enum OneOrMany",
+            "line 2: invalid type: integer `3`, expected a string",
+        ),
+        (
+            "{\"prompt\": \"p\", \"image\": 5}",
+            "line 2: invalid type: integer `5`, expected an image path or URL, or an array of them",
         ),
     ];
     for (bad, reason) in cases {
