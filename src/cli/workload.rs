@@ -125,9 +125,9 @@ impl WorkloadArgs {
                     return Err(usage("--dataset sets the prompts: drop --isl/--prefix-groups"));
                 }
                 let format = match &self.dataset_format {
-                    Some(name) => Some(DatasetFormat::parse(name).ok_or_else(|| {
-                        usage(format!("unknown --dataset-format `{name}`; use sharegpt, jsonl or mooncake"))
-                    })?),
+                    Some(name) => Some(
+                        DatasetFormat::parse(name).map_err(|e| usage(format!("--dataset-format: {e}")))?,
+                    ),
                     None => None,
                 };
                 if let (Some(lo), Some(hi)) = (self.dataset_min_isl, self.dataset_max_isl) {

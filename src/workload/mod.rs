@@ -8,6 +8,7 @@ pub mod image;
 pub mod plan;
 pub mod prompt;
 pub mod source;
+pub mod synth_image;
 pub mod tokens;
 
 use bytes::Bytes;

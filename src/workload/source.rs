@@ -179,7 +179,7 @@ impl DatasetSource {
         let mut out = String::with_capacity(words as usize * 7);
         let mut left = words;
         for &id in hash_ids {
-            let n = left.min(super::dataset::BLOCK_TOKENS);
+            let n = left.min(super::dataset::MOONCAKE_BLOCK);
             self.text.push_block(&mut out, id, n);
             left -= n;
         }
