@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::num;
 use common::raw::*;
 use llm_bench::sim::{Flavor, SimConfig};
 use serde_json::{json, Value};
