@@ -190,7 +190,7 @@ pub struct SimArgs {
     pub no_tokenize: bool,
 
     /// `max_model_len` reported by /tokenize.
-    #[arg(long, default_value_t = DEFAULT_MAX_MODEL_LEN,
+    #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_MAX_MODEL_LEN,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_model_len: u64,
 
@@ -279,6 +279,12 @@ mod tests {
         let mut all = vec!["sim"];
         all.extend_from_slice(args);
         Wrapper::try_parse_from(all).map(|w| w.sim.into())
+    }
+
+    #[test]
+    fn flags_are_well_formed() {
+        use clap::CommandFactory;
+        Wrapper::command().debug_assert();
     }
 
     #[test]

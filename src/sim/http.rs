@@ -27,7 +27,7 @@ use super::engine::{EngineHandle, Tick};
 use super::errors::{error_json, html_page};
 use super::faults::{ExclusiveFault, FaultPlan, FaultRates};
 use super::llama;
-use super::prefix::{PrefixCache, PREFIX_CACHE_BLOCKS};
+use super::prefix::{PrefixCache, Reuse, PREFIX_CACHE_BLOCKS};
 use super::request::{self, GenRequest};
 use super::stats::{Fault, Stats};
 use super::tokenizer::BLOCK;
@@ -146,18 +146,8 @@ impl AppState {
     /// `min_tokens`) unless it ignores EOS. At a tie the limit wins, as in vLLM.
     fn output_length(&self, parsed: &GenRequest) -> (u64, Finish) {
         let asked = parsed.max_tokens.unwrap_or(self.default_max_tokens);
-        let limit = self.max_output.map_or(asked, |cap| asked.min(cap)).max(1);
-        match self.eos_after {
-            Some(eos) if !parsed.ignore_eos => {
-                let eos = eos.max(parsed.min_tokens);
-                if eos < limit {
-                    (eos.max(1), Finish::Stop)
-                } else {
-                    (limit, Finish::Length)
-                }
-            }
-            _ => (limit, Finish::Length),
-        }
+        let eos = self.eos_after.filter(|_| !parsed.ignore_eos);
+        output_length(asked, self.max_output, eos, parsed.min_tokens)
     }
 
     /// Prompt tokens served from the prefix cache, remembering this prompt's blocks. vLLM
@@ -167,21 +157,31 @@ impl AppState {
         let Some(cache) = self.prefix_cache.as_ref().filter(|_| parsed.cache_prompt) else {
             return 0;
         };
-        let n = parsed.prompt_tokens;
-        let last_excluded = n.saturating_sub(1);
-        match self.flavor {
-            Flavor::Openai => {
-                let reuse = cache.reuse(&parsed.blocks, None);
-                (reuse.blocks * BLOCK).min(last_excluded / BLOCK * BLOCK)
-            }
-            Flavor::LlamaServer => {
-                let reuse = cache.reuse(&parsed.blocks, Some(parsed.prompt_fingerprint));
-                match reuse.whole {
-                    true => last_excluded,
-                    false => (reuse.blocks * BLOCK).min(last_excluded),
-                }
-            }
-        }
+        let whole = (self.flavor == Flavor::LlamaServer).then_some(parsed.prompt_fingerprint);
+        cached_of(self.flavor, parsed.prompt_tokens, cache.reuse(&parsed.blocks, whole))
+    }
+}
+
+/// The output rule: the limit is `asked` capped by `max_output`; an end of sequence at `eos`
+/// (already `None` for a request that ignores EOS), never before `min_tokens`, wins only when it
+/// comes strictly before the limit.
+fn output_length(asked: u64, max_output: Option<u64>, eos: Option<u64>, min_tokens: u64) -> (u64, Finish) {
+    let limit = max_output.map_or(asked, |cap| asked.min(cap)).max(1);
+    match eos.map(|eos| eos.max(min_tokens).max(1)) {
+        Some(eos) if eos < limit => (eos, Finish::Stop),
+        _ => (limit, Finish::Length),
+    }
+}
+
+/// Cached prompt tokens of a prompt of `n` tokens, from what the cache found. The last prompt
+/// token is never cached; the OpenAI flavor (vLLM) counts whole blocks only, llama-server
+/// reuses a repeated prompt up to its last token.
+fn cached_of(flavor: Flavor, n: u64, reuse: Reuse) -> u64 {
+    let last_excluded = n.saturating_sub(1);
+    match (flavor, reuse.whole) {
+        (Flavor::Openai, _) => (reuse.blocks * BLOCK).min(last_excluded / BLOCK * BLOCK),
+        (Flavor::LlamaServer, true) => last_excluded,
+        (Flavor::LlamaServer, false) => (reuse.blocks * BLOCK).min(last_excluded),
     }
 }
 
@@ -573,4 +573,56 @@ fn prometheus(text: String) -> Reply {
 /// An error answer in the flavor's shape.
 fn error(flavor: Flavor, status: StatusCode, message: &str) -> Reply {
     json(status, error_json(flavor, status, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_length_rule() {
+        use Finish::{Length, Stop};
+        // (asked, --max-output, --eos-after unless ignored, min_tokens) → (tokens, finish)
+        let cases: &[(u64, Option<u64>, Option<u64>, u64, (u64, Finish))] = &[
+            (10, None, None, 0, (10, Length)),
+            (10, None, Some(5), 0, (5, Stop)),
+            (10, None, Some(5), 8, (8, Stop)),
+            (10, None, Some(5), 10, (10, Length)), // a tie: the limit wins
+            (10, None, Some(10), 0, (10, Length)),
+            (4, None, Some(5), 0, (4, Length)),
+            (50, Some(20), None, 0, (20, Length)),
+            (50, Some(20), Some(5), 0, (5, Stop)),
+            (50, Some(20), Some(5), 30, (20, Length)),
+            (7, Some(20), None, 0, (7, Length)),
+        ];
+        for &(asked, max_output, eos, min_tokens, expected) in cases {
+            assert_eq!(
+                output_length(asked, max_output, eos, min_tokens),
+                expected,
+                "{asked} {max_output:?} {eos:?} {min_tokens}"
+            );
+        }
+    }
+
+    #[test]
+    fn cached_tokens_rule() {
+        let reuse = |blocks, whole| Reuse { blocks, whole };
+        // (flavor, prompt tokens, reuse) → cached tokens
+        let cases: &[(Flavor, u64, Reuse, u64)] = &[
+            (Flavor::Openai, 67, reuse(0, false), 0),
+            (Flavor::Openai, 67, reuse(4, false), 64),
+            (Flavor::Openai, 64, reuse(4, false), 48), // the last token is computed
+            (Flavor::Openai, 65, reuse(4, false), 64),
+            (Flavor::Openai, 10, reuse(0, true), 0), // vLLM knows only blocks
+            (Flavor::Openai, 0, reuse(0, false), 0),
+            (Flavor::LlamaServer, 67, reuse(4, false), 64),
+            (Flavor::LlamaServer, 67, reuse(4, true), 66),
+            (Flavor::LlamaServer, 64, reuse(4, false), 63),
+            (Flavor::LlamaServer, 10, reuse(0, true), 9),
+            (Flavor::LlamaServer, 1, reuse(0, true), 0),
+        ];
+        for &(flavor, n, found, expected) in cases {
+            assert_eq!(cached_of(flavor, n, found), expected, "{flavor:?} {n} {found:?}");
+        }
+    }
 }
