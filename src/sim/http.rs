@@ -583,7 +583,8 @@ mod tests {
     fn output_length_rule() {
         use Finish::{Length, Stop};
         // (asked, --max-output, --eos-after unless ignored, min_tokens) → (tokens, finish)
-        let cases: &[(u64, Option<u64>, Option<u64>, u64, (u64, Finish))] = &[
+        type Case = (u64, Option<u64>, Option<u64>, u64, (u64, Finish));
+        let cases: &[Case] = &[
             (10, None, None, 0, (10, Length)),
             (10, None, Some(5), 0, (5, Stop)),
             (10, None, Some(5), 8, (8, Stop)),
