@@ -47,7 +47,9 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Some(Command::Serve(config)) => crate::sim::serve_forever(*config).await.map(|()| Outcome::Complete),
+            Some(Command::Serve(config)) => crate::sim::serve_forever((*config).into())
+                .await
+                .map(|()| Outcome::Complete),
             Some(Command::Demo(args)) => crate::demo::run(args).await,
             Some(Command::Report(args)) => {
                 let summary = crate::run::rebuild::rebuild(&args.dir)?;

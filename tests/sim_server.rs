@@ -96,16 +96,18 @@ async fn streaming_chat_with_usage() {
         }
     }
     assert_eq!(ev[6]["choices"], json!([]));
-    // "Hello, simulator!" is 17 chars -> ceil(17 / 4) = 5 tokens.
+    // "Hello, simulator!" is "Hello" "," " simulator" (9 letters: 3 tokens) "!" = 6 tokens; with
+    // BOS and the chat template's 4 + 3, 14. The prefix cache is on: nothing cached yet.
     assert_eq!(
         ev[6]["usage"],
-        json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10})
+        json!({"prompt_tokens": 14, "completion_tokens": 5, "total_tokens": 19,
+               "prompt_tokens_details": {"cached_tokens": 0}})
     );
 
     let stats = sim.stats();
     assert_eq!(stats.requests_total, 1);
     assert_eq!(stats.requests_completed, 1);
-    assert_eq!(stats.prompt_tokens_total, 5);
+    assert_eq!(stats.prompt_tokens_total, 14);
     assert_eq!(stats.output_tokens_total, 5);
     assert_eq!(stats.truth.ttft_ms.count, 1);
     assert_eq!(stats.truth.itl_ms.count, 4);
@@ -143,7 +145,8 @@ async fn continuous_usage_stats_puts_usage_in_every_chunk() {
     assert_eq!(completion, [0, 2, 4, 5, 5]);
     assert_eq!(
         ev[1]["usage"],
-        json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+        json!({"prompt_tokens": 14, "completion_tokens": 2, "total_tokens": 16,
+               "prompt_tokens_details": {"cached_tokens": 0}})
     );
     assert_eq!(ev[3]["choices"][0]["finish_reason"], "length");
     assert_eq!(ev[4]["choices"], json!([]));
@@ -220,7 +223,7 @@ async fn non_streamed_responses_and_keep_alive() {
     let (head, body) = conn.request("POST", "/v1/completions", &[], &req.to_string()).await;
     assert_eq!(head.status, 200);
     assert_eq!(body["choices"][0]["text"], "tok tok ");
-    assert_eq!(body["usage"]["prompt_tokens"], 1);
+    assert_eq!(body["usage"]["prompt_tokens"], 2, "BOS and \"hi\"");
 
     // Default max tokens.
     let req = json!({"messages": [{"role": "user", "content": "x"}]});
@@ -322,7 +325,8 @@ async fn images_rejected_like_llama_cpp() {
     let sim = start(fast()).await;
     let (head, body) = post(sim.addr, "/v1/chat/completions", &req).await;
     assert_eq!(head.status, 200);
-    assert_eq!(body["usage"]["prompt_tokens"], 4 + 256);
+    // BOS, the template's 4 + 3, "what" " is" " this" "?", and the image.
+    assert_eq!(body["usage"]["prompt_tokens"], 1 + 4 + 4 + 256 + 3);
     sim.shutdown();
 }
 

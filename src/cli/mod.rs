@@ -4,6 +4,7 @@
 pub mod config;
 pub mod legacy;
 pub mod parse;
+pub mod sim;
 pub mod workload;
 
 use crate::workload::ApiKind;
@@ -35,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the built-in OpenAI-compatible simulator (for trying llm-bench and for tests).
-    Serve(Box<crate::sim::SimConfig>),
+    Serve(Box<sim::SimArgs>),
     /// Start the simulator in-process and run a short step benchmark against it.
     Demo(DemoArgs),
     /// Rebuild summary.json of a results folder from its requests.jsonl.

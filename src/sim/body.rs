@@ -20,7 +20,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, Sleep};
 
-use super::chunks::{Chunks, Endpoint, DONE, MALFORMED};
+use super::chunks::{Chunks, Endpoint, Finish, PromptUsage, DONE, MALFORMED};
 use super::conn::{ConnControl, Ending};
 use super::engine::Tick;
 use super::faults::{ExclusiveFault, FaultPlan};
@@ -136,10 +136,13 @@ enum Phase {
 pub(crate) struct StreamSpec {
     pub chunks: Arc<Chunks>,
     pub endpoint: Endpoint,
-    pub prompt_tokens: u64,
+    /// The prompt's tokens and, when the server reports them, the cached ones.
+    pub prompt: PromptUsage,
     /// Prompt tokens the server evaluated (llama.cpp's `timings.prompt_n`).
     pub prompt_evaluated: u64,
     pub output_tokens: u64,
+    /// Why the generation ends after `output_tokens`.
+    pub finish: Finish,
     pub include_usage: bool,
     /// vLLM's `continuous_usage_stats`: every chunk carries the usage so far.
     pub continuous_usage: bool,
@@ -199,7 +202,7 @@ impl TokenStream {
                     // first byte instead of the first content measures wrong.
                     if let Some(role) = &chunks.role {
                         if self.spec.continuous_usage {
-                            return data(chunks.with_usage(role, self.spec.prompt_tokens, 0));
+                            return data(chunks.with_usage(role, self.spec.prompt, 0));
                         }
                         return data(role.clone());
                     }
@@ -228,7 +231,7 @@ impl TokenStream {
                         }
                         return self.content(chunks.unfinished());
                     }
-                    let chunk = chunks.content(self.sent_chunks, self.spec.output_tokens);
+                    let chunk = chunks.content(self.sent_chunks, self.spec.output_tokens, self.spec.finish);
                     if self.sent_chunks == self.total_chunks / 2 {
                         if let Some(early) = self.inject_faults(chunk.clone()) {
                             return early;
@@ -241,10 +244,14 @@ impl TokenStream {
                 }
                 Phase::Tail => {
                     self.phase = Phase::Done;
-                    let timings = self.truth.timings(self.spec.prompt_evaluated, self.spec.output_tokens);
+                    let cache_n = self.spec.prompt.tokens.saturating_sub(self.spec.prompt_evaluated);
+                    let timings = self
+                        .truth
+                        .timings(cache_n, self.spec.prompt_evaluated, self.spec.output_tokens);
                     if let Some(tail) = chunks.tail(
-                        self.spec.prompt_tokens,
+                        self.spec.prompt,
                         self.spec.output_tokens,
+                        self.spec.finish,
                         self.spec.include_usage,
                         &timings,
                     ) {
@@ -297,7 +304,7 @@ impl TokenStream {
     fn inject_exclusive(&mut self, fault: ExclusiveFault) -> Option<FramePoll> {
         let chunks = Arc::clone(&self.spec.chunks);
         let chunks = chunks.get(self.spec.endpoint);
-        let (index, output_tokens) = (self.sent_chunks, self.spec.output_tokens);
+        let (index, output_tokens, finish) = (self.sent_chunks, self.spec.output_tokens, self.spec.finish);
         match fault {
             ExclusiveFault::ResetMidStream => {
                 self.stats.count_fault(Fault::ResetMidStream);
@@ -310,11 +317,11 @@ impl TokenStream {
             }
             ExclusiveFault::InvalidUtf8 => {
                 self.stats.count_fault(Fault::InvalidUtf8);
-                Some(self.content(chunks.invalid_utf8(index, output_tokens)))
+                Some(self.content(chunks.invalid_utf8(index, output_tokens, finish)))
             }
             ExclusiveFault::HugeEvent => {
                 self.stats.count_fault(Fault::HugeEvent);
-                Some(self.content(chunks.huge(index, output_tokens, self.spec.huge_event_bytes)))
+                Some(self.content(chunks.huge(index, output_tokens, finish, self.spec.huge_event_bytes)))
             }
             ExclusiveFault::ErrorEvent => {
                 self.stats.count_fault(Fault::ErrorEvent);
@@ -349,7 +356,7 @@ impl TokenStream {
         let chunk = if self.spec.continuous_usage {
             let chunks = self.spec.chunks.get(self.spec.endpoint);
             let so_far = chunks.tokens_in(self.sent_chunks + 1, self.token_limit());
-            chunks.with_usage(&chunk, self.spec.prompt_tokens, so_far)
+            chunks.with_usage(&chunk, self.spec.prompt, so_far)
         } else {
             chunk
         };
@@ -419,13 +426,14 @@ impl TruthRecorder {
     }
 
     /// The stream's timings as llama-server reports them, from the same stamps.
-    fn timings(&self, prompt_n: u64, predicted_n: u64) -> Timings {
+    fn timings(&self, cache_n: u64, prompt_n: u64, predicted_n: u64) -> Timings {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let (prompt_ms, predicted_ms) = match (self.first, self.last) {
             (Some(first), Some(last)) => (ms(first - self.received_at), ms(last - first)),
             _ => (0.0, 0.0),
         };
         Timings {
+            cache_n,
             prompt_n,
             prompt_ms,
             predicted_n,

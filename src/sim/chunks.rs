@@ -52,6 +52,34 @@ impl Endpoint {
     }
 }
 
+/// Why a generation ended, as `finish_reason` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Finish {
+    /// The token limit (`max_tokens`, or the server's `--max-output`) came first.
+    #[default]
+    Length,
+    /// The model "produced" its end of sequence (`--eos-after`).
+    Stop,
+}
+
+impl Finish {
+    /// The quoted JSON string.
+    fn json(self) -> &'static str {
+        match self {
+            Finish::Length => r#""length""#,
+            Finish::Stop => r#""stop""#,
+        }
+    }
+}
+
+/// The prompt side of `usage`: its tokens, and the cached ones when the server reports them
+/// (`prompt_tokens_details.cached_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PromptUsage {
+    pub tokens: u64,
+    pub cached: Option<u64>,
+}
+
 /// The text the simulator "generates": one word per token.
 const WORD: &str = "tok ";
 
@@ -104,8 +132,8 @@ pub(crate) struct EndpointChunks {
     pub role: Option<Bytes>,
     /// A full chunk of `tokens_per_chunk` tokens that is not the last.
     content: Bytes,
-    /// A full chunk of `tokens_per_chunk` tokens that is the last one.
-    last_full: Bytes,
+    /// A full chunk of `tokens_per_chunk` tokens that is the last one, for each [`Finish`].
+    last_full: [Bytes; 2],
 }
 
 impl EndpointChunks {
@@ -117,10 +145,11 @@ impl EndpointChunks {
             tokens_per_chunk,
             role: None,
             content: Bytes::new(),
-            last_full: Bytes::new(),
+            last_full: [Bytes::new(), Bytes::new()],
         };
-        this.content = this.text_chunk(&json_string(&repeat_word(tokens_per_chunk)), false);
-        this.last_full = this.text_chunk(&json_string(&repeat_word(tokens_per_chunk)), true);
+        let full = json_string(&repeat_word(tokens_per_chunk));
+        this.content = this.text_chunk(&full, None);
+        this.last_full = [Finish::Length, Finish::Stop].map(|finish| this.text_chunk(&full, Some(finish)));
         if role_chunk && endpoint == Endpoint::Chat {
             let content = match flavor {
                 Flavor::Openai => r#""""#,
@@ -152,16 +181,16 @@ impl EndpointChunks {
     /// The content chunk at `index` (0-based) of a response of
     /// `output_tokens` tokens. Only the last one is ever formatted here, and
     /// only when it is shorter than a full chunk.
-    pub fn content(&self, index: u64, output_tokens: u64) -> Bytes {
+    pub fn content(&self, index: u64, output_tokens: u64, finish: Finish) -> Bytes {
         let total = self.chunk_count(output_tokens);
         if index + 1 < total {
             return self.content.clone();
         }
         let remainder = self.tokens_at(index, output_tokens);
         if remainder == self.tokens_per_chunk {
-            self.last_full.clone()
+            self.last_full[finish as usize].clone()
         } else {
-            self.text_chunk(&json_string(&repeat_word(remainder)), true)
+            self.text_chunk(&json_string(&repeat_word(remainder)), Some(finish))
         }
     }
 
@@ -171,18 +200,18 @@ impl EndpointChunks {
     }
 
     /// The chunk at `index` with invalid UTF-8 (a lone continuation byte) inside its text.
-    pub fn invalid_utf8(&self, index: u64, output_tokens: u64) -> Bytes {
+    pub fn invalid_utf8(&self, index: u64, output_tokens: u64, finish: Finish) -> Bytes {
         let text = json_string(&repeat_word(self.tokens_at(index, output_tokens)));
         let mut broken = text.into_bytes();
         broken.insert(1, 0x80);
-        self.raw_text_chunk(&broken, self.is_last(index, output_tokens))
+        self.raw_text_chunk(&broken, self.finish_at(index, output_tokens, finish))
     }
 
     /// The chunk at `index`, its text padded so that the event is at least `bytes` long.
-    pub fn huge(&self, index: u64, output_tokens: u64, bytes: usize) -> Bytes {
+    pub fn huge(&self, index: u64, output_tokens: u64, finish: Finish, bytes: usize) -> Bytes {
         let mut text = repeat_word(self.tokens_at(index, output_tokens));
         text.push_str(&"x".repeat(bytes));
-        self.text_chunk(&json_string(&text), self.is_last(index, output_tokens))
+        self.text_chunk(&json_string(&text), self.finish_at(index, output_tokens, finish))
     }
 
     /// An `error` event in the flavor's error shape, then `[DONE]`, as vLLM ends a failed stream.
@@ -197,14 +226,15 @@ impl EndpointChunks {
     /// Everything between the last content chunk and `[DONE]`, or `None` when there is nothing.
     pub fn tail(
         &self,
-        prompt_tokens: u64,
+        prompt: PromptUsage,
         output_tokens: u64,
+        finish: Finish,
         include_usage: bool,
         timings: &Timings,
     ) -> Option<Bytes> {
-        let usage = format!(r#","usage":{}"#, self.usage_json(prompt_tokens, output_tokens));
+        let usage = format!(r#","usage":{}"#, self.usage_json(prompt, output_tokens));
         let timings = format!(r#","timings":{}"#, timings.json());
-        let finish = r#""finish_reason":"length""#;
+        let finish = format!(r#""finish_reason":{}"#, finish.json());
         let mut tail = Vec::new();
         match (self.flavor, self.endpoint) {
             (Flavor::Openai, _) => {
@@ -233,11 +263,11 @@ impl EndpointChunks {
     /// `chunk` (one event) carrying usage, as vLLM sends every chunk when asked for
     /// `continuous_usage_stats`: the cumulative counts so far, spliced in before the event's
     /// closing brace. Only requests that ask pay for it; the shared chunks stay as they are.
-    pub fn with_usage(&self, chunk: &Bytes, prompt_tokens: u64, completion_tokens: u64) -> Bytes {
+    pub fn with_usage(&self, chunk: &Bytes, prompt: PromptUsage, completion_tokens: u64) -> Bytes {
         let Some(head) = chunk.strip_suffix(b"}\n\n") else {
             return chunk.clone();
         };
-        let usage = self.usage_json(prompt_tokens, completion_tokens);
+        let usage = self.usage_json(prompt, completion_tokens);
         let mut bytes = Vec::with_capacity(chunk.len() + usage.len() + 10);
         bytes.extend_from_slice(head);
         bytes.extend_from_slice(b",\"usage\":");
@@ -247,20 +277,21 @@ impl EndpointChunks {
     }
 
     /// The whole non-streamed response body.
-    pub fn full_response(&self, output_tokens: u64, usage: Option<(u64, u64)>) -> Bytes {
+    pub fn full_response(&self, output_tokens: u64, finish: Finish, usage: Option<PromptUsage>) -> Bytes {
         let text = json_string(&repeat_word(output_tokens));
         let usage = match usage {
-            Some((prompt, completion)) => format!(r#","usage":{}"#, self.usage_json(prompt, completion)),
+            Some(prompt) => format!(r#","usage":{}"#, self.usage_json(prompt, output_tokens)),
             None => String::new(),
         };
+        let finish = finish.json();
         let (object, choice) = match self.endpoint {
             Endpoint::Chat => (
                 "chat.completion",
-                format!(r#"{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"length"}}"#),
+                format!(r#"{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":{finish}}}"#),
             ),
             Endpoint::Completions => (
                 "text_completion",
-                format!(r#"{{"index":0,"text":{text},"finish_reason":"length"}}"#),
+                format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#),
             ),
         };
         Bytes::from(format!(
@@ -270,22 +301,23 @@ impl EndpointChunks {
         ))
     }
 
-    fn is_last(&self, index: u64, output_tokens: u64) -> bool {
-        index + 1 >= self.chunk_count(output_tokens)
+    /// `finish` when the chunk at `index` is the last one.
+    fn finish_at(&self, index: u64, output_tokens: u64, finish: Finish) -> Option<Finish> {
+        (index + 1 >= self.chunk_count(output_tokens)).then_some(finish)
     }
 
-    /// A content chunk whose text is `text_json` (a quoted JSON string).
-    fn text_chunk(&self, text_json: &str, last: bool) -> Bytes {
-        self.raw_text_chunk(text_json.as_bytes(), last)
+    /// A content chunk whose text is `text_json` (a quoted JSON string); `finish` when it is
+    /// the last one.
+    fn text_chunk(&self, text_json: &str, finish: Option<Finish>) -> Bytes {
+        self.raw_text_chunk(text_json.as_bytes(), finish)
     }
 
     /// A content chunk from raw text bytes, which may be anything (an injected fault).
-    fn raw_text_chunk(&self, text: &[u8], last: bool) -> Bytes {
+    fn raw_text_chunk(&self, text: &[u8], finish: Option<Finish>) -> Bytes {
         // llama-server finishes in a chunk of its own, after the last text.
-        let finish = if last && self.flavor == Flavor::Openai {
-            r#""length""#
-        } else {
-            "null"
+        let finish = match (finish, self.flavor) {
+            (Some(finish), Flavor::Openai) => finish.json(),
+            _ => "null",
         };
         const TEXT: &str = "\u{1}";
         let choice = match self.endpoint {
@@ -318,14 +350,15 @@ impl EndpointChunks {
         )
     }
 
-    fn usage_json(&self, prompt: u64, completion: u64) -> String {
-        let details = match self.flavor {
-            Flavor::Openai => "",
-            Flavor::LlamaServer => r#","prompt_tokens_details":{"cached_tokens":0}"#,
+    fn usage_json(&self, prompt: PromptUsage, completion: u64) -> String {
+        let details = match prompt.cached {
+            Some(cached) => format!(r#","prompt_tokens_details":{{"cached_tokens":{cached}}}"#),
+            None => String::new(),
         };
+        let tokens = prompt.tokens;
         format!(
-            r#"{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}{details}}}"#,
-            prompt.saturating_add(completion)
+            r#"{{"prompt_tokens":{tokens},"completion_tokens":{completion},"total_tokens":{}{details}}}"#,
+            tokens.saturating_add(completion)
         )
     }
 }
@@ -361,7 +394,18 @@ mod tests {
         all.remove(0)
     }
 
+    const L: Finish = Finish::Length;
+    const P5: PromptUsage = PromptUsage {
+        tokens: 5,
+        cached: None,
+    };
+    const P7: PromptUsage = PromptUsage {
+        tokens: 7,
+        cached: None,
+    };
+
     const TIMINGS: Timings = Timings {
+        cache_n: 0,
         prompt_n: 5,
         prompt_ms: 10.0,
         predicted_n: 7,
@@ -378,24 +422,32 @@ mod tests {
         assert_eq!(role["model"], "we\"ird");
         // 7 tokens in chunks of 3: 3, 3, 1.
         assert_eq!(chat.chunk_count(7), 3);
-        let first = parse_sse(&chat.content(0, 7));
+        let first = parse_sse(&chat.content(0, 7, L));
         assert_eq!(first["choices"][0]["delta"]["content"], "tok tok tok ");
         assert!(first["choices"][0]["finish_reason"].is_null());
-        let last = parse_sse(&chat.content(2, 7));
+        let last = parse_sse(&chat.content(2, 7, L));
         assert_eq!(last["choices"][0]["delta"]["content"], "tok ");
         assert_eq!(last["choices"][0]["finish_reason"], "length");
-        let usage = parse_sse(&chat.tail(5, 7, true, &TIMINGS).unwrap());
+        let usage = parse_sse(&chat.tail(P5, 7, L, true, &TIMINGS).unwrap());
         assert_eq!(usage["usage"]["total_tokens"], 12);
         assert_eq!(usage["choices"].as_array().unwrap().len(), 0);
         assert!(usage.get("timings").is_none());
-        assert!(chat.tail(5, 7, false, &TIMINGS).is_none());
+        assert!(chat.tail(P5, 7, L, false, &TIMINGS).is_none());
 
         let cmpl = chunks.get(Endpoint::Completions);
         assert!(cmpl.role.is_none());
-        let c = parse_sse(&cmpl.content(0, 6));
+        let c = parse_sse(&cmpl.content(0, 6, L));
         assert_eq!(c["object"], "text_completion");
         assert_eq!(c["choices"][0]["text"], "tok tok tok ");
-        let full: Value = serde_json::from_slice(&cmpl.full_response(2, Some((1, 2)))).unwrap();
+        let full: Value = serde_json::from_slice(&cmpl.full_response(
+            2,
+            L,
+            Some(PromptUsage {
+                tokens: 1,
+                cached: None,
+            }),
+        ))
+        .unwrap();
         assert_eq!(full["choices"][0]["text"], "tok tok ");
         assert_eq!(full["usage"]["completion_tokens"], 2);
         let models: Value = serde_json::from_slice(&chunks.models).unwrap();
@@ -408,25 +460,25 @@ mod tests {
         let chat = chunks.get(Endpoint::Chat);
         let role = parse_sse(chat.role.as_ref().unwrap());
         assert!(role["choices"][0]["delta"]["content"].is_null());
-        let last = parse_sse(&chat.content(6, 7));
+        let last = parse_sse(&chat.content(6, 7, L));
         assert!(
             last["choices"][0]["finish_reason"].is_null(),
             "text chunks never finish"
         );
-        let tail = events(&chat.tail(5, 7, true, &TIMINGS).unwrap());
+        let tail = events(&chat.tail(P5, 7, L, true, &TIMINGS).unwrap());
         assert_eq!(tail.len(), 2);
         assert_eq!(tail[0]["choices"][0]["finish_reason"], "length");
         assert_eq!(tail[0]["choices"][0]["delta"], serde_json::json!({}));
         assert!(tail[1]["choices"].as_array().unwrap().is_empty());
         assert_eq!(tail[1]["usage"]["completion_tokens"], 7);
         assert_eq!(tail[1]["timings"]["predicted_n"], 7);
-        let without_usage = events(&chat.tail(5, 7, false, &TIMINGS).unwrap());
+        let without_usage = events(&chat.tail(P5, 7, L, false, &TIMINGS).unwrap());
         assert_eq!(without_usage.len(), 1);
         assert_eq!(without_usage[0]["timings"]["prompt_n"], 5);
 
         let cmpl = chunks.get(Endpoint::Completions);
         assert!(cmpl.role.is_none());
-        let tail = events(&cmpl.tail(5, 7, true, &TIMINGS).unwrap());
+        let tail = events(&cmpl.tail(P5, 7, L, true, &TIMINGS).unwrap());
         assert_eq!(tail.len(), 1);
         assert_eq!(tail[0]["choices"][0]["finish_reason"], "length");
         assert_eq!(tail[0]["choices"][0]["text"], "");
@@ -444,8 +496,8 @@ mod tests {
         // 10 tokens in chunks of 4: 4, 4, 2, with the counts so far.
         let counts: Vec<Value> = (0..3)
             .map(|i| {
-                let chunk = chat.content(i, 10);
-                let json = parse_sse(&chat.with_usage(&chunk, 7, chat.tokens_in(i + 1, 10)));
+                let chunk = chat.content(i, 10, L);
+                let json = parse_sse(&chat.with_usage(&chunk, P7, chat.tokens_in(i + 1, 10)));
                 assert_eq!(
                     json["choices"][0]["delta"]["content"],
                     parse_sse(&chunk)["choices"][0]["delta"]["content"]
@@ -460,23 +512,23 @@ mod tests {
         assert_eq!(completion, [4, 8, 10]);
         assert_eq!(counts[2]["total_tokens"], 17);
         assert_eq!(counts[2]["prompt_tokens"], 7);
-        let role = parse_sse(&chat.with_usage(chat.role.as_ref().unwrap(), 7, 0));
+        let role = parse_sse(&chat.with_usage(chat.role.as_ref().unwrap(), P7, 0));
         assert_eq!(role["usage"]["completion_tokens"], 0);
         assert_eq!(role["choices"][0]["delta"]["role"], "assistant");
         // The shared chunk is untouched.
-        assert!(parse_sse(&chat.content(0, 10)).get("usage").is_none());
+        assert!(parse_sse(&chat.content(0, 10, L)).get("usage").is_none());
     }
 
     #[test]
     fn fault_chunks() {
         let chunks = Chunks::new("m", 2, true, Flavor::Openai);
         let chat = chunks.get(Endpoint::Chat);
-        let bad = chat.invalid_utf8(1, 5);
+        let bad = chat.invalid_utf8(1, 5, L);
         assert!(std::str::from_utf8(&bad).is_err());
         let repaired = String::from_utf8_lossy(&bad);
         let json: Value = serde_json::from_str(repaired.trim().strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(json["choices"][0]["delta"]["content"], "\u{fffd}tok tok ");
-        let huge = chat.huge(2, 5, 2 << 20);
+        let huge = chat.huge(2, 5, L, 2 << 20);
         assert!(huge.len() > 2 << 20);
         let huge = parse_sse(&huge);
         assert_eq!(
@@ -489,5 +541,44 @@ mod tests {
             "{error}"
         );
         assert!(error.contains(ERROR_EVENT_MESSAGE));
+    }
+
+    #[test]
+    fn finish_reasons_and_cached_tokens() {
+        for flavor in [Flavor::Openai, Flavor::LlamaServer] {
+            let chunks = Chunks::new("m", 2, true, flavor);
+            for endpoint in [Endpoint::Chat, Endpoint::Completions] {
+                let c = chunks.get(endpoint);
+                let cached = PromptUsage {
+                    tokens: 40,
+                    cached: Some(32),
+                };
+                for finish in [Finish::Length, Finish::Stop] {
+                    let name = match finish {
+                        Finish::Length => "length",
+                        Finish::Stop => "stop",
+                    };
+                    let full: Value = serde_json::from_slice(&c.full_response(3, finish, Some(cached))).unwrap();
+                    assert_eq!(full["choices"][0]["finish_reason"], name);
+                    assert_eq!(full["usage"]["prompt_tokens_details"]["cached_tokens"], 32);
+                    assert_eq!(full["usage"]["completion_tokens"], 3);
+                    // Where the stream says why it ended: the last content chunk (OpenAI) or the tail.
+                    let last = parse_sse(&c.content(1, 3, finish));
+                    let tail = events(&c.tail(cached, 3, finish, true, &TIMINGS).unwrap());
+                    let said = match flavor {
+                        Flavor::Openai => last["choices"][0]["finish_reason"].clone(),
+                        Flavor::LlamaServer => tail[0]["choices"][0]["finish_reason"].clone(),
+                    };
+                    assert_eq!(said, name, "{flavor:?} {endpoint:?}");
+                    let usage = &tail.last().unwrap()["usage"];
+                    assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 32);
+                }
+                // A full last chunk comes from the pre-built pair.
+                let last = parse_sse(&c.content(1, 4, Finish::Stop));
+                if flavor == Flavor::Openai {
+                    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+                }
+            }
+        }
     }
 }

@@ -20,15 +20,17 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use super::body::{SimBody, StreamSpec, TokenStream};
-use super::chunks::{Chunks, Endpoint, MALFORMED};
+use super::chunks::{Chunks, Endpoint, Finish, PromptUsage, MALFORMED};
 use super::config::{ErrorBody, Flavor, SimConfig};
 use super::conn::{ConnControl, Ending};
 use super::engine::{EngineHandle, Tick};
 use super::errors::{error_json, html_page};
 use super::faults::{ExclusiveFault, FaultPlan, FaultRates};
 use super::llama;
+use super::prefix::{PrefixCache, Reuse, PREFIX_CACHE_BLOCKS};
 use super::request::{self, GenRequest};
 use super::stats::{Fault, Stats};
+use super::tokenizer::BLOCK;
 
 /// Largest request body accepted; generous enough for base64 images.
 const MAX_BODY_BYTES: usize = 64 << 20;
@@ -83,38 +85,19 @@ pub(crate) struct AppState {
     faults: FaultRates,
     chunks: Arc<Chunks>,
     engine: EngineHandle,
-    /// Prompts seen, for llama-server's prompt cache (that flavor only).
-    prompt_cache: Option<PromptCache>,
+    /// Prompt prefixes seen (`None` with `--no-prefix-cache`).
+    prefix_cache: Option<PrefixCache>,
+    /// The OpenAI flavor reports `prompt_tokens_details.cached_tokens` only with the prefix
+    /// cache on; llama-server always does.
+    report_cached: bool,
+    /// `--max-output`: the most tokens any request generates.
+    max_output: Option<u64>,
+    /// `--eos-after`: where a request that does not ignore EOS ends.
+    eos_after: Option<u64>,
+    /// Serve `POST /tokenize` (not with `--no-tokenize`).
+    tokenize: bool,
+    max_model_len: u64,
     pub stats: Arc<Stats>,
-}
-
-/// llama-server reuses a cached prompt: a prompt seen before costs one token of prefill (it
-/// always evaluates the last one), unless the request says `cache_prompt: false`. Keyed by the
-/// whole prompt, a coarse stand-in for llama.cpp's per-slot common prefix.
-#[derive(Default)]
-struct PromptCache {
-    seen: std::sync::Mutex<std::collections::HashSet<u64>>,
-}
-
-/// Bounded so that hours of unique prompts do not grow the simulator.
-const PROMPT_CACHE_ENTRIES: usize = 4096;
-
-impl PromptCache {
-    /// Prompt tokens the server evaluates for this request.
-    fn evaluated(&self, parsed: &GenRequest) -> u64 {
-        if !parsed.cache_prompt {
-            return parsed.prompt_tokens;
-        }
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= PROMPT_CACHE_ENTRIES {
-            seen.clear();
-        }
-        if seen.insert(parsed.prompt_fingerprint) {
-            parsed.prompt_tokens
-        } else {
-            parsed.prompt_tokens.min(1)
-        }
-    }
 }
 
 impl AppState {
@@ -148,9 +131,57 @@ impl AppState {
                 config.flavor,
             )),
             engine,
-            prompt_cache: (config.flavor == Flavor::LlamaServer).then(PromptCache::default),
+            prefix_cache: (!config.no_prefix_cache).then(|| PrefixCache::new(PREFIX_CACHE_BLOCKS)),
+            report_cached: config.flavor == Flavor::LlamaServer || !config.no_prefix_cache,
+            max_output: config.max_output,
+            eos_after: config.eos_after,
+            tokenize: !config.no_tokenize,
+            max_model_len: config.max_model_len,
             stats,
         }
+    }
+
+    /// How many tokens a request generates, and why it stops there: its limit (`max_tokens`
+    /// or the default, capped by `--max-output`), or sooner at `--eos-after` (never before
+    /// `min_tokens`) unless it ignores EOS. At a tie the limit wins, as in vLLM.
+    fn output_length(&self, parsed: &GenRequest) -> (u64, Finish) {
+        let asked = parsed.max_tokens.unwrap_or(self.default_max_tokens);
+        let eos = self.eos_after.filter(|_| !parsed.ignore_eos);
+        output_length(asked, self.max_output, eos, parsed.min_tokens)
+    }
+
+    /// Prompt tokens served from the prefix cache, remembering this prompt's blocks. vLLM
+    /// counts whole 16-token blocks and always computes the last prompt token; llama-server
+    /// reuses the same prompt up to its last token.
+    fn cached_tokens(&self, parsed: &GenRequest) -> u64 {
+        let Some(cache) = self.prefix_cache.as_ref().filter(|_| parsed.cache_prompt) else {
+            return 0;
+        };
+        let whole = (self.flavor == Flavor::LlamaServer).then_some(parsed.prompt_fingerprint);
+        cached_of(self.flavor, parsed.prompt_tokens, cache.reuse(&parsed.blocks, whole))
+    }
+}
+
+/// The output rule: the limit is `asked` capped by `max_output`; an end of sequence at `eos`
+/// (already `None` for a request that ignores EOS), never before `min_tokens`, wins only when it
+/// comes strictly before the limit.
+fn output_length(asked: u64, max_output: Option<u64>, eos: Option<u64>, min_tokens: u64) -> (u64, Finish) {
+    let limit = max_output.map_or(asked, |cap| asked.min(cap)).max(1);
+    match eos.map(|eos| eos.max(min_tokens).max(1)) {
+        Some(eos) if eos < limit => (eos, Finish::Stop),
+        _ => (limit, Finish::Length),
+    }
+}
+
+/// Cached prompt tokens of a prompt of `n` tokens, from what the cache found. The last prompt
+/// token is never cached; the OpenAI flavor (vLLM) counts whole blocks only, llama-server
+/// reuses a repeated prompt up to its last token.
+fn cached_of(flavor: Flavor, n: u64, reuse: Reuse) -> u64 {
+    let last_excluded = n.saturating_sub(1);
+    match (flavor, reuse.whole) {
+        (Flavor::Openai, _) => (reuse.blocks * BLOCK).min(last_excluded / BLOCK * BLOCK),
+        (Flavor::LlamaServer, true) => last_excluded,
+        (Flavor::LlamaServer, false) => (reuse.blocks * BLOCK).min(last_excluded),
     }
 }
 
@@ -185,6 +216,11 @@ pub(crate) async fn handle(
         }
         (&Method::POST, "/v1/chat/completions") => generate(&state, &conn, Endpoint::Chat, req, received_at).await,
         (&Method::POST, "/v1/completions") => generate(&state, &conn, Endpoint::Completions, req, received_at).await,
+        (&Method::POST, "/tokenize") if state.tokenize => match tokenize(&state, req).await {
+            Ok(reply) => reply,
+            Err(e) => e.into_reply(flavor),
+        },
+        (_, "/tokenize") if state.tokenize => error(flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         (
             _,
             "/health"
@@ -198,6 +234,32 @@ pub(crate) async fn handle(
         (_, path) => error(flavor, StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
     Ok(reply)
+}
+
+/// `POST /tokenize` in the flavor's shape: vLLM's `{"count", "max_model_len", "tokens"}` or
+/// llama-server's `{"tokens"}`. Not a generation: no fault, no counters. Like vLLM, the OpenAI
+/// flavor asks for no key here (its key guards /v1); llama-server's does.
+async fn tokenize(state: &AppState, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    if state.flavor == Flavor::LlamaServer {
+        check_auth(state, &req)?;
+    }
+    let body = read_body(req).await?;
+    let parsed =
+        request::parse_tokenize(state.flavor, &body).map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
+    if let Some(model) = parsed.model.as_deref().filter(|&model| model != state.model) {
+        let msg = format!("The model `{model}` does not exist.");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, msg));
+    }
+    let ids = parsed.tokens.ids();
+    let body = match state.flavor {
+        Flavor::Openai => serde_json::json!({
+            "count": ids.len(),
+            "max_model_len": state.max_model_len,
+            "tokens": ids,
+        }),
+        Flavor::LlamaServer => serde_json::json!({ "tokens": ids }),
+    };
+    Ok(json(StatusCode::OK, body.to_string()))
 }
 
 /// A generation request, from arrival to the start of its response.
@@ -271,7 +333,8 @@ async fn answer(
 struct Admitted {
     rx: UnboundedReceiver<Tick>,
     output_tokens: u64,
-    /// Prompt tokens actually evaluated (fewer when a cached prompt was reused).
+    finish: Finish,
+    /// Prompt tokens actually evaluated (fewer when a cached prefix was reused).
     prompt_evaluated: u64,
 }
 
@@ -326,16 +389,18 @@ async fn hang_up(conn: &ConnControl, ending: Ending) -> Reply {
 
 /// Queues the request in the engine.
 fn submit(state: &AppState, endpoint: Endpoint, parsed: &GenRequest, arrival: Arrival) -> Result<Admitted, ApiError> {
-    let output_tokens = parsed.max_tokens.unwrap_or(state.default_max_tokens);
+    let (output_tokens, finish) = state.output_length(parsed);
     let endless = parsed.stream && arrival.plan.exclusive == Some(ExclusiveFault::Endless);
     let chunks = match endless {
         true => u64::MAX,
         false => state.chunks.get(endpoint).chunk_count(output_tokens),
     };
-    let prompt_evaluated = match &state.prompt_cache {
-        Some(cache) if arrival.counted => cache.evaluated(parsed),
-        _ => parsed.prompt_tokens,
+    // llm-bench's pre-flight requests neither use nor fill the cache.
+    let cached = match arrival.counted {
+        true => state.cached_tokens(parsed),
+        false => 0,
     };
+    let prompt_evaluated = parsed.prompt_tokens - cached;
     let rx = state
         .engine
         .submit(prompt_evaluated, chunks)
@@ -347,6 +412,7 @@ fn submit(state: &AppState, endpoint: Endpoint, parsed: &GenRequest, arrival: Ar
     Ok(Admitted {
         rx,
         output_tokens,
+        finish,
         prompt_evaluated,
     })
 }
@@ -363,8 +429,13 @@ async fn respond(
     let Admitted {
         mut rx,
         output_tokens,
+        finish,
         prompt_evaluated,
     } = admitted;
+    let prompt = PromptUsage {
+        tokens: parsed.prompt_tokens,
+        cached: state.report_cached.then(|| parsed.prompt_tokens - prompt_evaluated),
+    };
     let Arrival {
         plan,
         counted,
@@ -374,9 +445,10 @@ async fn respond(
         let spec = StreamSpec {
             chunks: Arc::clone(&state.chunks),
             endpoint,
-            prompt_tokens: parsed.prompt_tokens,
+            prompt,
             prompt_evaluated,
             output_tokens,
+            finish,
             include_usage: parsed.include_usage && !state.no_usage,
             // vLLM's option (SGLang has it too); llama.cpp's server does not know it.
             continuous_usage: parsed.continuous_usage && !state.no_usage && state.flavor == Flavor::Openai,
@@ -424,8 +496,8 @@ async fn respond(
         state.stats.add_output_tokens(output_tokens);
         state.stats.count_completed();
     }
-    let usage = (!state.no_usage).then_some((parsed.prompt_tokens, output_tokens));
-    json(StatusCode::OK, chunks.full_response(output_tokens, usage))
+    let usage = (!state.no_usage).then_some(prompt);
+    json(StatusCode::OK, chunks.full_response(output_tokens, finish, usage))
 }
 
 /// The answer of the error fault: the flavor's JSON error or a proxy's HTML page, with
@@ -501,4 +573,57 @@ fn prometheus(text: String) -> Reply {
 /// An error answer in the flavor's shape.
 fn error(flavor: Flavor, status: StatusCode, message: &str) -> Reply {
     json(status, error_json(flavor, status, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_length_rule() {
+        use Finish::{Length, Stop};
+        // (asked, --max-output, --eos-after unless ignored, min_tokens) → (tokens, finish)
+        type Case = (u64, Option<u64>, Option<u64>, u64, (u64, Finish));
+        let cases: &[Case] = &[
+            (10, None, None, 0, (10, Length)),
+            (10, None, Some(5), 0, (5, Stop)),
+            (10, None, Some(5), 8, (8, Stop)),
+            (10, None, Some(5), 10, (10, Length)), // a tie: the limit wins
+            (10, None, Some(10), 0, (10, Length)),
+            (4, None, Some(5), 0, (4, Length)),
+            (50, Some(20), None, 0, (20, Length)),
+            (50, Some(20), Some(5), 0, (5, Stop)),
+            (50, Some(20), Some(5), 30, (20, Length)),
+            (7, Some(20), None, 0, (7, Length)),
+        ];
+        for &(asked, max_output, eos, min_tokens, expected) in cases {
+            assert_eq!(
+                output_length(asked, max_output, eos, min_tokens),
+                expected,
+                "{asked} {max_output:?} {eos:?} {min_tokens}"
+            );
+        }
+    }
+
+    #[test]
+    fn cached_tokens_rule() {
+        let reuse = |blocks, whole| Reuse { blocks, whole };
+        // (flavor, prompt tokens, reuse) → cached tokens
+        let cases: &[(Flavor, u64, Reuse, u64)] = &[
+            (Flavor::Openai, 67, reuse(0, false), 0),
+            (Flavor::Openai, 67, reuse(4, false), 64),
+            (Flavor::Openai, 64, reuse(4, false), 48), // the last token is computed
+            (Flavor::Openai, 65, reuse(4, false), 64),
+            (Flavor::Openai, 10, reuse(0, true), 0), // vLLM knows only blocks
+            (Flavor::Openai, 0, reuse(0, false), 0),
+            (Flavor::LlamaServer, 67, reuse(4, false), 64),
+            (Flavor::LlamaServer, 67, reuse(4, true), 66),
+            (Flavor::LlamaServer, 64, reuse(4, false), 63),
+            (Flavor::LlamaServer, 10, reuse(0, true), 9),
+            (Flavor::LlamaServer, 1, reuse(0, true), 0),
+        ];
+        for &(flavor, n, found, expected) in cases {
+            assert_eq!(cached_of(flavor, n, found), expected, "{flavor:?} {n} {found:?}");
+        }
+    }
 }

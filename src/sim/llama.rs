@@ -7,6 +7,8 @@ use super::stats::SimStats;
 /// The server's own account of one generation, as llama-server reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Timings {
+    /// Prompt tokens reused from the cache.
+    pub cache_n: u64,
     pub prompt_n: u64,
     /// Request received → first content chunk handed to the connection.
     pub prompt_ms: f64,
@@ -21,7 +23,7 @@ impl Timings {
         let per_second = |n: u64, ms: f64| if ms > 0.0 { 1000.0 * n as f64 / ms } else { 0.0 };
         let per_token = |n: u64, ms: f64| if n > 0 { ms / n as f64 } else { 0.0 };
         serde_json::json!({
-            "cache_n": 0,
+            "cache_n": self.cache_n,
             "prompt_n": self.prompt_n,
             "prompt_ms": self.prompt_ms,
             "prompt_per_token_ms": per_token(self.prompt_n, self.prompt_ms),
@@ -88,6 +90,7 @@ mod tests {
     #[test]
     fn timings_are_consistent() {
         let t = Timings {
+            cache_n: 0,
             prompt_n: 100,
             prompt_ms: 50.0,
             predicted_n: 11,

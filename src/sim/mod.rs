@@ -12,7 +12,8 @@
 //! bytes in each flavor's layout), `errors` (error bodies), `llama` (timings,
 //! /props, /metrics), `faults` (deterministic fault plans), `stats` (counters
 //! and truth), `server` (TCP accept loop), `conn` (closing or resetting a
-//! connection on a request's behalf).
+//! connection on a request's behalf), `tokenizer` (the deterministic token
+//! count and ids behind usage and /tokenize), `prefix` (the prefix cache).
 
 mod body;
 mod chunks;
@@ -23,9 +24,11 @@ mod errors;
 mod faults;
 mod http;
 mod llama;
+mod prefix;
 mod request;
 mod server;
 mod stats;
+mod tokenizer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

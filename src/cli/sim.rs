@@ -1,0 +1,351 @@
+//! The `serve` subcommand's flags. The simulator itself takes a plain [`SimConfig`]; this is
+//! its clap side (the project keeps clap below `cli/`), with the same defaults.
+
+use crate::sim::config::{
+    check_non_negative, check_probability, DEFAULT_DECODE_BASE_MS, DEFAULT_DECODE_MS_PER_SEQ,
+    DEFAULT_FAULT_ERROR_STATUS, DEFAULT_FAULT_HUGE_EVENT_KIB, DEFAULT_FAULT_STALL_MS, DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_MODEL_LEN, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, DEFAULT_PORT, DEFAULT_PREFILL_US_PER_TOKEN,
+    DEFAULT_TOKENS_PER_CHUNK,
+};
+use crate::sim::{ErrorBody, Flavor, SimConfig};
+
+/// `--flavor`: the clap side of [`Flavor`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlavorArg {
+    /// OpenAI's layout (also vLLM's and SGLang's).
+    Openai,
+    /// llama.cpp's llama-server, as recorded in docs/llama-server-notes.md.
+    LlamaServer,
+}
+
+impl From<FlavorArg> for Flavor {
+    fn from(arg: FlavorArg) -> Self {
+        match arg {
+            FlavorArg::Openai => Flavor::Openai,
+            FlavorArg::LlamaServer => Flavor::LlamaServer,
+        }
+    }
+}
+
+/// `--fault-error-body`: the clap side of [`ErrorBody`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorBodyArg {
+    /// The flavor's JSON error object.
+    Json,
+    /// An HTML page, as a reverse proxy in front of the server sends.
+    Html,
+}
+
+impl From<ErrorBodyArg> for ErrorBody {
+    fn from(arg: ErrorBodyArg) -> Self {
+        match arg {
+            ErrorBodyArg::Json => ErrorBody::Json,
+            ErrorBodyArg::Html => ErrorBody::Html,
+        }
+    }
+}
+
+/// The `serve` subcommand's flags: the clap side of [`SimConfig`].
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// TCP port to listen on (127.0.0.1). 0 picks a free port.
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Model id served by GET /v1/models and accepted in requests.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+
+    /// Wire format to imitate: stream layout, error bodies, and llama-server's /props.
+    #[arg(long, value_enum, default_value_t = FlavorArg::Openai)]
+    pub flavor: FlavorArg,
+
+    /// Prefill cost per prompt token, in microseconds.
+    #[arg(long, default_value_t = DEFAULT_PREFILL_US_PER_TOKEN, value_parser = non_negative)]
+    pub prefill_us_per_token: f64,
+
+    /// Duration of one decode step with a single sequence, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_DECODE_BASE_MS, value_parser = non_negative)]
+    pub decode_base_ms: f64,
+
+    /// Added to the decode step time for every active sequence, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_DECODE_MS_PER_SEQ, value_parser = non_negative)]
+    pub decode_ms_per_seq: f64,
+
+    /// Sequences decoded at once; further requests wait in a FIFO queue.
+    #[arg(long, default_value_t = DEFAULT_MAX_BATCH,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_batch: usize,
+
+    /// Output tokens when a request sets neither max_tokens nor max_completion_tokens.
+    #[arg(long, default_value_t = DEFAULT_MAX_TOKENS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub default_max_tokens: u64,
+
+    /// Tokens carried by each streamed chunk (one chunk per decode step).
+    #[arg(long, default_value_t = DEFAULT_TOKENS_PER_CHUNK,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub tokens_per_chunk: u64,
+
+    /// Never send usage, even when the request asks for it.
+    #[arg(long)]
+    pub no_usage: bool,
+
+    /// Chat streams do not start with a role-only chunk.
+    #[arg(long)]
+    pub no_role_chunk: bool,
+
+    /// Answer requests containing an image with HTTP 500, like llama.cpp without an mmproj.
+    #[arg(long)]
+    pub reject_images: bool,
+
+    /// Require `Authorization: Bearer KEY` on /v1 endpoints.
+    #[arg(long, env = "LLM_BENCH_SIM_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Seed for the deterministic fault injection.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Probability that a request is answered with --fault-error-status before any token.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_error_rate: f64,
+
+    /// HTTP status(es) used by --fault-error-rate; with a list (429,500,503) each error picks one.
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_FAULT_ERROR_STATUS],
+          value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub fault_error_status: Vec<u16>,
+
+    /// Retry-After header, in seconds, on the injected 429 and 503 answers.
+    #[arg(long, value_name = "SECS")]
+    pub fault_retry_after: Option<u64>,
+
+    /// Body of the injected error answers.
+    #[arg(long, value_enum, default_value_t = ErrorBodyArg::Json)]
+    pub fault_error_body: ErrorBodyArg,
+
+    /// Probability that a stream is cut (connection closed) after half of its tokens.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_cut_rate: f64,
+
+    /// Probability that a stream carries one malformed (non-JSON) chunk in the middle.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_malformed_rate: f64,
+
+    /// Probability that a stream pauses for --fault-stall-ms in the middle.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_stall_rate: f64,
+
+    /// Length of the pause injected by --fault-stall-rate, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_FAULT_STALL_MS)]
+    pub fault_stall_ms: u64,
+
+    // The faults below never combine: a request gets at most one of them, and only when none
+    // of the four above hit it, so each maps to exactly one outcome a client can count.
+    /// Probability that the request is read and the connection reset (RST) before any response.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_reset_rate: f64,
+
+    /// Probability that the request is read and never answered (the connection stays open).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_no_answer_rate: f64,
+
+    /// Probability that the connection is reset (RST) after half of the tokens.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_reset_stream_rate: f64,
+
+    /// Probability that the stream ends cleanly after half of its tokens, with neither a
+    /// finish_reason nor [DONE].
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_no_done_rate: f64,
+
+    /// Probability that the middle chunk's text carries invalid UTF-8.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_invalid_utf8_rate: f64,
+
+    /// Probability that the stream sends an `error` object halfway, then [DONE] (as vLLM does).
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_error_event_rate: f64,
+
+    /// Probability that the middle chunk is one event of --fault-huge-event-kib KiB.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_huge_event_rate: f64,
+
+    /// Size of the event injected by --fault-huge-event-rate, in KiB.
+    #[arg(long, default_value_t = DEFAULT_FAULT_HUGE_EVENT_KIB,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub fault_huge_event_kib: u64,
+
+    /// Probability that the stream never finishes: tokens keep coming until the client leaves.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub fault_endless_rate: f64,
+
+    /// After N generation responses on one connection, read the next request and close the
+    /// connection without answering, as llama-server does with kept-alive connections. 0: never.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub close_after_responses: u64,
+
+    /// Do not serve POST /tokenize (it answers 404, as on a server without the route).
+    #[arg(long)]
+    pub no_tokenize: bool,
+
+    /// `max_model_len` reported by /tokenize.
+    #[arg(long, value_name = "TOKENS", default_value_t = DEFAULT_MAX_MODEL_LEN,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_model_len: u64,
+
+    /// End of sequence after N tokens: a request without `ignore_eos` stops after
+    /// max(N, min_tokens) tokens with finish_reason "stop", unless its limit comes first.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub eos_after: Option<u64>,
+
+    /// Cap every request's max_tokens at N (finish_reason "length"), as a server whose
+    /// context or configuration limits the output.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_output: Option<u64>,
+
+    /// Turn the prefix cache off: every prompt is prefilled in full, and the OpenAI flavor
+    /// reports no `prompt_tokens_details`.
+    #[arg(long)]
+    pub no_prefix_cache: bool,
+}
+
+impl From<SimArgs> for SimConfig {
+    fn from(args: SimArgs) -> Self {
+        SimConfig {
+            port: args.port,
+            model: args.model,
+            flavor: args.flavor.into(),
+            prefill_us_per_token: args.prefill_us_per_token,
+            decode_base_ms: args.decode_base_ms,
+            decode_ms_per_seq: args.decode_ms_per_seq,
+            max_batch: args.max_batch,
+            default_max_tokens: args.default_max_tokens,
+            tokens_per_chunk: args.tokens_per_chunk,
+            no_usage: args.no_usage,
+            no_role_chunk: args.no_role_chunk,
+            reject_images: args.reject_images,
+            api_key: args.api_key,
+            seed: args.seed,
+            fault_error_rate: args.fault_error_rate,
+            fault_error_status: args.fault_error_status,
+            fault_retry_after: args.fault_retry_after,
+            fault_error_body: args.fault_error_body.into(),
+            fault_cut_rate: args.fault_cut_rate,
+            fault_malformed_rate: args.fault_malformed_rate,
+            fault_stall_rate: args.fault_stall_rate,
+            fault_stall_ms: args.fault_stall_ms,
+            fault_reset_rate: args.fault_reset_rate,
+            fault_no_answer_rate: args.fault_no_answer_rate,
+            fault_reset_stream_rate: args.fault_reset_stream_rate,
+            fault_no_done_rate: args.fault_no_done_rate,
+            fault_invalid_utf8_rate: args.fault_invalid_utf8_rate,
+            fault_error_event_rate: args.fault_error_event_rate,
+            fault_huge_event_rate: args.fault_huge_event_rate,
+            fault_huge_event_kib: args.fault_huge_event_kib,
+            fault_endless_rate: args.fault_endless_rate,
+            close_after_responses: args.close_after_responses,
+            no_tokenize: args.no_tokenize,
+            max_model_len: args.max_model_len,
+            eos_after: args.eos_after,
+            max_output: args.max_output,
+            no_prefix_cache: args.no_prefix_cache,
+        }
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    let value: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    check_non_negative(value)
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let value: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    check_probability(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SimConfig, clap::Error> {
+        let mut all = vec!["sim"];
+        all.extend_from_slice(args);
+        Wrapper::try_parse_from(all).map(|w| w.sim.into())
+    }
+
+    #[test]
+    fn flags_are_well_formed() {
+        use clap::CommandFactory;
+        Wrapper::command().debug_assert();
+    }
+
+    #[test]
+    fn default_matches_flag_defaults() {
+        let parsed = parse(&[]).expect("no flags parse");
+        let default = SimConfig::default();
+        // api_key is left out: the flag may pick it up from the environment.
+        let parsed = SimConfig {
+            api_key: None,
+            ..parsed
+        };
+        // SimConfig has no PartialEq (it holds f64s); its Debug text compares every field.
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+        default.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for args in [
+            &["--fault-cut-rate", "1.5"][..],
+            &["--max-batch", "0"],
+            &["--decode-base-ms", "-1"],
+            &["--fault-error-status", "200"],
+            &["--fault-error-status", "429,200"],
+            &["--fault-endless-rate", "2"],
+            &["--eos-after", "0"],
+            &["--max-output", "0"],
+            &["--max-model-len", "0"],
+            &["--flavor", "vllm"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn lists_flavors_and_new_options_parse() {
+        let sim = parse(&[
+            "--fault-error-status",
+            "429,503",
+            "--flavor",
+            "llama-server",
+            "--fault-error-body",
+            "html",
+            "--eos-after",
+            "7",
+            "--max-output",
+            "100",
+            "--no-tokenize",
+            "--no-prefix-cache",
+            "--max-model-len",
+            "4096",
+        ])
+        .unwrap();
+        assert_eq!(sim.fault_error_status, vec![429, 503]);
+        assert_eq!(sim.flavor, Flavor::LlamaServer);
+        assert_eq!(sim.fault_error_body, ErrorBody::Html);
+        assert_eq!(
+            (sim.eos_after, sim.max_output, sim.max_model_len),
+            (Some(7), Some(100), 4096)
+        );
+        assert!(sim.no_tokenize && sim.no_prefix_cache);
+        sim.validate().unwrap();
+    }
+}
