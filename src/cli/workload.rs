@@ -158,7 +158,8 @@ impl WorkloadArgs {
         };
         let images = match &self.image_size {
             Some(size) => {
-                let (width, height) = parse_image_size(size).map_err(usage)?;
+                let (width, height) = crate::workload::synth_image::parse_image_size(size)
+                    .map_err(|e| usage(format!("--image-size: {e}")))?;
                 let format = match self.image_format.to_ascii_lowercase().as_str() {
                     "png" => "png",
                     "jpeg" | "jpg" => "jpeg",
@@ -184,12 +185,4 @@ impl WorkloadArgs {
             seed,
         })
     }
-}
-
-/// "512x512" → (512, 512).
-pub fn parse_image_size(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("--image-size `{s}` is not WIDTHxHEIGHT with sides from 1 to 8192, e.g. 512x512");
-    let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
-    let side = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (1..=8192).contains(n));
-    Ok((side(w).ok_or_else(bad)?, side(h).ok_or_else(bad)?))
 }

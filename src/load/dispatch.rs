@@ -150,6 +150,7 @@ impl<'a> Dispatcher<'a> {
             records: self.ctx.records.clone(),
             cut: self.cut.clone(),
             stop: self.ctx.signals.stop.clone(),
+            next: None,
         };
         let idle = self.idle_tx.clone();
         self.workers.spawn(worker.run(rx, idle));
@@ -530,6 +531,8 @@ struct Worker {
     cut: CancellationToken,
     /// A stop (Ctrl-C) ends sending: a ticket not yet sent is given back.
     stop: CancellationToken,
+    /// The next request, being built ahead ([`RequestMaker::builds_ahead`]).
+    next: Option<tokio::task::JoinHandle<super::Prepared>>,
 }
 
 impl Worker {
@@ -588,8 +591,20 @@ impl Worker {
     /// ticket may go, or `None` when the records channel is closed.
     async fn serve(&mut self, ticket: Ticket, k: &mut u64) -> Option<Instant> {
         let Some(&(plan, seed)) = self.maker.sessions() else {
-            let prepared = self.maker.make(self.index as u32, *k, ticket.seq);
+            let conn = self.index as u32;
+            let prepared = match self.next.take() {
+                Some(ahead) => match ahead.await {
+                    Ok(prepared) => prepared,
+                    Err(_) => self.maker.make(conn, *k, ticket.seq),
+                },
+                None => self.maker.make(conn, *k, ticket.seq),
+            };
             *k += 1;
+            if self.maker.builds_ahead() {
+                // Built on the blocking pool while this one is in flight: never on the send path.
+                let (maker, next_k) = (self.maker.clone(), *k);
+                self.next = Some(tokio::task::spawn_blocking(move || maker.make(conn, next_k, 0)));
+            }
             return self.send(ticket, prepared).await.map(|(free_at, _)| free_at);
         };
         let mut conversation = self.maker.new_session();

@@ -92,6 +92,12 @@ impl RequestMaker {
         self
     }
 
+    /// Requests are costly to build and not tied to their place in the schedule: a connection
+    /// builds its next one while the current one is in flight.
+    pub fn builds_ahead(&self) -> bool {
+        self.workload.costly() && !self.workload.source().keyed_by_schedule()
+    }
+
     pub fn sessions(&self) -> Option<&(SessionPlan, u64)> {
         self.sessions.as_ref()
     }

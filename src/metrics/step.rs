@@ -202,6 +202,9 @@ pub struct StepStats {
     /// Output tokens asked for (`max_tokens`) against `usage.completion_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub osl: Option<LengthCheck>,
+    /// Mean bytes of image data (data URLs, base64) in the requests that carried images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_bytes_per_request: Option<f64>,
     /// Multi-turn sessions: TTFT and prompt length by turn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<TurnStats>,
@@ -278,6 +281,9 @@ pub struct StepAccumulator {
     isl: LengthTally,
     osl: LengthTally,
     shape: WorkloadTally,
+    /// Image bytes (data URLs) of the measured requests sent, and how many carried images.
+    image_bytes: u64,
+    image_requests: u64,
     /// The requests asked for exact output lengths (`--ignore-eos`).
     exact_output: bool,
     ttft: LatencyHistogram,
@@ -360,6 +366,10 @@ impl StepAccumulator {
         }
         self.first_send_s = Some(self.first_send_s.map_or(rec.start_s, |s| s.min(rec.start_s)));
         self.last_send_s = self.last_send_s.max(rec.start_s);
+        if rec.image_bytes > 0 {
+            self.image_bytes += rec.image_bytes;
+            self.image_requests += 1;
+        }
         if self.window.is_none_or(|w| w.contains(rec.start_s)) {
             self.sent_in_window += 1;
         }
@@ -669,6 +679,8 @@ impl StepAccumulator {
             isl: self.isl.check(),
             osl: self.osl.check(),
             turns: self.shape.turns(),
+            image_bytes_per_request: (self.image_requests > 0)
+                .then(|| self.image_bytes as f64 / self.image_requests as f64),
             prefix_cache: self.shape.prefix_cache(),
             ..StepStats::default()
         };

@@ -126,9 +126,35 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
     lines
 }
 
-/// The ISL/OSL proof lines and their warnings.
+/// The ISL/OSL proof lines and their warnings; what the workload's shape showed (image bytes,
+/// turns, prefix reuse).
 pub fn length_lines(s: &StepStats) -> Vec<String> {
     let mut lines = Vec::new();
+    if let Some(bytes) = s.image_bytes_per_request {
+        lines.push(format!("  images: {:.1} KB per request sent (base64)", bytes / 1000.0));
+    }
+    if !s.turns.is_empty() {
+        let turns: Vec<String> = s
+            .turns
+            .iter()
+            .map(|t| {
+                format!(
+                    "turn {}: TTFT p50 {} ms, prompt {:.0} tok",
+                    t.turn,
+                    ms(t.ttft_ms, |d| d.p50),
+                    t.prompt_tokens_mean
+                )
+            })
+            .collect();
+        lines.push(format!("  sessions: {}", turns.join(" | ")));
+    }
+    if let Some(sentence) = s
+        .prefix_cache
+        .as_ref()
+        .and_then(|p| crate::metrics::workload::prefix_sentence(p, None))
+    {
+        lines.push(format!("  {sentence}"));
+    }
     let proofs = [("ISL", &s.isl), ("OSL", &s.osl)];
     let shown: Vec<String> = proofs
         .iter()

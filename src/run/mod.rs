@@ -304,11 +304,21 @@ async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
 /// The header lines: model, tests, workload, load; the SLO.
 fn announce_run(config: &RunConfig, model: &str, workload: &Workload, reporter: &Reporter) {
     let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
+    let max_tokens = match config.prompts.osl.is_some() || config.prompts.dataset.is_some() {
+        true => String::new(),
+        false => format!(" | max_tokens {}", config.max_tokens),
+    };
+    let images = match &config.prompts.images {
+        Some(i) => format!(
+            " | {} {}x{} {} image(s) per multimodal request, made for each",
+            i.per_request, i.width, i.height, i.format
+        ),
+        None => String::new(),
+    };
     reporter.line(&format!(
-        "Model {model} | tests: {} | {} | max_tokens {} | {}",
+        "Model {model} | tests: {} | {}{max_tokens}{images} | {}",
         tests.join(", "),
         workload.source().describe(),
-        config.max_tokens,
         describe_mode(config)
     ));
     if let Some(slo) = &config.slo {

@@ -121,7 +121,16 @@ fn spec(config: &RunConfig, model: &str, source: Arc<dyn PromptSource>) -> Workl
         ignore_eos: config.ignore_eos,
         continuous_usage: config.continuous_usage,
         extra_body: config.extra_body.clone(),
-        images: config.image.clone().map(|i| Images::File(Arc::new(i))),
+        images: match &config.prompts.images {
+            Some(synth) => Some(Images::Synth {
+                width: synth.width,
+                height: synth.height,
+                format: crate::workload::synth_image::ImageFormat::parse(synth.format).unwrap_or_default(),
+                per_request: synth.per_request,
+                seed: config.prompts.seed,
+            }),
+            None => config.image.clone().map(|i| Images::File(Arc::new(i))),
+        },
     }
 }
 

@@ -97,14 +97,41 @@ impl fmt::Debug for WorkloadSpec {
 #[derive(Debug, Clone)]
 pub enum Images {
     File(Arc<ImageData>),
+    /// `--image-size`: `per_request` pictures made for every request, all different.
+    Synth {
+        width: u32,
+        height: u32,
+        format: synth_image::ImageFormat,
+        per_request: u32,
+        seed: u64,
+    },
 }
 
 impl Images {
     /// The data URLs of request `seq`'s images.
-    fn urls(&self, _seq: u64) -> Vec<Arc<str>> {
+    fn urls(&self, seq: u64) -> Vec<Arc<str>> {
         match self {
             Images::File(image) => vec![image.data_url_arc()],
+            &Images::Synth {
+                width,
+                height,
+                format,
+                per_request,
+                seed,
+            } => (0..u64::from(per_request))
+                .map(|i| {
+                    let key = seed ^ seq.wrapping_mul(u64::from(per_request)).wrapping_add(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let bytes = synth_image::synth_image(width, height, format, key);
+                    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+                    Arc::from(format!("data:{};base64,{encoded}", format.mime()))
+                })
+                .collect(),
         }
+    }
+
+    /// Making them costs milliseconds: build requests ahead, off the send path.
+    pub fn costly(&self) -> bool {
+        matches!(self, Images::Synth { .. })
     }
 }
 
@@ -175,6 +202,12 @@ impl Workload {
 
     pub fn model(&self) -> &str {
         &self.spec.model
+    }
+
+    /// Building a body takes long enough (pictures to encode, a long prompt) that a connection
+    /// builds its next request while the current one is in flight.
+    pub fn costly(&self) -> bool {
+        self.spec.images.as_ref().is_some_and(Images::costly)
     }
 
     pub fn source(&self) -> &dyn PromptSource {
