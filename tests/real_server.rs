@@ -250,3 +250,62 @@ fn prompt_cache_is_detected_and_metrics_agree() {
         "server predicted tokens {predicted_delta} vs ours {ours_output}"
     );
 }
+
+/// Token-exact prompts with no tokenizer file: through llama-server's own `/tokenize`, and from
+/// usage counts alone. `--isl 256` must give usage.prompt_tokens within ±1 of 256 for at least
+/// 95% of requests and within ±2% for all; `--osl 64 --ignore-eos` exactly 64 output tokens.
+#[test]
+fn token_exact_lengths_against_llama_server() {
+    let Some(url) = real_url() else { return };
+    for (probe, method) in [("auto", "/tokenize"), ("usage", "calibration from the server's usage counts")] {
+        let s = Scratch::new();
+        let out = s.run(
+            &url,
+            &[
+                "-o", "-st", "4", "-et", "4", "--requests", "24", "--isl", "256", "--osl", "64", "--ignore-eos",
+                "--length-probe", probe,
+            ],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let header = stdout.lines().find(|l| l.starts_with("Prompt lengths:")).unwrap_or_default();
+        assert!(header.contains(method), "{probe}: {header}");
+        let records = s.records();
+        assert_eq!(records.len(), 24, "{stdout}");
+        let mut within_one = 0;
+        for rec in &records {
+            let prompt = rec["prompt_tokens"].as_f64().unwrap();
+            assert!((prompt - 256.0).abs() <= 256.0 * 0.02, "{probe}: {rec}");
+            within_one += usize::from((prompt - 256.0).abs() <= 1.0);
+            assert_eq!(rec["output_tokens"], 64, "{probe}: {rec}");
+            assert_eq!(rec["requested_isl"], 256);
+        }
+        assert!(within_one * 100 >= 95 * records.len(), "{probe}: {within_one} of 24 within ±1");
+        let step = &steps(&s)[0];
+        assert_eq!(step["osl"]["within_1_token_pct"], 100.0, "{step}");
+        assert!(step["length_warnings"].is_null(), "{step}");
+        assert!(stdout.contains("ISL asked 256"), "{stdout}");
+    }
+}
+
+/// A small ShareGPT file: the first human turn is sent, the gpt turn's length asked for, the
+/// bad row skipped and counted.
+#[test]
+fn sharegpt_dataset_against_llama_server() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let dataset = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sharegpt-small.json");
+    let out = s.run(&url, &["-o", "-st", "2", "-et", "2", "--requests", "6", "--dataset", dataset]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("sharegpt (detected), 3 rows"), "{stdout}");
+    assert!(stdout.contains("1 bad rows skipped"), "{stdout}");
+    let records = s.records();
+    assert_eq!(records.len(), 6);
+    for rec in &records {
+        assert_eq!(rec["ok"], true, "{rec}");
+        assert!([0, 1, 3].contains(&rec["row"].as_u64().unwrap()), "{rec}");
+        assert!(rec["requested_osl"].as_u64().unwrap() > 0);
+        assert!(rec["prompt_tokens"].as_u64().unwrap() > 5);
+    }
+}

@@ -4,7 +4,7 @@
 use super::config::UsageError;
 use super::parse;
 use crate::workload::dataset::DatasetFormat;
-use crate::workload::plan::{DatasetPlan, PrefixPlan, PromptPlan, SessionPlan, SynthImages};
+use crate::workload::plan::{DatasetPlan, LengthProbe, PrefixPlan, PromptPlan, SessionPlan, SynthImages};
 use crate::workload::tokens::LengthDist;
 use clap::Args;
 use std::path::PathBuf;
@@ -37,6 +37,10 @@ pub struct WorkloadArgs {
     /// A local Hugging Face tokenizer.json to check prompt words with (never downloaded).
     #[arg(long = "tokenizer", value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// How to learn how the server counts tokens when no --tokenizer is given: auto (its
+    /// /tokenize endpoint when it has one, else usage counts of probe requests), tokenize, usage.
+    #[arg(long = "length-probe", value_name = "HOW", default_value = "auto")]
+    pub length_probe: String,
     /// Requests spread over G shared prefixes (a system prompt each) of --prefix-tokens tokens.
     #[arg(long = "prefix-groups", value_name = "G", value_parser = parse::concurrency, requires = "prefix_tokens")]
     pub prefix_groups: Option<u32>,
@@ -174,7 +178,14 @@ impl WorkloadArgs {
             }
             None => None,
         };
+        let length_probe = match self.length_probe.to_ascii_lowercase().as_str() {
+            "auto" => LengthProbe::Auto,
+            "tokenize" => LengthProbe::Tokenize,
+            "usage" => LengthProbe::Usage,
+            other => return Err(usage(format!("unknown --length-probe `{other}`; use auto, tokenize or usage"))),
+        };
         Ok(PromptPlan {
+            length_probe,
             isl,
             osl,
             tokenizer: self.tokenizer.clone(),

@@ -200,13 +200,13 @@ impl Client {
     }
 
     async fn execute_attempts(&mut self, outgoing: &Outgoing, run_start: Instant, rec: &mut RequestRecord) {
-        let identity = (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase);
+        // What the caller set (identity, what was asked) survives a resend; measurements do not.
+        let identity = rec.clone();
         let mut resend_reason = None;
         let mut first_start = None;
         for attempt in 0..2 {
             if attempt > 0 {
-                *rec = RequestRecord::default();
-                (rec.id, rec.test, rec.concurrency, rec.conn, rec.phase) = identity;
+                *rec = identity.clone();
                 rec.resends = 1;
                 rec.resend_reason = resend_reason.take();
             }

@@ -8,7 +8,7 @@ use crate::client::{Client, Endpoint, Outgoing, RequestRecord, Timeouts};
 use crate::load::arrivals::TraceTimes;
 use crate::report::Reporter;
 use crate::workload::dataset::{self, Dataset, DatasetFormat};
-use crate::workload::plan::{DatasetPlan, PromptPlan};
+use crate::workload::plan::{DatasetPlan, LengthProbe, PromptPlan};
 use crate::workload::source::{DatasetSource, Filler, PrefixGroups, PromptSource, PromptSpec, TokenExact};
 use crate::workload::tokens::{self, LengthMethod, SplitMix, TokenCounter, TokenText};
 use crate::workload::{ApiKind, ImageData, Images, TestKind, Workload, WorkloadSpec};
@@ -248,10 +248,24 @@ async fn calibrate(config: &RunConfig, probe: &Workload, plan: &PromptPlan) -> R
     let selected = if let Some(path) = &plan.tokenizer {
         method = LengthMethod::TokenizerFile(path.display().to_string());
         Some(tokens::select_with_tokenizer_file(path, candidates.clone()).map_err(UsageError)?)
-    } else if let Some(tokenize) = Tokenize::probe(&config.endpoint, probe.model()).await {
+    } else if plan.length_probe == LengthProbe::Usage {
+        None
+    } else if let Some(mut tokenize) = Tokenize::probe(&config.endpoint, probe.model()).await {
         method = LengthMethod::TokenizeEndpoint(tokenize.url.clone());
-        let mut tokenize = tokenize;
-        tokens::select(candidates.clone(), MAX_PROBES, &mut tokenize).await.ok()
+        let selected = tokens::select(candidates.clone(), MAX_PROBES, &mut tokenize).await;
+        match (selected, plan.length_probe) {
+            (Ok(s), _) => Some(s),
+            (Err(e), LengthProbe::Tokenize) => return Err(UsageError(format!("{}: {e}", tokenize.url))),
+            (Err(_), _) => {
+                method = LengthMethod::Usage;
+                None
+            }
+        }
+    } else if plan.length_probe == LengthProbe::Tokenize {
+        return Err(UsageError(format!(
+            "--length-probe tokenize: {} does not answer token counts; use --length-probe usage or --tokenizer FILE",
+            config.endpoint.root_url("/tokenize")
+        )));
     } else {
         None
     };

@@ -15,6 +15,8 @@ pub struct PromptPlan {
     pub osl: Option<LengthDist>,
     /// `--tokenizer`: a local tokenizer.json to check prompt words with.
     pub tokenizer: Option<PathBuf>,
+    /// `--length-probe`: how the server's counting is learnt without a tokenizer file.
+    pub length_probe: LengthProbe,
     /// `--prefix-groups G --prefix-tokens P`.
     pub prefix: Option<PrefixPlan>,
     pub dataset: Option<DatasetPlan>,
@@ -22,6 +24,16 @@ pub struct PromptPlan {
     pub images: Option<SynthImages>,
     /// Seed of lengths, word choices, shuffles and images (`--seed`).
     pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LengthProbe {
+    /// The server's `/tokenize` when it answers, else usage counts.
+    #[default]
+    Auto,
+    Tokenize,
+    Usage,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
