@@ -136,6 +136,8 @@ pub struct RunConfig {
     #[serde(skip)]
     pub image: Option<ImageData>,
     pub multimodal_text: String,
+    /// `--embed-batch`: inputs per embeddings request.
+    pub embed_batch: u32,
     pub log_file: PathBuf,
     pub out_dir: PathBuf,
     pub load: LoadSettings,
@@ -186,6 +188,31 @@ fn tests_from(args: &RunArgs) -> Vec<TestKind> {
     } else {
         tests
     }
+}
+
+/// With `--endpoint embeddings` the text tests send embeddings requests, the same request for
+/// both: one of them runs (`input` unless `-o` was given), and there is no multimodal test.
+fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind>, UsageError> {
+    if ApiKind::from(args.endpoint) != ApiKind::Embeddings {
+        if args.embed_batch != 1 {
+            return Err(usage("--embed-batch is for --endpoint embeddings"));
+        }
+        return Ok(tests);
+    }
+    if tests.contains(&TestKind::Multimodal) {
+        return Err(usage(
+            "--endpoint embeddings has no multimodal test; drop -mm (the text tests send embeddings requests)",
+        ));
+    }
+    if args.input && args.output {
+        return Err(usage(
+            "with --endpoint embeddings -i and -o send the same embeddings request; give one of them",
+        ));
+    }
+    Ok(match tests.as_slice() {
+        [_, _, ..] => vec![TestKind::Input],
+        _ => tests,
+    })
 }
 
 fn stress_duration(args: &RunArgs) -> Result<Option<Duration>, UsageError> {
@@ -450,6 +477,7 @@ impl RunConfig {
     }
 
     fn build(args: RunArgs, proxies: ProxyEnv, tests: Vec<TestKind>, mode: Mode) -> Result<Self, UsageError> {
+        let tests = embeddings_tests(&args, tests)?;
         if tests.contains(&TestKind::Multimodal) && ApiKind::from(args.endpoint) == ApiKind::Completions {
             return Err(usage(
                 "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
@@ -486,6 +514,7 @@ impl RunConfig {
             image_path: image.as_ref().map(|_| args.image_path.clone()),
             image,
             multimodal_text: args.multimodal_text_prompt,
+            embed_batch: args.embed_batch,
             log_file: args.log_file,
             out_dir: args.out.unwrap_or_else(|| default_out_dir("")),
             load,

@@ -54,18 +54,10 @@ impl RequestMaker {
     pub fn make(&self, conn: u32, k: u64) -> Prepared {
         let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (body, text_len) = self.workload.body_and_text_len(test, id);
         Prepared {
             id,
             test,
-            outgoing: Outgoing {
-                path: self.workload.path(test),
-                body,
-                // About four characters a token for English text, plus what an image costs.
-                estimated_prompt_tokens: (text_len as u64).div_ceil(4)
-                    + if test == TestKind::Multimodal { 256 } else { 0 },
-                max_tokens: self.workload.max_tokens(test),
-            },
+            outgoing: self.workload.outgoing(test, id),
         }
     }
 }

@@ -245,6 +245,7 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
         extra_body: config.extra_body.clone(),
         image: config.image.clone(),
         multimodal_text: config.multimodal_text.clone(),
+        embed_batch: config.embed_batch,
     }));
     preflight::probe(&config, &model, &workload, &reporter).await?;
 

@@ -142,10 +142,8 @@ pub async fn probe(
             ..RequestRecord::default()
         };
         let outgoing = Outgoing {
-            path: workload.path(test),
-            body: workload.body(test, u64::MAX),
             estimated_prompt_tokens: 0,
-            max_tokens: workload.max_tokens(test),
+            ..workload.outgoing(test, u64::MAX)
         };
         client.execute(&outgoing, Instant::now(), &mut rec).await;
         if rec.ok {

@@ -50,6 +50,9 @@ pub enum ApiKind {
     Chat,
     /// `POST {url}/completions` with a plain prompt.
     Completions,
+    /// `POST {url}/embeddings` with `--embed-batch` input strings, answered with one JSON
+    /// document (not streamed). The text tests send these; there is no multimodal test.
+    Embeddings,
 }
 
 impl ApiKind {
@@ -57,7 +60,13 @@ impl ApiKind {
         match self {
             ApiKind::Chat => "/chat/completions",
             ApiKind::Completions => "/completions",
+            ApiKind::Embeddings => "/embeddings",
         }
+    }
+
+    /// Generates tokens (chat, completions), as opposed to embeddings.
+    pub fn generates(self) -> bool {
+        self != ApiKind::Embeddings
     }
 }
 
@@ -77,6 +86,8 @@ pub struct WorkloadSpec {
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub image: Option<ImageData>,
     pub multimodal_text: String,
+    /// Embeddings: input strings per request (`--embed-batch`), at least 1.
+    pub embed_batch: u32,
 }
 
 /// A body template: the JSON before and after the prompt string.
@@ -115,6 +126,41 @@ impl Workload {
         max_tokens_of(&self.spec, test).into()
     }
 
+    /// The endpoint the text tests use.
+    pub fn api(&self) -> ApiKind {
+        self.spec.api
+    }
+
+    /// Whether `test`'s requests are embeddings requests (the text tests with `--endpoint
+    /// embeddings`).
+    pub fn is_embeddings(&self, test: TestKind) -> bool {
+        self.spec.api == ApiKind::Embeddings && test != TestKind::Multimodal
+    }
+
+    /// Request `id` of `test`, ready for the client: path, body, what its answer must hold.
+    pub fn outgoing(&self, test: TestKind, id: u64) -> crate::client::Outgoing {
+        let (body, text_len) = self.body_and_text_len(test, id);
+        let embeddings = self.is_embeddings(test);
+        crate::client::Outgoing {
+            path: self.path(test),
+            body,
+            // About four characters a token for English text, plus what an image costs.
+            estimated_prompt_tokens: (text_len as u64).div_ceil(4) + if test == TestKind::Multimodal { 256 } else { 0 },
+            max_tokens: self.max_tokens(test),
+            response: if embeddings {
+                crate::client::http::ResponseKind::Json
+            } else {
+                crate::client::http::ResponseKind::Stream
+            },
+            inputs: if embeddings { self.embed_batch() } else { 0 },
+            ..Default::default()
+        }
+    }
+
+    fn embed_batch(&self) -> u32 {
+        self.spec.embed_batch.max(1)
+    }
+
     /// The text of request `id` of `test`.
     pub fn prompt_text(&self, test: TestKind, id: u64) -> String {
         let unique = (!self.spec.same_prompt).then_some(id);
@@ -134,6 +180,9 @@ impl Workload {
         let template = self.templates[test as usize]
             .as_ref()
             .expect("multimodal body requested without an image; checked when the config was built");
+        if self.is_embeddings(test) {
+            return self.embeddings_body(template, id);
+        }
         let text = self.prompt_text(test, id);
         let quoted = serde_json::to_string(&text).expect("a string always serialises");
         let mut body = Vec::with_capacity(template.head.len() + quoted.len() + template.tail.len());
@@ -141,6 +190,28 @@ impl Workload {
         body.extend_from_slice(quoted.as_bytes());
         body.extend_from_slice(&template.tail);
         (Bytes::from(body), text.len())
+    }
+
+    /// An embeddings body: `input` is an array of `--embed-batch` prompts, each its own unless
+    /// `--same-prompt`.
+    fn embeddings_body(&self, template: &Template, id: u64) -> (Bytes, usize) {
+        let batch = u64::from(self.embed_batch());
+        let mut body = Vec::with_capacity(template.head.len() + template.tail.len() + 2);
+        body.extend_from_slice(&template.head);
+        body.push(b'[');
+        let mut text_len = 0;
+        for j in 0..batch {
+            let unique = (!self.spec.same_prompt).then(|| id.wrapping_mul(batch).wrapping_add(j));
+            let text = prompt::filler(self.spec.prompt_chars, unique);
+            text_len += text.len();
+            if j > 0 {
+                body.push(b',');
+            }
+            serde_json::to_writer(&mut body, &text).expect("a string always serialises");
+        }
+        body.push(b']');
+        body.extend_from_slice(&template.tail);
+        (Bytes::from(body), text_len)
     }
 
     fn template(spec: &WorkloadSpec, test: TestKind) -> Option<Template> {
@@ -164,17 +235,23 @@ impl Workload {
                 "model": spec.model,
                 "prompt": PLACEHOLDER,
             }),
+            (_, ApiKind::Embeddings) => serde_json::json!({
+                "model": spec.model,
+                "input": PLACEHOLDER,
+            }),
         };
         let map = body.as_object_mut().expect("built as an object");
-        map.insert("max_tokens".into(), max_tokens.into());
-        map.insert("stream".into(), true.into());
-        let stream_options = match spec.continuous_usage {
-            true => serde_json::json!({"include_usage": true, "continuous_usage_stats": true}),
-            false => serde_json::json!({"include_usage": true}),
-        };
-        map.insert("stream_options".into(), stream_options);
-        if spec.ignore_eos {
-            map.insert("ignore_eos".into(), true.into());
+        if test == TestKind::Multimodal || spec.api.generates() {
+            map.insert("max_tokens".into(), max_tokens.into());
+            map.insert("stream".into(), true.into());
+            let stream_options = match spec.continuous_usage {
+                true => serde_json::json!({"include_usage": true, "continuous_usage_stats": true}),
+                false => serde_json::json!({"include_usage": true}),
+            };
+            map.insert("stream_options".into(), stream_options);
+            if spec.ignore_eos {
+                map.insert("ignore_eos".into(), true.into());
+            }
         }
         for (key, value) in &spec.extra_body {
             map.insert(key.clone(), value.clone());
@@ -212,7 +289,35 @@ mod tests {
             extra_body: serde_json::Map::new(),
             image: None,
             multimodal_text: "Describe".into(),
+            embed_batch: 1,
         }
+    }
+
+    #[test]
+    fn embeddings_body_has_k_inputs_and_no_generation_fields() {
+        let w = Workload::new(WorkloadSpec {
+            api: ApiKind::Embeddings,
+            embed_batch: 3,
+            ..spec()
+        });
+        let out = w.outgoing(TestKind::Output, 2);
+        assert_eq!((out.path, out.inputs), ("/embeddings", 3));
+        assert_eq!(out.response, crate::client::http::ResponseKind::Json);
+        let body: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+        let inputs = body["input"].as_array().unwrap();
+        assert_eq!(inputs.len(), 3);
+        assert!(inputs.iter().all(|i| i.as_str().unwrap().len() == 50));
+        assert_ne!(inputs[0], inputs[1], "each input its own");
+        assert_eq!(body["model"], "m");
+        for key in ["max_tokens", "stream", "stream_options"] {
+            assert!(body.get(key).is_none(), "{key}");
+        }
+        assert_eq!(out.estimated_prompt_tokens, 3 * 50 / 4 + 1);
+        let chat = Workload::new(spec()).outgoing(TestKind::Output, 2);
+        assert_eq!(
+            (chat.response, chat.inputs),
+            (crate::client::http::ResponseKind::Stream, 0)
+        );
     }
 
     #[test]
