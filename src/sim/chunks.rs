@@ -21,6 +21,7 @@ use http::StatusCode;
 use super::config::Flavor;
 use super::errors::error_json;
 use super::llama::Timings;
+use super::reasoning::{Reasoning, REASONING_FIELD};
 
 /// Terminates every SSE stream.
 pub(crate) const DONE: Bytes = Bytes::from_static(b"data: [DONE]\n\n");
@@ -85,6 +86,12 @@ impl Chunks {
         }
     }
 
+    /// Chat answers begin with `reasoning.tokens` tokens of reasoning (`--reasoning-tokens`).
+    pub fn with_reasoning(mut self, reasoning: Reasoning) -> Self {
+        self.chat.set_reasoning(reasoning);
+        self
+    }
+
     pub fn get(&self, endpoint: Endpoint) -> &EndpointChunks {
         match endpoint {
             Endpoint::Chat => &self.chat,
@@ -106,6 +113,11 @@ pub(crate) struct EndpointChunks {
     content: Bytes,
     /// A full chunk of `tokens_per_chunk` tokens that is the last one.
     last_full: Bytes,
+    /// Chat with `--reasoning-tokens`: how much is reasoning, and its chunks (as `content` and
+    /// `last_full`, in `delta.reasoning_content`).
+    reasoning: Reasoning,
+    reasoning_content: Bytes,
+    reasoning_last_full: Bytes,
 }
 
 impl EndpointChunks {
@@ -118,6 +130,9 @@ impl EndpointChunks {
             role: None,
             content: Bytes::new(),
             last_full: Bytes::new(),
+            reasoning: Reasoning::default(),
+            reasoning_content: Bytes::new(),
+            reasoning_last_full: Bytes::new(),
         };
         this.content = this.text_chunk(&json_string(&repeat_word(tokens_per_chunk)), false);
         this.last_full = this.text_chunk(&json_string(&repeat_word(tokens_per_chunk)), true);
@@ -131,6 +146,17 @@ impl EndpointChunks {
             this.role = Some(this.event(&choice, ""));
         }
         this
+    }
+
+    fn set_reasoning(&mut self, reasoning: Reasoning) {
+        self.reasoning = reasoning;
+        let text = json_string(&repeat_word(self.tokens_per_chunk));
+        self.reasoning_content = self.field_chunk(REASONING_FIELD, text.as_bytes(), false);
+        self.reasoning_last_full = self.field_chunk(REASONING_FIELD, text.as_bytes(), true);
+    }
+
+    fn is_reasoning(&self, index: u64) -> bool {
+        self.endpoint == Endpoint::Chat && self.reasoning.is_reasoning_chunk(index, self.tokens_per_chunk)
     }
 
     /// Number of content chunks needed to carry `output_tokens`.
@@ -154,14 +180,22 @@ impl EndpointChunks {
     /// only when it is shorter than a full chunk.
     pub fn content(&self, index: u64, output_tokens: u64) -> Bytes {
         let total = self.chunk_count(output_tokens);
+        let reasoning = self.is_reasoning(index);
         if index + 1 < total {
-            return self.content.clone();
+            return match reasoning {
+                true => self.reasoning_content.clone(),
+                false => self.content.clone(),
+            };
         }
         let remainder = self.tokens_at(index, output_tokens);
-        if remainder == self.tokens_per_chunk {
-            self.last_full.clone()
-        } else {
-            self.text_chunk(&json_string(&repeat_word(remainder)), true)
+        match (remainder == self.tokens_per_chunk, reasoning) {
+            (true, true) => self.reasoning_last_full.clone(),
+            (true, false) => self.last_full.clone(),
+            (false, true) => {
+                let text = json_string(&repeat_word(remainder));
+                self.field_chunk(REASONING_FIELD, text.as_bytes(), true)
+            }
+            (false, false) => self.text_chunk(&json_string(&repeat_word(remainder)), true),
         }
     }
 
@@ -248,7 +282,15 @@ impl EndpointChunks {
 
     /// The whole non-streamed response body.
     pub fn full_response(&self, output_tokens: u64, usage: Option<(u64, u64)>) -> Bytes {
-        let text = json_string(&repeat_word(output_tokens));
+        let reasoned = match self.endpoint {
+            Endpoint::Chat => self.reasoning.tokens_of(output_tokens),
+            Endpoint::Completions => 0,
+        };
+        let text = json_string(&repeat_word(output_tokens - reasoned));
+        let reasoning = match reasoned {
+            0 => String::new(),
+            n => format!(r#","{REASONING_FIELD}":{}"#, json_string(&repeat_word(n))),
+        };
         let usage = match usage {
             Some((prompt, completion)) => format!(r#","usage":{}"#, self.usage_json(prompt, completion)),
             None => String::new(),
@@ -256,7 +298,9 @@ impl EndpointChunks {
         let (object, choice) = match self.endpoint {
             Endpoint::Chat => (
                 "chat.completion",
-                format!(r#"{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"length"}}"#),
+                format!(
+                    r#"{{"index":0,"message":{{"role":"assistant","content":{text}{reasoning}}},"finish_reason":"length"}}"#
+                ),
             ),
             Endpoint::Completions => (
                 "text_completion",
@@ -281,6 +325,12 @@ impl EndpointChunks {
 
     /// A content chunk from raw text bytes, which may be anything (an injected fault).
     fn raw_text_chunk(&self, text: &[u8], last: bool) -> Bytes {
+        self.field_chunk("content", text, last)
+    }
+
+    /// A chunk whose text (raw bytes of a quoted JSON string) is in `delta.<field>` (chat) or
+    /// `text` (completions).
+    fn field_chunk(&self, field: &str, text: &[u8], last: bool) -> Bytes {
         // llama-server finishes in a chunk of its own, after the last text.
         let finish = if last && self.flavor == Flavor::Openai {
             r#""length""#
@@ -289,7 +339,7 @@ impl EndpointChunks {
         };
         const TEXT: &str = "\u{1}";
         let choice = match self.endpoint {
-            Endpoint::Chat => format!(r#"{{"index":0,"delta":{{"content":{TEXT}}},"finish_reason":{finish}}}"#),
+            Endpoint::Chat => format!(r#"{{"index":0,"delta":{{"{field}":{TEXT}}},"finish_reason":{finish}}}"#),
             Endpoint::Completions => format!(r#"{{"index":0,"text":{TEXT},"finish_reason":{finish}}}"#),
         };
         let event = self.event(&choice, "");
@@ -323,8 +373,12 @@ impl EndpointChunks {
             Flavor::Openai => "",
             Flavor::LlamaServer => r#","prompt_tokens_details":{"cached_tokens":0}"#,
         };
+        let reasoning = match self.endpoint {
+            Endpoint::Chat => self.reasoning.usage_details(completion),
+            Endpoint::Completions => String::new(),
+        };
         format!(
-            r#"{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}{details}}}"#,
+            r#"{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}{details}{reasoning}}}"#,
             prompt.saturating_add(completion)
         )
     }

@@ -179,6 +179,12 @@ pub struct SimConfig {
     /// connection without answering, as llama-server does with kept-alive connections. 0: never.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub close_after_responses: u64,
+
+    /// A reasoning model: the first N generated tokens of each chat answer stream as
+    /// `delta.reasoning_content`, the rest as `delta.content`; usage reports them as
+    /// `completion_tokens_details.reasoning_tokens`. 0: no reasoning.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub reasoning_tokens: u64,
 }
 
 impl Default for SimConfig {
@@ -216,6 +222,7 @@ impl Default for SimConfig {
             fault_huge_event_kib: DEFAULT_FAULT_HUGE_EVENT_KIB,
             fault_endless_rate: 0.0,
             close_after_responses: 0,
+            reasoning_tokens: 0,
         }
     }
 }

@@ -85,6 +85,7 @@ pub(crate) struct AppState {
     engine: EngineHandle,
     /// Prompts seen, for llama-server's prompt cache (that flavor only).
     prompt_cache: Option<PromptCache>,
+    embeddings: super::embeddings::Embeddings,
     pub stats: Arc<Stats>,
 }
 
@@ -141,13 +142,19 @@ impl AppState {
             huge_event_bytes: usize::try_from(config.fault_huge_event_kib.saturating_mul(1024)).unwrap_or(usize::MAX),
             close_after_responses: config.close_after_responses,
             faults: FaultRates::from_config(config),
-            chunks: Arc::new(Chunks::new(
-                &config.model,
-                config.tokens_per_chunk.max(1),
-                !config.no_role_chunk,
-                config.flavor,
-            )),
+            chunks: Arc::new(
+                Chunks::new(
+                    &config.model,
+                    config.tokens_per_chunk.max(1),
+                    !config.no_role_chunk,
+                    config.flavor,
+                )
+                .with_reasoning(super::reasoning::Reasoning {
+                    tokens: config.reasoning_tokens,
+                }),
+            ),
             engine,
+            embeddings: super::embeddings::Embeddings::new(config, Arc::clone(&stats)),
             prompt_cache: (config.flavor == Flavor::LlamaServer).then(PromptCache::default),
             stats,
         }
@@ -185,6 +192,7 @@ pub(crate) async fn handle(
         }
         (&Method::POST, "/v1/chat/completions") => generate(&state, &conn, Endpoint::Chat, req, received_at).await,
         (&Method::POST, "/v1/completions") => generate(&state, &conn, Endpoint::Completions, req, received_at).await,
+        (&Method::POST, "/v1/embeddings") => embed(&state, req).await,
         (
             _,
             "/health"
@@ -193,11 +201,31 @@ pub(crate) async fn handle(
             | "/sim/stats"
             | "/sim/reset"
             | "/v1/chat/completions"
-            | "/v1/completions",
+            | "/v1/completions"
+            | "/v1/embeddings",
         ) => error(flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         (_, path) => error(flavor, StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
     Ok(reply)
+}
+
+/// An embeddings request (see [`super::embeddings`]).
+async fn embed(state: &AppState, req: Request<Incoming>) -> Reply {
+    if let Err(e) = check_auth(state, &req) {
+        return e.into_reply(state.flavor);
+    }
+    let counted = !req.headers().contains_key(crate::client::probe::PROBE_HEADER);
+    let guard = state.stats.in_flight_guard();
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(e) => return e.into_reply(state.flavor),
+    };
+    let reply = match state.embeddings.answer(&body, counted).await {
+        Ok(answer) => json(StatusCode::OK, answer),
+        Err((status, message)) => error(state.flavor, status, &message),
+    };
+    let (parts, body) = reply.into_parts();
+    Response::from_parts(parts, body.with_guard(guard))
 }
 
 /// A generation request, from arrival to the start of its response.
