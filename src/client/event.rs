@@ -135,18 +135,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
                     let mut answer = None;
                     if let Some(delta) = choice.delta {
                         out.has_reasoning |= non_empty(&delta.reasoning_content) || non_empty(&delta.reasoning);
-                        answer = delta.content.filter(|s| !s.is_empty());
+                        answer = delta.content.filter(|s| !s.0.is_empty());
                     }
-                    let answer = answer.or(choice.text.filter(|s| !s.is_empty()));
+                    let answer = answer.or(choice.text.filter(|s| !s.0.is_empty()));
                     if answer.is_some() {
                         out.has_answer = true;
                         if out.answer.is_none() {
-                            out.answer = answer;
+                            out.answer = answer.map(|a| a.0);
                         }
                     }
                     if choice.finish_reason.is_some() {
                         out.finished = true;
-                        out.finish_reason = choice.finish_reason;
+                        out.finish_reason = choice.finish_reason.map(|f| f.0);
                     }
                 }
                 Ok(out)
@@ -161,23 +161,49 @@ struct RawChoice<'a> {
     #[serde(default, borrow)]
     delta: Option<RawDelta<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
+    finish_reason: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct RawDelta<'a> {
     #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
+    content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
+    reasoning_content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    reasoning: Option<Cow<'a, str>>,
+    reasoning: Option<Text<'a>>,
 }
 
-fn non_empty(s: &Option<Cow<'_, str>>) -> bool {
-    s.as_deref().is_some_and(|s| !s.is_empty())
+/// A JSON string borrowed from the event where it has no escapes (serde's `Cow<str>` inside
+/// an `Option` always copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+fn non_empty(s: &Option<Text<'_>>) -> bool {
+    s.as_ref().is_some_and(|s| !s.0.is_empty())
 }
 
 /// Decodes the data of one SSE event.
