@@ -292,7 +292,7 @@ pub fn error_message(value: &serde_json::Value) -> String {
 mod tests {
     use super::*;
 
-    fn chunk(data: &str) -> EventInfo {
+    fn chunk(data: &str) -> EventInfo<'_> {
         match decode_event(data.as_bytes()).unwrap() {
             Event::Chunk(info) => info,
             Event::Done => panic!("unexpected [DONE]"),
