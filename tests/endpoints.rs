@@ -77,6 +77,10 @@ fn embeddings_run_end_to_end() {
         "{stdout}"
     );
     assert!(!stdout.contains("TTFT") && !stdout.contains("ITL"), "{stdout}");
+    assert!(
+        stdout.contains("embeddings: 4 inputs of 200 chars a request"),
+        "{stdout}"
+    );
     // The sim saw K inputs per request, one body each.
     assert_eq!(sim.stats().prompt_tokens_total, 200 * s.records().len() as u64);
 }
@@ -88,6 +92,10 @@ fn embeddings_usage_errors_are_one_clear_line() {
         (vec!["--endpoint", "embeddings", "-mm"], "no multimodal test"),
         (vec!["--endpoint", "embeddings", "-i", "-o"], "give one of them"),
         (vec!["--embed-batch", "3"], "--embed-batch is for --endpoint embeddings"),
+        (
+            vec!["--endpoint", "embeddings", "--slo", "ttft_p99=1s"],
+            "its --slo can bound only e2e",
+        ),
     ] {
         let s = Scratch::new();
         let out = s.run(&sim.url, &args);

@@ -209,10 +209,19 @@ fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind
             "with --endpoint embeddings -i and -o send the same embeddings request; give one of them",
         ));
     }
-    Ok(match tests.as_slice() {
-        [_, _, ..] => vec![TestKind::Input],
-        _ => tests,
-    })
+    if let Some(slo) = args.slo.as_deref() {
+        let slo = Slo::parse(slo).map_err(usage)?;
+        if slo
+            .per_request()
+            .chain(slo.percentiles())
+            .any(|o| o.metric != crate::metrics::slo::SloMetric::E2e)
+        {
+            return Err(usage(
+                "--endpoint embeddings has no TTFT, TPOT or ITL: its --slo can bound only e2e, e.g. --slo e2e_p99=500ms",
+            ));
+        }
+    }
+    Ok(vec![if args.output { TestKind::Output } else { TestKind::Input }])
 }
 
 fn stress_duration(args: &RunArgs) -> Result<Option<Duration>, UsageError> {

@@ -299,11 +299,21 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
 /// The header lines: model, tests, workload, load; the SLO.
 fn announce_run(config: &RunConfig, model: &str, reporter: &Reporter) {
     let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
+    let workload = match config.api {
+        crate::workload::ApiKind::Embeddings => format!(
+            "embeddings: {} input{} of {} chars a request",
+            config.embed_batch,
+            if config.embed_batch == 1 { "" } else { "s" },
+            config.prompt_chars
+        ),
+        _ => format!(
+            "prompt {} chars | max_tokens {}",
+            config.prompt_chars, config.max_tokens
+        ),
+    };
     reporter.line(&format!(
-        "Model {model} | tests: {} | prompt {} chars | max_tokens {} | {}",
+        "Model {model} | tests: {} | {workload} | {}",
         tests.join(", "),
-        config.prompt_chars,
-        config.max_tokens,
         describe_mode(config)
     ));
     if let Some(slo) = &config.slo {
