@@ -160,7 +160,11 @@ pub async fn probe(
             rec.error_message.as_deref().unwrap_or("")
         ));
     }
-    if !findings.usage_reported {
+    if !findings.usage_reported && workload.api() == crate::workload::ApiKind::Embeddings {
+        reporter.line(
+            "Note: the server sent no token usage; input tokens are estimated as characters / 4, and marked estimated",
+        );
+    } else if !findings.usage_reported {
         reporter.line(
             "Note: the server sent no token usage; output tokens are counted as chunks with text, and marked estimated",
         );
