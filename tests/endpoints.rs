@@ -83,6 +83,25 @@ fn embeddings_run_end_to_end() {
     );
     // The sim saw K inputs per request, one body each.
     assert_eq!(sim.stats().prompt_tokens_total, 200 * s.records().len() as u64);
+    // `llm-bench report` rebuilds the same embeddings figures from requests.jsonl.
+    std::fs::remove_file(s.path("results").join("summary.json")).unwrap();
+    let out = run(&["report", &s.out()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rebuilt = s.summary();
+    let pick = |v: &serde_json::Value| {
+        let steps = v["steps"].as_array().unwrap().clone();
+        steps
+            .iter()
+            .map(|s| {
+                (
+                    s["inputs"].clone(),
+                    s["inputs_per_s"].clone(),
+                    s.get("ttft_ms").is_some(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pick(&summary), pick(&rebuilt));
 }
 
 #[test]
