@@ -146,6 +146,8 @@ pub struct RunConfig {
     /// Said in the header: flags that lost to others (`--isl` over `-pp`).
     #[serde(skip)]
     pub notices: Vec<String>,
+    /// `--embed-batch`: inputs per embeddings request.
+    pub embed_batch: u32,
     pub log_file: PathBuf,
     pub out_dir: PathBuf,
     pub load: LoadSettings,
@@ -196,6 +198,40 @@ fn tests_from(args: &RunArgs) -> Vec<TestKind> {
     } else {
         tests
     }
+}
+
+/// With `--endpoint embeddings` the text tests send embeddings requests, the same request for
+/// both: one of them runs (`input` unless `-o` was given), and there is no multimodal test.
+fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind>, UsageError> {
+    if ApiKind::from(args.endpoint) != ApiKind::Embeddings {
+        if args.embed_batch != 1 {
+            return Err(usage("--embed-batch is for --endpoint embeddings"));
+        }
+        return Ok(tests);
+    }
+    if tests.contains(&TestKind::Multimodal) {
+        return Err(usage(
+            "--endpoint embeddings has no multimodal test; drop -mm (the text tests send embeddings requests)",
+        ));
+    }
+    if args.input && args.output {
+        return Err(usage(
+            "with --endpoint embeddings -i and -o send the same embeddings request; give one of them",
+        ));
+    }
+    if let Some(slo) = args.slo.as_deref() {
+        let slo = Slo::parse(slo).map_err(usage)?;
+        if slo
+            .per_request()
+            .chain(slo.percentiles())
+            .any(|o| o.metric != crate::metrics::slo::SloMetric::E2e)
+        {
+            return Err(usage(
+                "--endpoint embeddings has no TTFT, TPOT or ITL: its --slo can bound only e2e, e.g. --slo e2e_p99=500ms",
+            ));
+        }
+    }
+    Ok(vec![if args.output { TestKind::Output } else { TestKind::Input }])
 }
 
 fn stress_duration(args: &RunArgs) -> Result<Option<Duration>, UsageError> {
@@ -474,6 +510,7 @@ impl RunConfig {
     }
 
     fn build(args: RunArgs, proxies: ProxyEnv, tests: Vec<TestKind>, mode: Mode) -> Result<Self, UsageError> {
+        let tests = embeddings_tests(&args, tests)?;
         if tests.contains(&TestKind::Multimodal) && ApiKind::from(args.endpoint) == ApiKind::Completions {
             return Err(usage(
                 "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
@@ -529,6 +566,7 @@ impl RunConfig {
             prompts,
             notices,
             load_chosen,
+            embed_batch: args.embed_batch,
             log_file: args.log_file,
             out_dir: args.out.unwrap_or_else(|| default_out_dir("")),
             load,

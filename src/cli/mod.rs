@@ -76,6 +76,8 @@ pub enum EndpointArg {
     Chat,
     /// `POST {url}/completions` with a plain prompt.
     Completions,
+    /// `POST {url}/embeddings` with `--embed-batch` inputs (not streamed; no TTFT or ITL).
+    Embeddings,
 }
 
 impl From<EndpointArg> for ApiKind {
@@ -83,6 +85,7 @@ impl From<EndpointArg> for ApiKind {
         match arg {
             EndpointArg::Chat => ApiKind::Chat,
             EndpointArg::Completions => ApiKind::Completions,
+            EndpointArg::Embeddings => ApiKind::Embeddings,
         }
     }
 }
@@ -184,6 +187,10 @@ pub struct RunArgs {
     /// Which endpoint the text tests use.
     #[arg(long = "endpoint", value_enum, default_value_t = EndpointArg::Chat)]
     pub endpoint: EndpointArg,
+    /// With --endpoint embeddings: input strings per request, each --prompt-length characters.
+    #[arg(long = "embed-batch", value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub embed_batch: u32,
 
     /// Image for the multimodal test (jpg, png, gif or webp; the type is read from its content) [legacy: -ip].
     #[arg(

@@ -208,6 +208,11 @@ pub struct SimArgs {
     /// reports no `prompt_tokens_details`.
     #[arg(long)]
     pub no_prefix_cache: bool,
+
+    /// A reasoning model: the first N generated tokens of each chat answer stream as
+    /// `delta.reasoning_content`, the rest as `delta.content`. 0: no reasoning.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub reasoning_tokens: u64,
 }
 
 impl From<SimArgs> for SimConfig {
@@ -250,6 +255,7 @@ impl From<SimArgs> for SimConfig {
             eos_after: args.eos_after,
             max_output: args.max_output,
             no_prefix_cache: args.no_prefix_cache,
+            reasoning_tokens: args.reasoning_tokens,
         }
     }
 }

@@ -13,6 +13,42 @@ pub struct Usage {
     pub prompt_tokens: u64,
     #[serde(default)]
     pub completion_tokens: u64,
+    /// `prompt_tokens_details` (vLLM, OpenAI): prompt tokens served from the prefix cache.
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// `completion_tokens_details` (OpenAI, vLLM): reasoning tokens among the completion tokens.
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Self {
+            prompt_tokens,
+            completion_tokens,
+            ..Self::default()
+        }
+    }
+
+    pub fn cached_tokens(&self) -> Option<u64> {
+        self.prompt_tokens_details.and_then(|d| d.cached_tokens)
+    }
+
+    pub fn reasoning_tokens(&self) -> Option<u64> {
+        self.completion_tokens_details.and_then(|d| d.reasoning_tokens)
+    }
 }
 
 /// llama.cpp's own speed figures, sent in its last chunk.
@@ -28,12 +64,24 @@ pub struct ServerTimings {
     pub predicted_per_second: Option<f64>,
 }
 
-/// What one event said.
+/// Longest `finish_reason` kept (in characters): it is server text, stored and shown as is.
+pub const FINISH_REASON_LIMIT: usize = 32;
+
+/// What one event said. Text is borrowed from the event's bytes where it has no escapes, so
+/// reading an event allocates nothing unless the server escaped characters in it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventInfo {
+pub struct EventInfo<'a> {
     /// The event carried generated text (content, completion text or reasoning).
     pub has_text: bool,
+    /// The event carried reasoning text (`delta.reasoning_content` or `delta.reasoning`).
+    pub has_reasoning: bool,
+    /// The event carried answer text (`delta.content`, or a completion's `text`).
+    pub has_answer: bool,
+    /// The answer text of the first choice that had some.
+    pub answer: Option<Cow<'a, str>>,
     pub finished: bool,
+    /// The last `finish_reason` of the event's choices, as sent.
+    pub finish_reason: Option<Cow<'a, str>>,
     pub usage: Option<Usage>,
     pub error: Option<String>,
     pub timings: Option<ServerTimings>,
@@ -42,9 +90,9 @@ pub struct EventInfo {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub enum Event<'a> {
     Done,
-    Chunk(EventInfo),
+    Chunk(EventInfo<'a>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,9 +100,9 @@ pub enum Event {
 pub struct MalformedEvent(pub String);
 
 #[derive(Deserialize)]
-struct RawChunk {
-    #[serde(default)]
-    choices: Option<Choices>,
+struct RawChunk<'a> {
+    #[serde(default, borrow)]
+    choices: Option<Choices<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(default)]
@@ -65,34 +113,46 @@ struct RawChunk {
 
 /// What the `choices` array says, folded as it is read: no list is built for each event.
 #[derive(Default)]
-struct Choices {
-    has_text: bool,
+struct Choices<'a> {
+    has_reasoning: bool,
+    has_answer: bool,
+    answer: Option<Cow<'a, str>>,
     finished: bool,
+    finish_reason: Option<Cow<'a, str>>,
 }
 
-impl<'de> Deserialize<'de> for Choices {
+impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fold;
-        impl<'de> serde::de::Visitor<'de> for Fold {
-            type Value = Choices;
+        struct Fold<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fold<'a> {
+            type Value = Choices<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a sequence")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Choices::default();
-                while let Some(choice) = seq.next_element::<RawChoice<'de>>()? {
-                    if let Some(delta) = &choice.delta {
-                        out.has_text |= non_empty(&delta.content)
-                            || non_empty(&delta.reasoning_content)
-                            || non_empty(&delta.reasoning);
+                while let Some(choice) = seq.next_element::<RawChoice<'a>>()? {
+                    let mut answer = None;
+                    if let Some(delta) = choice.delta {
+                        out.has_reasoning |= non_empty(&delta.reasoning_content) || non_empty(&delta.reasoning);
+                        answer = delta.content.filter(|s| !s.0.is_empty());
                     }
-                    out.has_text |= non_empty(&choice.text);
-                    out.finished |= choice.finish_reason.is_some();
+                    let answer = answer.or(choice.text.filter(|s| !s.0.is_empty()));
+                    if answer.is_some() {
+                        out.has_answer = true;
+                        if out.answer.is_none() {
+                            out.answer = answer.map(|a| a.0);
+                        }
+                    }
+                    if choice.finish_reason.is_some() {
+                        out.finished = true;
+                        out.finish_reason = choice.finish_reason.map(|f| f.0);
+                    }
                 }
                 Ok(out)
             }
         }
-        deserializer.deserialize_seq(Fold)
+        deserializer.deserialize_seq(Fold(std::marker::PhantomData))
     }
 }
 
@@ -101,27 +161,53 @@ struct RawChoice<'a> {
     #[serde(default, borrow)]
     delta: Option<RawDelta<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
+    finish_reason: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct RawDelta<'a> {
     #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
+    content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
+    reasoning_content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    reasoning: Option<Cow<'a, str>>,
+    reasoning: Option<Text<'a>>,
 }
 
-fn non_empty(s: &Option<Cow<'_, str>>) -> bool {
-    s.as_deref().is_some_and(|s| !s.is_empty())
+/// A JSON string borrowed from the event where it has no escapes (serde's `Cow<str>` inside
+/// an `Option` always copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+fn non_empty(s: &Option<Text<'_>>) -> bool {
+    s.as_ref().is_some_and(|s| !s.0.is_empty())
 }
 
 /// Decodes the data of one SSE event.
-pub fn decode_event(data: &[u8]) -> Result<Event, MalformedEvent> {
+pub fn decode_event(data: &[u8]) -> Result<Event<'_>, MalformedEvent> {
     let trimmed = data.trim_ascii();
     if trimmed == b"[DONE]" {
         return Ok(Event::Done);
@@ -147,15 +233,19 @@ pub fn decode_event(data: &[u8]) -> Result<Event, MalformedEvent> {
             };
             let repaired = String::from_utf8_lossy(trimmed);
             let raw: RawChunk = serde_json::from_str(&repaired).map_err(|_| malformed(e))?;
+            let info = chunk_info(raw);
+            // The repaired text is local: what the event says is kept as owned text.
             Ok(Event::Chunk(EventInfo {
                 invalid_utf8: true,
-                ..chunk_info(raw)
+                answer: info.answer.map(|a| Cow::Owned(a.into_owned())),
+                finish_reason: info.finish_reason.map(|f| Cow::Owned(f.into_owned())),
+                ..info
             }))
         }
     }
 }
 
-fn chunk_info(raw: RawChunk) -> EventInfo {
+fn chunk_info(raw: RawChunk<'_>) -> EventInfo<'_> {
     let mut info = EventInfo {
         usage: raw.usage,
         timings: raw.timings,
@@ -163,10 +253,24 @@ fn chunk_info(raw: RawChunk) -> EventInfo {
         ..EventInfo::default()
     };
     if let Some(choices) = raw.choices {
-        info.has_text = choices.has_text;
+        info.has_reasoning = choices.has_reasoning;
+        info.has_answer = choices.has_answer;
+        info.has_text = choices.has_reasoning || choices.has_answer;
+        info.answer = choices.answer;
         info.finished = choices.finished;
+        info.finish_reason = choices.finish_reason;
     }
     info
+}
+
+/// A `finish_reason` fit to keep and show: at most [`FINISH_REASON_LIMIT`] characters, control
+/// characters replaced (it is untrusted server text).
+pub fn bounded_finish_reason(reason: &str) -> String {
+    reason
+        .chars()
+        .take(FINISH_REASON_LIMIT)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// The human-readable part of an OpenAI-style error value (`{"message": ...}` or a string).
@@ -188,7 +292,7 @@ pub fn error_message(value: &serde_json::Value) -> String {
 mod tests {
     use super::*;
 
-    fn chunk(data: &str) -> EventInfo {
+    fn chunk(data: &str) -> EventInfo<'_> {
         match decode_event(data.as_bytes()).unwrap() {
             Event::Chunk(info) => info,
             Event::Done => panic!("unexpected [DONE]"),
@@ -221,13 +325,7 @@ mod tests {
     fn usage_chunk_with_empty_choices() {
         let info = chunk(r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17}}"#);
         assert!(!info.has_text);
-        assert_eq!(
-            info.usage,
-            Some(Usage {
-                prompt_tokens: 12,
-                completion_tokens: 5
-            })
-        );
+        assert_eq!(info.usage, Some(Usage::new(12, 5)));
     }
 
     #[test]
@@ -266,5 +364,133 @@ mod tests {
         };
         assert!(info.invalid_utf8 && info.has_text);
         assert!(!chunk(r#"{"choices":[{"delta":{"content":"é"}}]}"#).invalid_utf8);
+    }
+
+    #[test]
+    fn what_each_event_says() {
+        struct Case {
+            name: &'static str,
+            data: &'static str,
+            reasoning: bool,
+            answer: Option<&'static str>,
+            finish_reason: Option<&'static str>,
+            cached: Option<u64>,
+            reasoning_tokens: Option<u64>,
+        }
+        let none = Case {
+            name: "",
+            data: "",
+            reasoning: false,
+            answer: None,
+            finish_reason: None,
+            cached: None,
+            reasoning_tokens: None,
+        };
+        let cases = [
+            Case {
+                name: "reasoning_content (vLLM, DeepSeek)",
+                data: r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#,
+                reasoning: true,
+                ..none
+            },
+            Case {
+                name: "reasoning (OpenRouter, newer vLLM)",
+                data: r#"{"choices":[{"delta":{"reasoning":"so"}}]}"#,
+                reasoning: true,
+                ..none
+            },
+            Case {
+                name: "empty reasoning is none",
+                data: r#"{"choices":[{"delta":{"reasoning_content":"","content":null}}]}"#,
+                ..none
+            },
+            Case {
+                name: "content",
+                data: r#"{"choices":[{"delta":{"content":"Hi"}}]}"#,
+                answer: Some("Hi"),
+                ..none
+            },
+            Case {
+                name: "content with escapes",
+                data: r#"{"choices":[{"delta":{"content":"a\nb\u00e9"}}]}"#,
+                answer: Some("a\nb\u{e9}"),
+                ..none
+            },
+            Case {
+                name: "completion text",
+                data: r#"{"choices":[{"text":"yo","finish_reason":null}]}"#,
+                answer: Some("yo"),
+                ..none
+            },
+            Case {
+                name: "both in one delta",
+                data: r#"{"choices":[{"delta":{"reasoning_content":"r","content":"a"}}]}"#,
+                reasoning: true,
+                answer: Some("a"),
+                ..none
+            },
+            Case {
+                name: "finish_reason",
+                data: r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#,
+                finish_reason: Some("length"),
+                ..none
+            },
+            Case {
+                name: "cached_tokens",
+                data: r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":8}}}"#,
+                cached: Some(8),
+                ..none
+            },
+            Case {
+                name: "null details",
+                data: r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":null,"completion_tokens_details":null}}"#,
+                ..none
+            },
+            Case {
+                name: "reasoning_tokens",
+                data: r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":30,"completion_tokens_details":{"reasoning_tokens":20}}}"#,
+                reasoning_tokens: Some(20),
+                ..none
+            },
+        ];
+        for case in cases {
+            let info = chunk(case.data);
+            assert_eq!(info.has_reasoning, case.reasoning, "{}", case.name);
+            assert_eq!(info.has_answer, case.answer.is_some(), "{}", case.name);
+            assert_eq!(info.has_text, case.reasoning || case.answer.is_some(), "{}", case.name);
+            assert_eq!(info.answer.as_deref(), case.answer, "{}", case.name);
+            assert_eq!(info.finish_reason.as_deref(), case.finish_reason, "{}", case.name);
+            assert_eq!(info.finished, case.finish_reason.is_some(), "{}", case.name);
+            assert_eq!(info.usage.and_then(|u| u.cached_tokens()), case.cached, "{}", case.name);
+            assert_eq!(
+                info.usage.and_then(|u| u.reasoning_tokens()),
+                case.reasoning_tokens,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn unescaped_text_is_borrowed() {
+        let data = br#"{"choices":[{"delta":{"content":"plain"},"finish_reason":"stop"}]}"#;
+        let Event::Chunk(info) = decode_event(data).unwrap() else {
+            panic!("a chunk")
+        };
+        assert!(matches!(info.answer, Some(Cow::Borrowed("plain"))));
+        assert!(matches!(info.finish_reason, Some(Cow::Borrowed("stop"))));
+    }
+
+    #[test]
+    fn a_huge_finish_reason_is_kept_bounded() {
+        let data = format!(
+            r#"{{"choices":[{{"finish_reason":"{}\u0007x"}}]}}"#,
+            "é".repeat(100_000)
+        );
+        let info = chunk(&data);
+        assert!(info.finished);
+        let kept = bounded_finish_reason(info.finish_reason.as_deref().unwrap());
+        assert_eq!(kept.chars().count(), FINISH_REASON_LIMIT);
+        assert_eq!(bounded_finish_reason("stop\u{7}"), "stop\u{FFFD}");
     }
 }

@@ -71,6 +71,17 @@ impl Default for Timeouts {
     }
 }
 
+/// How the answer to a request comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseKind {
+    /// An SSE stream of generated tokens (a server that ignores `stream` and answers with one
+    /// JSON document is read too).
+    #[default]
+    Stream,
+    /// One JSON document, never streamed: an embeddings answer (`data` items and `usage`).
+    Json,
+}
+
 /// One request to send, and what the client needs to judge its answer.
 #[derive(Debug, Clone, Default)]
 pub struct Outgoing {
@@ -81,8 +92,12 @@ pub struct Outgoing {
     pub estimated_prompt_tokens: u64,
     /// The request's `max_tokens`: a stream that goes far past it will not end by itself.
     pub max_tokens: u64,
-    /// Keep the answer's text in the record (`answer_text`): a session sends it back next turn.
+    /// Keep the answer's text on the record (`answer_text`, bounded): for multi-turn sessions
+    /// that send it back. Off, the client allocates nothing for the text.
     pub keep_text: bool,
+    pub response: ResponseKind,
+    /// Embeddings: the inputs the body carries; the answer must hold as many `data` items.
+    pub inputs: u32,
 }
 
 impl Outgoing {
@@ -210,6 +225,7 @@ impl Client {
                 rec.resends = 1;
                 rec.resend_reason = resend_reason.take();
             }
+            rec.inputs = outgoing.inputs;
             let connecting = Instant::now();
             let connect_us = match self.ensure_connected().await {
                 Ok(connect_us) => connect_us,
@@ -327,6 +343,46 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        if outgoing.response == ResponseKind::Json {
+            if !content_type.starts_with("application/json") {
+                let shown = if content_type.is_empty() {
+                    "none".to_string()
+                } else {
+                    content_type.escape_debug().to_string()
+                };
+                fail(
+                    rec,
+                    ErrorClass::MalformedStream,
+                    format!("expected a JSON answer (application/json), got content-type {shown}"),
+                );
+                return After::Drop;
+            }
+            // Nothing comes before the whole answer: the TTFT (or request) deadline holds for it.
+            let answer = tokio::select! {
+                biased;
+                answer = conn.read_to_end(&mut framing, JSON_ANSWER_LIMIT) => answer,
+                () = &mut sleep => {
+                    let class = first_deadline.1;
+                    let message = match class {
+                        ErrorClass::TimeoutTtft => format!("no complete answer within --ttft-timeout {:?}", timeouts.ttft),
+                        _ => timeout_message(class, &timeouts),
+                    };
+                    fail(rec, class, message);
+                    return After::Drop;
+                }
+            };
+            return match answer {
+                Ok(answer) => {
+                    read_embeddings_answer(&answer, arrived_us(conn.clock(), start), outgoing, rec);
+                    reuse
+                }
+                Err(e) => {
+                    let (class, message) = mid_stream(e);
+                    fail(rec, class, format!("response body broke: {message}"));
+                    After::Drop
+                }
+            };
+        }
         if content_type.starts_with("application/json") {
             // The whole answer is its first token: the TTFT (or request) deadline still holds.
             let answer = tokio::select! {
@@ -340,7 +396,7 @@ impl Client {
             return match answer {
                 Ok(answer) => {
                     let t_us = arrived_us(conn.clock(), start);
-                    read_json_answer(&answer, t_us, outgoing.estimated_prompt_tokens, rec);
+                    read_json_answer(&answer, t_us, outgoing, rec);
                     reuse
                 }
                 Err(e) => {
@@ -364,7 +420,7 @@ impl Client {
             return After::Drop;
         }
 
-        let mut reader = StreamReader::default();
+        let mut reader = StreamReader::keeping_text(outgoing.keep_text);
         let event_limit = outgoing.event_limit();
         let mut failure = None;
         let mut clean_end = false;
@@ -499,29 +555,136 @@ fn mid_stream(e: ReadError) -> (ErrorClass, String) {
 
 /// A server that ignored `stream: true` and sent one JSON answer: its usage is still read, and
 /// the first token is taken as the end of the response (it cannot be known better).
-fn read_json_answer(answer: &[u8], t_us: u64, estimated_prompt_tokens: u64, rec: &mut RequestRecord) {
+fn read_json_answer(answer: &[u8], t_us: u64, outgoing: &Outgoing, rec: &mut RequestRecord) {
     let mut data = b"data: ".to_vec();
     data.extend_from_slice(answer);
     data.extend_from_slice(b"\n\n");
-    let mut reader = StreamReader::default();
+    let mut reader = StreamReader::keeping_text(outgoing.keep_text);
     reader.feed(&data, t_us, rec);
     // A full answer has `message.content`, not `delta.content`: count it as one token event.
     if rec.first_token_us.is_none() {
-        let has_text = serde_json::from_slice::<serde_json::Value>(answer)
-            .ok()
-            .and_then(|v| {
-                v["choices"][0]["message"]["content"]
-                    .as_str()
-                    .or(v["choices"][0]["text"].as_str())
-                    .map(|s| !s.is_empty())
-            })
-            .unwrap_or(false);
-        if has_text {
+        let value = serde_json::from_slice::<serde_json::Value>(answer).ok();
+        let message = value.as_ref().map(|v| &v["choices"][0]["message"]);
+        let text = message.and_then(|m| m["content"].as_str()).filter(|s| !s.is_empty());
+        let reasoning = message
+            .and_then(|m| m["reasoning_content"].as_str().or(m["reasoning"].as_str()))
+            .is_some_and(|s| !s.is_empty());
+        if text.is_some() || reasoning {
             rec.first_token_us = Some(t_us);
             rec.last_token_us = Some(t_us);
             rec.token_us.push(t_us);
         }
+        if reasoning {
+            rec.first_reasoning_us = Some(t_us);
+        }
+        if let Some(text) = text {
+            rec.first_answer_us = Some(t_us);
+            if outgoing.keep_text {
+                super::stream::append_answer(rec, text);
+            }
+        }
     }
     reader.feed(b"data: [DONE]\n\n", t_us, rec);
-    reader.finalize(rec, None, estimated_prompt_tokens);
+    reader.finalize(rec, None, outgoing.estimated_prompt_tokens);
+}
+
+/// What an embeddings answer says, read without building a tree of its vectors.
+#[derive(serde::Deserialize)]
+struct EmbeddingsAnswer {
+    #[serde(default)]
+    data: Option<CountItems>,
+    #[serde(default)]
+    usage: Option<EmbeddingsUsage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct EmbeddingsUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+}
+
+/// The number of items of a JSON array, each skipped unread.
+struct CountItems(u64);
+
+impl<'de> serde::Deserialize<'de> for CountItems {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = CountItems;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(CountItems(n))
+            }
+        }
+        deserializer.deserialize_seq(Count)
+    }
+}
+
+/// Judges a whole embeddings answer that arrived `t_us` after the send: its `data` must hold
+/// one item per input; its `usage.prompt_tokens` are the input tokens (estimated without it).
+pub(crate) fn read_embeddings_answer(answer: &[u8], t_us: u64, outgoing: &Outgoing, rec: &mut RequestRecord) {
+    rec.inputs = outgoing.inputs;
+    rec.end_us = t_us;
+    rec.output_tokens = 0;
+    let parsed = match serde_json::from_slice::<EmbeddingsAnswer>(answer) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let shown = String::from_utf8_lossy(&answer[..answer.len().min(80)]).into_owned();
+            return fail(
+                rec,
+                ErrorClass::MalformedStream,
+                format!(
+                    "the embeddings answer is not the expected JSON: {e} in `{}`",
+                    shown.escape_debug()
+                ),
+            );
+        }
+    };
+    match parsed.usage.and_then(|u| u.prompt_tokens) {
+        Some(n) => {
+            rec.prompt_tokens = n;
+            rec.tokens_estimated = false;
+        }
+        None => {
+            rec.prompt_tokens = outgoing.estimated_prompt_tokens;
+            rec.tokens_estimated = true;
+        }
+    }
+    if let Some(error) = parsed.error {
+        let message: String = super::event::error_message(&error).chars().take(200).collect();
+        return fail(
+            rec,
+            ErrorClass::ServerError,
+            format!("error in the answer: {}", message.escape_debug()),
+        );
+    }
+    let items = parsed.data.map(|d| d.0);
+    match items {
+        Some(n) if n == u64::from(outgoing.inputs) => {
+            rec.ok = true;
+            rec.error = None;
+            rec.error_message = None;
+        }
+        Some(n) => fail(
+            rec,
+            ErrorClass::MalformedStream,
+            format!(
+                "the embeddings answer has {n} data items for {} inputs",
+                outgoing.inputs
+            ),
+        ),
+        None => fail(
+            rec,
+            ErrorClass::MalformedStream,
+            "the embeddings answer has no `data` array".to_string(),
+        ),
+    }
 }

@@ -191,24 +191,14 @@ pub struct RequestRecord {
     /// The shared-prefix group of the prompt (`--prefix-groups`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_group: Option<u32>,
-    /// The answer's text, kept only when asked (multi-turn sessions); never written to disk.
-    #[serde(skip)]
-    pub answer_text: Option<String>,
     /// The conversation (`--turns`) this request belongs to, and its turn (0-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
-    /// How the server said the answer ended (`finish_reason`: stop, length, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
     /// The first request of its prefix group in the run (the prefix not yet cached).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prefix_first: bool,
-    /// Prompt tokens the server says it took from its cache
-    /// (`usage.prompt_tokens_details.cached_tokens`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cached_tokens: Option<u64>,
     /// Bytes of image data URLs in the request body.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub image_bytes: u64,
@@ -231,6 +221,45 @@ pub struct RequestRecord {
     /// llama.cpp's own speed figures, when the server sends them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_timings: Option<crate::client::event::ServerTimings>,
+    /// The last `finish_reason` the stream sent (`stop`, `length`, …), at most 32 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Prompt tokens the server served from its prefix cache
+    /// (`usage.prompt_tokens_details.cached_tokens`), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    /// First event carrying reasoning text (`delta.reasoning_content` or `delta.reasoning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_reasoning_us: Option<u64>,
+    /// First event carrying answer text (`delta.content`, or a completion's `text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_answer_us: Option<u64>,
+    /// Reasoning tokens among the output tokens: the server's
+    /// `usage.completion_tokens_details.reasoning_tokens`, else the events with reasoning text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// `reasoning_tokens` is an estimate: the server sent no count, so it is the number of
+    /// events with reasoning text.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reasoning_tokens_estimated: bool,
+    /// Embeddings: the inputs the request carried (0 for generation requests).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub inputs: u32,
+    /// The answer's text, when the request asked for it (`Outgoing::keep_text`), at most
+    /// [`ANSWER_TEXT_LIMIT`] bytes. Never written to disk.
+    #[serde(skip)]
+    pub answer_text: Option<String>,
+}
+
+/// Most answer text kept on a record (`Outgoing::keep_text`).
+pub const ANSWER_TEXT_LIMIT: usize = 1 << 20;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -544,6 +573,43 @@ mod tests {
         // New fields are left out of a line when there is nothing to say.
         let written = serde_json::to_string(&r).unwrap();
         assert!(!written.contains("first_chunk_tokens") && !written.contains("chunk_tokens"));
+        for key in [
+            "finish_reason",
+            "cached_tokens",
+            "first_reasoning_us",
+            "first_answer_us",
+            "reasoning_tokens",
+            "inputs",
+            "answer_text",
+        ] {
+            assert!(!written.contains(key), "{key} written without a value");
+        }
+        assert_eq!((r.finish_reason.as_deref(), r.cached_tokens, r.inputs), (None, None, 0));
+        assert_eq!(
+            (r.first_reasoning_us, r.first_answer_us, r.reasoning_tokens),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn new_fields_round_trip_and_answer_text_stays_off_disk() {
+        let r = RequestRecord {
+            ok: true,
+            finish_reason: Some("length".into()),
+            cached_tokens: Some(32),
+            first_reasoning_us: Some(10),
+            first_answer_us: Some(90),
+            first_token_us: Some(10),
+            reasoning_tokens: Some(7),
+            reasoning_tokens_estimated: true,
+            inputs: 4,
+            answer_text: Some("secret answer".into()),
+            ..Default::default()
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(!line.contains("secret answer") && !line.contains("answer_text"));
+        let back: RequestRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, RequestRecord { answer_text: None, ..r });
     }
 
     #[test]

@@ -3,14 +3,27 @@
 //! Kept free of I/O so every decision (what is a token, when a stream counts as complete, how
 //! tokens are counted without `usage`) is unit-tested on plain bytes.
 
-use super::event::{decode_event, Event, ServerTimings, Usage};
-use super::record::{ErrorClass, RequestRecord};
+use super::event::{bounded_finish_reason, decode_event, Event, ServerTimings, Usage};
+use super::record::{ErrorClass, RequestRecord, ANSWER_TEXT_LIMIT};
 use super::sse::SseDecoder;
 
 #[derive(Debug, Default)]
 pub struct StreamReader {
     decoder: SseDecoder,
     state: StreamState,
+}
+
+/// Appends `text` to the record's answer, up to [`ANSWER_TEXT_LIMIT`] bytes (cut at a
+/// character boundary).
+pub(crate) fn append_answer(rec: &mut RequestRecord, text: &str) {
+    let answer = rec.answer_text.get_or_insert_with(String::new);
+    let room = ANSWER_TEXT_LIMIT.saturating_sub(answer.len());
+    if text.len() <= room {
+        answer.push_str(text);
+    } else {
+        let cut = (0..=room).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        answer.push_str(&text[..cut]);
+    }
 }
 
 /// What the events said so far.
@@ -25,6 +38,11 @@ struct StreamState {
     too_large: Option<String>,
     server_error: Option<String>,
     content_chunks: u64,
+    /// Events with reasoning text: the reasoning tokens' estimate when the server gives none.
+    reasoning_chunks: u64,
+    finish_reason: Option<String>,
+    /// Append the answer's text to the record.
+    keep_text: bool,
     last_event_us: Option<u64>,
     /// Tokens in each text chunk, from per-chunk usage (vLLM's `continuous_usage_stats`):
     /// the difference of cumulative `completion_tokens` between text chunks. Kept while every
@@ -80,6 +98,23 @@ impl StreamState {
                     self.content_chunks += 1;
                     self.per_chunk.on_text_chunk(info.usage);
                 }
+                if info.has_reasoning {
+                    rec.first_reasoning_us.get_or_insert(t_us);
+                    self.reasoning_chunks += 1;
+                }
+                if info.has_answer {
+                    rec.first_answer_us.get_or_insert(t_us);
+                }
+                if self.keep_text {
+                    if let Some(text) = &info.answer {
+                        append_answer(rec, text);
+                    }
+                }
+                if let Some(reason) = &info.finish_reason {
+                    if self.finish_reason.as_deref() != Some(&**reason) {
+                        self.finish_reason = Some(bounded_finish_reason(reason));
+                    }
+                }
                 self.finished |= info.finished;
                 if info.usage.is_some() {
                     self.usage = info.usage;
@@ -105,6 +140,13 @@ impl StreamState {
 }
 
 impl StreamReader {
+    /// A reader that also keeps the answer's text on the record (`answer_text`).
+    pub fn keeping_text(keep_text: bool) -> Self {
+        let mut reader = Self::default();
+        reader.state.keep_text = keep_text;
+        reader
+    }
+
     /// Feeds bytes that arrived `t_us` after the send start.
     pub fn feed(&mut self, bytes: &[u8], t_us: u64, rec: &mut RequestRecord) {
         let state = &mut self.state;
@@ -135,6 +177,25 @@ impl StreamReader {
         estimated_prompt_tokens: u64,
     ) {
         let state = self.state;
+        rec.finish_reason = state.finish_reason;
+        rec.cached_tokens = state.usage.and_then(|u| u.cached_tokens());
+        match state.usage.and_then(|u| u.reasoning_tokens()) {
+            Some(n) => {
+                rec.reasoning_tokens = Some(n);
+                rec.reasoning_tokens_estimated = false;
+            }
+            None if state.reasoning_chunks > 0 => {
+                rec.reasoning_tokens = Some(state.reasoning_chunks);
+                rec.reasoning_tokens_estimated = true;
+            }
+            None => {
+                rec.reasoning_tokens = None;
+                rec.reasoning_tokens_estimated = false;
+            }
+        }
+        if state.keep_text {
+            rec.answer_text.get_or_insert_with(String::new);
+        }
         match state.usage {
             Some(usage) => {
                 rec.prompt_tokens = usage.prompt_tokens;
@@ -392,5 +453,66 @@ mod tests {
     fn transport_failure_wins() {
         let rec = run(&[(TOKEN, 5), (DONE, 6)], Some((ErrorClass::TimeoutIdle, "idle".into())));
         assert_eq!(rec.error, Some(ErrorClass::TimeoutIdle));
+    }
+
+    fn reasoning(text: &str) -> String {
+        format!("data: {{\"choices\":[{{\"delta\":{{\"reasoning_content\":\"{text}\"}}}}]}}\n\n")
+    }
+
+    #[test]
+    fn reasoning_then_answer_times_both_and_estimates_without_a_count() {
+        let r = reasoning("think");
+        let rec = run(
+            &[
+                (ROLE, 10),
+                (&r, 20),
+                (&r, 30),
+                (TOKEN, 40),
+                (LAST, 50),
+                (USAGE, 51),
+                (DONE, 52),
+            ],
+            None,
+        );
+        assert!(rec.ok);
+        assert_eq!(rec.first_token_us, Some(20), "TTFT is the first token of any kind");
+        assert_eq!((rec.first_reasoning_us, rec.first_answer_us), (Some(20), Some(40)));
+        assert_eq!(rec.reasoning_tokens, Some(2));
+        assert!(rec.reasoning_tokens_estimated);
+        assert_eq!(rec.finish_reason.as_deref(), Some("length"));
+        assert_eq!(rec.cached_tokens, None);
+        assert_eq!(rec.answer_text, None, "text is kept only when asked");
+    }
+
+    #[test]
+    fn the_servers_counts_win() {
+        let r = reasoning("think");
+        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":32},\"completion_tokens_details\":{\"reasoning_tokens\":6}}}\n\n";
+        let rec = run(&[(&r, 20), (TOKEN, 40), (LAST, 50), (usage, 51), (DONE, 52)], None);
+        assert_eq!((rec.reasoning_tokens, rec.reasoning_tokens_estimated), (Some(6), false));
+        assert_eq!(rec.cached_tokens, Some(32));
+        // No reasoning at all: nothing said.
+        let rec = run(&[(TOKEN, 40), (LAST, 50), (DONE, 52)], None);
+        assert_eq!((rec.reasoning_tokens, rec.first_reasoning_us), (None, None));
+        assert_eq!(rec.first_answer_us, Some(40));
+    }
+
+    #[test]
+    fn answer_text_is_kept_when_asked_and_bounded() {
+        let mut rec = RequestRecord::default();
+        let mut reader = StreamReader::keeping_text(true);
+        for piece in [ROLE, &reasoning("not kept"), TOKEN, LAST, DONE] {
+            reader.feed(piece.as_bytes(), 5, &mut rec);
+        }
+        reader.finalize(&mut rec, None, 0);
+        assert_eq!(rec.answer_text.as_deref(), Some("xy"));
+        let mut rec = RequestRecord::default();
+        append_answer(&mut rec, &"a".repeat(ANSWER_TEXT_LIMIT - 1));
+        append_answer(&mut rec, "éé");
+        assert_eq!(
+            rec.answer_text.as_ref().unwrap().len(),
+            ANSWER_TEXT_LIMIT - 1,
+            "no half character"
+        );
     }
 }

@@ -150,7 +150,7 @@ pub fn prepared(id: u64, test: TestKind, path: &'static str, built: crate::workl
         test,
         about: PromptFacts {
             requested_isl: built.requested_isl,
-            requested_osl: (test != TestKind::Input).then_some(built.max_tokens),
+            requested_osl: (test != TestKind::Input && built.inputs == 0).then_some(built.max_tokens),
             row: built.row,
             group: built.group,
             group_first: built.group_first,
@@ -162,6 +162,11 @@ pub fn prepared(id: u64, test: TestKind, path: &'static str, built: crate::workl
             body: built.body,
             estimated_prompt_tokens,
             max_tokens: built.max_tokens,
+            response: match built.inputs {
+                0 => crate::client::http::ResponseKind::Stream,
+                _ => crate::client::http::ResponseKind::Json,
+            },
+            inputs: built.inputs,
             ..Outgoing::default()
         },
     }

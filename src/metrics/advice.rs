@@ -34,6 +34,7 @@ pub fn fill_scaling_efficiency(steps: &mut [StepStats]) {
 /// The throughput that matters for a test: prompt tokens for the input test, output tokens else.
 pub fn throughput(step: &StepStats) -> f64 {
     match step.test {
+        _ if step.is_embeddings() => step.prompt_throughput_tps,
         TestKind::Input => step.prompt_throughput_tps,
         _ => step.output_throughput_tps,
     }
@@ -90,6 +91,16 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>, sl
         out.push(format!(
             "[{name}] No request succeeded, so there is nothing to recommend."
         ));
+        return out;
+    }
+    if measured.iter().any(|s| s.is_embeddings()) {
+        // Embeddings: input tokens per second, and nothing about generation.
+        let mut sentences = vec![best_sentence(TestKind::Input, &measured)];
+        sentences.extend(knee_sentence(TestKind::Input, &measured));
+        if let Some(slo) = slo {
+            sentences.extend(slo_sentence(slo, &measured));
+        }
+        out.extend(sentences.into_iter().map(|s| format!("[{name}] {s}")));
         return out;
     }
     let mut sentences = vec![best_sentence(test, &measured)];

@@ -101,9 +101,12 @@ pub struct StepStats {
     /// Prompt tokens of the successful measured requests.
     pub prompt_tokens: u64,
     /// Output tokens of the successful measured requests.
+    #[serde(default)]
     pub output_tokens: u64,
     /// Tokens received by requests that then failed.
+    #[serde(default)]
     pub partial_output_tokens: u64,
+    #[serde(default)]
     pub output_throughput_tps: f64,
     pub request_throughput_rps: f64,
     /// Aggregate prefill throughput.
@@ -120,6 +123,32 @@ pub struct StepStats {
     pub itl_per_token_ms: Option<Dist>,
     pub tpot_ms: Option<Dist>,
     pub e2e_ms: Option<Dist>,
+    /// Reasoning models (some request had reasoning text): send → first event with reasoning
+    /// text, and send → first event with answer text. TTFT stays the first token of any kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_reasoning_ms: Option<Dist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_answer_ms: Option<Dist>,
+    /// Reasoning tokens of the successful requests (part of `output_tokens`), and their mean
+    /// per successful request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens_mean: Option<f64>,
+    /// Some reasoning counts are estimates (events with reasoning text: the server gave none).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reasoning_tokens_estimated: bool,
+    /// Embeddings steps: inputs embedded by the successful requests (absent for generation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<u64>,
+    /// Embeddings: inputs, input (prompt) tokens and requests per second, counted like the
+    /// other throughputs (completions inside the window, or over the batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_s: Option<f64>,
     /// Open loop: the configured rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_rps: Option<f64>,
@@ -216,7 +245,58 @@ pub struct StepStats {
     pub length_warnings: Vec<String>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Keys of token-generation figures, left out of an embeddings step's JSON: it has no first
+/// token, no chunks and no output.
+const GENERATION_KEYS: [&str; 16] = [
+    "output_tokens",
+    "partial_output_tokens",
+    "output_throughput_tps",
+    "prefill_tps",
+    "per_conn_tps",
+    "ttft_ms",
+    "itl_ms",
+    "itl_per_token_ms",
+    "tpot_ms",
+    "ttft_from_intended_ms",
+    "efficiency_pct",
+    "scaling_efficiency_pct",
+    "tokens_per_chunk_mean",
+    "tokens_per_chunk_estimated",
+    "goodput_tps",
+    "prompt_cache_hits",
+];
+
+/// Serialises steps as `summary.json` holds them: an embeddings step without the
+/// token-generation keys (see [`GENERATION_KEYS`]).
+pub fn serialize_steps<S: serde::Serializer>(steps: &[StepStats], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error, SerializeSeq};
+    let mut seq = serializer.serialize_seq(Some(steps.len()))?;
+    for step in steps {
+        if step.is_embeddings() {
+            let mut value = serde_json::to_value(step).map_err(S::Error::custom)?;
+            if let Some(map) = value.as_object_mut() {
+                for key in GENERATION_KEYS {
+                    map.remove(key);
+                }
+            }
+            seq.serialize_element(&value)?;
+        } else {
+            seq.serialize_element(step)?;
+        }
+    }
+    seq.end()
+}
+
 impl StepStats {
+    /// An embeddings step: no TTFT, ITL or output tokens, only inputs and latencies.
+    pub fn is_embeddings(&self) -> bool {
+        self.inputs.is_some()
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests_ok + self.requests_failed
     }
@@ -286,6 +366,18 @@ pub struct StepAccumulator {
     image_requests: u64,
     /// The requests asked for exact output lengths (`--ignore-eos`).
     exact_output: bool,
+    /// Some record (of any phase) was an embeddings request.
+    embeddings: bool,
+    /// Inputs of the successful measured embeddings requests, and of those completed inside
+    /// the window.
+    inputs: u64,
+    window_inputs: u64,
+    /// Some successful request had reasoning text.
+    reasoning: bool,
+    reasoning_tokens: u64,
+    reasoning_estimated: bool,
+    ttft_reasoning: LatencyHistogram,
+    ttft_answer: LatencyHistogram,
     ttft: LatencyHistogram,
     itl: LatencyHistogram,
     itl_per_token: LatencyHistogram,
@@ -350,6 +442,7 @@ impl StepAccumulator {
     }
 
     pub fn add(&mut self, rec: &RequestRecord) {
+        self.embeddings |= rec.inputs > 0;
         if let Some(window) = self.window {
             self.count_arrivals(rec, window);
         }
@@ -429,6 +522,18 @@ impl StepAccumulator {
         self.prompt_tokens += rec.prompt_tokens;
         self.output_tokens += rec.output_tokens;
         self.tokens_estimated |= rec.tokens_estimated;
+        self.inputs += u64::from(rec.inputs);
+        if rec.first_reasoning_us.is_some() || rec.reasoning_tokens.is_some_and(|n| n > 0) {
+            self.reasoning = true;
+        }
+        if let Some(t) = rec.first_reasoning_us {
+            self.ttft_reasoning.record_us(t);
+        }
+        if let Some(t) = rec.first_answer_us {
+            self.ttft_answer.record_us(t);
+        }
+        self.reasoning_tokens += rec.reasoning_tokens.unwrap_or(0);
+        self.reasoning_estimated |= rec.reasoning_tokens_estimated;
         if rec.server_reused_prompt() {
             self.prompt_cache_hits += 1;
         }
@@ -527,6 +632,7 @@ impl StepAccumulator {
         }
         if window.contains(rec.end_s()) {
             self.window_completed += 1;
+            self.window_inputs += u64::from(rec.inputs);
         }
         if let Some(gen) = self.generation_in_window_us(rec) {
             *self.generation_us_by_conn.entry(rec.conn).or_default() += gen;
@@ -691,6 +797,24 @@ impl StepAccumulator {
             .into_iter()
             .chain(stats.osl.as_ref().and_then(|c| osl_warning(c, self.exact_output)))
             .collect();
+        if self.reasoning {
+            stats.ttft_reasoning_ms = self.ttft_reasoning.dist_ms();
+            stats.ttft_answer_ms = self.ttft_answer.dist_ms();
+            stats.reasoning_tokens = Some(self.reasoning_tokens);
+            stats.reasoning_tokens_mean = (self.ok > 0).then(|| self.reasoning_tokens as f64 / self.ok as f64);
+            stats.reasoning_tokens_estimated = self.reasoning_estimated;
+        }
+        if self.embeddings {
+            let inputs = match self.window {
+                Some(_) => self.window_inputs,
+                None => self.inputs,
+            };
+            stats.inputs = Some(self.inputs);
+            stats.inputs_per_s = Some(per_second(inputs as f64));
+            stats.input_tokens_per_s = Some(prompt_tps);
+            stats.requests_per_s = Some(request_rps);
+            stats.efficiency_pct = None;
+        }
         if let Some(judge) = &self.slo {
             stats.slo_attainment_pct = self.goodput.attainment_pct();
             stats.goodput_rps = self.goodput.goodput_rps(duration_s);
@@ -946,5 +1070,90 @@ mod tests {
         acc.add(&rec);
         let s = acc.stats(1);
         assert_eq!((s.requests_warmup, s.requests_ok, s.output_tokens), (1, 0, 0));
+    }
+
+    #[test]
+    fn reasoning_figures() {
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(2));
+        for (reasoning_at, tokens) in [(100_000, 8), (300_000, 4)] {
+            let mut rec = ok_record(0, 1.0, &ten_tokens(), 10);
+            rec.first_reasoning_us = Some(reasoning_at);
+            rec.first_answer_us = Some(reasoning_at + 500_000);
+            rec.reasoning_tokens = Some(tokens);
+            acc.add(&rec);
+        }
+        let s = acc.stats(2);
+        let (r, a) = (s.ttft_reasoning_ms.unwrap(), s.ttft_answer_ms.unwrap());
+        assert_eq!((r.count, a.count), (2, 2));
+        assert!(
+            (r.max - 300.0).abs() < 0.5 && (a.min - 600.0).abs() < 0.5,
+            "{r:?} {a:?}"
+        );
+        assert_eq!((s.reasoning_tokens, s.reasoning_tokens_mean), (Some(12), Some(6.0)));
+        assert!(!s.reasoning_tokens_estimated);
+        // Without reasoning, none of it is said.
+        let mut acc = StepAccumulator::new(TestKind::Output, LoadPoint::Concurrency(1));
+        let mut rec = ok_record(0, 1.0, &ten_tokens(), 10);
+        rec.first_answer_us = rec.first_token_us;
+        acc.add(&rec);
+        let s = acc.stats(1);
+        assert!(s.ttft_reasoning_ms.is_none() && s.ttft_answer_ms.is_none() && s.reasoning_tokens.is_none());
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("reasoning") && !json.contains("ttft_answer"));
+    }
+
+    fn embedding(start_s: f64, end_us: u64, inputs: u32, prompt: u64) -> RequestRecord {
+        RequestRecord {
+            start_s,
+            ok: true,
+            end_us,
+            inputs,
+            prompt_tokens: prompt,
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn embeddings_figures_and_json() {
+        // Batch: 4 requests of 8 inputs and 100 tokens, 0.5 s each, back to back over 2 s.
+        let mut acc = StepAccumulator::new(TestKind::Input, LoadPoint::Concurrency(1));
+        for i in 0..4 {
+            acc.add(&embedding(i as f64 * 0.5, 500_000, 8, 100));
+        }
+        let s = acc.stats(1);
+        assert!(s.is_embeddings());
+        assert_eq!(s.inputs, Some(32));
+        assert!((s.inputs_per_s.unwrap() - 16.0).abs() < 1e-9);
+        assert!((s.input_tokens_per_s.unwrap() - 200.0).abs() < 1e-9);
+        assert!((s.requests_per_s.unwrap() - 2.0).abs() < 1e-9);
+        assert_eq!(s.e2e_ms.unwrap().count, 4);
+        assert!(s.ttft_ms.is_none() && s.itl_ms.is_none() && s.efficiency_pct.is_none());
+        #[derive(Serialize)]
+        struct Steps {
+            #[serde(serialize_with = "serialize_steps")]
+            steps: Vec<StepStats>,
+        }
+        let json = serde_json::to_value(Steps { steps: vec![s] }).unwrap();
+        let step = &json["steps"][0];
+        for key in GENERATION_KEYS {
+            assert!(step.get(key).is_none(), "{key}");
+        }
+        assert_eq!(step["inputs"], 32);
+        assert!(step.get("e2e_ms").is_some() && step.get("requests_per_s").is_some());
+        let back: StepStats = serde_json::from_value(step.clone()).unwrap();
+        assert_eq!(back.inputs, Some(32));
+        // All failed, or a zero-length step: figures are zero, never a division by zero.
+        let mut acc = StepAccumulator::new(TestKind::Input, LoadPoint::Concurrency(1));
+        acc.add(&RequestRecord {
+            inputs: 8,
+            error: Some(ErrorClass::MalformedStream),
+            ..RequestRecord::default()
+        });
+        let s = acc.stats(1);
+        assert_eq!(
+            (s.inputs, s.inputs_per_s, s.requests_per_s),
+            (Some(0), Some(0.0), Some(0.0))
+        );
+        assert!(s.inputs_per_s.unwrap().is_finite());
     }
 }

@@ -57,6 +57,10 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
     } else {
         ""
     };
+    if s.is_embeddings() {
+        lines.extend(embeddings_lines(s, est));
+        return lines;
+    }
     match s.test {
         TestKind::Input => {
             let prefill = s
@@ -104,6 +108,9 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
         ms(s.e2e_ms, |d| d.p50),
         ms(s.e2e_ms, |d| d.p99),
     ));
+    if let Some(line) = reasoning_line(s) {
+        lines.push(line);
+    }
     if s.tokens_per_chunk_estimated {
         lines.push(format!("  {}", tokens_per_chunk_sentence(s)));
     }
@@ -165,6 +172,60 @@ pub fn length_lines(s: &StepStats) -> Vec<String> {
     }
     for warning in &s.length_warnings {
         lines.push(format!("  warning: {warning}"));
+    }
+    lines
+}
+
+/// Reasoning models: when the reasoning and the answer started, and how many tokens the
+/// reasoning took.
+fn reasoning_line(s: &StepStats) -> Option<String> {
+    let tokens = s.reasoning_tokens?;
+    let mean = s
+        .reasoning_tokens_mean
+        .map(|m| format!(" ({m:.1} per request)"))
+        .unwrap_or_default();
+    let est = if s.reasoning_tokens_estimated {
+        " (estimated: events with reasoning text)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "  reasoning: TTFT reasoning ms p50 {} p99 {} | TTFT answer ms p50 {} p99 {} | {tokens} reasoning tokens{mean}{est}",
+        ms(s.ttft_reasoning_ms, |d| d.p50),
+        ms(s.ttft_reasoning_ms, |d| d.p99),
+        ms(s.ttft_answer_ms, |d| d.p50),
+        ms(s.ttft_answer_ms, |d| d.p99),
+    ))
+}
+
+/// An embeddings step: inputs, input tokens and requests per second, and its latencies (no
+/// TTFT, ITL or output: nothing is generated).
+fn embeddings_lines(s: &StepStats, est: &str) -> Vec<String> {
+    let mut lines = vec![format!(
+        "  embeddings: {:.1} inputs/s | {:.1} input tok/s | {:.2} req/s | {} inputs, {} input tokens{est}",
+        s.inputs_per_s.unwrap_or(0.0),
+        s.input_tokens_per_s.unwrap_or(0.0),
+        s.requests_per_s.unwrap_or(0.0),
+        s.inputs.unwrap_or(0),
+        s.prompt_tokens,
+    )];
+    let mut latency = format!(
+        "  latency (E2E) ms p50 {} p90 {} p99 {} max {}",
+        ms(s.e2e_ms, |d| d.p50),
+        ms(s.e2e_ms, |d| d.p90),
+        ms(s.e2e_ms, |d| d.p99),
+        ms(s.e2e_ms, |d| d.max),
+    );
+    if let Some(system) = &s.system {
+        latency.push_str(&format!(" | {}", system.describe()));
+    }
+    if s.requests_failed > 0 {
+        let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        latency.push_str(&format!(" | errors: {}", errors.join(", ")));
+    }
+    lines.push(latency);
+    if let Some(line) = slo_line(s) {
+        lines.push(line);
     }
     lines
 }
@@ -267,6 +328,26 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         } else {
             "conc"
         };
+        if rows.iter().any(|s| s.is_embeddings()) {
+            lines.push(format!(
+                "{:>6} {:>9} {:>10} {:>14} {:>8} {:>10} {:>10} {:>8}",
+                header, "ok/fail", "inputs/s", "input tok/s", "req/s", "E2E p50", "E2E p99", "scaling"
+            ));
+            for s in rows {
+                lines.push(format!(
+                    "{:>6} {:>9} {:>10.1} {:>14.1} {:>8.2} {:>10} {:>10} {:>8}",
+                    conc(s),
+                    format!("{}/{}", s.requests_ok, s.requests_failed),
+                    s.inputs_per_s.unwrap_or(0.0),
+                    s.input_tokens_per_s.unwrap_or(0.0),
+                    s.requests_per_s.unwrap_or(0.0),
+                    ms(s.e2e_ms, |d| d.p50),
+                    ms(s.e2e_ms, |d| d.p99),
+                    pct(s.scaling_efficiency_pct),
+                ));
+            }
+            continue;
+        }
         match test {
             TestKind::Input => {
                 lines.push(format!(
@@ -376,6 +457,25 @@ pub fn client_line(c: &crate::report::summary::ClientReport) -> String {
 
 /// One line of a stress interval for one test.
 pub fn interval_line(elapsed: &str, s: &StepStats) -> String {
+    if s.is_embeddings() {
+        let errors = if s.requests_failed > 0 {
+            let e: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            format!(" ({})", e.join(", "))
+        } else {
+            String::new()
+        };
+        return format!(
+            "[{elapsed}] {}: {} ok, {} failed{errors}{} | {:.1} inputs/s, {:.1} input tok/s | E2E ms p50 {} p99 {}",
+            s.test,
+            s.requests_ok,
+            s.requests_failed,
+            resent(s),
+            s.inputs_per_s.unwrap_or(0.0),
+            s.input_tokens_per_s.unwrap_or(0.0),
+            ms(s.e2e_ms, |d| d.p50),
+            ms(s.e2e_ms, |d| d.p99),
+        );
+    }
     let rate = match s.test {
         TestKind::Input => format!("{:.1} prompt tok/s", s.prompt_throughput_tps),
         _ => format!("{:.1} tok/s", s.output_throughput_tps),

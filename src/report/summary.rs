@@ -41,6 +41,7 @@ pub struct Interval {
     pub start_s: f64,
     pub end_s: f64,
     /// One entry per test, figures over this interval only.
+    #[serde(serialize_with = "crate::metrics::step::serialize_steps")]
     pub tests: Vec<StepStats>,
 }
 
@@ -87,6 +88,7 @@ pub struct Summary {
     pub model: Option<String>,
     pub config: serde_json::Value,
     pub environment: Environment,
+    #[serde(serialize_with = "crate::metrics::step::serialize_steps")]
     pub steps: Vec<StepStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressReport>,

@@ -142,11 +142,8 @@ pub async fn probe(
             ..RequestRecord::default()
         };
         let outgoing = Outgoing {
-            path: workload.path(test),
-            body: workload.body(test, u64::MAX),
             estimated_prompt_tokens: 0,
-            max_tokens: workload.max_tokens(test),
-            ..Outgoing::default()
+            ..workload.outgoing(test, u64::MAX)
         };
         client.execute(&outgoing, Instant::now(), &mut rec).await;
         if rec.ok {
@@ -163,7 +160,11 @@ pub async fn probe(
             rec.error_message.as_deref().unwrap_or("")
         ));
     }
-    if !findings.usage_reported {
+    if !findings.usage_reported && workload.api() == crate::workload::ApiKind::Embeddings {
+        reporter.line(
+            "Note: the server sent no token usage; input tokens are estimated as characters / 4, and marked estimated",
+        );
+    } else if !findings.usage_reported {
         reporter.line(
             "Note: the server sent no token usage; output tokens are counted as chunks with text, and marked estimated",
         );

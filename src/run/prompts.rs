@@ -121,6 +121,7 @@ fn spec(config: &RunConfig, model: &str, source: Arc<dyn PromptSource>) -> Workl
         ignore_eos: config.ignore_eos,
         continuous_usage: config.continuous_usage,
         extra_body: config.extra_body.clone(),
+        embed_batch: config.embed_batch,
         images: match &config.prompts.images {
             Some(synth) => Some(Images::Synth {
                 width: synth.width,

@@ -21,6 +21,7 @@ use http::StatusCode;
 use super::config::Flavor;
 use super::errors::error_json;
 use super::llama::Timings;
+use super::reasoning::{Reasoning, REASONING_FIELD};
 
 /// Terminates every SSE stream.
 pub(crate) const DONE: Bytes = Bytes::from_static(b"data: [DONE]\n\n");
@@ -113,6 +114,12 @@ impl Chunks {
         }
     }
 
+    /// Chat answers begin with `reasoning.tokens` tokens of reasoning (`--reasoning-tokens`).
+    pub fn with_reasoning(mut self, reasoning: Reasoning) -> Self {
+        self.chat.set_reasoning(reasoning);
+        self
+    }
+
     pub fn get(&self, endpoint: Endpoint) -> &EndpointChunks {
         match endpoint {
             Endpoint::Chat => &self.chat,
@@ -134,6 +141,11 @@ pub(crate) struct EndpointChunks {
     content: Bytes,
     /// A full chunk of `tokens_per_chunk` tokens that is the last one, for each [`Finish`].
     last_full: [Bytes; 2],
+    /// Chat with `--reasoning-tokens`: how much is reasoning, and its chunks (as `content` and
+    /// `last_full`, in `delta.reasoning_content`).
+    reasoning: Reasoning,
+    reasoning_content: Bytes,
+    reasoning_last_full: [Bytes; 2],
 }
 
 impl EndpointChunks {
@@ -146,6 +158,9 @@ impl EndpointChunks {
             role: None,
             content: Bytes::new(),
             last_full: [Bytes::new(), Bytes::new()],
+            reasoning: Reasoning::default(),
+            reasoning_content: Bytes::new(),
+            reasoning_last_full: [Bytes::new(), Bytes::new()],
         };
         let full = json_string(&repeat_word(tokens_per_chunk));
         this.content = this.text_chunk(&full, None);
@@ -160,6 +175,18 @@ impl EndpointChunks {
             this.role = Some(this.event(&choice, ""));
         }
         this
+    }
+
+    fn set_reasoning(&mut self, reasoning: Reasoning) {
+        self.reasoning = reasoning;
+        let text = json_string(&repeat_word(self.tokens_per_chunk));
+        self.reasoning_content = self.field_chunk(REASONING_FIELD, text.as_bytes(), None);
+        self.reasoning_last_full =
+            [Finish::Length, Finish::Stop].map(|finish| self.field_chunk(REASONING_FIELD, text.as_bytes(), Some(finish)));
+    }
+
+    fn is_reasoning(&self, index: u64) -> bool {
+        self.endpoint == Endpoint::Chat && self.reasoning.is_reasoning_chunk(index, self.tokens_per_chunk)
     }
 
     /// Number of content chunks needed to carry `output_tokens`.
@@ -183,14 +210,22 @@ impl EndpointChunks {
     /// only when it is shorter than a full chunk.
     pub fn content(&self, index: u64, output_tokens: u64, finish: Finish) -> Bytes {
         let total = self.chunk_count(output_tokens);
+        let reasoning = self.is_reasoning(index);
         if index + 1 < total {
-            return self.content.clone();
+            return match reasoning {
+                true => self.reasoning_content.clone(),
+                false => self.content.clone(),
+            };
         }
         let remainder = self.tokens_at(index, output_tokens);
-        if remainder == self.tokens_per_chunk {
-            self.last_full[finish as usize].clone()
-        } else {
-            self.text_chunk(&json_string(&repeat_word(remainder)), Some(finish))
+        match (remainder == self.tokens_per_chunk, reasoning) {
+            (true, true) => self.reasoning_last_full[finish as usize].clone(),
+            (true, false) => self.last_full[finish as usize].clone(),
+            (false, true) => {
+                let text = json_string(&repeat_word(remainder));
+                self.field_chunk(REASONING_FIELD, text.as_bytes(), Some(finish))
+            }
+            (false, false) => self.text_chunk(&json_string(&repeat_word(remainder)), Some(finish)),
         }
     }
 
@@ -278,7 +313,15 @@ impl EndpointChunks {
 
     /// The whole non-streamed response body.
     pub fn full_response(&self, output_tokens: u64, finish: Finish, usage: Option<PromptUsage>) -> Bytes {
-        let text = json_string(&repeat_word(output_tokens));
+        let reasoned = match self.endpoint {
+            Endpoint::Chat => self.reasoning.tokens_of(output_tokens),
+            Endpoint::Completions => 0,
+        };
+        let text = json_string(&repeat_word(output_tokens - reasoned));
+        let reasoning = match reasoned {
+            0 => String::new(),
+            n => format!(r#","{REASONING_FIELD}":{}"#, json_string(&repeat_word(n))),
+        };
         let usage = match usage {
             Some(prompt) => format!(r#","usage":{}"#, self.usage_json(prompt, output_tokens)),
             None => String::new(),
@@ -287,7 +330,9 @@ impl EndpointChunks {
         let (object, choice) = match self.endpoint {
             Endpoint::Chat => (
                 "chat.completion",
-                format!(r#"{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":{finish}}}"#),
+                format!(
+                    r#"{{"index":0,"message":{{"role":"assistant","content":{text}{reasoning}}},"finish_reason":{finish}}}"#
+                ),
             ),
             Endpoint::Completions => (
                 "text_completion",
@@ -314,6 +359,12 @@ impl EndpointChunks {
 
     /// A content chunk from raw text bytes, which may be anything (an injected fault).
     fn raw_text_chunk(&self, text: &[u8], finish: Option<Finish>) -> Bytes {
+        self.field_chunk("content", text, finish)
+    }
+
+    /// A chunk whose text (raw bytes of a quoted JSON string) is in `delta.<field>` (chat) or
+    /// `text` (completions).
+    fn field_chunk(&self, field: &str, text: &[u8], finish: Option<Finish>) -> Bytes {
         // llama-server finishes in a chunk of its own, after the last text.
         let finish = match (finish, self.flavor) {
             (Some(finish), Flavor::Openai) => finish.json(),
@@ -321,7 +372,7 @@ impl EndpointChunks {
         };
         const TEXT: &str = "\u{1}";
         let choice = match self.endpoint {
-            Endpoint::Chat => format!(r#"{{"index":0,"delta":{{"content":{TEXT}}},"finish_reason":{finish}}}"#),
+            Endpoint::Chat => format!(r#"{{"index":0,"delta":{{"{field}":{TEXT}}},"finish_reason":{finish}}}"#),
             Endpoint::Completions => format!(r#"{{"index":0,"text":{TEXT},"finish_reason":{finish}}}"#),
         };
         let event = self.event(&choice, "");
@@ -356,8 +407,12 @@ impl EndpointChunks {
             None => String::new(),
         };
         let tokens = prompt.tokens;
+        let reasoning = match self.endpoint {
+            Endpoint::Chat => self.reasoning.usage_details(completion),
+            Endpoint::Completions => String::new(),
+        };
         format!(
-            r#"{{"prompt_tokens":{tokens},"completion_tokens":{completion},"total_tokens":{}{details}}}"#,
+            r#"{{"prompt_tokens":{tokens},"completion_tokens":{completion},"total_tokens":{}{details}{reasoning}}}"#,
             tokens.saturating_add(completion)
         )
     }

@@ -161,6 +161,10 @@ pub struct SimConfig {
     /// Turn the prefix cache off: every prompt is prefilled in full, and the OpenAI flavor
     /// reports no `prompt_tokens_details`.
     pub no_prefix_cache: bool,
+    /// A reasoning model: the first N generated tokens of each chat answer stream as
+    /// `delta.reasoning_content`, the rest as `delta.content`; usage reports them as
+    /// `completion_tokens_details.reasoning_tokens`. 0: no reasoning.
+    pub reasoning_tokens: u64,
 }
 
 impl Default for SimConfig {
@@ -203,6 +207,7 @@ impl Default for SimConfig {
             eos_after: None,
             max_output: None,
             no_prefix_cache: false,
+            reasoning_tokens: 0,
         }
     }
 }

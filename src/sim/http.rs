@@ -97,6 +97,7 @@ pub(crate) struct AppState {
     /// Serve `POST /tokenize` (not with `--no-tokenize`).
     tokenize: bool,
     max_model_len: u64,
+    embeddings: super::embeddings::Embeddings,
     pub stats: Arc<Stats>,
 }
 
@@ -124,12 +125,17 @@ impl AppState {
             huge_event_bytes: usize::try_from(config.fault_huge_event_kib.saturating_mul(1024)).unwrap_or(usize::MAX),
             close_after_responses: config.close_after_responses,
             faults: FaultRates::from_config(config),
-            chunks: Arc::new(Chunks::new(
-                &config.model,
-                config.tokens_per_chunk.max(1),
-                !config.no_role_chunk,
-                config.flavor,
-            )),
+            chunks: Arc::new(
+                Chunks::new(
+                    &config.model,
+                    config.tokens_per_chunk.max(1),
+                    !config.no_role_chunk,
+                    config.flavor,
+                )
+                .with_reasoning(super::reasoning::Reasoning {
+                    tokens: config.reasoning_tokens,
+                }),
+            ),
             engine,
             prefix_cache: (!config.no_prefix_cache).then(|| PrefixCache::new(PREFIX_CACHE_BLOCKS)),
             report_cached: config.flavor == Flavor::LlamaServer || !config.no_prefix_cache,
@@ -137,6 +143,7 @@ impl AppState {
             eos_after: config.eos_after,
             tokenize: !config.no_tokenize,
             max_model_len: config.max_model_len,
+            embeddings: super::embeddings::Embeddings::new(config, Arc::clone(&stats)),
             stats,
         }
     }
@@ -221,6 +228,7 @@ pub(crate) async fn handle(
             Err(e) => e.into_reply(flavor),
         },
         (_, "/tokenize") if state.tokenize => error(flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        (&Method::POST, "/v1/embeddings") => embed(&state, req).await,
         (
             _,
             "/health"
@@ -229,7 +237,8 @@ pub(crate) async fn handle(
             | "/sim/stats"
             | "/sim/reset"
             | "/v1/chat/completions"
-            | "/v1/completions",
+            | "/v1/completions"
+            | "/v1/embeddings",
         ) => error(flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         (_, path) => error(flavor, StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
@@ -260,6 +269,25 @@ async fn tokenize(state: &AppState, req: Request<Incoming>) -> Result<Reply, Api
         Flavor::LlamaServer => serde_json::json!({ "tokens": ids }),
     };
     Ok(json(StatusCode::OK, body.to_string()))
+}
+
+/// An embeddings request (see [`super::embeddings`]).
+async fn embed(state: &AppState, req: Request<Incoming>) -> Reply {
+    if let Err(e) = check_auth(state, &req) {
+        return e.into_reply(state.flavor);
+    }
+    let counted = !req.headers().contains_key(crate::client::probe::PROBE_HEADER);
+    let guard = state.stats.in_flight_guard();
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(e) => return e.into_reply(state.flavor),
+    };
+    let reply = match state.embeddings.answer(&body, counted).await {
+        Ok(answer) => json(StatusCode::OK, answer),
+        Err((status, message)) => error(state.flavor, status, &message),
+    };
+    let (parts, body) = reply.into_parts();
+    Response::from_parts(parts, body.with_guard(guard))
 }
 
 /// A generation request, from arrival to the start of its response.

@@ -57,6 +57,9 @@ pub enum ApiKind {
     Chat,
     /// `POST {url}/completions` with a plain prompt.
     Completions,
+    /// `POST {url}/embeddings` with `--embed-batch` input strings, answered with one JSON
+    /// document (not streamed). The text tests send these; there is no multimodal test.
+    Embeddings,
 }
 
 impl ApiKind {
@@ -64,7 +67,13 @@ impl ApiKind {
         match self {
             ApiKind::Chat => "/chat/completions",
             ApiKind::Completions => "/completions",
+            ApiKind::Embeddings => "/embeddings",
         }
+    }
+
+    /// Generates tokens (chat, completions), as opposed to embeddings.
+    pub fn generates(self) -> bool {
+        self != ApiKind::Embeddings
     }
 }
 
@@ -85,6 +94,8 @@ pub struct WorkloadSpec {
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     /// The multimodal test's images.
     pub images: Option<Images>,
+    /// Embeddings: input strings per request (`--embed-batch`), at least 1.
+    pub embed_batch: u32,
 }
 
 impl fmt::Debug for WorkloadSpec {
@@ -136,7 +147,7 @@ impl Images {
 }
 
 /// One request's body and what is known of it before it is sent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Built {
     pub body: Bytes,
     /// Bytes of prompt text (for a token estimate when the server sends no usage).
@@ -149,6 +160,8 @@ pub struct Built {
     /// Bytes of image data URLs in the body.
     pub image_bytes: u64,
     pub images: u32,
+    /// Embeddings: the inputs the body carries (0 otherwise).
+    pub inputs: u32,
 }
 
 /// Builds request bodies for every test.
@@ -171,14 +184,16 @@ impl Workload {
     pub fn new(spec: WorkloadSpec) -> Self {
         let mut map = serde_json::Map::new();
         map.insert("model".into(), spec.model.clone().into());
-        map.insert("stream".into(), true.into());
-        let stream_options = match spec.continuous_usage {
-            true => serde_json::json!({"include_usage": true, "continuous_usage_stats": true}),
-            false => serde_json::json!({"include_usage": true}),
-        };
-        map.insert("stream_options".into(), stream_options);
-        if spec.ignore_eos {
-            map.insert("ignore_eos".into(), true.into());
+        if spec.api.generates() {
+            map.insert("stream".into(), true.into());
+            let stream_options = match spec.continuous_usage {
+                true => serde_json::json!({"include_usage": true, "continuous_usage_stats": true}),
+                false => serde_json::json!({"include_usage": true}),
+            };
+            map.insert("stream_options".into(), stream_options);
+            if spec.ignore_eos {
+                map.insert("ignore_eos".into(), true.into());
+            }
         }
         for (key, value) in &spec.extra_body {
             map.insert(key.clone(), value.clone());
@@ -186,7 +201,7 @@ impl Workload {
         let user_max_tokens = ["max_tokens", "max_completion_tokens"]
             .iter()
             .any(|k| spec.extra_body.contains_key(*k));
-        for key in ["messages", "prompt", "min_tokens"] {
+        for key in ["messages", "prompt", "input", "min_tokens"] {
             if !spec.extra_body.contains_key(key) {
                 map.remove(key);
             }
@@ -194,10 +209,57 @@ impl Workload {
         let mut head = serde_json::to_vec(&serde_json::Value::Object(map)).expect("a JSON value always serialises");
         head.pop(); // the closing brace
         Self {
+            user_max_tokens: user_max_tokens || !spec.api.generates(),
             spec,
             head,
-            user_max_tokens,
         }
+    }
+
+    /// Whether `test`'s requests are embeddings requests (the text tests with `--endpoint
+    /// embeddings`).
+    pub fn is_embeddings(&self, test: TestKind) -> bool {
+        self.spec.api == ApiKind::Embeddings && test != TestKind::Multimodal
+    }
+
+    /// Request `seq` of `test`, ready for the client (pre-flight and tests; the load goes
+    /// through [`crate::load::RequestMaker`]).
+    pub fn outgoing(&self, test: TestKind, seq: u64) -> crate::client::Outgoing {
+        crate::load::prepared(seq, test, self.path(test), self.build(test, seq)).outgoing
+    }
+
+    /// An embeddings body: `input` is an array of `--embed-batch` prompts (numbers
+    /// `seq·K … seq·K + K − 1` of the prompt source), each its own unless `--same-prompt`.
+    fn embeddings(&self, test: TestKind, seq: u64) -> Built {
+        let batch = u64::from(self.spec.embed_batch.max(1));
+        let mut body = self.head.clone();
+        body.extend_from_slice(b",\"input\":[");
+        let (mut text_len, mut isl, mut all_exact) = (0, 0, true);
+        for j in 0..batch {
+            let spec = self.spec.source.prompt(test, seq.wrapping_mul(batch).wrapping_add(j));
+            text_len += spec.text.len();
+            match spec.requested_isl {
+                Some(n) => isl += n,
+                None => all_exact = false,
+            }
+            if j > 0 {
+                body.push(b',');
+            }
+            write_str(&mut body, &spec.text);
+        }
+        body.extend_from_slice(b"]}");
+        Built {
+            body: Bytes::from(body),
+            text_len,
+            max_tokens: 0,
+            requested_isl: all_exact.then_some(isl),
+            inputs: batch as u32,
+            ..Built::default()
+        }
+    }
+
+    /// The endpoint the text tests use.
+    pub fn api(&self) -> ApiKind {
+        self.spec.api
     }
 
     pub fn model(&self) -> &str {
@@ -238,6 +300,9 @@ impl Workload {
 
     /// Prompt `seq` of `test` as a request body.
     pub fn build(&self, test: TestKind, seq: u64) -> Built {
+        if self.is_embeddings(test) {
+            return self.embeddings(test, seq);
+        }
         let mut spec = self.spec.source.prompt(test, seq);
         if test == TestKind::Multimodal {
             if let Some(images) = &self.spec.images {
@@ -291,6 +356,7 @@ impl Workload {
             group_first: spec.group_first,
             image_bytes,
             images: spec.images.len() as u32,
+            inputs: 0,
         }
     }
 }
@@ -357,11 +423,39 @@ mod tests {
             continuous_usage: false,
             extra_body: serde_json::Map::new(),
             images: None,
+            embed_batch: 1,
         }
     }
 
     fn json(w: &Workload, test: TestKind, seq: u64) -> serde_json::Value {
         serde_json::from_slice(&w.body(test, seq)).unwrap()
+    }
+
+    #[test]
+    fn embeddings_body_has_k_inputs_and_no_generation_fields() {
+        let w = Workload::new(WorkloadSpec {
+            api: ApiKind::Embeddings,
+            embed_batch: 3,
+            ..spec()
+        });
+        let out = w.outgoing(TestKind::Output, 2);
+        assert_eq!((out.path, out.inputs), ("/embeddings", 3));
+        assert_eq!(out.response, crate::client::http::ResponseKind::Json);
+        let body: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+        let inputs = body["input"].as_array().unwrap();
+        assert_eq!(inputs.len(), 3);
+        assert!(inputs.iter().all(|i| i.as_str().unwrap().len() == 50));
+        assert_ne!(inputs[0], inputs[1], "each input its own");
+        assert_eq!(body["model"], "m");
+        for key in ["max_tokens", "stream", "stream_options"] {
+            assert!(body.get(key).is_none(), "{key}");
+        }
+        assert_eq!(out.estimated_prompt_tokens, 3 * 50 / 4 + 1);
+        let chat = Workload::new(spec()).outgoing(TestKind::Output, 2);
+        assert_eq!(
+            (chat.response, chat.inputs),
+            (crate::client::http::ResponseKind::Stream, 0)
+        );
     }
 
     #[test]
