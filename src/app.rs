@@ -96,12 +96,23 @@ fn clap_error(e: clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
+            let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+            let mut first = lines
+                .next()
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ")
                 .to_string();
+            // "the following required arguments were not provided:" lists them on indented
+            // lines below: they belong in the one line.
+            if first.ends_with(':') {
+                let listed: Vec<&str> = lines
+                    .take_while(|l| l.starts_with(' '))
+                    .map(str::trim)
+                    .collect();
+                if !listed.is_empty() {
+                    first = format!("{first} {}", listed.join(", "));
+                }
+            }
             fail(2, &format!("{first} (see llm-bench --help)"))
         }
     }

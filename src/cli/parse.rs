@@ -21,6 +21,11 @@ pub fn concurrency(s: &str) -> Result<u32, String> {
     whole(s, "concurrency", 1, 1_000_000).map(|v| v as u32)
 }
 
+/// A count of at least 1 (turns, images per request, prefix groups).
+pub fn count(s: &str) -> Result<u32, String> {
+    whole(s, "the number", 1, 1_000_000).map(|v| v as u32)
+}
+
 pub fn step(s: &str) -> Result<u32, String> {
     whole(s, "the concurrency step", 1, 1_000_000).map(|v| v as u32)
 }

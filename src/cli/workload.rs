@@ -42,7 +42,7 @@ pub struct WorkloadArgs {
     #[arg(long = "length-probe", value_name = "HOW", default_value = "auto")]
     pub length_probe: String,
     /// Requests spread over G shared prefixes (a system prompt each) of --prefix-tokens tokens.
-    #[arg(long = "prefix-groups", value_name = "G", value_parser = parse::concurrency, requires = "prefix_tokens")]
+    #[arg(long = "prefix-groups", value_name = "G", value_parser = parse::count, requires = "prefix_tokens")]
     pub prefix_groups: Option<u32>,
     #[arg(long = "prefix-tokens", value_name = "P", value_parser = parse::requests, requires = "prefix_groups")]
     pub prefix_tokens: Option<u64>,
@@ -67,7 +67,7 @@ pub struct WorkloadArgs {
     #[arg(long = "trace-speed", value_name = "X", default_value = "1", value_parser = parse::positive_f64)]
     pub trace_speed: f64,
     /// Multi-turn sessions: each conversation sends T turns, its whole history each time.
-    #[arg(long = "turns", value_name = "T", value_parser = parse::concurrency)]
+    #[arg(long = "turns", value_name = "T", value_parser = parse::count)]
     pub turns: Option<u32>,
     /// Pause between a session's answer and its next turn.
     #[arg(long = "think-time", value_name = "TIME", default_value = "0s", value_parser = parse::duration_or_zero)]
@@ -82,7 +82,7 @@ pub struct WorkloadArgs {
     #[arg(long = "image-format", value_name = "FORMAT", default_value = "png")]
     pub image_format: String,
     /// Images in each multimodal request, with --image-size.
-    #[arg(long = "images-per-request", value_name = "K", default_value = "1", value_parser = parse::concurrency)]
+    #[arg(long = "images-per-request", value_name = "K", default_value = "1", value_parser = parse::count)]
     pub images_per_request: u32,
 }
 
@@ -104,7 +104,10 @@ fn length(name: &str, n: Option<u64>, std: Option<f64>, min: Option<u64>, max: O
         false => (min.unwrap_or(mean), max.unwrap_or(mean)),
     };
     if min > max {
-        return Err(usage(format!("--{name}-min {min} is above --{name}-max {max}")));
+        return Err(usage(match (std > 0.0, max == mean) {
+            (false, true) => format!("--{name}-min {min} is above --{name} {mean}: lower it, or give --{name}-std for a spread"),
+            _ => format!("--{name}-min {min} is above --{name}-max {max}"),
+        }));
     }
     if std == 0.0 && !(min..=max).contains(&mean) {
         return Err(usage(format!("--{name} {mean} is outside [--{name}-min, --{name}-max]")));
@@ -122,6 +125,12 @@ impl WorkloadArgs {
         };
         if prefix.is_some() && isl.is_none() {
             return Err(usage("--prefix-groups needs --isl for the unique part of each prompt"));
+        }
+        if self.tokenizer.is_some() && isl.is_none() && self.dataset.is_none() {
+            return Err(usage("--tokenizer is for token-exact prompts: add --isl N (or a Mooncake --dataset)"));
+        }
+        if self.trace_speed != 1.0 && self.dataset.is_none() {
+            return Err(usage("--trace-speed replays a dataset's timestamps: add --dataset FILE"));
         }
         let dataset = match &self.dataset {
             Some(path) => {

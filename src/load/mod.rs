@@ -263,3 +263,49 @@ impl LoadClock {
         (bits != 0).then(|| f64::from_bits(bits))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{source::Filler, ApiKind, WorkloadSpec};
+
+    #[test]
+    fn the_third_turn_carries_the_first_two_answers() {
+        let workload = Arc::new(Workload::new(WorkloadSpec {
+            model: "m".into(),
+            api: ApiKind::Chat,
+            source: Arc::new(Filler {
+                chars: 30,
+                same_prompt: false,
+                multimodal_text: String::new(),
+            }),
+            max_tokens: 5,
+            ignore_eos: false,
+            continuous_usage: false,
+            extra_body: serde_json::Map::new(),
+            images: None,
+            embed_batch: 1,
+        }));
+        let maker = RequestMaker::new(workload, vec![TestKind::Output], Arc::new(AtomicU64::new(0)));
+        let mut conversation = maker.new_session();
+        for answer in ["first answer", "second answer"] {
+            let (_, question) = maker.make_turn(0, 0, &conversation);
+            conversation.answered(question, answer.into());
+        }
+        let (third, _) = maker.make_turn(0, 0, &conversation);
+        assert!(third.outgoing.keep_text);
+        assert_eq!(third.about.session, Some((0, 2)));
+        let body: serde_json::Value = serde_json::from_slice(&third.outgoing.body).unwrap();
+        let messages: Vec<(&str, &str)> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+            .collect();
+        assert_eq!(messages.len(), 5, "{messages:?}");
+        assert_eq!(messages[1], ("assistant", "first answer"));
+        assert_eq!(messages[3], ("assistant", "second answer"));
+        assert_eq!(messages[4].0, "user");
+        assert_ne!(messages[0].1, messages[2].1, "each turn asks something new");
+    }
+}

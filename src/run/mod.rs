@@ -235,6 +235,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
 /// signal handling, the summary's first fields and the header lines.
 async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
     let reporter = Arc::new(Reporter::open(&config.log_file).map_err(UsageError)?);
+    let files = prompts::read_files(&config).await?;
     let writer = prepare_out_dir(&config)?;
     reporter.line(&format!(
         "llm-bench {} → {} | results in {}",
@@ -246,7 +247,7 @@ async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
     preflight::check_open_files(&config)?;
     let startup_first_request_ms = crate::monitor::ms_since_process_start();
     let model = preflight::discover_model(&config, &reporter).await?;
-    let built = prompts::build(&config, &model, &reporter).await?;
+    let built = prompts::build(&config, &model, &reporter, files).await?;
     let workload = built.workload;
     if let Some(times) = built.trace {
         config.replay(times);
@@ -305,6 +306,11 @@ async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
 fn announce_run(config: &RunConfig, model: &str, workload: &Workload, reporter: &Reporter) {
     let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
     let max_tokens = match config.prompts.osl.is_some() || config.prompts.dataset.is_some() {
+        _ if config.api == crate::workload::ApiKind::Embeddings => format!(
+            " | embeddings: {} input{} a request",
+            config.embed_batch,
+            if config.embed_batch == 1 { "" } else { "s" }
+        ),
         true => String::new(),
         false => format!(" | max_tokens {}", config.max_tokens),
     };
@@ -408,6 +414,18 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
 /// The load of the run in words, for its header line.
 fn describe_mode(config: &RunConfig) -> String {
     let load = &config.load;
+    if let crate::load::Arrival::Trace { times } = &load.arrival {
+        let cap = load
+            .max_concurrency
+            .map(|n| format!(", at most {n} in flight"))
+            .unwrap_or_default();
+        return format!(
+            "trace replay: {} requests at their recorded times over {:.2} s (mean {} req/s{cap})",
+            times.len(),
+            times.span_s(),
+            crate::load::point::fmt_rate(times.mean_rate())
+        );
+    }
     let open = match &load.arrival {
         crate::load::Arrival::Poisson => "poisson arrivals".to_string(),
         other => format!("{other} arrivals"),

@@ -41,20 +41,40 @@ fn replay_times(config: &RunConfig, dataset: &Dataset, reporter: &Reporter) -> O
     Some(stamps)
 }
 
-pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter) -> Result<Built, UsageError> {
+/// What is read from local files before anything else (so that a bad file is one line before
+/// the server is even asked): the dataset and the tokenizer file.
+pub struct Files {
+    dataset: Option<(Dataset, String)>,
+    tokenizer: Option<tokens::Selected>,
+}
+
+pub async fn read_files(config: &RunConfig) -> Result<Files, UsageError> {
+    let plan = &config.prompts;
+    let dataset = match &plan.dataset {
+        Some(d) => Some(load_dataset(d).await?),
+        None => None,
+    };
+    let tokenizer = match &plan.tokenizer {
+        Some(path) => Some(tokens::select_with_tokenizer_file(path, tokens::candidates()).map_err(UsageError)?),
+        None => None,
+    };
+    Ok(Files { dataset, tokenizer })
+}
+
+pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: Files) -> Result<Built, UsageError> {
     for notice in &config.notices {
         reporter.line(&format!("Note: {notice}"));
     }
     let plan = &config.prompts;
     let base = spec(config, model, Arc::new(filler(config)));
-    let dataset = match &plan.dataset {
-        Some(d) => Some(load_dataset(d, reporter).await?),
-        None => None,
-    };
+    let dataset = files.dataset.map(|(dataset, line)| {
+        reporter.line(&line);
+        dataset
+    });
     let mooncake = dataset.as_ref().is_some_and(|d| d.format == DatasetFormat::Mooncake);
     let text = if plan.needs_token_text() || mooncake {
         let probe = Workload::new(base.clone());
-        let text = Arc::new(calibrate(config, &probe, plan).await?);
+        let text = Arc::new(calibrate(config, &probe, plan, files.tokenizer).await?);
         reporter.line(&describe_calibration(&text));
         Some(text)
     } else {
@@ -156,7 +176,8 @@ impl PromptSource for WithOsl {
     }
 }
 
-async fn load_dataset(plan: &DatasetPlan, reporter: &Reporter) -> Result<Dataset, UsageError> {
+/// The dataset and its header line.
+async fn load_dataset(plan: &DatasetPlan) -> Result<(Dataset, String), UsageError> {
     let path = plan.path.clone();
     let opts = dataset::LoadOptions {
         format: plan.format,
@@ -188,8 +209,7 @@ async fn load_dataset(plan: &DatasetPlan, reporter: &Reporter) -> Result<Dataset
     if loaded.filtered > 0 {
         line.push_str(&format!("; {} rows outside the ISL filter", loaded.filtered));
     }
-    reporter.line(&line);
-    Ok(loaded)
+    Ok((loaded, line))
 }
 
 fn dataset_source(config: &RunConfig, dataset: Dataset, text: Option<Arc<TokenText>>) -> Result<DatasetSource, UsageError> {
@@ -237,18 +257,24 @@ fn dataset_source(config: &RunConfig, dataset: Dataset, text: Option<Arc<TokenTe
         osl: config.prompts.osl,
         seed: config.prompts.seed,
         replay: false,
+        shuffled: plan.shuffle,
     })
 }
 
 /// How the server counts tokens, checked in the order the issue asks: a local tokenizer file,
 /// the server's `/tokenize`, usage of probe requests.
-async fn calibrate(config: &RunConfig, probe: &Workload, plan: &PromptPlan) -> Result<TokenText, UsageError> {
+async fn calibrate(
+    config: &RunConfig,
+    probe: &Workload,
+    plan: &PromptPlan,
+    from_file: Option<tokens::Selected>,
+) -> Result<TokenText, UsageError> {
     let mut usage = UsageCounter::new(config, probe);
     let candidates = tokens::candidates();
     let mut method = LengthMethod::Usage;
-    let selected = if let Some(path) = &plan.tokenizer {
+    let selected = if let (Some(path), Some(selected)) = (&plan.tokenizer, from_file) {
         method = LengthMethod::TokenizerFile(path.display().to_string());
-        Some(tokens::select_with_tokenizer_file(path, candidates.clone()).map_err(UsageError)?)
+        Some(selected)
     } else if plan.length_probe == LengthProbe::Usage {
         None
     } else if let Some(mut tokenize) = Tokenize::probe(&config.endpoint, probe.model()).await {
@@ -311,6 +337,12 @@ async fn calibrate(config: &RunConfig, probe: &Workload, plan: &PromptPlan) -> R
 }
 
 fn describe_calibration(text: &TokenText) -> String {
+    if text.method == LengthMethod::Assumed {
+        return format!(
+            "Prompt lengths: not verified (the server sends no usage and has no /tokenize; give --tokenizer FILE): {} words assumed one token each",
+            text.word_count()
+        );
+    }
     let mut line = format!(
         "Prompt lengths: token-exact via {}: {} words of one token each, the server adds {} tokens",
         text.method.describe(),
@@ -320,7 +352,7 @@ fn describe_calibration(text: &TokenText) -> String {
     if let Some(sys) = text.overhead_with_system {
         line.push_str(&format!(" ({sys} with a system prompt)"));
     }
-    line.push_str(&format!(" ({} probes", text.probes));
+    line.push_str(&format!(" ({} probe{}", text.probes, if text.probes == 1 { "" } else { "s" }));
     if !text.dropped.is_empty() {
         line.push_str(&format!(", {} words dropped as split", text.dropped.len()));
     }

@@ -164,6 +164,8 @@ pub struct DatasetSource {
     pub seed: u64,
     /// The rows are replayed at their timestamps: prompt k is row `order[k]`, sent at its time.
     pub replay: bool,
+    /// `--shuffle`: the order is a seeded permutation.
+    pub shuffled: bool,
 }
 
 impl DatasetSource {
@@ -228,10 +230,10 @@ impl PromptSource for DatasetSource {
             self.order.len(),
             if self.replay {
                 "timestamp order"
-            } else if self.order.len() == d.rows.len() {
-                "file order"
+            } else if self.shuffled {
+                "shuffled order"
             } else {
-                "sampled order"
+                "file order"
             }
         )
     }

@@ -350,10 +350,13 @@ impl LengthDist {
 
     pub fn describe(&self) -> String {
         if self.std <= 0.0 {
-            format!("{}", self.mean)
-        } else {
-            format!("{}±{} in [{}, {}]", self.mean, self.std, self.min, self.max)
+            return format!("{}", self.mean);
         }
+        let max = match self.max {
+            u64::MAX => "∞".to_string(),
+            n => n.to_string(),
+        };
+        format!("{}±{} in [{}, {max}]", self.mean, self.std, self.min)
     }
 }
 
