@@ -1093,3 +1093,16 @@ fn what_a_request_asked_survives_a_resend() {
     }
     p.finish();
 }
+
+#[test]
+fn a_dataset_that_runs_out_is_cycled_and_said_so() {
+    let sim = Sim::start(fast_sim());
+    let rows = fixture("rows.jsonl");
+    let (s, stdout) = run_ok(
+        &sim,
+        &["-o", "-st", "2", "-et", "2", "--requests", "10", "--dataset", &rows, "--num-prompts", "2"],
+    );
+    assert!(stdout.contains("its rows were sent again"), "{stdout}");
+    let notes = s.summary()["notes"].to_string();
+    assert!(notes.contains("the dataset gave 2"), "{notes}");
+}

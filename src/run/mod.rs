@@ -355,6 +355,10 @@ fn finish(
             outcome = Outcome::ResultsNotSaved;
         }
     }
+    if let Some(note) = ctx.workload.source().closing_note() {
+        ctx.reporter.line(&format!("Note: {note}"));
+        ctx.summary.notes.push(note);
+    }
     let mut recommendations = advice::recommend(steps, ctx.config.min_tps, ctx.config.slo.as_ref());
     if let Some(capacity) = &ctx.summary.capacity {
         recommendations.insert(0, capacity.answer.clone());

@@ -258,6 +258,7 @@ fn dataset_source(config: &RunConfig, dataset: Dataset, text: Option<Arc<TokenTe
         seed: config.prompts.seed,
         replay: false,
         shuffled: plan.shuffle,
+        asked: Default::default(),
     })
 }
 

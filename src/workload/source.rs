@@ -37,6 +37,10 @@ pub trait PromptSource: Send + Sync {
     fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec;
     /// What it sends, for the run header.
     fn describe(&self) -> String;
+    /// Said once the run is over (a dataset that had to be cycled).
+    fn closing_note(&self) -> Option<String> {
+        None
+    }
     /// Prompt `seq` is the step's request `seq` in schedule order (a trace replay), not the
     /// run-wide request id.
     fn keyed_by_schedule(&self) -> bool {
@@ -166,10 +170,13 @@ pub struct DatasetSource {
     pub replay: bool,
     /// `--shuffle`: the order is a seeded permutation.
     pub shuffled: bool,
+    /// Prompts asked for so far (the highest number + 1): above `order.len()` the rows cycled.
+    pub asked: std::sync::atomic::AtomicU64,
 }
 
 impl DatasetSource {
     pub fn row_for(&self, seq: u64) -> (&DatasetRow, usize) {
+        self.asked.fetch_max(seq.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
         let index = self.order[(seq % self.order.len() as u64) as usize];
         (&self.dataset.rows[index], index)
     }
@@ -205,12 +212,14 @@ impl PromptSource for DatasetSource {
         match &row.prompt {
             RowPrompt::Text(text) => spec.text = text.clone(),
             RowPrompt::Messages(messages) => {
-                // The last user message is the prompt; what came before is history.
-                let split = messages.iter().rposition(|m| m.role == "user").unwrap_or(messages.len());
-                spec.history = messages[..split].to_vec();
-                if let Some(last) = messages.get(split) {
-                    spec.text = last.content.clone();
-                    spec.history.extend(messages[split + 1..].iter().cloned());
+                // The last user message is the prompt; what came before is history, and what came
+                // after (a reference answer) is not sent.
+                match messages.iter().rposition(|m| m.role == "user") {
+                    Some(split) => {
+                        spec.history = messages[..split].to_vec();
+                        spec.text = messages[split].content.clone();
+                    }
+                    None => spec.history = messages.clone(),
                 }
             }
             RowPrompt::Blocks { input_length, hash_ids } => {
@@ -240,6 +249,17 @@ impl PromptSource for DatasetSource {
 
     fn keyed_by_schedule(&self) -> bool {
         self.replay
+    }
+
+    fn closing_note(&self) -> Option<String> {
+        let asked = self.asked.load(std::sync::atomic::Ordering::Relaxed);
+        let rows = self.order.len() as u64;
+        (asked > rows).then(|| {
+            format!(
+                "the run needed {asked} prompts and the dataset gave {rows}: its rows were sent again in the same order ({:.1} times over)",
+                asked as f64 / rows as f64
+            )
+        })
     }
 }
 
