@@ -30,6 +30,14 @@ use support::{http, Pinning, BIN};
 
 const SEED: u64 = 42;
 
+/// The short table: (figure, value, unit), printed at the end, or written as tab-separated
+/// lines to `$WORKLOAD_TABLE` for scripts/bench-workload.sh.
+static TABLE: std::sync::Mutex<Vec<(String, String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn row(figure: impl Into<String>, value: impl Into<String>, unit: &str) {
+    TABLE.lock().unwrap().push((figure.into(), value.into(), unit.into()));
+}
+
 /// Runs `f(i)` for i = 0, 1, … until `budget` has passed (at least `min` times); returns
 /// (iterations, seconds).
 fn timed(budget: Duration, min: u64, mut f: impl FnMut(u64)) -> (u64, f64) {
@@ -77,6 +85,7 @@ fn micro() {
     let (n, s) = timed(Duration::from_secs(2), 100, |i| {
         bytes += black_box(text.text(1000, Some(i), SEED)).len();
     });
+    row("1k-token prompts (TokenText::text)", format!("{:.0}", n as f64 / s), "prompts/s");
     println!(
         "  1k-token prompts (TokenText::text)   {:>10.0} prompts/s  {:>8.1} µs/prompt  {:>6.0} B/prompt  {:>6.0} MB/s",
         n as f64 / s,
@@ -90,6 +99,11 @@ fn micro() {
         let (n, s) = timed(Duration::from_secs(2), 20, |i| {
             bytes += black_box(w.build(TestKind::Output, i)).body.len();
         });
+        row(
+            format!("body build, ISL {isl} ({:.0} kB)", bytes as f64 / n as f64 / 1e3),
+            format!("{:.1}", 1e6 * s / n as f64),
+            "µs/request",
+        );
         println!(
             "  body, ISL {:>7} (Workload::build)  {:>10.0} bodies/s   {:>8.1} µs/request {:>8.0} B/body  {:>6.0} MB/s",
             isl,
@@ -112,6 +126,11 @@ fn micro() {
         let (n, s) = timed(Duration::from_secs(3), 10, |i| {
             bytes += black_box(w.build(TestKind::Multimodal, i)).image_bytes;
         });
+        row(
+            format!("512x512 synthetic {} image", format.name()),
+            format!("{:.0}", 1e6 * s / n as f64),
+            "µs/request",
+        );
         println!(
             "  512x512 synthetic {:<4} (multimodal) {:>10.1} requests/s {:>8.0} µs/request {:>8.0} B data URL",
             format.name(),
@@ -125,7 +144,7 @@ fn micro() {
 /// The simulator as a child: on a free port (`--port 0`), killed when dropped, and by the
 /// kernel if this process dies first.
 struct Sim {
-    child: Child,
+    child: Option<Child>,
     port: u16,
 }
 
@@ -153,7 +172,18 @@ impl Sim {
             .next()
             .and_then(|p| p.trim().trim_end_matches("/v1").parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Self { child, port }
+        Self {
+            child: Some(child),
+            port,
+        }
+    }
+
+    /// Kills it; its CPU seconds.
+    fn stop(mut self) -> f64 {
+        let child = self.child.take().unwrap();
+        // SAFETY: plain kill(2) on our own child, reaped by wait_with_usage.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+        support::wait_with_usage(&child).cpu_s
     }
 
     fn url(&self) -> String {
@@ -167,8 +197,10 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -224,12 +256,19 @@ fn e2e(seconds: u64, pin: &Pinning) {
     let args = ["-o", "-st", "64", "-et", "64", "--isl", "100000", "--osl", "4", "--step-duration", &duration];
     let (cpu_s, summary) = run_client(&sim.url(), &args, pin.client);
     let truth = sim.stats();
-    drop(sim);
+    let sim_cpu_s = sim.stop();
     let step = &summary["steps"][0];
     let ok = step["requests_ok"].as_u64().unwrap_or(0);
     let step_s = f(&step["duration_s"]);
     let sent = truth["requests_total"].as_u64().unwrap_or(0);
     let step_cpu_s = f(&step["client"]["cpu_pct"]) / 100.0 * step_s;
+    row("ISL 100k x 64 conns: upload", format!("{:.1}", ok as f64 * body / step_s / 1e6), "MB/s");
+    row("ISL 100k x 64 conns: requests", format!("{:.1}", ok as f64 / step_s), "req/s");
+    row(
+        "ISL 100k x 64 conns: client CPU",
+        format!("{:.0}", 1e6 * step_cpu_s / ok.max(1) as f64),
+        "µs/request",
+    );
     println!("  (a) --isl 100000, 64 connections, --osl 4, {seconds} s step");
     println!(
         "      body {:.0} kB/request; {} requests in the step ({:.1} req/s), {} sent in the run",
@@ -252,7 +291,8 @@ fn e2e(seconds: u64, pin: &Pinning) {
         if summary["client_bound"].as_bool() == Some(true) { "; client-bound" } else { "" }
     );
     println!(
-        "      simulator prompt tokens/request {:.0}, failed {}",
+        "      simulator CPU {:.0} µs/request; prompt tokens/request {:.0}; failed {}",
+        1e6 * sim_cpu_s / sent.max(1) as f64,
         truth["prompt_tokens_total"].as_u64().unwrap_or(0) as f64 / sent.max(1) as f64,
         step["requests_failed"].as_u64().unwrap_or(0)
     );
@@ -263,10 +303,21 @@ fn e2e(seconds: u64, pin: &Pinning) {
     let args = ["-o", "--isl", "2048", "--osl", "2", "--rate", "5000", "--step-duration", &duration];
     let (cpu_s, summary) = run_client(&sim.url(), &args, pin.client);
     let truth = sim.stats();
-    drop(sim);
+    let sim_cpu_s = sim.stop();
     let step = &summary["steps"][0];
     let late = &step["send_lateness_ms"];
     let sent = truth["requests_total"].as_u64().unwrap_or(0);
+    row("5000 req/s ISL 2048: achieved", format!("{:.0}", f(&step["achieved_rps"])), "req/s");
+    row(
+        "5000 req/s ISL 2048: send lateness p50/p99/max",
+        format!("{:.2}/{:.1}/{:.1}", f(&late["p50"]), f(&late["p99"]), f(&late["max"])),
+        "ms",
+    );
+    row(
+        "5000 req/s ISL 2048: pacing_warning",
+        if step["pacing_warning"].is_null() { "none" } else { "yes" },
+        "",
+    );
     println!("  (b) --rate 5000 open loop, --isl 2048, --osl 2, {seconds} s step");
     println!(
         "      due {:.0} req/s, achieved {:.0} req/s, simulator saw {:.0} req/s; failed {}",
@@ -282,8 +333,9 @@ fn e2e(seconds: u64, pin: &Pinning) {
         f(&late["max"])
     );
     println!(
-        "      client CPU {:.0} µs/request over the run; pacing_warning: {}",
+        "      client CPU {:.0} µs/request, simulator CPU {:.0} µs/request over the run; pacing_warning: {}",
         1e6 * cpu_s / sent.max(1) as f64,
+        1e6 * sim_cpu_s / sent.max(1) as f64,
         match &step["pacing_warning"] {
             Value::Null => "none".to_string(),
             v => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
@@ -311,5 +363,18 @@ fn main() {
     }
     if want("e2e") {
         e2e(seconds, &pin);
+    }
+    let table = TABLE.lock().unwrap();
+    match std::env::var_os("WORKLOAD_TABLE") {
+        Some(path) => {
+            let text: String = table.iter().map(|(a, b, c)| format!("{a}\t{b}\t{c}\n")).collect();
+            std::fs::write(path, text).expect("table written");
+        }
+        None => {
+            println!();
+            for (figure, value, unit) in table.iter() {
+                println!("{figure:<48} {value:>16} {unit}");
+            }
+        }
     }
 }

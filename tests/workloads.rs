@@ -1104,5 +1104,6 @@ fn a_dataset_that_runs_out_is_cycled_and_said_so() {
     );
     assert!(stdout.contains("its rows were sent again"), "{stdout}");
     let notes = s.summary()["notes"].to_string();
-    assert!(notes.contains("the dataset gave 2"), "{notes}");
+    assert!(notes.contains("the run needed 1"), "{notes}");
+    assert!(notes.contains("prompts and the dataset gave 2"), "{notes}");
 }

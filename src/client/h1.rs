@@ -115,9 +115,11 @@ impl H1 {
         .await
     }
 
-    /// Sends a whole request in one write.
-    pub async fn send(&mut self, request: &[u8]) -> Result<(), ReadError> {
-        self.io.write_all(request).await?;
+    /// Sends a request: its head and its body in one vectored write (writev), so the body is
+    /// not copied into a request buffer first (a long prompt's body is megabytes).
+    pub async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<(), ReadError> {
+        let mut request = Buf::chain(head, body);
+        self.io.write_all_buf(&mut request).await?;
         self.io.flush().await?;
         Ok(())
     }
@@ -351,11 +353,11 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, ReadError> {
     u64::from_str_radix(text, 16).map_err(|_| ReadError::Invalid(format!("invalid chunk size {text:?}")))
 }
 
-/// The bytes of a POST request: head and body in one buffer, so they go out in one write.
-/// A header given twice (the API key's Authorization and a `-H Authorization`, or a `-H` for a
-/// header llm-bench sets) is sent once, with the last value, as for the pre-flight requests;
-/// the body's framing is always llm-bench's own.
-pub fn request_bytes(endpoint: &Endpoint, api_path: &str, body: &[u8]) -> Vec<u8> {
+/// The head of a POST request whose body is `body_len` bytes; [`H1::send`] writes it and the
+/// body together. A header given twice (the API key's Authorization and a `-H Authorization`,
+/// or a `-H` for a header llm-bench sets) is sent once, with the last value, as for the
+/// pre-flight requests; the body's framing is always llm-bench's own.
+pub fn request_head(endpoint: &Endpoint, api_path: &str, body_len: usize) -> Vec<u8> {
     let mut headers = http::HeaderMap::with_capacity(8);
     headers.insert(http::header::HOST, endpoint.authority().clone());
     headers.insert(
@@ -370,9 +372,9 @@ pub fn request_bytes(endpoint: &Endpoint, api_path: &str, body: &[u8]) -> Vec<u8
         headers.insert(name.clone(), value.clone());
     }
     headers.remove(http::header::TRANSFER_ENCODING);
-    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(body_len));
 
-    let mut out = Vec::with_capacity(512 + body.len());
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(endpoint.request_target(api_path).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -383,7 +385,6 @@ pub fn request_bytes(endpoint: &Endpoint, api_path: &str, body: &[u8]) -> Vec<u8
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
     out
 }
 
@@ -450,7 +451,8 @@ mod tests {
         )
         .unwrap();
         endpoint.add_header("x-extra", "1");
-        let bytes = request_bytes(&endpoint, "/chat/completions", b"{}");
+        let mut bytes = request_head(&endpoint, "/chat/completions", 2);
+        bytes.extend_from_slice(b"{}");
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(text.matches("authorization:").count(), 1, "{text}");
         assert!(text.contains("authorization: Bearer other"), "{text}");
@@ -475,6 +477,21 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         let (stamped, clock) = crate::net::StampedTcp::new(client).unwrap();
         (H1::new(Connection::Plain(stamped), clock), server)
+    }
+
+    #[tokio::test]
+    async fn head_and_a_large_body_arrive_whole_and_in_order() {
+        let (mut h1, mut server) = pair().await;
+        let head = b"POST /v1/chat/completions HTTP/1.1\r\n\r\n".to_vec();
+        let body: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let expected = [&head[..], &body[..]].concat();
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; expected.len()];
+            server.read_exact(&mut got).await.unwrap();
+            assert!(got == expected, "the request arrived changed");
+        });
+        h1.send(&head, &body).await.unwrap();
+        reader.await.unwrap();
     }
 
     #[tokio::test]

@@ -275,14 +275,14 @@ impl Client {
         let ttft_deadline = start + timeouts.ttft;
         let first_deadline = earliest(ttft_deadline, request_deadline);
         let conn = self.conn.as_mut().expect("connected above");
-        let request = h1::request_bytes(&self.endpoint, outgoing.path, &outgoing.body);
+        let head = h1::request_head(&self.endpoint, outgoing.path, outgoing.body.len());
 
         let sleep = tokio::time::sleep_until(first_deadline.0);
         tokio::pin!(sleep);
         let response = tokio::select! {
             biased;
             response = async {
-                if let Err(e) = conn.send(&request).await {
+                if let Err(e) = conn.send(&head, &outgoing.body).await {
                     // A server may answer and close before taking a large body (413 and the
                     // like): its answer, if it came, says more than the failed write.
                     return match tokio::time::timeout(ANSWER_AFTER_FAILED_SEND, conn.read_head()).await {

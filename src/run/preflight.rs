@@ -143,7 +143,7 @@ pub async fn probe(
         };
         let outgoing = Outgoing {
             estimated_prompt_tokens: 0,
-            ..workload.outgoing(test, u64::MAX)
+            ..workload.probe_outgoing(test)
         };
         client.execute(&outgoing, Instant::now(), &mut rec).await;
         if rec.ok {

@@ -227,6 +227,23 @@ impl Workload {
         crate::load::prepared(seq, test, self.path(test), self.build(test, seq)).outgoing
     }
 
+    /// The pre-flight request of `test`: like the load's, without a shared prefix (which it
+    /// would put in the server's cache before the first measured request of its group).
+    pub fn probe_outgoing(&self, test: TestKind) -> crate::client::Outgoing {
+        if self.is_embeddings(test) {
+            return self.outgoing(test, u64::MAX);
+        }
+        let mut spec = self.spec.source.prompt(test, u64::MAX);
+        spec.system = None;
+        spec.group = None;
+        if test == TestKind::Multimodal {
+            if let Some(images) = &self.spec.images {
+                spec.images = images.urls(u64::MAX);
+            }
+        }
+        crate::load::prepared(u64::MAX, test, self.path(test), self.build_spec(test, &spec)).outgoing
+    }
+
     /// An embeddings body: `input` is an array of `--embed-batch` prompts (numbers
     /// `seq·K … seq·K + K − 1` of the prompt source), each its own unless `--same-prompt`.
     fn embeddings(&self, test: TestKind, seq: u64) -> Built {

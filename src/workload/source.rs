@@ -176,7 +176,10 @@ pub struct DatasetSource {
 
 impl DatasetSource {
     pub fn row_for(&self, seq: u64) -> (&DatasetRow, usize) {
-        self.asked.fetch_max(seq.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+        if seq != u64::MAX {
+            // (u64::MAX is the pre-flight probe's number, not a request of the load.)
+            self.asked.fetch_max(seq + 1, std::sync::atomic::Ordering::Relaxed);
+        }
         let index = self.order[(seq % self.order.len() as u64) as usize];
         (&self.dataset.rows[index], index)
     }
