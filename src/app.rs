@@ -105,10 +105,7 @@ fn clap_error(e: clap::Error) -> ExitCode {
             // "the following required arguments were not provided:" lists them on indented
             // lines below: they belong in the one line.
             if first.ends_with(':') {
-                let listed: Vec<&str> = lines
-                    .take_while(|l| l.starts_with(' '))
-                    .map(str::trim)
-                    .collect();
+                let listed: Vec<&str> = lines.take_while(|l| l.starts_with(' ')).map(str::trim).collect();
                 if !listed.is_empty() {
                     first = format!("{first} {}", listed.join(", "));
                 }

@@ -61,7 +61,10 @@ fn embeddings_run_end_to_end() {
         // 4 inputs of 200 characters: about 42 tokens each as the simulator's tokenizer counts
         // them (BOS, words, punctuation and the request number's digits: src/sim/tokenizer.rs).
         let prompt = num(&step["prompt_tokens"]);
-        assert!((tokens_s - prompt / num(&step["duration_s"])).abs() < 1e-6 * tokens_s, "{step}");
+        assert!(
+            (tokens_s - prompt / num(&step["duration_s"])).abs() < 1e-6 * tokens_s,
+            "{step}"
+        );
         assert!((160.0 * ok..=180.0 * ok).contains(&prompt), "{step}");
         assert!(num(&step["e2e_ms"]["p50"]) > 0.0, "{step}");
         for key in GENERATION_KEYS {

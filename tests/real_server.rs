@@ -257,18 +257,36 @@ fn prompt_cache_is_detected_and_metrics_agree() {
 #[test]
 fn token_exact_lengths_against_llama_server() {
     let Some(url) = real_url() else { return };
-    for (probe, method) in [("auto", "/tokenize"), ("usage", "calibration from the server's usage counts")] {
+    for (probe, method) in [
+        ("auto", "/tokenize"),
+        ("usage", "calibration from the server's usage counts"),
+    ] {
         let s = Scratch::new();
         let out = s.run(
             &url,
             &[
-                "-o", "-st", "4", "-et", "4", "--requests", "24", "--isl", "256", "--osl", "64", "--ignore-eos",
-                "--length-probe", probe,
+                "-o",
+                "-st",
+                "4",
+                "-et",
+                "4",
+                "--requests",
+                "24",
+                "--isl",
+                "256",
+                "--osl",
+                "64",
+                "--ignore-eos",
+                "--length-probe",
+                probe,
             ],
         );
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stdout}\n{stderr}");
-        let header = stdout.lines().find(|l| l.starts_with("Prompt lengths:")).unwrap_or_default();
+        let header = stdout
+            .lines()
+            .find(|l| l.starts_with("Prompt lengths:"))
+            .unwrap_or_default();
         assert!(header.contains(method), "{probe}: {header}");
         let records = s.records();
         assert_eq!(records.len(), 24, "{stdout}");
@@ -280,7 +298,10 @@ fn token_exact_lengths_against_llama_server() {
             assert_eq!(rec["output_tokens"], 64, "{probe}: {rec}");
             assert_eq!(rec["requested_isl"], 256);
         }
-        assert!(within_one * 100 >= 95 * records.len(), "{probe}: {within_one} of 24 within ±1");
+        assert!(
+            within_one * 100 >= 95 * records.len(),
+            "{probe}: {within_one} of 24 within ±1"
+        );
         let step = &steps(&s)[0];
         assert_eq!(step["osl"]["within_1_token_pct"], 100.0, "{step}");
         assert!(step["length_warnings"].is_null(), "{step}");
@@ -295,7 +316,10 @@ fn sharegpt_dataset_against_llama_server() {
     let Some(url) = real_url() else { return };
     let s = Scratch::new();
     let dataset = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sharegpt-small.json");
-    let out = s.run(&url, &["-o", "-st", "2", "-et", "2", "--requests", "6", "--dataset", dataset]);
+    let out = s.run(
+        &url,
+        &["-o", "-st", "2", "-et", "2", "--requests", "6", "--dataset", dataset],
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("sharegpt (detected), 3 rows"), "{stdout}");

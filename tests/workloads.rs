@@ -19,6 +19,11 @@ use std::path::Path;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/// A command line's arguments, written as one string.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/workloads/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -608,23 +613,7 @@ fn prefix_groups_share_a_system_prompt_and_compare_first_and_later() {
     let sim = Sim::start(fast_sim());
     let (s, stdout) = run_ok(
         &sim,
-        &[
-            "-o",
-            "-st",
-            "2",
-            "-et",
-            "2",
-            "--requests",
-            "10",
-            "--isl",
-            "32",
-            "--osl",
-            "4",
-            "--prefix-groups",
-            "2",
-            "--prefix-tokens",
-            "256",
-        ],
+        &words("-o -st 2 -et 2 --requests 10 --isl 32 --osl 4 --prefix-groups 2 --prefix-tokens 256"),
     );
     assert!(stdout.contains("2 shared prefixes of 256 tokens"), "{stdout}");
     let recs = by_id(&s);
@@ -1019,21 +1008,7 @@ fn an_open_ended_isl_spread_is_shown_without_a_sentinel_maximum() {
     let sim = Sim::start(fast_sim());
     let (s, stdout) = run_ok(
         &sim,
-        &[
-            "-o",
-            "-st",
-            "2",
-            "-et",
-            "2",
-            "--requests",
-            "4",
-            "--isl",
-            "64",
-            "--isl-std",
-            "10",
-            "--osl",
-            "2",
-        ],
+        &words("-o -st 2 -et 2 --requests 4 --isl 64 --isl-std 10 --osl 2"),
     );
     let header = line(&stdout, "Model ");
     assert!(header.contains("ISL 64±10"), "{header}");
@@ -1100,7 +1075,19 @@ fn a_dataset_that_runs_out_is_cycled_and_said_so() {
     let rows = fixture("rows.jsonl");
     let (s, stdout) = run_ok(
         &sim,
-        &["-o", "-st", "2", "-et", "2", "--requests", "10", "--dataset", &rows, "--num-prompts", "2"],
+        &[
+            "-o",
+            "-st",
+            "2",
+            "-et",
+            "2",
+            "--requests",
+            "10",
+            "--dataset",
+            &rows,
+            "--num-prompts",
+            "2",
+        ],
     );
     assert!(stdout.contains("its rows were sent again"), "{stdout}");
     let notes = s.summary()["notes"].to_string();

@@ -423,7 +423,11 @@ impl RunConfig {
     pub fn replay(&mut self, times: crate::load::arrivals::TraceTimes) {
         let requests = times.len() as u64;
         let rate = times.mean_rate();
-        let rate = if rate.is_finite() && rate > 0.0 { rate } else { requests as f64 };
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            requests as f64
+        };
         self.mode = Mode::Step {
             points: vec![LoadPoint::Rate(rate)],
             stop: Some(Stop::Requests(requests)),
@@ -530,7 +534,9 @@ impl RunConfig {
             || matches!(mode, Mode::Capacity(_));
         let mut notices = Vec::new();
         if let (Some(_), Some(chars)) = (prompts.isl, args.prompt_length) {
-            notices.push(format!("--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored"));
+            notices.push(format!(
+                "--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored"
+            ));
         }
         if let (Some(_), true) = (&prompts.dataset, args.prompt_length.is_some()) {
             notices.push("--dataset gives the prompts; -pp is ignored".to_string());

@@ -91,7 +91,13 @@ fn usage(message: impl Into<String>) -> UsageError {
 }
 
 /// A length flag and its spread as a distribution.
-fn length(name: &str, n: Option<u64>, std: Option<f64>, min: Option<u64>, max: Option<u64>) -> Result<Option<LengthDist>, UsageError> {
+fn length(
+    name: &str,
+    n: Option<u64>,
+    std: Option<f64>,
+    min: Option<u64>,
+    max: Option<u64>,
+) -> Result<Option<LengthDist>, UsageError> {
     let Some(mean) = n else {
         if std.is_some() || min.is_some() || max.is_some() {
             return Err(usage(format!("--{name}-std/-min/-max need --{name}")));
@@ -105,12 +111,16 @@ fn length(name: &str, n: Option<u64>, std: Option<f64>, min: Option<u64>, max: O
     };
     if min > max {
         return Err(usage(match (std > 0.0, max == mean) {
-            (false, true) => format!("--{name}-min {min} is above --{name} {mean}: lower it, or give --{name}-std for a spread"),
+            (false, true) => {
+                format!("--{name}-min {min} is above --{name} {mean}: lower it, or give --{name}-std for a spread")
+            }
             _ => format!("--{name}-min {min} is above --{name}-max {max}"),
         }));
     }
     if std == 0.0 && !(min..=max).contains(&mean) {
-        return Err(usage(format!("--{name} {mean} is outside [--{name}-min, --{name}-max]")));
+        return Err(usage(format!(
+            "--{name} {mean} is outside [--{name}-min, --{name}-max]"
+        )));
     }
     Ok(Some(LengthDist { mean, std, min, max }))
 }
@@ -127,10 +137,14 @@ impl WorkloadArgs {
             return Err(usage("--prefix-groups needs --isl for the unique part of each prompt"));
         }
         if self.tokenizer.is_some() && isl.is_none() && self.dataset.is_none() {
-            return Err(usage("--tokenizer is for token-exact prompts: add --isl N (or a Mooncake --dataset)"));
+            return Err(usage(
+                "--tokenizer is for token-exact prompts: add --isl N (or a Mooncake --dataset)",
+            ));
         }
         if self.trace_speed != 1.0 && self.dataset.is_none() {
-            return Err(usage("--trace-speed replays a dataset's timestamps: add --dataset FILE"));
+            return Err(usage(
+                "--trace-speed replays a dataset's timestamps: add --dataset FILE",
+            ));
         }
         let dataset = match &self.dataset {
             Some(path) => {
@@ -138,9 +152,9 @@ impl WorkloadArgs {
                     return Err(usage("--dataset sets the prompts: drop --isl/--prefix-groups"));
                 }
                 let format = match &self.dataset_format {
-                    Some(name) => Some(
-                        DatasetFormat::parse(name).map_err(|e| usage(format!("--dataset-format: {e}")))?,
-                    ),
+                    Some(name) => {
+                        Some(DatasetFormat::parse(name).map_err(|e| usage(format!("--dataset-format: {e}")))?)
+                    }
                     None => None,
                 };
                 if let (Some(lo), Some(hi)) = (self.dataset_min_isl, self.dataset_max_isl) {
@@ -191,7 +205,11 @@ impl WorkloadArgs {
             "auto" => LengthProbe::Auto,
             "tokenize" => LengthProbe::Tokenize,
             "usage" => LengthProbe::Usage,
-            other => return Err(usage(format!("unknown --length-probe `{other}`; use auto, tokenize or usage"))),
+            other => {
+                return Err(usage(format!(
+                    "unknown --length-probe `{other}`; use auto, tokenize or usage"
+                )))
+            }
         };
         Ok(PromptPlan {
             length_probe,

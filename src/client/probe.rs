@@ -53,7 +53,10 @@ async fn exchange(
         let headers = request.headers_mut();
         headers.insert(http::header::HOST, endpoint.authority().clone());
         if has_body {
-            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
         }
         for (name, value) in endpoint.headers() {
             headers.insert(name.clone(), value.clone());

@@ -387,8 +387,12 @@ impl RequestRecord {
             return Some((n, "usage.prompt_tokens_details.cached_tokens"));
         }
         let processed = self.server_timings.as_ref()?.prompt_n?;
-        (!self.tokens_estimated && self.prompt_tokens > 0)
-            .then(|| (self.prompt_tokens.saturating_sub(processed.max(0.0) as u64), "timings.prompt_n"))
+        (!self.tokens_estimated && self.prompt_tokens > 0).then(|| {
+            (
+                self.prompt_tokens.saturating_sub(processed.max(0.0) as u64),
+                "timings.prompt_n",
+            )
+        })
     }
 
     /// Tokens received by a request that then failed: kept, and counted in their own column.

@@ -688,6 +688,9 @@ mod tests {
         assert_eq!(&got[..4], &[0.0, 0.25, 0.25, 1.0]);
         assert!(got[4].is_infinite(), "nothing after the last request");
         assert_eq!(s.expected_count(0.5), 2.0);
-        assert_eq!(Arrival::Trace { times }.to_string(), "trace replay (4 requests over 1.00 s)");
+        assert_eq!(
+            Arrival::Trace { times }.to_string(),
+            "trace replay (4 requests over 1.00 s)"
+        );
     }
 }

@@ -133,7 +133,11 @@ impl RequestMaker {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Prompts are keyed by the run-wide id (distinct across steps), a trace's by its place
         // in the schedule (row k goes at the trace's time k).
-        let key = if self.workload.source().keyed_by_schedule() { seq } else { id };
+        let key = if self.workload.source().keyed_by_schedule() {
+            seq
+        } else {
+            id
+        };
         let built = self.workload.build(test, key);
         prepared(id, test, self.workload.path(test), built)
     }

@@ -194,11 +194,27 @@ mod tests {
 
     #[test]
     fn warnings_name_the_cause() {
-        let cases: [(&[(u64, u64)], &[&str], bool, Option<&str>); 6] = [
+        type Case<'a> = (&'a [(u64, u64)], &'a [&'a str], bool, Option<&'a str>);
+        let cases: [Case; 6] = [
             (&[(64, 64), (64, 64)], &["length", "length"], false, None),
-            (&[(64, 30), (64, 40)], &["stop", "stop"], false, Some("add --ignore-eos")),
-            (&[(64, 30), (64, 40)], &["stop", "stop"], true, Some("ignores ignore_eos")),
-            (&[(64, 32), (64, 32)], &["length", "length"], false, Some("capped max_tokens")),
+            (
+                &[(64, 30), (64, 40)],
+                &["stop", "stop"],
+                false,
+                Some("add --ignore-eos"),
+            ),
+            (
+                &[(64, 30), (64, 40)],
+                &["stop", "stop"],
+                true,
+                Some("ignores ignore_eos"),
+            ),
+            (
+                &[(64, 32), (64, 32)],
+                &["length", "length"],
+                false,
+                Some("capped max_tokens"),
+            ),
             (&[(64, 32)], &[], false, Some("did not say why")),
             (&[(64, 80)], &["length"], false, Some("more than max_tokens")),
         ];

@@ -11,10 +11,10 @@
 //! - a **batch** (`--requests N`, the seed's one request per connection): every measured
 //!   request, over first send → last end.
 
-use super::workload::{PrefixCacheStats, TurnStats, WorkloadTally};
-use super::lengths::{isl_warning, osl_warning, LengthCheck, LengthTally};
 use super::dist::{Dist, LatencyHistogram, Moments, Spread};
+use super::lengths::{isl_warning, osl_warning, LengthCheck, LengthTally};
 use super::slo::{GoodputCounter, RequestLatencies, Slo, SloMetric, Verdict};
+use super::workload::{PrefixCacheStats, TurnStats, WorkloadTally};
 use crate::client::{ErrorClass, Phase, RequestRecord};
 use crate::load::LoadPoint;
 use crate::workload::TestKind;

@@ -117,7 +117,9 @@ impl WorkloadTally {
 pub fn prefix_sentence(p: &PrefixCacheStats, prefix_tokens: Option<u64>) -> Option<String> {
     let first = p.ttft_first_ms.map(|d| d.mean)?;
     let later = p.ttft_later_ms.map(|d| d.mean)?;
-    let shared = prefix_tokens.map(|n| format!(" although prompts share a {n}-token prefix")).unwrap_or_default();
+    let shared = prefix_tokens
+        .map(|n| format!(" although prompts share a {n}-token prefix"))
+        .unwrap_or_default();
     Some(match p.cached_pct_later {
         Some(pct) if pct < 1.0 => format!(
             "Prefix-cache reuse 0%{shared}: TTFT {later:.1} ms for later requests vs {first:.1} ms for the first in each group. Is prefix caching enabled on the server?"
@@ -135,7 +137,13 @@ pub fn prefix_sentence(p: &PrefixCacheStats, prefix_tokens: Option<u64>) -> Opti
 mod tests {
     use super::*;
 
-    fn rec(turn: Option<u32>, group: Option<(u32, bool)>, ttft_ms: u64, prompt: u64, cached: Option<u64>) -> RequestRecord {
+    fn rec(
+        turn: Option<u32>,
+        group: Option<(u32, bool)>,
+        ttft_ms: u64,
+        prompt: u64,
+        cached: Option<u64>,
+    ) -> RequestRecord {
         RequestRecord {
             ok: true,
             turn,
@@ -152,7 +160,13 @@ mod tests {
     fn turns_show_growing_prompts() {
         let mut t = WorkloadTally::default();
         for turn in 0..3 {
-            t.add(&rec(Some(turn), None, 10 + u64::from(turn), 100 * (u64::from(turn) + 1), None));
+            t.add(&rec(
+                Some(turn),
+                None,
+                10 + u64::from(turn),
+                100 * (u64::from(turn) + 1),
+                None,
+            ));
         }
         let turns = t.turns();
         assert_eq!(turns.len(), 3);

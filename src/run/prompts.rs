@@ -166,7 +166,7 @@ impl PromptSource for WithOsl {
     fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
         let mut spec = self.inner.prompt(test, seq);
         if test != TestKind::Input {
-            spec.max_tokens = Some(self.osl.sample(self.seed ^ 0x6F73_6C, seq));
+            spec.max_tokens = Some(self.osl.sample(self.seed ^ tokens::OSL_SALT, seq));
         }
         spec
     }
@@ -212,8 +212,16 @@ async fn load_dataset(plan: &DatasetPlan) -> Result<(Dataset, String), UsageErro
     Ok((loaded, line))
 }
 
-fn dataset_source(config: &RunConfig, dataset: Dataset, text: Option<Arc<TokenText>>) -> Result<DatasetSource, UsageError> {
-    let plan = config.prompts.dataset.as_ref().expect("a dataset source has a dataset plan");
+fn dataset_source(
+    config: &RunConfig,
+    dataset: Dataset,
+    text: Option<Arc<TokenText>>,
+) -> Result<DatasetSource, UsageError> {
+    let plan = config
+        .prompts
+        .dataset
+        .as_ref()
+        .expect("a dataset source has a dataset plan");
     let n = dataset.rows.len();
     let mut order: Vec<usize> = (0..n).collect();
     if plan.shuffle {
@@ -235,14 +243,15 @@ fn dataset_source(config: &RunConfig, dataset: Dataset, text: Option<Arc<TokenTe
                 urls.push(url.clone());
                 continue;
             }
-            let url: Arc<str> = if image.starts_with("data:") || image.starts_with("http://") || image.starts_with("https://") {
-                Arc::from(image.as_str())
-            } else {
-                let path = base.join(image);
-                ImageData::load(&path)
-                    .map_err(|e| UsageError(format!("dataset row {}: {e}", row.row)))?
-                    .data_url_arc()
-            };
+            let url: Arc<str> =
+                if image.starts_with("data:") || image.starts_with("http://") || image.starts_with("https://") {
+                    Arc::from(image.as_str())
+                } else {
+                    let path = base.join(image);
+                    ImageData::load(&path)
+                        .map_err(|e| UsageError(format!("dataset row {}: {e}", row.row)))?
+                        .data_url_arc()
+                };
             cache.insert(image.clone(), url.clone());
             urls.push(url);
         }
@@ -301,7 +310,11 @@ async fn calibrate(
         Some(s) => {
             // The text's tokens are known; the template's come from one usage count.
             let anchor = s.good.first().cloned().unwrap_or_else(|| " the".into());
-            let overhead = usage.count(anchor.repeat(16), None).await.ok().map(|n| n.saturating_sub(16));
+            let overhead = usage
+                .count(anchor.repeat(16), None)
+                .await
+                .ok()
+                .map(|n| n.saturating_sub(16));
             (s.good, s.dropped, overhead, s.probes + 1)
         }
         None => match tokens::select(candidates.clone(), MAX_PROBES, &mut usage).await {
@@ -311,7 +324,11 @@ async fn calibrate(
                 method = LengthMethod::Assumed;
                 (candidates, Vec::new(), None, usage.probes)
             }
-            Err(e) => return Err(UsageError(format!("cannot make token-exact prompts: {e}; give --tokenizer FILE"))),
+            Err(e) => {
+                return Err(UsageError(format!(
+                    "cannot make token-exact prompts: {e}; give --tokenizer FILE"
+                )))
+            }
         },
     };
     if words.len() < 16 {
@@ -353,7 +370,11 @@ fn describe_calibration(text: &TokenText) -> String {
     if let Some(sys) = text.overhead_with_system {
         line.push_str(&format!(" ({sys} with a system prompt)"));
     }
-    line.push_str(&format!(" ({} probe{}", text.probes, if text.probes == 1 { "" } else { "s" }));
+    line.push_str(&format!(
+        " ({} probe{}",
+        text.probes,
+        if text.probes == 1 { "" } else { "s" }
+    ));
     if !text.dropped.is_empty() {
         line.push_str(&format!(", {} words dropped as split", text.dropped.len()));
     }

@@ -181,8 +181,8 @@ impl EndpointChunks {
         self.reasoning = reasoning;
         let text = json_string(&repeat_word(self.tokens_per_chunk));
         self.reasoning_content = self.field_chunk(REASONING_FIELD, text.as_bytes(), None);
-        self.reasoning_last_full =
-            [Finish::Length, Finish::Stop].map(|finish| self.field_chunk(REASONING_FIELD, text.as_bytes(), Some(finish)));
+        self.reasoning_last_full = [Finish::Length, Finish::Stop]
+            .map(|finish| self.field_chunk(REASONING_FIELD, text.as_bytes(), Some(finish)));
     }
 
     fn is_reasoning(&self, index: u64) -> bool {

@@ -100,7 +100,13 @@ pub struct WorkloadSpec {
 
 impl fmt::Debug for WorkloadSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WorkloadSpec({}, {:?}, {})", self.model, self.api, self.source.describe())
+        write!(
+            f,
+            "WorkloadSpec({}, {:?}, {})",
+            self.model,
+            self.api,
+            self.source.describe()
+        )
     }
 }
 
@@ -131,7 +137,11 @@ impl Images {
                 seed,
             } => (0..u64::from(per_request))
                 .map(|i| {
-                    let key = seed ^ seq.wrapping_mul(u64::from(per_request)).wrapping_add(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let key = seed
+                        ^ seq
+                            .wrapping_mul(u64::from(per_request))
+                            .wrapping_add(i)
+                            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
                     let bytes = synth_image::synth_image(width, height, format, key);
                     let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
                     Arc::from(format!("data:{};base64,{encoded}", format.mime()))
@@ -591,7 +601,12 @@ mod tests {
             ..PromptSpec::default()
         };
         let body: serde_json::Value = serde_json::from_slice(&w.build_spec(TestKind::Output, &prompt).body).unwrap();
-        let roles: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
         assert_eq!(roles, ["system", "user", "assistant", "user"]);
         assert_eq!(body["messages"][2]["content"], "a \"1\"");
         assert_eq!(body["max_tokens"], 5);

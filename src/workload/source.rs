@@ -107,7 +107,7 @@ impl PromptSource for TokenExact {
             let unique = (!self.same_prompt).then_some(seq);
             return PromptSpec {
                 text: prompt::with_prefix(&self.multimodal_text, unique),
-                max_tokens: self.osl.map(|d| d.sample(self.seed ^ 0x6F73_6C, key)),
+                max_tokens: self.osl.map(|d| d.sample(self.seed ^ super::tokens::OSL_SALT, key)),
                 ..PromptSpec::default()
             };
         }
@@ -121,14 +121,16 @@ impl PromptSource for TokenExact {
             _ => (None, None, 0),
         };
         let words = self.text.text_tokens_for(isl, system.is_some());
-        let text = self.text.text(words, unique, self.seed ^ key.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let text = self
+            .text
+            .text(words, unique, self.seed ^ key.wrapping_mul(0x2545_F491_4F6C_DD1D));
         PromptSpec {
             system,
             text,
             requested_isl: Some(isl + prefix_tokens),
             max_tokens: match test {
                 TestKind::Input => None,
-                _ => self.osl.map(|d| d.sample(self.seed ^ 0x6F73_6C, key)),
+                _ => self.osl.map(|d| d.sample(self.seed ^ super::tokens::OSL_SALT, key)),
             },
             group,
             group_first: group.is_some() && seq < self.prefix.as_ref().map_or(0, |p| p.prefixes.len() as u64),
@@ -207,7 +209,7 @@ impl PromptSource for DatasetSource {
             images: self.images.get(index).cloned().unwrap_or_default(),
             max_tokens: match (test, self.osl) {
                 (TestKind::Input, _) => None,
-                (_, Some(osl)) => Some(osl.sample(self.seed ^ 0x6F73_6C, seq)),
+                (_, Some(osl)) => Some(osl.sample(self.seed ^ super::tokens::OSL_SALT, seq)),
                 _ => Some(row.output_tokens.unwrap_or(self.default_max_tokens)),
             },
             ..PromptSpec::default()

@@ -28,6 +28,7 @@
 //!   Deflate level 1, the fastest level that still matches strings; Huffman-only and RLE were no
 //!   faster here and no smaller.
 
+use super::tokens::SplitMix;
 use std::fmt;
 
 /// The encoding of a synthetic image.
@@ -109,31 +110,13 @@ pub fn synth_image(width: u32, height: u32, format: ImageFormat, seed: u64) -> V
     }
 }
 
-/// SplitMix64: seeds the picture's parameters and the noise generator.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i32, hi: i32) -> i32 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i32
-    }
-}
-
 /// Noise amplitude: each channel of each pixel moves by up to this many levels either way.
 const NOISE: i32 = 9;
 
 /// The RGB8 pixels of the picture for `seed`.
 fn pixels(width: u32, height: u32, seed: u64) -> Vec<u8> {
     let (w, h) = (width as usize, height as usize);
-    let mut rng = SplitMix(seed ^ 0x6C6C_6D2D_6265_6E63);
+    let mut rng = SplitMix::new(seed ^ 0x6C6C_6D2D_6265_6E63);
 
     // Separable smooth field: per channel, base + x-gradient + wave(x) in `col`, y-gradient +
     // wave(y) in `row`; the pixel is their sum (two table look-ups, no per-pixel maths).
@@ -164,7 +147,7 @@ fn pixels(width: u32, height: u32, seed: u64) -> Vec<u8> {
         .collect();
 
     let mut out = vec![0u8; w * h * 3];
-    let mut noise = SplitMix(rng.next());
+    let mut noise = SplitMix::new(rng.next_u64());
     for (y, line) in out.chunks_exact_mut(w * 3).enumerate() {
         let tint_row = &tints[y * cells_y / h * cells_x..][..cells_x];
         let r = row[y];
@@ -175,7 +158,7 @@ fn pixels(width: u32, height: u32, seed: u64) -> Vec<u8> {
             let tint = tint_row[cell_of_x[x]];
             for c in 0..3 {
                 if left == 0 {
-                    bits = noise.next();
+                    bits = noise.next_u64();
                     left = 8;
                 }
                 // One byte of noise per channel, folded to -NOISE..=NOISE.

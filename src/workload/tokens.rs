@@ -20,30 +20,286 @@ use std::path::Path;
 /// The candidate words. Most are one token in every common vocabulary; a few long ones are
 /// not in small vocabularies and are dropped by [`select`] there.
 pub const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "his",
-    "an", "were", "are", "which", "this", "be", "or", "has", "had", "first", "one", "their", "its", "new",
-    "after", "but", "who", "not", "they", "have", "her", "she", "two", "been", "other", "when", "there", "all",
-    "during", "into", "school", "time", "may", "years", "more", "most", "only", "over", "city", "some", "world",
-    "would", "where", "later", "up", "such", "used", "many", "can", "state", "about", "national", "out",
-    "known", "university", "united", "then", "made", "year", "team", "can", "him", "between", "part",
-    "three", "born", "these", "south", "while", "under", "series", "well", "both", "work", "second",
-    "north", "season", "film", "area", "family", "also", "through", "being", "life", "game", "each",
-    "county", "music", "four", "early", "group", "war", "history", "since", "around", "name", "number",
-    "album", "house", "high", "league", "club", "west", "because", "several", "river", "same", "water",
-    "long", "public", "best", "last", "play", "church", "small", "large", "local", "book", "town", "power",
-    "land", "band", "final", "major", "party", "army", "field", "line", "based", "home", "air", "much",
-    "form", "data", "top", "system", "road", "own", "like", "center", "way", "day", "back", "west", "east",
-    "old", "great", "place", "end", "people", "set", "even", "now", "good", "light", "open", "room", "green",
-    "red", "blue", "black", "white", "street", "story", "world", "point", "press", "hand", "head", "body",
-    "mind", "word", "side", "half", "less", "free", "fire", "gold", "hill", "lake", "sea", "star", "tree",
-    "art", "car", "ship", "boat", "train", "bridge", "tower", "wall", "door", "window", "garden", "forest",
-    "market", "money", "bank", "price", "trade", "course", "class", "study", "paper", "letter", "voice",
-    "sound", "color", "image", "model", "plan", "rule", "law", "court", "king", "queen", "son", "father",
-    "mother", "child", "friend", "woman", "man", "girl", "boy", "night", "morning", "summer", "winter",
-    "spring", "month", "week", "hour", "age", "period", "energy", "health", "food", "bread", "milk",
-    "stone", "iron", "glass", "wood", "paint", "rock", "sand", "snow", "rain", "wind", "cloud", "sun", "moon",
-    "government", "community", "information", "development", "important", "different", "character",
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "his",
+    "an",
+    "were",
+    "are",
+    "which",
+    "this",
+    "be",
+    "or",
+    "has",
+    "had",
+    "first",
+    "one",
+    "their",
+    "its",
+    "new",
+    "after",
+    "but",
+    "who",
+    "not",
+    "they",
+    "have",
+    "her",
+    "she",
+    "two",
+    "been",
+    "other",
+    "when",
+    "there",
+    "all",
+    "during",
+    "into",
+    "school",
+    "time",
+    "may",
+    "years",
+    "more",
+    "most",
+    "only",
+    "over",
+    "city",
+    "some",
+    "world",
+    "would",
+    "where",
+    "later",
+    "up",
+    "such",
+    "used",
+    "many",
+    "can",
+    "state",
+    "about",
+    "national",
+    "out",
+    "known",
+    "university",
+    "united",
+    "then",
+    "made",
+    "year",
+    "team",
+    "can",
+    "him",
+    "between",
+    "part",
+    "three",
+    "born",
+    "these",
+    "south",
+    "while",
+    "under",
+    "series",
+    "well",
+    "both",
+    "work",
+    "second",
+    "north",
+    "season",
+    "film",
+    "area",
+    "family",
+    "also",
+    "through",
+    "being",
+    "life",
+    "game",
+    "each",
+    "county",
+    "music",
+    "four",
+    "early",
+    "group",
+    "war",
+    "history",
+    "since",
+    "around",
+    "name",
+    "number",
+    "album",
+    "house",
+    "high",
+    "league",
+    "club",
+    "west",
+    "because",
+    "several",
+    "river",
+    "same",
+    "water",
+    "long",
+    "public",
+    "best",
+    "last",
+    "play",
+    "church",
+    "small",
+    "large",
+    "local",
+    "book",
+    "town",
+    "power",
+    "land",
+    "band",
+    "final",
+    "major",
+    "party",
+    "army",
+    "field",
+    "line",
+    "based",
+    "home",
+    "air",
+    "much",
+    "form",
+    "data",
+    "top",
+    "system",
+    "road",
+    "own",
+    "like",
+    "center",
+    "way",
+    "day",
+    "back",
+    "west",
+    "east",
+    "old",
+    "great",
+    "place",
+    "end",
+    "people",
+    "set",
+    "even",
+    "now",
+    "good",
+    "light",
+    "open",
+    "room",
+    "green",
+    "red",
+    "blue",
+    "black",
+    "white",
+    "street",
+    "story",
+    "world",
+    "point",
+    "press",
+    "hand",
+    "head",
+    "body",
+    "mind",
+    "word",
+    "side",
+    "half",
+    "less",
+    "free",
+    "fire",
+    "gold",
+    "hill",
+    "lake",
+    "sea",
+    "star",
+    "tree",
+    "art",
+    "car",
+    "ship",
+    "boat",
+    "train",
+    "bridge",
+    "tower",
+    "wall",
+    "door",
+    "window",
+    "garden",
+    "forest",
+    "market",
+    "money",
+    "bank",
+    "price",
+    "trade",
+    "course",
+    "class",
+    "study",
+    "paper",
+    "letter",
+    "voice",
+    "sound",
+    "color",
+    "image",
+    "model",
+    "plan",
+    "rule",
+    "law",
+    "court",
+    "king",
+    "queen",
+    "son",
+    "father",
+    "mother",
+    "child",
+    "friend",
+    "woman",
+    "man",
+    "girl",
+    "boy",
+    "night",
+    "morning",
+    "summer",
+    "winter",
+    "spring",
+    "month",
+    "week",
+    "hour",
+    "age",
+    "period",
+    "energy",
+    "health",
+    "food",
+    "bread",
+    "milk",
+    "stone",
+    "iron",
+    "glass",
+    "wood",
+    "paint",
+    "rock",
+    "sand",
+    "snow",
+    "rain",
+    "wind",
+    "cloud",
+    "sun",
+    "moon",
+    "government",
+    "community",
+    "information",
+    "development",
+    "important",
+    "different",
+    "character",
 ];
+
+/// Mixed into `--seed` for output lengths, so they are drawn apart from prompt lengths.
+pub const OSL_SALT: u64 = 0x006F_736C;
 
 /// How the words were checked and the overhead measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +360,12 @@ impl SplitMix {
 
     /// Uniform in [0, n).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as i32
     }
 
     /// Uniform in [0, 1).
@@ -203,7 +464,11 @@ pub fn candidates() -> Vec<String> {
 /// counts of 16 and 32 repeats must differ by exactly 16. Then all candidates are counted at
 /// once; a group whose count is not its word count is halved until the words that split are
 /// found. At most `max_probes` calls; groups left unchecked at that point are dropped.
-pub async fn select<C: TokenCounter>(candidates: Vec<String>, max_probes: u32, counter: &mut C) -> Result<Selected, String> {
+pub async fn select<C: TokenCounter>(
+    candidates: Vec<String>,
+    max_probes: u32,
+    counter: &mut C,
+) -> Result<Selected, String> {
     let anchor = candidates.first().cloned().ok_or("no candidate words")?;
     let c16 = counter.count(anchor.repeat(16)).await?;
     let c32 = counter.count(anchor.repeat(32)).await?;
@@ -266,7 +531,9 @@ pub struct Selected {
 pub fn select_with_tokenizer_file(path: &Path, candidates: Vec<String>) -> Result<Selected, String> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("tokenizer file {shown} does not exist; give a local tokenizer.json with --tokenizer"),
+        std::io::ErrorKind::NotFound => {
+            format!("tokenizer file {shown} does not exist; give a local tokenizer.json with --tokenizer")
+        }
         _ => format!("cannot read tokenizer file {shown}: {e}"),
     })?;
     let json: serde_json::Value = serde_json::from_str(&text)
@@ -304,10 +571,7 @@ pub fn select_with_tokenizer_file(path: &Path, candidates: Vec<String>) -> Resul
 
 /// How a tokenizer marks a leading space in its vocabulary.
 fn space_marker(json: &serde_json::Value) -> &'static str {
-    let text = json
-        .get("pre_tokenizer")
-        .map(|p| p.to_string())
-        .unwrap_or_default()
+    let text = json.get("pre_tokenizer").map(|p| p.to_string()).unwrap_or_default()
         + &json.get("decoder").map(|p| p.to_string()).unwrap_or_default()
         + &json.get("normalizer").map(|p| p.to_string()).unwrap_or_default();
     if text.contains("ByteLevel") {
@@ -375,7 +639,10 @@ mod tests {
     }
 
     fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     struct Fn<F>(F);
@@ -476,7 +743,8 @@ mod tests {
         ];
         for (pre, marker) in cases {
             let vocab = format!(r#"{{"{marker}the": 1, "{marker}of": 2, "x": 3}}"#);
-            let json = format!(r#"{{"model": {{"type": "BPE", "vocab": {vocab}, "merges": []}}, "pre_tokenizer": {pre}}}"#);
+            let json =
+                format!(r#"{{"model": {{"type": "BPE", "vocab": {vocab}, "merges": []}}, "pre_tokenizer": {pre}}}"#);
             let path = dir.path().join("tokenizer.json");
             std::fs::write(&path, json).unwrap();
             let selected = select_with_tokenizer_file(&path, candidates()).unwrap();
