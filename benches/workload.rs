@@ -75,7 +75,10 @@ fn token_workload(isl: u64, images: Option<Images>) -> Workload {
 /// Mean body bytes of a few requests at `isl` (what `Workload::build` sends).
 fn body_bytes(isl: u64) -> f64 {
     let w = token_workload(isl, None);
-    (0..8).map(|i| w.build(TestKind::Output, i).body.len() as f64).sum::<f64>() / 8.0
+    (0..8)
+        .map(|i| w.build(TestKind::Output, i).body.len() as f64)
+        .sum::<f64>()
+        / 8.0
 }
 
 fn micro() {
@@ -85,7 +88,11 @@ fn micro() {
     let (n, s) = timed(Duration::from_secs(2), 100, |i| {
         bytes += black_box(text.text(1000, Some(i), SEED)).len();
     });
-    row("1k-token prompts (TokenText::text)", format!("{:.0}", n as f64 / s), "prompts/s");
+    row(
+        "1k-token prompts (TokenText::text)",
+        format!("{:.0}", n as f64 / s),
+        "prompts/s",
+    );
     println!(
         "  1k-token prompts (TokenText::text)   {:>10.0} prompts/s  {:>8.1} µs/prompt  {:>6.0} B/prompt  {:>6.0} MB/s",
         n as f64 / s,
@@ -111,6 +118,26 @@ fn micro() {
             1e6 * s / n as f64,
             bytes as f64 / n as f64,
             bytes as f64 / s / 1e6
+        );
+        // What src/client/h1.rs did on every send before it wrote the head and the body
+        // Bytes in one writev: head and body copied into one request buffer.
+        let head = [b'x'; 200];
+        let bodies: Vec<_> = (0..8).map(|i| w.build(TestKind::Output, i).body).collect();
+        let (cn, cs) = timed(Duration::from_secs(1), 20, |i| {
+            let body = &bodies[i as usize % bodies.len()];
+            let mut out = Vec::with_capacity(512 + body.len());
+            out.extend_from_slice(&head);
+            out.extend_from_slice(body);
+            black_box(out);
+        });
+        println!(
+            "    copy into a request buffer (h1 before the writev fix)       {:>8.2} µs/request",
+            1e6 * cs / cn as f64
+        );
+        row(
+            format!("  request-buffer copy, ISL {isl} (removed)"),
+            format!("{:.2}", 1e6 * cs / cn as f64),
+            "µs/request",
         );
     }
     for format in [ImageFormat::Jpeg, ImageFormat::Png] {
@@ -179,6 +206,8 @@ impl Sim {
     }
 
     /// Kills it; its CPU seconds.
+    // Reaped by wait_with_usage (wait4), which std cannot see.
+    #[allow(clippy::zombie_processes)]
     fn stop(mut self) -> f64 {
         let child = self.child.take().unwrap();
         // SAFETY: plain kill(2) on our own child, reaped by wait_with_usage.
@@ -217,18 +246,26 @@ const FAST_ENGINE: [&str; 8] = [
 ];
 
 /// Runs llm-bench to the end; returns its CPU seconds (kernel accounting) and the summary.
+// Reaped by wait_with_usage (wait4), which std cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_client(url: &str, args: &[&str], cpu: Option<usize>) -> (f64, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let child = Pinning::command(cpu)
-        .args(["-u", url, "--out"])
+    let mut cmd = Pinning::command(cpu);
+    cmd.args(["-u", url, "--out"])
         .arg(dir.path().join("results"))
         .arg("-l")
         .arg(dir.path().join("run.log"))
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("llm-bench starts");
+        .stderr(Stdio::inherit());
+    // SAFETY: prctl in the forked child before exec, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("llm-bench starts");
     let usage = support::wait_with_usage(&child);
     assert!(usage.success, "llm-bench {args:?} failed");
     let summary = std::fs::read(dir.path().join("results/summary.json")).expect("summary written");
@@ -253,7 +290,19 @@ fn e2e(seconds: u64, pin: &Pinning) {
     let body = body_bytes(100_000);
     let sim = Sim::start(pin.sim, &FAST_ENGINE);
     http(sim.port, "POST", "/sim/reset");
-    let args = ["-o", "-st", "64", "-et", "64", "--isl", "100000", "--osl", "4", "--step-duration", &duration];
+    let args = [
+        "-o",
+        "-st",
+        "64",
+        "-et",
+        "64",
+        "--isl",
+        "100000",
+        "--osl",
+        "4",
+        "--step-duration",
+        &duration,
+    ];
     let (cpu_s, summary) = run_client(&sim.url(), &args, pin.client);
     let truth = sim.stats();
     let sim_cpu_s = sim.stop();
@@ -262,8 +311,16 @@ fn e2e(seconds: u64, pin: &Pinning) {
     let step_s = f(&step["duration_s"]);
     let sent = truth["requests_total"].as_u64().unwrap_or(0);
     let step_cpu_s = f(&step["client"]["cpu_pct"]) / 100.0 * step_s;
-    row("ISL 100k x 64 conns: upload", format!("{:.1}", ok as f64 * body / step_s / 1e6), "MB/s");
-    row("ISL 100k x 64 conns: requests", format!("{:.1}", ok as f64 / step_s), "req/s");
+    row(
+        "ISL 100k x 64 conns: upload",
+        format!("{:.1}", ok as f64 * body / step_s / 1e6),
+        "MB/s",
+    );
+    row(
+        "ISL 100k x 64 conns: requests",
+        format!("{:.1}", ok as f64 / step_s),
+        "req/s",
+    );
     row(
         "ISL 100k x 64 conns: client CPU",
         format!("{:.0}", 1e6 * step_cpu_s / ok.max(1) as f64),
@@ -288,7 +345,10 @@ fn e2e(seconds: u64, pin: &Pinning) {
         1e6 * cpu_s / sent.max(1) as f64,
         cpu_s,
         sent,
-        if summary["client_bound"].as_bool() == Some(true) { "; client-bound" } else { "" }
+        match summary["client_bound"].as_bool() {
+            Some(true) => format!("; client-bound: {}", step["client"]["reasons"]),
+            _ => String::new(),
+        }
     );
     println!(
         "      simulator CPU {:.0} µs/request; prompt tokens/request {:.0}; failed {}",
@@ -300,14 +360,28 @@ fn e2e(seconds: u64, pin: &Pinning) {
     // (b) Open loop at 5,000 req/s.
     let sim = Sim::start(pin.sim, &FAST_ENGINE);
     http(sim.port, "POST", "/sim/reset");
-    let args = ["-o", "--isl", "2048", "--osl", "2", "--rate", "5000", "--step-duration", &duration];
+    let args = [
+        "-o",
+        "--isl",
+        "2048",
+        "--osl",
+        "2",
+        "--rate",
+        "5000",
+        "--step-duration",
+        &duration,
+    ];
     let (cpu_s, summary) = run_client(&sim.url(), &args, pin.client);
     let truth = sim.stats();
     let sim_cpu_s = sim.stop();
     let step = &summary["steps"][0];
     let late = &step["send_lateness_ms"];
     let sent = truth["requests_total"].as_u64().unwrap_or(0);
-    row("5000 req/s ISL 2048: achieved", format!("{:.0}", f(&step["achieved_rps"])), "req/s");
+    row(
+        "5000 req/s ISL 2048: achieved",
+        format!("{:.0}", f(&step["achieved_rps"])),
+        "req/s",
+    );
     row(
         "5000 req/s ISL 2048: send lateness p50/p99/max",
         format!("{:.2}/{:.1}/{:.1}", f(&late["p50"]), f(&late["p99"]), f(&late["max"])),
@@ -315,7 +389,11 @@ fn e2e(seconds: u64, pin: &Pinning) {
     );
     row(
         "5000 req/s ISL 2048: pacing_warning",
-        if step["pacing_warning"].is_null() { "none" } else { "yes" },
+        if step["pacing_warning"].is_null() {
+            "none"
+        } else {
+            "yes"
+        },
         "",
     );
     println!("  (b) --rate 5000 open loop, --isl 2048, --osl 2, {seconds} s step");

@@ -19,15 +19,18 @@ has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; r
 
 tmp=$(mktemp -d)
 child=
+# Each command runs in its own process group (job control), so that on exit or a signal the
+# whole group goes: cargo, the bench, and the simulator and llm-bench it started (which also
+# die with the bench: PR_SET_PDEATHSIG).
+set -m
 cleanup() {
-    # The benches' own children (the simulator, llm-bench) die with them (PR_SET_PDEATHSIG).
-    [ -n "$child" ] && kill "$child" 2>/dev/null
+    [ -n "$child" ] && kill -TERM -- "-$child" 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Runs a command in the background (so a signal to this script reaches it via the trap).
+# Runs a command as a background job (its own process group) and waits for it.
 run() {
     "$@" &
     child=$!
@@ -53,10 +56,11 @@ if [ ${#bench_parts[@]} -gt 0 ]; then
 fi
 if has dataset; then
     echo
-    if ! run cargo bench --bench dataset_load | tee "$tmp/dataset.txt"; then
-        echo "bench-workload: the dataset_load bench failed"
+    if ! run cargo bench --bench dataset_load >"$tmp/dataset.txt" 2>&1; then
+        echo "bench-workload: the dataset_load bench failed: $(tail -n1 "$tmp/dataset.txt")"
         exit 1
     fi
+    grep -vE '^ +(Finished|Running|Compiling|Blocking) ' "$tmp/dataset.txt"
     # "jsonl  all  200 MB 123 rows (… kept) in 1.00 s:  200 MB/s …" -> a row each.
     grep -E ' MB/s ' "$tmp/dataset.txt" | while read -r line; do
         name=$(awk '{print $1, $2, $3}' <<<"$line")

@@ -131,7 +131,8 @@ fn isl_is_token_exact_by_every_counting_method() {
         ..fast_sim()
     };
     // (name, simulator, extra args, what the header must name). The file wins over /tokenize.
-    let cases: Vec<(&str, SimConfig, Vec<&str>, Box<dyn Fn(&Sim) -> String>)> = vec![
+    type Case<'a> = (&'a str, SimConfig, Vec<&'a str>, Box<dyn Fn(&Sim) -> String + 'a>);
+    let cases: Vec<Case<'_>> = vec![
         (
             "the server's /tokenize",
             fast_sim(),
@@ -312,7 +313,8 @@ fn osl_shortfalls_are_explained_and_ignore_eos_gives_exact_lengths() {
         ..fast_sim()
     };
     // (name, simulator, extra args, expected mean output, expected finish_reason, warning text)
-    let cases: Vec<(&str, SimConfig, Vec<&str>, f64, &str, Option<&str>)> = vec![
+    type Case<'a> = (&'a str, SimConfig, Vec<&'a str>, f64, &'a str, Option<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
         ("eos after 5", eos5(), vec![], 5.0, "stop", Some("--ignore-eos")),
         (
             "eos after 5, --ignore-eos",

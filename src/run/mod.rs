@@ -360,6 +360,18 @@ fn finish(
         ctx.summary.notes.push(note);
     }
     let mut recommendations = advice::recommend(steps, ctx.config.min_tps, ctx.config.slo.as_ref());
+    // Shared prefixes the server did not reuse: the one sentence, from the step with the most
+    // later requests.
+    let prefix_tokens = ctx.config.prompts.prefix.map(|p| p.tokens);
+    if let Some((test, sentence)) = steps
+        .iter()
+        .filter_map(|s| s.prefix_cache.as_ref().map(|p| (s.test, p)))
+        .filter(|(_, p)| p.cached_pct_later.is_some_and(|pct| pct < 1.0))
+        .max_by_key(|(_, p)| p.later_requests)
+        .and_then(|(test, p)| Some((test, crate::metrics::workload::prefix_sentence(p, prefix_tokens)?)))
+    {
+        recommendations.push(format!("[{test}] {sentence}"));
+    }
     if let Some(capacity) = &ctx.summary.capacity {
         recommendations.insert(0, capacity.answer.clone());
     }

@@ -174,6 +174,9 @@ pub struct Built {
     pub inputs: u32,
 }
 
+/// A prompt of more bytes than this is built ahead, off the runtime's threads.
+const COSTLY_PROMPT_BYTES: usize = 32 * 1024;
+
 /// Builds request bodies for every test.
 pub struct Workload {
     spec: WorkloadSpec,
@@ -182,6 +185,8 @@ pub struct Workload {
     head: Vec<u8>,
     /// `--extra-body` sets `max_tokens` itself: the user's value wins.
     user_max_tokens: bool,
+    /// Bodies take long to build (see [`Self::costly`]).
+    costly: bool,
 }
 
 impl fmt::Debug for Workload {
@@ -218,11 +223,18 @@ impl Workload {
         }
         let mut head = serde_json::to_vec(&serde_json::Value::Object(map)).expect("a JSON value always serialises");
         head.pop(); // the closing brace
-        Self {
+        let mut workload = Self {
             user_max_tokens: user_max_tokens || !spec.api.generates(),
             spec,
             head,
-        }
+            costly: false,
+        };
+        // Pictures to encode, or prompts long enough (a sample over 32 KB: ~6,000 tokens, some
+        // tens of µs to build) that building them on the runtime's threads would hold up others.
+        let images = workload.spec.images.as_ref().is_some_and(Images::costly);
+        let long = workload.spec.source.prompt(TestKind::Output, 0).text.len() > COSTLY_PROMPT_BYTES;
+        workload.costly = images || long;
+        workload
     }
 
     /// Whether `test`'s requests are embeddings requests (the text tests with `--endpoint
@@ -296,7 +308,7 @@ impl Workload {
     /// Building a body takes long enough (pictures to encode, a long prompt) that a connection
     /// builds its next request while the current one is in flight.
     pub fn costly(&self) -> bool {
-        self.spec.images.as_ref().is_some_and(Images::costly)
+        self.costly
     }
 
     pub fn source(&self) -> &dyn PromptSource {
