@@ -942,6 +942,20 @@ fn workload_flag_mistakes_are_one_line_and_send_nothing() {
         (vec!["-o", "--prefix-tokens", "64", "--isl", "32"], "--prefix-groups"),
         (vec!["-o", "--num-prompts", "2"], "--dataset"),
         (vec!["-o", "--shuffle"], "--dataset"),
+        // Mistakes found once the server is known, still before any load.
+        (vec!["-o", "--isl", "5"], "--isl 5 is too short"),
+        (
+            vec!["-o", "--isl", "40", "--isl-std", "5", "--isl-min", "4"],
+            "--isl-min 4 is too short",
+        ),
+        (
+            vec!["-o", "--dataset", &rows, "--max-concurrency", "4"],
+            "no timestamps to replay",
+        ),
+        (vec!["-o", "--images-per-request", "3"], "needs --image-size"),
+        (vec!["--endpoint", "embeddings", "--turns", "2"], "drop --turns"),
+        (vec!["-o", "--isl", "20000000"], "beyond the 10000000 tokens"),
+        (vec!["-o", "--think-time-std", "1s"], "needs --turns"),
     ];
     let mut p = Problems::default();
     for (args, expect) in cases {
@@ -1095,4 +1109,59 @@ fn a_dataset_that_runs_out_is_cycled_and_said_so() {
     let notes = s.summary()["notes"].to_string();
     assert!(notes.contains("the run needed 1"), "{notes}");
     assert!(notes.contains("prompts and the dataset gave 2"), "{notes}");
+}
+
+#[test]
+fn dataset_images_resolve_against_the_dataset_folder_from_any_working_directory() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let data = s.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.png"), b"\x89PNG\r\n\x1a\n0000").unwrap();
+    std::fs::write(
+        data.join("set.jsonl"),
+        "{\"prompt\": \"describe\", \"image\": \"a.png\"}\n",
+    )
+    .unwrap();
+    let out = s
+        .command(&sim.url, &words("-o -st 1 -et 1 --requests 2 --dataset data/set.jsonl"))
+        .current_dir(s.path(""))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for rec in s.records() {
+        assert!(rec["image_bytes"].as_u64().unwrap() > 0, "{rec}");
+    }
+}
+
+#[test]
+fn a_bursty_trace_is_replayed_whole_not_cut_as_saturated() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let trace = s.path("burst.jsonl");
+    let mut rows: String = (0..30)
+        .map(|i| format!("{{\"prompt\": \"p{i}\", \"timestamp\": 0}}\n"))
+        .collect();
+    rows.push_str("{\"prompt\": \"late\", \"timestamp\": 1500}\n");
+    std::fs::write(&trace, rows).unwrap();
+    let (s, _) = run_ok(&sim, &["-o", "-tg", "4", "--dataset", trace.to_str().unwrap()]);
+    let step = step(&s);
+    assert_eq!(step["saturated"], false, "{step}");
+    assert_eq!(step["requests_ok"], 31, "{step}");
+}
+
+#[test]
+fn every_turn_of_a_multimodal_session_carries_its_images() {
+    let sim = Sim::start(fast_sim());
+    let (s, _) = run_ok(
+        &sim,
+        &words("-mm -st 1 -et 1 --requests 2 --turns 2 -tg 4 --image-size 32x32 --image-format jpeg"),
+    );
+    let recs = s.records();
+    assert_eq!(recs.len(), 4, "{recs:?}");
+    for rec in &recs {
+        assert!(rec["image_bytes"].as_u64().unwrap() > 0, "{rec}");
+        assert_eq!(rec["test"], "multimodal");
+    }
 }

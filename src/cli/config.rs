@@ -209,6 +209,11 @@ fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind
         }
         return Ok(tests);
     }
+    if args.workload.turns.is_some() {
+        return Err(usage(
+            "--turns makes conversations; embeddings requests have none: drop --turns",
+        ));
+    }
     if tests.contains(&TestKind::Multimodal) {
         return Err(usage(
             "--endpoint embeddings has no multimodal test; drop -mm (the text tests send embeddings requests)",
@@ -418,6 +423,31 @@ fn check_intervals(args: &RunArgs) -> Result<(), UsageError> {
 }
 
 impl RunConfig {
+    /// A dataset lets the open-loop flags through validation (it may be a trace); once it is
+    /// known not to be replayed, a closed loop has no use for them: one line, exit 2.
+    pub fn check_closed_loop_flags(&self) -> Result<(), UsageError> {
+        let closed = match &self.mode {
+            Mode::Step { points, .. } => points.iter().all(|p| p.concurrency().is_some()),
+            Mode::Stress { point, .. } => point.concurrency().is_some(),
+            Mode::Capacity(_) => false,
+        };
+        if !closed || self.prompts.dataset.is_none() {
+            return Ok(());
+        }
+        for (given, flag) in [
+            (self.load.max_concurrency.is_some(), "--max-concurrency"),
+            (self.load.max_backlog.is_some(), "--max-backlog"),
+            (self.load.stop_when_saturated, "--stop-when-saturated"),
+        ] {
+            if given {
+                return Err(usage(format!(
+                    "{flag} is for open-loop runs, and the dataset has no timestamps to replay: add --rate, or drop {flag}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Replays a trace: one open-loop step that sends each row at its recorded time (divided
     /// by `--trace-speed`), keyed by the trace's mean rate.
     pub fn replay(&mut self, times: crate::load::arrivals::TraceTimes) {

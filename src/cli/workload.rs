@@ -91,6 +91,9 @@ fn usage(message: impl Into<String>) -> UsageError {
 }
 
 /// A length flag and its spread as a distribution.
+/// The longest prompt or output llm-bench builds or asks for, in tokens.
+const MAX_TOKENS: u64 = 10_000_000;
+
 fn length(
     name: &str,
     n: Option<u64>,
@@ -98,6 +101,13 @@ fn length(
     min: Option<u64>,
     max: Option<u64>,
 ) -> Result<Option<LengthDist>, UsageError> {
+    for v in [n, min, max].into_iter().flatten() {
+        if v > MAX_TOKENS {
+            return Err(usage(format!(
+                "--{name} {v} is beyond the {MAX_TOKENS} tokens llm-bench builds"
+            )));
+        }
+    }
     let Some(mean) = n else {
         if std.is_some() || min.is_some() || max.is_some() {
             return Err(usage(format!("--{name}-std/-min/-max need --{name}")));
@@ -130,6 +140,12 @@ impl WorkloadArgs {
         let isl = length("isl", self.isl, self.isl_std, self.isl_min, self.isl_max)?;
         let osl = length("osl", self.osl, self.osl_std, self.osl_min, self.osl_max)?;
         let prefix = match (self.prefix_groups, self.prefix_tokens) {
+            (Some(groups), Some(tokens)) if u64::from(groups).saturating_mul(tokens) > 5 * MAX_TOKENS => {
+                return Err(usage(format!(
+                    "--prefix-groups {groups} × --prefix-tokens {tokens} is beyond the {} prefix tokens llm-bench builds",
+                    5 * MAX_TOKENS
+                )))
+            }
             (Some(groups), Some(tokens)) => Some(PrefixPlan { groups, tokens }),
             _ => None,
         };
@@ -180,7 +196,9 @@ impl WorkloadArgs {
                 think: self.think_time,
                 think_std: self.think_time_std,
             }),
-            None if !self.think_time.is_zero() => return Err(usage("--think-time needs --turns")),
+            None if !self.think_time.is_zero() || !self.think_time_std.is_zero() => {
+                return Err(usage("--think-time needs --turns"))
+            }
             None => None,
         };
         let images = match &self.image_size {
@@ -198,6 +216,11 @@ impl WorkloadArgs {
                     format,
                     per_request: self.images_per_request,
                 })
+            }
+            None if self.images_per_request != 1 => {
+                return Err(usage(
+                    "--images-per-request needs --image-size (the pictures llm-bench makes)",
+                ))
             }
             None => None,
         };

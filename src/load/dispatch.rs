@@ -607,11 +607,11 @@ impl Worker {
             }
             return self.send(ticket, prepared).await.map(|(free_at, _)| free_at);
         };
-        let mut conversation = self.maker.new_session();
+        let mut conversation = self.maker.new_session(self.index as u32, *k);
+        *k += 1;
         let mut ticket = ticket;
         loop {
-            let (prepared, question) = self.maker.make_turn(self.index as u32, *k, &conversation);
-            *k += 1;
+            let (prepared, question) = self.maker.make_turn(&conversation);
             let (free_at, answer) = self.send(ticket, prepared).await?;
             // A failed turn ends the conversation: there is no answer to build on.
             let Some(answer) = answer else {

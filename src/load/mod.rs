@@ -102,16 +102,19 @@ impl RequestMaker {
         self.sessions.as_ref()
     }
 
-    pub fn new_session(&self) -> session::Conversation {
-        session::Conversation::new(self.next_session.fetch_add(1, Ordering::Relaxed))
+    /// A new conversation of connection `conn`, starting as its request `k`: all its turns are
+    /// of the test that request would have been.
+    pub fn new_session(&self, conn: u32, k: u64) -> session::Conversation {
+        let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
+        session::Conversation::new(self.next_session.fetch_add(1, Ordering::Relaxed), test)
     }
 
     /// The next turn of `conversation`, sent by connection `conn` as its request `k`: the
     /// prompt source's question after the history. Returns the question too, for the history.
-    pub fn make_turn(&self, conn: u32, k: u64, conversation: &session::Conversation) -> (Prepared, String) {
-        let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
+    pub fn make_turn(&self, conversation: &session::Conversation) -> (Prepared, String) {
+        let test = conversation.test;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut spec = self.workload.source().prompt(test, id);
+        let mut spec = self.workload.prompt(test, id);
         if conversation.turn > 0 {
             // The asked length was for one message; later turns carry the history too.
             spec.requested_isl = None;
@@ -291,12 +294,12 @@ mod tests {
             embed_batch: 1,
         }));
         let maker = RequestMaker::new(workload, vec![TestKind::Output], Arc::new(AtomicU64::new(0)));
-        let mut conversation = maker.new_session();
+        let mut conversation = maker.new_session(0, 0);
         for answer in ["first answer", "second answer"] {
-            let (_, question) = maker.make_turn(0, 0, &conversation);
+            let (_, question) = maker.make_turn(&conversation);
             conversation.answered(question, answer.into());
         }
-        let (third, _) = maker.make_turn(0, 0, &conversation);
+        let (third, _) = maker.make_turn(&conversation);
         assert!(third.outgoing.keep_text);
         assert_eq!(third.about.session, Some((0, 2)));
         let body: serde_json::Value = serde_json::from_slice(&third.outgoing.body).unwrap();

@@ -83,8 +83,13 @@ impl StepPlan {
 
     /// The backlog limit in force: the plan's, or 60 s worth of requests (at least 1).
     pub fn backlog_limit(&self) -> Option<u64> {
-        match self.pacing {
+        match &self.pacing {
             Pacing::Closed { .. } => None,
+            // A trace's bursts are what it recorded: no default limit from its mean rate.
+            Pacing::Open {
+                arrival: super::Arrival::Trace { .. },
+                ..
+            } => self.max_backlog,
             Pacing::Open { rate, .. } => Some(
                 self.max_backlog
                     .unwrap_or_else(|| (rate * DEFAULT_BACKLOG_SECONDS).ceil() as u64)

@@ -13,15 +13,18 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Conversation {
     pub id: u64,
+    /// The test every turn belongs to (chosen when the conversation starts).
+    pub test: crate::workload::TestKind,
     /// The next turn (0-based).
     pub turn: u32,
     pub history: Vec<ChatMessage>,
 }
 
 impl Conversation {
-    pub fn new(id: u64) -> Self {
+    pub fn new(id: u64, test: crate::workload::TestKind) -> Self {
         Self {
             id,
+            test,
             turn: 0,
             history: Vec::new(),
         }
@@ -58,7 +61,7 @@ mod tests {
 
     #[test]
     fn history_grows_by_question_and_answer() {
-        let mut c = Conversation::new(3);
+        let mut c = Conversation::new(3, crate::workload::TestKind::Output);
         c.answered("q1".into(), "a1".into());
         c.answered("q2".into(), "a2".into());
         let roles: Vec<&str> = c.history.iter().map(|m| m.role.as_str()).collect();

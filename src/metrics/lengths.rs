@@ -51,8 +51,8 @@ pub struct LengthTally {
 impl LengthTally {
     pub fn add(&mut self, requested: u64, actual: u64) {
         self.n += 1;
-        self.requested += requested;
-        self.actual += actual;
+        self.requested = self.requested.saturating_add(requested);
+        self.actual = self.actual.saturating_add(actual);
         self.min = Some(self.min.map_or(actual, |m| m.min(actual)));
         self.max = self.max.max(actual);
         let diff = actual.abs_diff(requested);

@@ -63,7 +63,7 @@ impl WorkloadTally {
         if let Some(turn) = rec.turn {
             let t = self.turns.entry(turn.min(MAX_TURNS - 1)).or_default();
             t.requests += 1;
-            t.prompt_tokens += rec.prompt_tokens;
+            t.prompt_tokens = t.prompt_tokens.saturating_add(rec.prompt_tokens);
             if let Some(ttft) = rec.ttft_us() {
                 t.ttft.record_us(ttft);
             }
@@ -78,9 +78,9 @@ impl WorkloadTally {
                 hist.record_us(ttft);
             }
             if !rec.prefix_first {
-                self.later_prompt += rec.prompt_tokens;
+                self.later_prompt = self.later_prompt.saturating_add(rec.prompt_tokens);
                 if let Some((cached, from)) = rec.cached_prompt_tokens() {
-                    self.later_cached += cached;
+                    self.later_cached = self.later_cached.saturating_add(cached);
                     self.later_told += 1;
                     self.cached_from = Some(from);
                 }

@@ -249,8 +249,9 @@ async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
     let model = preflight::discover_model(&config, &reporter).await?;
     let built = prompts::build(&config, &model, &reporter, files).await?;
     let workload = built.workload;
-    if let Some(times) = built.trace {
-        config.replay(times);
+    match built.trace {
+        Some(times) => config.replay(times),
+        None => config.check_closed_loop_flags()?,
     }
     preflight::probe(&config, &model, &workload, &reporter).await?;
 

@@ -31,6 +31,19 @@ pub struct Built {
 /// A dataset whose rows all carry timestamps is replayed at them, unless the user asked for
 /// a rate or a stress run (then the timestamps are ignored, and said so).
 fn replay_times(config: &RunConfig, dataset: &Dataset, reporter: &Reporter) -> Option<Vec<f64>> {
+    let with_stamp = dataset.rows.iter().filter(|r| r.timestamp_ms.is_some()).count();
+    let speed_given = config.prompts.dataset.as_ref().is_some_and(|d| d.trace_speed != 1.0);
+    if with_stamp < dataset.rows.len() {
+        if with_stamp > 0 {
+            reporter.line(&format!(
+                "Note: only {with_stamp} of the dataset's {} rows have a timestamp: it is not replayed",
+                dataset.rows.len()
+            ));
+        } else if speed_given {
+            reporter.line("Note: the dataset has no timestamps: --trace-speed has nothing to replay");
+        }
+        return None;
+    }
     let stamps: Option<Vec<f64>> = dataset.rows.iter().map(|r| r.timestamp_ms).collect();
     let stamps = stamps.filter(|s| !s.is_empty())?;
     let chosen_load = config.load_chosen;
@@ -96,7 +109,12 @@ pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: 
         }
         (None, Some(text)) => Arc::new(TokenExact {
             text: text.clone(),
-            isl: plan.isl.unwrap_or(tokens::LengthDist::fixed(256)),
+            isl: fit_isl(
+                plan.isl.unwrap_or(tokens::LengthDist::fixed(256)),
+                text,
+                plan.prefix.is_some(),
+                reporter,
+            )?,
             osl: plan.osl,
             seed: plan.seed,
             same_prompt: config.same_prompt,
@@ -122,6 +140,44 @@ pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: 
         workload: Arc::new(Workload::new(spec)),
         trace,
     })
+}
+
+/// Words a token-exact prompt needs at the least: its number, so prompts stay distinct.
+const MIN_WORDS: u64 = 3;
+
+/// The prompt lengths asked for, checked against what the server adds around a prompt: below
+/// overhead + 3 words a prompt could not be built to its length, or would not be distinct.
+fn fit_isl(
+    mut isl: tokens::LengthDist,
+    text: &TokenText,
+    with_system: bool,
+    reporter: &Reporter,
+) -> Result<tokens::LengthDist, UsageError> {
+    let overhead = match with_system {
+        true => text.overhead_with_system.unwrap_or(text.overhead),
+        false => text.overhead,
+    };
+    let floor = overhead + MIN_WORDS;
+    let short = |flag: &str, n: u64| {
+        UsageError(format!(
+            "{flag} {n} is too short: the server adds {overhead} tokens around each prompt{}, and 3 words keep prompts distinct; ask for at least {floor}",
+            if with_system { " with its system prompt (--isl is the unique part)" } else { "" }
+        ))
+    };
+    if isl.mean < floor {
+        return Err(short("--isl", isl.mean));
+    }
+    if isl.std > 0.0 && isl.min < floor {
+        if isl.min != 1 {
+            return Err(short("--isl-min", isl.min));
+        }
+        // The default lower bound: raised to what can be built, and said.
+        isl.min = floor;
+        reporter.line(&format!(
+            "Note: prompts are at least {floor} tokens (--isl-min): the server adds {overhead} around each, and 3 words keep them distinct"
+        ));
+    }
+    Ok(isl)
 }
 
 fn filler(config: &RunConfig) -> Filler {
@@ -233,10 +289,14 @@ fn dataset_source(
     if let Some(k) = plan.num_prompts {
         order.truncate(k as usize);
     }
-    let base = plan.path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    // Only the rows that will be sent have their images read (a dataset may name thousands).
     let mut cache: std::collections::HashMap<String, Arc<str>> = std::collections::HashMap::new();
-    let mut images = Vec::with_capacity(n);
-    for row in &dataset.rows {
+    let mut images = vec![Vec::new(); n];
+    let mut sent: Vec<usize> = order.clone();
+    sent.sort_unstable();
+    sent.dedup();
+    for index in sent {
+        let row = &dataset.rows[index];
         let mut urls = Vec::with_capacity(row.images.len());
         for image in &row.images {
             if let Some(url) = cache.get(image) {
@@ -247,15 +307,15 @@ fn dataset_source(
                 if image.starts_with("data:") || image.starts_with("http://") || image.starts_with("https://") {
                     Arc::from(image.as_str())
                 } else {
-                    let path = base.join(image);
-                    ImageData::load(&path)
+                    // The dataset reader already resolved it against the dataset's folder.
+                    ImageData::load(std::path::Path::new(image))
                         .map_err(|e| UsageError(format!("dataset row {}: {e}", row.row)))?
                         .data_url_arc()
                 };
             cache.insert(image.clone(), url.clone());
             urls.push(url);
         }
-        images.push(urls);
+        images[index] = urls;
     }
     Ok(DatasetSource {
         dataset,
@@ -339,9 +399,7 @@ async fn calibrate(
     }
     let mut text = TokenText::from_words(words, overhead.unwrap_or(0), method);
     text.dropped = dropped;
-    if overhead.is_none() && text.method != LengthMethod::Assumed {
-        text.method = LengthMethod::Assumed;
-    }
+    text.overhead_unknown = overhead.is_none();
     let chat = config.api == ApiKind::Chat;
     if plan.prefix.is_some() && chat && overhead.is_some() {
         let anchor = text.text(16, None, 1);
@@ -361,11 +419,14 @@ fn describe_calibration(text: &TokenText) -> String {
             text.word_count()
         );
     }
+    let adds = match text.overhead_unknown {
+        true => "the tokens the server adds around them are not known (it sends no usage)".to_string(),
+        false => format!("the server adds {} tokens", text.overhead),
+    };
     let mut line = format!(
-        "Prompt lengths: token-exact via {}: {} words of one token each, the server adds {} tokens",
+        "Prompt lengths: token-exact via {}: {} words of one token each, {adds}",
         text.method.describe(),
         text.word_count(),
-        text.overhead
     );
     if let Some(sys) = text.overhead_with_system {
         line.push_str(&format!(" ({sys} with a system prompt)"));

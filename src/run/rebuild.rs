@@ -35,6 +35,11 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
         .and_then(|p| p.config.get("slo_from_send"))
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
+    let exact_output = previous
+        .as_ref()
+        .and_then(|p| p.config.get("ignore_eos"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let judge = slo.as_ref().map(|slo| SloJudge {
         slo: std::sync::Arc::new(slo.clone()),
         from_send,
@@ -55,7 +60,8 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
                 accumulators.push(
                     StepAccumulator::new(rec.test, key.0)
                         .with_window(window)
-                        .with_slo(judge.clone()),
+                        .with_slo(judge.clone())
+                        .asking_exact_output(exact_output),
                 );
                 order.len() - 1
             }

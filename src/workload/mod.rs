@@ -187,6 +187,8 @@ pub struct Workload {
     user_max_tokens: bool,
     /// Bodies take long to build (see [`Self::costly`]).
     costly: bool,
+    /// The `max_tokens` (or `max_completion_tokens`) the user set in `--extra-body`.
+    user_max_value: Option<u64>,
 }
 
 impl fmt::Debug for Workload {
@@ -223,7 +225,11 @@ impl Workload {
         }
         let mut head = serde_json::to_vec(&serde_json::Value::Object(map)).expect("a JSON value always serialises");
         head.pop(); // the closing brace
+        let user_max_value = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|k| spec.extra_body.get(*k).and_then(serde_json::Value::as_u64));
         let mut workload = Self {
+            user_max_value,
             user_max_tokens: user_max_tokens || !spec.api.generates(),
             spec,
             head,
@@ -255,14 +261,9 @@ impl Workload {
         if self.is_embeddings(test) {
             return self.outgoing(test, u64::MAX);
         }
-        let mut spec = self.spec.source.prompt(test, u64::MAX);
+        let mut spec = self.prompt(test, u64::MAX);
         spec.system = None;
         spec.group = None;
-        if test == TestKind::Multimodal {
-            if let Some(images) = &self.spec.images {
-                spec.images = images.urls(u64::MAX);
-            }
-        }
         crate::load::prepared(u64::MAX, test, self.path(test), self.build_spec(test, &spec)).outgoing
     }
 
@@ -342,19 +343,26 @@ impl Workload {
         if self.is_embeddings(test) {
             return self.embeddings(test, seq);
         }
+        self.build_spec(test, &self.prompt(test, seq))
+    }
+
+    /// Prompt `seq` of `test`: the source's, with the multimodal test's images.
+    pub fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
         let mut spec = self.spec.source.prompt(test, seq);
         if test == TestKind::Multimodal {
             if let Some(images) = &self.spec.images {
                 spec.images = images.urls(seq);
             }
         }
-        self.build_spec(test, &spec)
+        spec
     }
 
     /// A prompt as a request body.
     pub fn build_spec(&self, test: TestKind, spec: &PromptSpec) -> Built {
-        let max_tokens = match test {
-            TestKind::Input => 1,
+        let max_tokens = match (test, self.user_max_value) {
+            // The user's `--extra-body` value is the one the body carries.
+            (_, Some(user)) => user,
+            (TestKind::Input, None) => 1,
             _ => spec.max_tokens.unwrap_or(self.spec.max_tokens.into()),
         };
         let image_bytes: u64 = spec.images.iter().map(|u| u.len() as u64).sum();
@@ -560,6 +568,7 @@ mod tests {
         let body = json(&w, TestKind::Output, 1);
         assert_eq!(body["cache_prompt"], false);
         assert_eq!(body["max_tokens"], 3, "the user's value wins");
+        assert_eq!(w.build(TestKind::Output, 1).max_tokens, 3, "and is the OSL asked for");
         assert_eq!(body["messages"][0]["content"].as_str().unwrap().len(), 50);
     }
 

@@ -8,6 +8,10 @@ use super::tokens::{LengthDist, TokenText};
 use super::{prompt, TestKind};
 use std::sync::Arc;
 
+/// Prompt numbers from here up are the pre-flight probe's (`u64::MAX`, and for an embeddings
+/// batch the numbers next to it), not requests of the load.
+pub const PROBE_KEYS: u64 = u64::MAX / 2;
+
 /// One request's content before it becomes JSON.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PromptSpec {
@@ -178,8 +182,7 @@ pub struct DatasetSource {
 
 impl DatasetSource {
     pub fn row_for(&self, seq: u64) -> (&DatasetRow, usize) {
-        if seq != u64::MAX {
-            // (u64::MAX is the pre-flight probe's number, not a request of the load.)
+        if seq < PROBE_KEYS {
             self.asked.fetch_max(seq + 1, std::sync::atomic::Ordering::Relaxed);
         }
         let index = self.order[(seq % self.order.len() as u64) as usize];

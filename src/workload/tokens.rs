@@ -339,6 +339,9 @@ pub struct TokenText {
     pub probes: u32,
     /// Candidate words dropped because the server's tokenizer splits them.
     pub dropped: Vec<String>,
+    /// The overhead could not be measured (the server sends no usage): prompts are exact in
+    /// text tokens only.
+    pub overhead_unknown: bool,
 }
 
 /// A small fast generator (SplitMix64): word choices cost nanoseconds.
@@ -395,6 +398,7 @@ impl TokenText {
             method,
             probes: 0,
             dropped: Vec::new(),
+            overhead_unknown: false,
         }
     }
 
