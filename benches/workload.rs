@@ -18,7 +18,6 @@ use llm_bench::workload::tokens::{LengthDist, TokenText};
 use llm_bench::workload::{ApiKind, Images, TestKind, Workload, WorkloadSpec};
 use serde_json::Value;
 use std::hint::black_box;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -190,15 +189,7 @@ impl Sim {
             });
         }
         let mut child = cmd.spawn().expect("simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().trim_end_matches("/v1").parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        let port = support::announced_port(&mut child);
         Self {
             child: Some(child),
             port,

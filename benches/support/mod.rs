@@ -95,6 +95,18 @@ pub struct Simulator {
     pub port: u16,
 }
 
+/// The port a `llm-bench serve --port 0` child announces on its first line of stdout.
+pub fn announced_port(child: &mut std::process::Child) -> u16 {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.rsplit(':')
+        .next()
+        .and_then(|p| p.trim().trim_end_matches("/v1").parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
 impl Simulator {
     // Reaped by `stop` (wait4), which std cannot see.
     #[allow(clippy::zombie_processes)]
@@ -120,15 +132,7 @@ impl Simulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("simulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().trim_end_matches("/v1").parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        let port = announced_port(&mut child);
         Self { child, port }
     }
 

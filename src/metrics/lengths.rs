@@ -65,6 +65,12 @@ impl LengthTally {
     }
 
     pub fn add_finish(&mut self, reason: Option<&str>) {
+        let raw = reason.unwrap_or("none");
+        if let Some(n) = self.finish.get_mut(raw) {
+            // The usual case, a reason seen before: no allocation.
+            *n += 1;
+            return;
+        }
         // The reason is the server's text: keep a bounded set of short, clean keys.
         let key: String = reason
             .unwrap_or("none")
