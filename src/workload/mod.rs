@@ -515,7 +515,14 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_only_when_they_need_it() {
-        for s in ["plain words", "", "quote \" and \\ back", "tab\tnew\nline", "ünïcode ✓", "\u{1}"] {
+        for s in [
+            "plain words",
+            "",
+            "quote \" and \\ back",
+            "tab\tnew\nline",
+            "ünïcode ✓",
+            "\u{1}",
+        ] {
             let mut body = Vec::new();
             write_str(&mut body, s);
             let back: String = serde_json::from_slice(&body).unwrap();
