@@ -279,3 +279,34 @@ fn too_low_an_open_file_limit_is_one_line_before_any_load() {
     );
     assert_eq!(sim.stats().requests_total, 0, "no load may be sent");
 }
+
+/// A run that stops before any load leaves no empty results folder behind (the log keeps its
+/// line); a folder the user gave that holds other files is left as it was.
+#[test]
+fn a_run_stopped_before_any_load_leaves_no_empty_results() {
+    let s = Scratch::new();
+    // Nothing listens on port 9 of loopback.
+    let fresh = s.path("results/run-1");
+    let out = bin()
+        .args(["-u", "http://127.0.0.1:9/v1", "-o", "-l", &s.log(), "--out"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(!fresh.exists(), "the results folder stays behind");
+    assert!(!s.path("results").exists(), "its parent, made by the run, too");
+    let log = std::fs::read_to_string(s.log()).unwrap();
+    assert!(log.contains("cannot reach"), "{log}");
+
+    let kept = s.path("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::write(kept.join("notes.txt"), "mine").unwrap();
+    let out = bin()
+        .args(["-u", "http://127.0.0.1:9/v1", "-o", "-l", &s.log(), "--out"])
+        .arg(&kept)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(kept.join("notes.txt").exists());
+    assert!(!kept.join("requests.jsonl").exists(), "the empty requests.jsonl goes");
+}

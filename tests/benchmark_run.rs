@@ -387,3 +387,48 @@ fn timed_steps_exclude_warmup() {
     assert_eq!(records.iter().filter(|r| r["phase"] == "warmup").count() as u64, warmup);
     assert!(step["duration_s"].as_f64().unwrap() < 1.3);
 }
+
+/// `steps.csv` beside summary.json for a step run, `intervals.csv` for a stress run: one row
+/// per step (interval) and test, what the row is first, and `schema_version` in the summary.
+#[test]
+fn csv_tables_and_the_schema_version_are_written() {
+    let sim = Sim::start(fast_sim());
+    let (s, _) = run_ok(&sim, &["-o", "-st", "1", "-et", "2", "-ts", "1", "-tg", "4"]);
+    assert_eq!(s.summary()["schema_version"], 1);
+    let csv = std::fs::read_to_string(s.path("results").join("steps.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[0].starts_with("test,load.kind,load.value,concurrency,"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains(",ttft_ms.p99"), "{}", lines[0]);
+    assert!(
+        lines[1].starts_with("output,concurrency,1,1,") && lines[2].starts_with("output,concurrency,2,2,"),
+        "{csv}"
+    );
+    assert!(!s.path("results").join("intervals.csv").exists());
+
+    let (s, _) = run_ok(
+        &sim,
+        &[
+            "-o",
+            "-st",
+            "2",
+            "-tg",
+            "4",
+            "--duration",
+            "3s",
+            "--report-interval",
+            "1s",
+        ],
+    );
+    let csv = std::fs::read_to_string(s.path("results").join("intervals.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("interval.index,interval.start_s,interval.end_s,test,"),
+        "{csv}"
+    );
+    assert!(lines.len() >= 3, "an interval a second: {csv}");
+}

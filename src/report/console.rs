@@ -80,6 +80,14 @@ impl Reporter {
         }
     }
 
+    /// A line for the log only (the error a run stops with: stderr gets it from the caller).
+    pub fn log_only(&self, text: &str) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = log.as_mut() {
+            let _ = writeln!(file, "{text}");
+        }
+    }
+
     /// A transient status line, shown only on a terminal and never logged.
     pub fn progress(&self, text: &str) {
         if !self.tty {

@@ -1,6 +1,7 @@
 //! Everything the user reads: console and log lines, progress, summary.json, requests.jsonl.
 
 pub mod console;
+pub mod csv;
 pub mod format;
 pub mod jsonl;
 pub mod summary;

@@ -77,8 +77,25 @@ pub struct MonitorReport {
     pub samples: Vec<Sample>,
 }
 
+/// The version of `summary.json`'s layout: raised whenever a key changes meaning or goes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `schema_version`: the current one for a summary this version writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SchemaVersion(pub u32);
+
+impl Default for SchemaVersion {
+    fn default() -> Self {
+        Self(SCHEMA_VERSION)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
+    /// The layout's version ([`SCHEMA_VERSION`]).
+    #[serde(default)]
+    pub schema_version: SchemaVersion,
     /// `running` (a checkpoint), `complete`, `interrupted`, `stopped_error_budget`, `failed`
     /// (nothing succeeded), `results_not_saved` (requests.jsonl or a checkpoint could not be
     /// written), `rebuilt`.
@@ -109,10 +126,23 @@ impl Summary {
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         let path = dir.join("summary.json");
         let tmp = dir.join(".summary.json.tmp");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| format!("cannot serialise the summary: {e}"))?;
+        let value = serde_json::to_value(self).map_err(|e| format!("cannot serialise the summary: {e}"))?;
+        let text = serde_json::to_vec_pretty(&value).map_err(|e| format!("cannot serialise the summary: {e}"))?;
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        // The same figures as tables (docs/metrics.md, "CSV files").
+        let tables = [
+            ("steps.csv", super::csv::steps_csv(&value)),
+            ("intervals.csv", super::csv::intervals_csv(&value)),
+        ];
+        for (name, table) in tables {
+            if let Some(table) = table {
+                let path = dir.join(name);
+                std::fs::write(&path, table).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 }
 

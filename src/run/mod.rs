@@ -233,10 +233,33 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
 
 /// Everything before the load: results folder, log, pre-flight (model, probe), monitor,
 /// signal handling, the summary's first fields and the header lines.
-async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
+async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
     let reporter = Arc::new(Reporter::open(&config.log_file).map_err(UsageError)?);
+    let started = start_with(config, reporter.clone()).await;
+    if let Err(e) = &started {
+        // The log keeps the line the run stopped with.
+        reporter.log_only(&format!("llm-bench: error: {e}"));
+    }
+    started
+}
+
+async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::Result<RunContext> {
     let files = prompts::read_files(&config).await?;
+    // The folders this run makes (the results folder and any parent that is not there yet).
+    let created: Vec<std::path::PathBuf> = config
+        .out_dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(std::path::Path::to_path_buf)
+        .collect();
     let writer = prepare_out_dir(&config)?;
+    // A run that stops before any load (unreachable server, bad key, unknown model) leaves no
+    // empty results behind; the log keeps its line.
+    let mut cleanup = EmptyResults {
+        dir: config.out_dir.clone(),
+        created,
+        armed: true,
+    };
     reporter.line(&format!(
         "llm-bench {} → {} | results in {}",
         env!("CARGO_PKG_VERSION"),
@@ -301,6 +324,34 @@ async fn start(mut config: RunConfig) -> anyhow::Result<RunContext> {
         summary,
         summary_saved: false,
     })
+    .inspect(|_| cleanup.armed = false)
+}
+
+/// Removes an empty `requests.jsonl` (and the results folder, when the run made it and left it
+/// empty) unless disarmed: the run got as far as its load.
+struct EmptyResults {
+    dir: std::path::PathBuf,
+    /// Deepest first.
+    created: Vec<std::path::PathBuf>,
+    armed: bool,
+}
+
+impl Drop for EmptyResults {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let records = self.dir.join("requests.jsonl");
+        if std::fs::metadata(&records).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&records);
+        }
+        for dir in &self.created {
+            // Only an empty folder goes (remove_dir refuses any other).
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// The header lines: model, tests, workload, load; the SLO.
