@@ -203,12 +203,7 @@ fn chat(sim: &Sim, max_tokens: u64, keep_text: bool) -> RequestRecord {
         keep_text,
         ..Default::default()
     };
-    runtime().block_on(async {
-        let mut client = Client::new(endpoint, Timeouts::default());
-        let mut rec = RequestRecord::default();
-        client.execute(&outgoing, tokio::time::Instant::now(), &mut rec).await;
-        rec
-    })
+    send_once(endpoint, &outgoing)
 }
 
 #[test]
@@ -277,12 +272,7 @@ fn embed(url: &str, inputs: u32) -> RequestRecord {
         inputs,
         ..Default::default()
     };
-    runtime().block_on(async {
-        let mut client = Client::new(endpoint, Timeouts::default());
-        let mut rec = RequestRecord::default();
-        client.execute(&outgoing, tokio::time::Instant::now(), &mut rec).await;
-        rec
-    })
+    send_once(endpoint, &outgoing)
 }
 
 #[test]
@@ -323,14 +313,19 @@ fn the_simulator_serves_embeddings() {
         inputs: 2,
         ..Default::default()
     };
-    let rec = runtime().block_on(async {
-        let mut client = Client::new(endpoint, Timeouts::default());
-        let mut rec = RequestRecord::default();
-        client.execute(&outgoing, tokio::time::Instant::now(), &mut rec).await;
-        rec
-    });
+    let rec = send_once(endpoint, &outgoing);
     assert!(rec.ok, "{:?}", rec.error_message);
     // As the simulator counts a completions prompt of the same inputs: BOS + tokens, each.
     assert_eq!(rec.prompt_tokens, 4);
     assert_eq!(rec.inputs, 2);
+}
+
+/// One request on a fresh client, its record.
+fn send_once(endpoint: Arc<Endpoint>, outgoing: &Outgoing) -> RequestRecord {
+    runtime().block_on(async {
+        let mut client = Client::new(endpoint, Timeouts::default());
+        let mut rec = RequestRecord::default();
+        client.execute(outgoing, tokio::time::Instant::now(), &mut rec).await;
+        rec
+    })
 }

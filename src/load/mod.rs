@@ -85,6 +85,11 @@ impl RequestMaker {
         }
     }
 
+    /// The test of connection `conn`'s request `k`: each connection takes the tests in turn.
+    fn test_for(&self, conn: u32, k: u64) -> TestKind {
+        self.tests[((u64::from(conn) + k) % self.tests.len() as u64) as usize]
+    }
+
     /// Each ticket is a conversation of `plan.turns` requests.
     pub fn with_sessions(mut self, plan: Option<SessionPlan>, seed: u64, next_session: Arc<AtomicU64>) -> Self {
         self.sessions = plan.map(|p| (p, seed));
@@ -105,7 +110,7 @@ impl RequestMaker {
     /// A new conversation of connection `conn`, starting as its request `k`: all its turns are
     /// of the test that request would have been.
     pub fn new_session(&self, conn: u32, k: u64) -> session::Conversation {
-        let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
+        let test = self.test_for(conn, k);
         session::Conversation::new(self.next_session.fetch_add(1, Ordering::Relaxed), test)
     }
 
@@ -132,7 +137,7 @@ impl RequestMaker {
 
     /// Request number `k` of connection `conn`, number `seq` of the step's schedule.
     pub fn make(&self, conn: u32, k: u64, seq: u64) -> Prepared {
-        let test = self.tests[((conn as u64 + k) % self.tests.len() as u64) as usize];
+        let test = self.test_for(conn, k);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Prompts are keyed by the run-wide id (distinct across steps), a trace's by its place
         // in the schedule (row k goes at the trace's time k).

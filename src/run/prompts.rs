@@ -222,7 +222,7 @@ impl PromptSource for WithOsl {
     fn prompt(&self, test: TestKind, seq: u64) -> PromptSpec {
         let mut spec = self.inner.prompt(test, seq);
         if test != TestKind::Input {
-            spec.max_tokens = Some(self.osl.sample(self.seed ^ tokens::OSL_SALT, seq));
+            spec.max_tokens = Some(self.osl.sample_output(self.seed, seq));
         }
         spec
     }

@@ -111,7 +111,7 @@ impl PromptSource for TokenExact {
             let unique = (!self.same_prompt).then_some(seq);
             return PromptSpec {
                 text: prompt::with_prefix(&self.multimodal_text, unique),
-                max_tokens: self.osl.map(|d| d.sample(self.seed ^ super::tokens::OSL_SALT, key)),
+                max_tokens: self.osl.map(|d| d.sample_output(self.seed, key)),
                 ..PromptSpec::default()
             };
         }
@@ -134,7 +134,7 @@ impl PromptSource for TokenExact {
             requested_isl: Some(isl + prefix_tokens),
             max_tokens: match test {
                 TestKind::Input => None,
-                _ => self.osl.map(|d| d.sample(self.seed ^ super::tokens::OSL_SALT, key)),
+                _ => self.osl.map(|d| d.sample_output(self.seed, key)),
             },
             group,
             group_first: group.is_some() && seq < self.prefix.as_ref().map_or(0, |p| p.prefixes.len() as u64),
@@ -212,7 +212,7 @@ impl PromptSource for DatasetSource {
             images: self.images.get(index).cloned().unwrap_or_default(),
             max_tokens: match (test, self.osl) {
                 (TestKind::Input, _) => None,
-                (_, Some(osl)) => Some(osl.sample(self.seed ^ super::tokens::OSL_SALT, seq)),
+                (_, Some(osl)) => Some(osl.sample_output(self.seed, seq)),
                 _ => Some(row.output_tokens.unwrap_or(self.default_max_tokens)),
             },
             ..PromptSpec::default()

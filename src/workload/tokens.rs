@@ -299,7 +299,7 @@ pub const WORDS: &[&str] = &[
 ];
 
 /// Mixed into `--seed` for output lengths, so they are drawn apart from prompt lengths.
-pub const OSL_SALT: u64 = 0x006F_736C;
+const OSL_SALT: u64 = 0x006F_736C;
 
 /// How the words were checked and the overhead measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -614,6 +614,11 @@ impl LengthDist {
         let mut rng = SplitMix::new(seed ^ seq.wrapping_mul(0xD134_2543_DE82_EF95));
         let x = self.mean as f64 + self.std * rng.normal();
         (x.round().max(0.0) as u64).clamp(self.min, self.max)
+    }
+
+    /// The output length of prompt number `seq`: drawn apart from its prompt length.
+    pub fn sample_output(&self, seed: u64, seq: u64) -> u64 {
+        self.sample(seed ^ OSL_SALT, seq)
     }
 
     pub fn describe(&self) -> String {
