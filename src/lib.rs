@@ -8,7 +8,9 @@
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod demo;
+pub mod i18n;
 pub mod load;
 pub mod metrics;
 pub mod monitor;
