@@ -52,8 +52,12 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                 .map(|()| Outcome::Complete),
             Some(Command::Demo(args)) => crate::demo::run(args).await,
             Some(Command::Report(args)) => {
-                let summary = crate::run::rebuild::rebuild(&args.dir)?;
-                crate::run::rebuild::print(&summary, &crate::report::Reporter::console_only());
+                let options = crate::run::rebuild::RebuildOptions {
+                    csv_requests: args.files.csv_requests,
+                    export: crate::cli::config::export_from(&args.files)?,
+                };
+                let rebuilt = crate::run::rebuild::rebuild(&args.dir, &options)?;
+                crate::run::rebuild::print(&rebuilt, &crate::report::Reporter::console_only());
                 Ok(Outcome::Complete)
             }
             Some(Command::Capacity(args)) => {

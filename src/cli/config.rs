@@ -150,6 +150,10 @@ pub struct RunConfig {
     pub embed_batch: u32,
     pub log_file: PathBuf,
     pub out_dir: PathBuf,
+    /// `--csv-requests`: requests.csv from requests.jsonl when the run ends.
+    pub csv_requests: bool,
+    /// `--export FORMAT FILE`: the step results in another tool's format, when the run ends.
+    pub export: Option<crate::report::export::Export>,
     pub load: LoadSettings,
     /// `--slo`: latency objectives, judged per request (goodput) and per step.
     pub slo: Option<Slo>,
@@ -173,6 +177,34 @@ pub struct RunConfig {
 
 fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
+}
+
+/// `--export FORMAT FILE`, checked before any load: a known format, a folder that exists.
+pub fn export_from(args: &crate::cli::OutputFileArgs) -> Result<Option<crate::report::export::Export>, UsageError> {
+    use crate::i18n::{tr, Msg};
+    use crate::report::export::{Export, ExportFormat};
+    let Some([format, file]) = args.export.as_deref() else {
+        return Ok(None);
+    };
+    let format = ExportFormat::parse(format).ok_or_else(|| {
+        let formats: Vec<&str> = ExportFormat::ALL.iter().map(|f| f.name()).collect();
+        usage(tr(
+            Msg::ExportUnknownFormat,
+            &[("format", &format.as_str()), ("formats", &formats.join(", "))],
+        ))
+    })?;
+    let path = PathBuf::from(file);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(usage(tr(
+            Msg::ExportNoFolder,
+            &[("file", &path.display()), ("dir", &dir.display())],
+        )));
+    }
+    Ok(Some(Export { format, path }))
 }
 
 /// `llm-bench-results/<UTC timestamp>`.
@@ -605,6 +637,8 @@ impl RunConfig {
             embed_batch: args.embed_batch,
             log_file: args.log_file,
             out_dir: args.out.unwrap_or_else(|| default_out_dir("")),
+            csv_requests: args.files.csv_requests,
+            export: export_from(&args.files)?,
             load,
             slo,
             slo_from_send: args.slo_from == SloFrom::Send,

@@ -125,6 +125,21 @@ pub struct DemoArgs {
 pub struct ReportArgs {
     /// A results folder containing requests.jsonl.
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub files: OutputFileArgs,
+}
+
+/// Files written besides summary.json and requests.jsonl, by a run and by `llm-bench report`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputFileArgs {
+    /// Also write requests.csv, one row per request of requests.jsonl (made from it when the run
+    /// ends, so it has exactly its rows).
+    #[arg(long = "csv-requests")]
+    pub csv_requests: bool,
+    /// Also write the step results in another tool's result format: `--export vllm FILE` (vLLM
+    /// `bench serve` keys, one JSON object a line and step).
+    #[arg(long = "export", num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub export: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -232,6 +247,8 @@ pub struct RunArgs {
     /// Results folder for summary.json and requests.jsonl (default: llm-bench-results/<timestamp>).
     #[arg(long = "out", value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: OutputFileArgs,
 
     /// Stress run length in hours (fractions allowed); 0 means step mode.
     #[arg(short = 'd', long = "duration-hours", visible_alias = "duration_hours", value_name = "HOURS", default_value = "0", value_parser = parse::hours, allow_negative_numbers = true)]

@@ -6,6 +6,18 @@ use super::catalogue;
 catalogue! {
     // --- run: header, steps, end of run (src/run) ---
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
+    // llm-bench report DIR, requests.csv, --export (src/run/rebuild.rs, src/report/csv.rs, src/report/export.rs)
+    ReportNoRecords { en: "{dir} has no requests.jsonl; give a results folder of llm-bench", zh: "{dir} 中没有 requests.jsonl；请给出 llm-bench 的结果文件夹" }
+    ReportRebuilt { en: "rebuilt from {n} records of requests.jsonl", zh: "根据 requests.jsonl 中的 {n} 条记录重建" }
+    ReportRebuiltSkipped { en: "rebuilt from {n} records of requests.jsonl ({bad} unreadable lines skipped)", zh: "根据 requests.jsonl 中的 {n} 条记录重建（跳过了 {bad} 行无法读取的内容）" }
+    ReportNote { en: "note: {note}", zh: "注：{note}" }
+    RequestsCsvWritten { en: "requests.csv: {rows} rows, one per request in requests.jsonl", zh: "requests.csv：{rows} 行，requests.jsonl 中每个请求一行" }
+    ExportWritten { en: "{format} export: {file} ({n} results, one JSON object a line)", zh: "{format} 格式导出：{file}（{n} 条结果，每行一个 JSON 对象）" }
+    CannotWrite { en: "cannot write {path}: {error}", zh: "无法写入 {path}：{error}" }
+    ExportUnknownFormat { en: "--export: unknown format {format}; give one of: {formats} (e.g. --export vllm results.jsonl)", zh: "--export：未知格式 {format}；可用的格式：{formats}（例如 --export vllm results.jsonl）" }
+    ExportNoFolder { en: "--export {file}: the folder {dir} does not exist; create it or choose another file", zh: "--export {file}：文件夹 {dir} 不存在；请先创建它，或另选一个文件" }
+    ExportNotSaved { en: "The {format} export was not saved: {problem}", zh: "{format} 格式导出未能保存：{problem}" }
+    RequestsCsvNotSaved { en: "requests.csv was not saved: {problem}", zh: "requests.csv 未能保存：{problem}" }
 
     // --- recommendations and sentences (src/metrics) ---
     NothingSucceeded { en: "[{test}] No request succeeded, so there is nothing to recommend.", zh: "[{test}] 没有一个请求成功，无法给出建议。" }

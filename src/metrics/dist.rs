@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub struct Dist {
     pub count: u64,
     pub mean: f64,
+    /// Population standard deviation (from the histogram, within its ±0.1%).
+    #[serde(default)]
+    pub std: f64,
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
@@ -44,6 +47,7 @@ impl LatencyHistogram {
         Some(Dist {
             count: self.0.len(),
             mean: self.0.mean() / 1000.0,
+            std: self.0.stdev() / 1000.0,
             p50: ms(self.0.value_at_quantile(0.50)),
             p90: ms(self.0.value_at_quantile(0.90)),
             p99: ms(self.0.value_at_quantile(0.99)),
@@ -130,6 +134,8 @@ mod tests {
         assert!((d.p50 - 500.0).abs() < 1.0, "{d:?}");
         assert!((d.p99 - 990.0).abs() < 1.5, "{d:?}");
         assert!((d.mean - 500.5).abs() < 1.0, "{d:?}");
+        // 1 … 1000 ms evenly: σ = √((n² − 1) / 12) ≈ 288.7 ms.
+        assert!((d.std - 288.7).abs() < 1.0, "{d:?}");
         assert_eq!(d.min, 1.0);
         assert!(LatencyHistogram::default().dist_ms().is_none());
     }

@@ -567,13 +567,17 @@ impl StepAccumulator {
             self.text_chunks += rec.text_chunks();
             self.chunked_tokens += rec.output_tokens;
         }
+        // Without per-chunk counts every chunk carries the request's average.
+        let same_per_chunk = rec.chunk_tokens.is_empty().then(|| rec.tokens_in_chunk(0));
         for (i, pair) in rec.token_us.windows(2).enumerate() {
             let gap = pair[1].saturating_sub(pair[0]);
             self.itl.record_us(gap);
             // A chunk that carried no token (text whose token was counted earlier) has no
             // per-token gap.
-            let tokens = rec.tokens_in_chunk(i + 1);
-            if tokens > 0.0 {
+            let tokens = same_per_chunk.unwrap_or_else(|| rec.tokens_in_chunk(i + 1));
+            if tokens == 1.0 {
+                self.itl_per_token.record_us(gap);
+            } else if tokens > 0.0 {
                 self.itl_per_token.record_us((gap as f64 / tokens).round() as u64);
             }
         }

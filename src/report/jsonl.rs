@@ -3,7 +3,7 @@
 
 use crate::client::RequestRecord;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -81,18 +81,58 @@ impl RecordWriter {
     }
 }
 
-/// Reads records back; lines that do not parse (a line cut by a crash) are counted and skipped.
-pub fn read_records(path: &Path) -> Result<(Vec<RequestRecord>, usize), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut records = Vec::new();
-    let mut bad = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str(line) {
-            Ok(rec) => records.push(rec),
-            Err(_) => bad += 1,
+/// Reads `requests.jsonl` back one record at a time, in bounded memory: one reused line buffer
+/// behind a large `BufReader`, each line parsed straight from its bytes. Lines that do not
+/// parse (a line cut by a crash) are counted and skipped.
+pub struct RecordReader {
+    path: PathBuf,
+    input: BufReader<File>,
+    line: Vec<u8>,
+    /// Lines that were not a record.
+    pub bad_lines: u64,
+    /// Records read so far.
+    pub records: u64,
+}
+
+/// Read buffer: large enough that a file is read in few system calls.
+const READ_BUFFER: usize = 1 << 20;
+
+impl RecordReader {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            input: BufReader::with_capacity(READ_BUFFER, file),
+            line: Vec::with_capacity(4096),
+            bad_lines: 0,
+            records: 0,
+        })
+    }
+
+    /// The next record, `None` at the end of the file; an error only when the file cannot be
+    /// read any more.
+    pub fn next_record(&mut self) -> Result<Option<RequestRecord>, String> {
+        loop {
+            self.line.clear();
+            let n = self
+                .input
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if self.line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<RequestRecord>(&self.line) {
+                Ok(rec) => {
+                    self.records += 1;
+                    return Ok(Some(rec));
+                }
+                Err(_) => self.bad_lines += 1,
+            }
         }
     }
-    Ok((records, bad))
 }
 
 #[cfg(test)]
@@ -124,5 +164,33 @@ mod tests {
         std::fs::remove_dir_all(dir.path()).unwrap();
         assert!(writer.flush().unwrap().contains("was removed during the run"));
         assert_eq!(writer.flush(), None, "said once");
+    }
+
+    #[test]
+    fn records_are_read_back_one_by_one_and_bad_lines_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.jsonl");
+        let rec = |id| RequestRecord {
+            id,
+            ok: true,
+            token_us: vec![1, 2, 3],
+            ..RequestRecord::default()
+        };
+        let mut text = String::new();
+        for id in 0..3 {
+            text.push_str(&serde_json::to_string(&rec(id)).unwrap());
+            text.push_str(if id == 1 { "\n\n  \n{\"cut by a cr\n" } else { "\n" });
+        }
+        text.push_str(&serde_json::to_string(&rec(3)).unwrap()[..20]); // the last line cut
+        std::fs::write(&path, text).unwrap();
+        let mut reader = RecordReader::open(&path).unwrap();
+        let mut ids = Vec::new();
+        while let Some(r) = reader.next_record().unwrap() {
+            assert_eq!(r, rec(r.id));
+            ids.push(r.id);
+        }
+        assert_eq!(ids, [0, 1, 2]);
+        assert_eq!((reader.records, reader.bad_lines), (3, 2));
+        assert!(RecordReader::open(&dir.path().join("none")).is_err());
     }
 }

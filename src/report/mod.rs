@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod export;
 pub mod format;
 pub mod jsonl;
 pub mod summary;

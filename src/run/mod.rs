@@ -2,6 +2,7 @@
 //! then recommendations. Results are on disk at every stage.
 
 mod capacity;
+mod files;
 mod preflight;
 mod prompts;
 mod pump;
@@ -228,7 +229,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
     advice::fill_scaling_efficiency(&mut steps);
     let (outcome, recommendations) = finish(&mut ctx, &steps, stress, outcome);
     print_end(&ctx, &steps, &recommendations, outcome);
-    Ok(outcome)
+    Ok(files::write_end_of_run_files(&mut ctx, outcome))
 }
 
 /// Everything before the load: results folder, log, pre-flight (model, probe), monitor,

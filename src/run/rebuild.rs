@@ -1,121 +1,189 @@
 //! `llm-bench report DIR`: rebuilds summary.json from requests.jsonl alone, e.g. after a crash
 //! or `kill -9`. Records are grouped by (load point, test) in the order they first appear; a
 //! timed step is measured over the window its summary recorded (or, without one, as a batch).
+//!
+//! The records are streamed: each line is read into one reused buffer, parsed, added to its
+//! step's accumulator (histograms and sums, never the records) and, with `requests.csv`,
+//! written as a row; then dropped. Memory stays flat whatever the file's size
+//! (`scripts/bench-report.sh` measures it).
 
 use crate::cli::config::UsageError;
+use crate::client::RequestRecord;
+use crate::i18n::{tr, Msg};
 use crate::load::LoadPoint;
 use crate::metrics::slo::Slo;
 use crate::metrics::step::SloJudge;
 use crate::metrics::{advice, StepAccumulator, StepStats};
-use crate::report::jsonl::read_records;
+use crate::report::csv::RequestsCsvFile;
+use crate::report::export::Export;
+use crate::report::jsonl::RecordReader;
 use crate::report::summary::{now_rfc3339, Summary};
 use crate::report::{format, Reporter};
+use crate::workload::TestKind;
 use std::path::Path;
 
-pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
+/// What `llm-bench report` writes besides summary.json.
+#[derive(Debug, Clone, Default)]
+pub struct RebuildOptions {
+    /// Write requests.csv (also done when the folder already had one).
+    pub csv_requests: bool,
+    /// `--export FORMAT FILE`.
+    pub export: Option<Export>,
+}
+
+/// What a rebuild wrote, for its closing lines.
+pub struct Rebuilt {
+    pub summary: Summary,
+    pub csv_rows: Option<u64>,
+    pub exported: Option<(Export, usize)>,
+}
+
+pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuilt, UsageError> {
     let path = dir.join("requests.jsonl");
     if !path.is_file() {
-        return Err(UsageError(format!(
-            "{} has no requests.jsonl; give a results folder of llm-bench",
-            dir.display()
-        )));
+        return Err(UsageError(tr(Msg::ReportNoRecords, &[("dir", &dir.display())])));
     }
-    let (records, bad_lines) = read_records(&path).map_err(UsageError)?;
+    let mut reader = RecordReader::open(&path).map_err(UsageError)?;
     let previous: Option<Summary> = std::fs::read(dir.join("summary.json"))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let slo = previous
-        .as_ref()
-        .and_then(|p| p.config.get("slo"))
-        .and_then(|v| v.get("spec"))
-        .and_then(|v| v.as_str())
-        .and_then(|spec| Slo::parse(spec).ok());
-    let from_send = previous
-        .as_ref()
-        .and_then(|p| p.config.get("slo_from_send"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let exact_output = previous
-        .as_ref()
-        .and_then(|p| p.config.get("ignore_eos"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let judge = slo.as_ref().map(|slo| SloJudge {
-        slo: std::sync::Arc::new(slo.clone()),
-        from_send,
-    });
-    let mut order: Vec<(LoadPoint, crate::workload::TestKind)> = Vec::new();
-    let mut accumulators: Vec<StepAccumulator> = Vec::new();
-    for rec in &records {
-        let key = (rec.point(), rec.test);
-        let index = match order.iter().position(|k| *k == key) {
-            Some(i) => i,
-            None => {
-                // A timed step keeps the window it was measured over, when the summary says it.
-                let window = previous
-                    .as_ref()
-                    .and_then(|p| p.steps.iter().find(|s| s.load == key.0 && s.test == key.1))
-                    .and_then(|s| s.window);
-                order.push(key);
-                accumulators.push(
-                    StepAccumulator::new(rec.test, key.0)
-                        .with_window(window)
-                        .with_slo(judge.clone())
-                        .asking_exact_output(exact_output),
-                );
-                order.len() - 1
-            }
-        };
-        accumulators[index].add(rec);
+    let saved = SavedSettings::from(previous.as_ref());
+    let mut csv = if options.csv_requests || dir.join("requests.csv").is_file() {
+        Some(RequestsCsvFile::create(dir).map_err(UsageError)?)
+    } else {
+        None
+    };
+    let mut steps = StepsByKey::default();
+    while let Some(rec) = reader.next_record().map_err(UsageError)? {
+        steps.add(&rec, previous.as_ref(), &saved);
+        if let Some(csv) = csv.as_mut() {
+            csv.write(&rec).map_err(UsageError)?;
+        }
     }
-    let mut steps: Vec<StepStats> = accumulators
-        .iter()
-        .zip(&order)
-        .map(|(acc, (point, test))| {
-            // What is not in the records (in-flight counts, the scheduler's view) is kept from
-            // the saved summary when there is one.
-            let saved = previous
-                .as_ref()
-                .and_then(|p| p.steps.iter().find(|s| s.load == *point && s.test == *test));
-            let mut stats = acc.stats(saved.map_or(0, |s| s.max_in_flight));
-            if let Some(saved) = saved {
-                stats.saturated = saved.saturated;
-                stats.requests_unsent = saved.requests_unsent;
-                stats.scheduled_rps = saved.scheduled_rps;
-                stats.max_backlog = saved.max_backlog;
-                stats.backlog_limit = saved.backlog_limit;
-                stats.pacing_warning = saved.pacing_warning.clone();
-            }
-            stats
-        })
-        .collect();
+    let csv_rows = csv.map(RequestsCsvFile::finish).transpose().map_err(UsageError)?;
+    let mut steps = steps.stats(previous.as_ref());
     advice::fill_scaling_efficiency(&mut steps);
-    let min_tps = previous
-        .as_ref()
-        .and_then(|p| p.config.get("min_tps"))
-        .and_then(|v| v.as_f64());
     let mut summary = previous.unwrap_or_default();
-    summary.recommendations = advice::recommend(&steps, min_tps, slo.as_ref());
+    summary.recommendations = advice::recommend(&steps, saved.min_tps, saved.slo.as_ref());
     if let Some(capacity) = &summary.capacity {
         summary.recommendations.insert(0, capacity.answer.clone());
     }
     summary.steps = steps;
     summary.status = "rebuilt".into();
     summary.finished_at = Some(now_rfc3339());
-    summary.notes.push(format!(
-        "rebuilt from {} records of requests.jsonl{}",
-        records.len(),
-        if bad_lines > 0 {
-            format!(" ({bad_lines} unreadable lines skipped)")
-        } else {
-            String::new()
-        }
-    ));
+    summary.notes.push(rebuilt_note(reader.records, reader.bad_lines));
     summary.write(dir).map_err(UsageError)?;
-    Ok(summary)
+    let exported = match &options.export {
+        Some(export) => Some((export.clone(), export.write(&summary).map_err(UsageError)?)),
+        None => None,
+    };
+    Ok(Rebuilt {
+        summary,
+        csv_rows,
+        exported,
+    })
 }
 
-pub fn print(summary: &Summary, reporter: &Reporter) {
+fn rebuilt_note(records: u64, bad_lines: u64) -> String {
+    let n = records.to_string();
+    if bad_lines > 0 {
+        tr(Msg::ReportRebuiltSkipped, &[("n", &n), ("bad", &bad_lines.to_string())])
+    } else {
+        tr(Msg::ReportRebuilt, &[("n", &n)])
+    }
+}
+
+/// What the saved summary says about how steps were judged.
+struct SavedSettings {
+    slo: Option<Slo>,
+    judge: Option<SloJudge>,
+    exact_output: bool,
+    min_tps: Option<f64>,
+}
+
+impl SavedSettings {
+    fn from(previous: Option<&Summary>) -> Self {
+        let config = |key: &str| previous.and_then(|p| p.config.get(key));
+        let slo = config("slo")
+            .and_then(|v| v.get("spec"))
+            .and_then(|v| v.as_str())
+            .and_then(|spec| Slo::parse(spec).ok());
+        let from_send = config("slo_from_send").and_then(|v| v.as_bool()).unwrap_or(false);
+        let judge = slo.as_ref().map(|slo| SloJudge {
+            slo: std::sync::Arc::new(slo.clone()),
+            from_send,
+        });
+        Self {
+            slo,
+            judge,
+            exact_output: config("ignore_eos").and_then(|v| v.as_bool()).unwrap_or(false),
+            min_tps: config("min_tps").and_then(|v| v.as_f64()),
+        }
+    }
+}
+
+/// The saved summary's step at a (load point, test).
+fn saved_step(previous: Option<&Summary>, point: LoadPoint, test: TestKind) -> Option<&StepStats> {
+    previous?.steps.iter().find(|s| s.load == point && s.test == test)
+}
+
+/// One accumulator per (load point, test), in the order first seen.
+#[derive(Default)]
+struct StepsByKey {
+    keys: Vec<(LoadPoint, TestKind)>,
+    accumulators: Vec<StepAccumulator>,
+    /// The step of the last record: records of a step come together, so most lookups end here.
+    last: usize,
+}
+
+impl StepsByKey {
+    fn add(&mut self, rec: &RequestRecord, previous: Option<&Summary>, saved: &SavedSettings) {
+        let key = (rec.point(), rec.test);
+        if self.keys.get(self.last) != Some(&key) {
+            self.last = match self.keys.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    // A timed step keeps the window it was measured over, when the summary says it.
+                    let window = saved_step(previous, key.0, key.1).and_then(|s| s.window);
+                    self.keys.push(key);
+                    self.accumulators.push(
+                        StepAccumulator::new(key.1, key.0)
+                            .with_window(window)
+                            .with_slo(saved.judge.clone())
+                            .asking_exact_output(saved.exact_output),
+                    );
+                    self.keys.len() - 1
+                }
+            };
+        }
+        self.accumulators[self.last].add(rec);
+    }
+
+    /// The steps' figures. What is not in the records (in-flight counts, the scheduler's view)
+    /// is kept from the saved summary when there is one.
+    fn stats(&self, previous: Option<&Summary>) -> Vec<StepStats> {
+        self.accumulators
+            .iter()
+            .zip(&self.keys)
+            .map(|(acc, (point, test))| {
+                let saved = saved_step(previous, *point, *test);
+                let mut stats = acc.stats(saved.map_or(0, |s| s.max_in_flight));
+                if let Some(saved) = saved {
+                    stats.saturated = saved.saturated;
+                    stats.requests_unsent = saved.requests_unsent;
+                    stats.scheduled_rps = saved.scheduled_rps;
+                    stats.max_backlog = saved.max_backlog;
+                    stats.backlog_limit = saved.backlog_limit;
+                    stats.pacing_warning = saved.pacing_warning.clone();
+                }
+                stats
+            })
+            .collect()
+    }
+}
+
+pub fn print(rebuilt: &Rebuilt, reporter: &Reporter) {
+    let summary = &rebuilt.summary;
     for line in format::table(&summary.steps) {
         reporter.line(&line);
     }
@@ -123,6 +191,24 @@ pub fn print(summary: &Summary, reporter: &Reporter) {
         reporter.line(&format!("- {r}"));
     }
     for n in &summary.notes {
-        reporter.line(&format!("note: {n}"));
+        reporter.line(&tr(Msg::ReportNote, &[("note", n)]));
     }
+    if let Some(rows) = rebuilt.csv_rows {
+        reporter.line(&tr(Msg::RequestsCsvWritten, &[("rows", &rows.to_string())]));
+    }
+    if let Some((export, results)) = &rebuilt.exported {
+        reporter.line(&export_line(export, *results));
+    }
+}
+
+/// "vLLM results: FILE (N results, one JSON object a line)".
+pub fn export_line(export: &Export, results: usize) -> String {
+    tr(
+        Msg::ExportWritten,
+        &[
+            ("format", &export.format.name()),
+            ("file", &export.path.display()),
+            ("n", &results.to_string()),
+        ],
+    )
 }
