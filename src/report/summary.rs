@@ -77,7 +77,8 @@ pub struct MonitorReport {
     pub samples: Vec<Sample>,
 }
 
-/// The version of `summary.json`'s layout: raised whenever a key changes meaning or goes.
+/// The version of `summary.json`'s layout: raised whenever a key changes meaning or goes. The
+/// layout is docs/summary.schema.json, whose `properties.schema_version.const` is this number.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// `schema_version`: the current one for a summary this version writes.
@@ -148,4 +149,22 @@ impl Summary {
 
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_file_declares_this_version() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../docs/summary.schema.json")).expect("the schema is JSON");
+        assert_eq!(
+            schema
+                .pointer("/properties/schema_version/const")
+                .and_then(|v| v.as_u64()),
+            Some(u64::from(SCHEMA_VERSION)),
+            "SCHEMA_VERSION and docs/summary.schema.json's schema_version must change together"
+        );
+    }
 }
