@@ -64,11 +64,20 @@ fn check_all(summaries: &[(String, Value)]) {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Which simulator a case runs against.
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    Plain,
+    /// 5% of requests fail with HTTP 500 (errors, error_samples).
+    Faulty,
+    /// Reasoning text first (ttft_reasoning_ms, …), llama-server's wire format.
+    Reasoning,
+}
+
 struct Case {
     name: &'static str,
     args: &'static [&'static str],
-    /// The simulator serves reasoning text (ttft_reasoning_ms, …), llama-server's flavor.
-    reasoning: bool,
+    server: Server,
 }
 
 const CASES: &[Case] = &[
@@ -91,7 +100,7 @@ const CASES: &[Case] = &[
             "--slo",
             "ttft=2s,e2e_p99=5s",
         ],
-        reasoning: false,
+        server: Server::Faulty,
     },
     Case {
         name: "an open-loop --rate sweep with a cap and warm-up",
@@ -110,7 +119,7 @@ const CASES: &[Case] = &[
             "-tg",
             "4",
         ],
-        reasoning: false,
+        server: Server::Plain,
     },
     Case {
         name: "a stress run",
@@ -125,7 +134,7 @@ const CASES: &[Case] = &[
             "-tg",
             "4",
         ],
-        reasoning: false,
+        server: Server::Faulty,
     },
     Case {
         name: "a capacity search",
@@ -145,17 +154,17 @@ const CASES: &[Case] = &[
             "-tg",
             "4",
         ],
-        reasoning: false,
+        server: Server::Plain,
     },
     Case {
         name: "an embeddings run",
         args: &["--endpoint", "embeddings", "--embed-batch", "2", "-st", "1", "-et", "1"],
-        reasoning: false,
+        server: Server::Plain,
     },
     Case {
         name: "a multimodal run",
         args: &["-mm", "--image-size", "64x64", "-st", "1", "-et", "1", "-tg", "3"],
-        reasoning: false,
+        server: Server::Plain,
     },
     Case {
         name: "multi-turn sessions",
@@ -176,7 +185,7 @@ const CASES: &[Case] = &[
             "--think-time",
             "20ms",
         ],
-        reasoning: false,
+        server: Server::Plain,
     },
     Case {
         name: "shared prefixes",
@@ -197,18 +206,19 @@ const CASES: &[Case] = &[
             "--prefix-tokens",
             "64",
         ],
-        reasoning: false,
+        server: Server::Plain,
     },
     Case {
         name: "a reasoning model on llama-server's wire format",
         args: &["-o", "-st", "1", "-et", "1", "-tg", "8", "--step-duration", "1s"],
-        reasoning: true,
+        server: Server::Reasoning,
     },
 ];
 
 #[test]
 fn summaries_of_every_mode_match_the_schema() {
-    let plain = Sim::start(SimConfig {
+    let plain = Sim::start(fast_sim());
+    let faulty = Sim::start(SimConfig {
         fault_error_rate: 0.05,
         ..fast_sim()
     });
@@ -220,7 +230,11 @@ fn summaries_of_every_mode_match_the_schema() {
     let mut summaries = Vec::new();
     let mut kept = None;
     for case in CASES {
-        let sim = if case.reasoning { &reasoning } else { &plain };
+        let sim = match case.server {
+            Server::Plain => &plain,
+            Server::Faulty => &faulty,
+            Server::Reasoning => &reasoning,
+        };
         let s = Scratch::new();
         let out = s.run(&sim.url, case.args);
         let (stdout, stderr) = text(&out);
