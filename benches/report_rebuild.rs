@@ -127,6 +127,8 @@ fn main() {
             cmd.arg("--csv-requests");
         }
         let started = Instant::now();
+        // Reaped by wait4 in wait_with_usage (which also reads its peak RSS).
+        #[allow(clippy::zombie_processes)]
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
         let usage = wait_with_usage(&child);
         let wall = started.elapsed().as_secs_f64();

@@ -287,9 +287,10 @@ pub fn requests_csv_from_jsonl(dir: &Path) -> Result<u64, String> {
     csv.finish()
 }
 
-/// `requests.csv` in a results folder, written through `.requests.csv.tmp`.
+/// `requests.csv` in a results folder, written through `.requests.csv.tmp`; a file left
+/// unfinished (an error on the way) removes its temporary file.
 pub struct RequestsCsvFile {
-    csv: RequestsCsv<std::io::BufWriter<std::fs::File>>,
+    csv: Option<RequestsCsv<std::io::BufWriter<std::fs::File>>>,
     tmp: std::path::PathBuf,
     path: std::path::PathBuf,
 }
@@ -301,24 +302,35 @@ impl RequestsCsvFile {
         let cannot = |e: std::io::Error| cannot_write(&path, &e);
         let file = std::fs::File::create(&tmp).map_err(cannot)?;
         let csv = RequestsCsv::new(std::io::BufWriter::with_capacity(1 << 20, file)).map_err(cannot)?;
-        Ok(Self { csv, tmp, path })
+        Ok(Self {
+            csv: Some(csv),
+            tmp,
+            path,
+        })
     }
 
     pub fn write(&mut self, rec: &RequestRecord) -> Result<(), String> {
-        self.csv.write(rec).map_err(|e| cannot_write(&self.path, &e))
+        match self.csv.as_mut() {
+            Some(csv) => csv.write(rec).map_err(|e| cannot_write(&self.path, &e)),
+            None => Ok(()),
+        }
     }
 
     /// Completes the file; returns its rows.
-    pub fn finish(self) -> Result<u64, String> {
-        let rows = self.csv.rows;
-        self.csv
-            .finish()
+    pub fn finish(mut self) -> Result<u64, String> {
+        let Some(csv) = self.csv.take() else { return Ok(0) };
+        let rows = csv.rows;
+        csv.finish()
             .and_then(|_| std::fs::rename(&self.tmp, &self.path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&self.tmp);
-                cannot_write(&self.path, &e)
-            })?;
+            .map_err(|e| cannot_write(&self.path, &e))?;
         Ok(rows)
+    }
+}
+
+impl Drop for RequestsCsvFile {
+    fn drop(&mut self) {
+        // Renamed when finished; otherwise what was written goes.
+        let _ = std::fs::remove_file(&self.tmp);
     }
 }
 
