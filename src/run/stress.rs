@@ -307,6 +307,17 @@ pub(super) async fn run_stress(
             live: &ctx.live,
             label: format!("stress, {point}"),
             expected: None,
+            repeat: None,
+            board: ctx.board.as_deref().map(|board| {
+                board.set_plan(vec![super::steps::planned(Stop::For(duration), plan.ramp_up)]);
+                let heading = format!("{} · {point}", crate::i18n::tr(crate::i18n::Msg::LiveStress, &[]));
+                let step = crate::report::live::LiveStep {
+                    heading,
+                    index: Some(0),
+                    expected: None,
+                };
+                (board, step)
+            }),
         };
         pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut sink).await
     };
