@@ -21,7 +21,18 @@ fn quoted(word: &str) -> String {
 }
 
 const ARGS: [&str; 12] = [
-    "-o", "-st", "1", "-et", "2", "-ts", "1", "-tg", "8", "-pp", "20", "--step-duration",
+    "-o",
+    "-st",
+    "1",
+    "-et",
+    "2",
+    "-ts",
+    "1",
+    "-tg",
+    "8",
+    "-pp",
+    "20",
+    "--step-duration",
 ];
 
 #[test]
@@ -40,8 +51,14 @@ fn live_view_on_a_terminal_and_never_in_the_log() {
         .collect::<Vec<_>>()
         .join(" ");
     let mut script = Command::new("script");
-    script.args(["-qfec", &line, "/dev/null"]).env("LC_ALL", "C").env("TERM", "xterm");
-    for var in PROXY_VARS.iter().chain(&["OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_BENCH_API_KEY"]) {
+    script
+        .args(["-qfec", &line, "/dev/null"])
+        .env("LC_ALL", "C")
+        .env("TERM", "xterm");
+    for var in PROXY_VARS
+        .iter()
+        .chain(&["OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_BENCH_API_KEY"])
+    {
         script.env_remove(var);
     }
     let out = script.output().expect("script runs");
@@ -57,7 +74,10 @@ fn live_view_on_a_terminal_and_never_in_the_log() {
     assert!(terminal.contains("step 2/2"), "{terminal:?}");
 
     let log = std::fs::read_to_string(s.path("run.log")).unwrap();
-    assert!(log.contains("[output] concurrency 2:"), "the step lines are logged: {log}");
+    assert!(
+        log.contains("[output] concurrency 2:"),
+        "the step lines are logged: {log}"
+    );
     assert!(live_markers(&log).is_empty(), "live view in the log: {log}");
     assert!(!log.contains('\x1b'), "escape codes in the log: {log:?}");
     assert!(s.summary()["steps"].as_array().unwrap().len() == 2);

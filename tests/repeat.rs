@@ -23,11 +23,29 @@ fn points(summary: &Value) -> Vec<(u64, u64)> {
 fn three_repeats_of_two_points() {
     let sim = Sim::start(fast_sim());
     let args = [
-        "-o", "-st", "1", "-et", "2", "-ts", "1", "-pp", "20", "-tg", "8", "--requests", "6", "--repeat", "3",
+        "-o",
+        "-st",
+        "1",
+        "-et",
+        "2",
+        "-ts",
+        "1",
+        "-pp",
+        "20",
+        "-tg",
+        "8",
+        "--requests",
+        "6",
+        "--repeat",
+        "3",
     ];
     let (s, stdout) = run_ok(&sim, &args);
     let summary = s.summary();
-    assert_eq!(points(&summary), [(1, 1), (2, 1), (1, 2), (2, 2), (1, 3), (2, 3)], "{stdout}");
+    assert_eq!(
+        points(&summary),
+        [(1, 1), (2, 1), (1, 2), (2, 2), (1, 3), (2, 3)],
+        "{stdout}"
+    );
 
     // The order they ran in: the first send of each step's records, step after step.
     let records = s.records();
@@ -39,17 +57,29 @@ fn three_repeats_of_two_points() {
             .fold(f64::INFINITY, f64::min)
     };
     let starts: Vec<f64> = points(&summary).into_iter().map(first_send).collect();
-    assert!(starts.iter().all(|t| t.is_finite()), "every step has records: {starts:?}");
+    assert!(
+        starts.iter().all(|t| t.is_finite()),
+        "every step has records: {starts:?}"
+    );
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "steps out of order: {starts:?}");
 
     let repeats = summary["repeats"].as_array().expect("repeats");
     assert_eq!(repeats.len(), 2, "{repeats:?}");
     for (entry, c) in repeats.iter().zip([1, 2]) {
-        assert_eq!((entry["test"].as_str(), entry["load"]["value"].as_u64()), (Some("output"), Some(c)));
+        assert_eq!(
+            (entry["test"].as_str(), entry["load"]["value"].as_u64()),
+            (Some("output"), Some(c))
+        );
         assert_eq!(entry["load"]["kind"], "concurrency");
         assert_eq!(entry["runs"], 3);
         let figures = entry["figures"].as_object().unwrap();
-        for name in ["output_throughput_tps", "request_throughput_rps", "ttft_p50_ms", "ttft_p99_ms", "e2e_p99_ms"] {
+        for name in [
+            "output_throughput_tps",
+            "request_throughput_rps",
+            "ttft_p50_ms",
+            "ttft_p99_ms",
+            "e2e_p99_ms",
+        ] {
             let f = &figures[name];
             let (low, mean, high) = (num(&f["ci95_low"]), num(&f["mean"]), num(&f["ci95_high"]));
             assert!(low <= mean && mean <= high, "{name}: {f}");
@@ -87,7 +117,10 @@ fn three_repeats_of_two_points() {
 #[test]
 fn without_repeat_there_are_no_repeat_keys() {
     let sim = Sim::start(fast_sim());
-    let (s, _) = run_ok(&sim, &["-o", "-st", "1", "-et", "2", "-ts", "1", "-tg", "4", "--requests", "2"]);
+    let (s, _) = run_ok(
+        &sim,
+        &["-o", "-st", "1", "-et", "2", "-ts", "1", "-tg", "4", "--requests", "2"],
+    );
     let summary = s.summary();
     assert!(summary.get("repeats").is_none(), "{summary}");
     assert!(steps(&summary).iter().all(|s| s.get("repeat").is_none()));
@@ -112,7 +145,10 @@ fn stress_and_capacity_refuse_repeat() {
         assert_eq!(run.status.code(), Some(2), "{args:?}\n{stdout}\n{stderr}");
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{stderr}");
-        assert!(lines[0].contains("--repeat") && lines[0].contains("drop --repeat"), "{stderr}");
+        assert!(
+            lines[0].contains("--repeat") && lines[0].contains("drop --repeat"),
+            "{stderr}"
+        );
         assert_eq!(sim.stats().requests_total, 0, "nothing was sent");
     }
 }

@@ -209,7 +209,15 @@ mod tests {
 
     #[test]
     fn t_quantiles_are_the_tables() {
-        for (df, t) in [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042), (60, 2.000), (120, 1.980)] {
+        for (df, t) in [
+            (1, 12.706),
+            (2, 4.303),
+            (4, 2.776),
+            (9, 2.262),
+            (30, 2.042),
+            (60, 2.000),
+            (120, 1.980),
+        ] {
             assert!((t_975(df) - t).abs() < 1e-3, "t(0.975, {df}) = {} not {t}", t_975(df));
         }
         // The expansion meets the table where they join.
@@ -229,7 +237,10 @@ mod tests {
         assert!((f.half_width() - half).abs() < 1e-6);
         // Equal values: no spread, an interval of width zero; one value: none at all.
         let same = FigureStats::of(vec![5.0; 4]).unwrap();
-        assert_eq!((same.ci95_low, same.mean, same.ci95_high, same.std), (5.0, 5.0, 5.0, 0.0));
+        assert_eq!(
+            (same.ci95_low, same.mean, same.ci95_high, same.std),
+            (5.0, 5.0, 5.0, 0.0)
+        );
         assert!(FigureStats::of(vec![5.0]).is_none());
     }
 

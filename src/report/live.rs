@@ -97,7 +97,10 @@ pub fn render(f: &Frame, width: usize) -> Vec<String> {
     [
         format!("» {}", f.heading),
         format!("  {requests} · {ttft}"),
-        format!("  {tokens} {spark} · {elapsed} · {left}"),
+        match spark.is_empty() {
+            true => format!("  {tokens} · {elapsed} · {left}"),
+            false => format!("  {tokens} {spark} · {elapsed} · {left}"),
+        },
     ]
     .into_iter()
     .map(|line| fit(&line, width))
@@ -132,7 +135,13 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
 /// requests finished) and every later step of `plan`. A timed step takes its planned time; a
 /// step of N requests takes N / `rate_rps` (the finished requests per second of the step so
 /// far, or of the last one). `None` when a count must be timed and no rate is known yet.
-pub fn time_left_s(plan: &[PlannedStep], index: usize, elapsed_s: f64, done: u64, rate_rps: Option<f64>) -> Option<f64> {
+pub fn time_left_s(
+    plan: &[PlannedStep],
+    index: usize,
+    elapsed_s: f64,
+    done: u64,
+    rate_rps: Option<f64>,
+) -> Option<f64> {
     let current = plan.get(index)?;
     let rate = rate_rps.filter(|r| r.is_finite() && *r > 0.0);
     let now = match *current {
@@ -181,7 +190,12 @@ fn fit(line: &str, width: usize) -> String {
 
 fn columns(c: char) -> usize {
     match c as u32 {
-        0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60
+        0x1100..=0x115F
+        | 0x2E80..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
         | 0xFFE0..=0xFFE6 => 2,
         _ => 1,
     }
@@ -208,7 +222,10 @@ impl Current {
             self.tokens.pop_front();
             self.first += 1;
         }
-        if let Some(slot) = second.checked_sub(self.first).and_then(|i| self.tokens.get_mut(i as usize)) {
+        if let Some(slot) = second
+            .checked_sub(self.first)
+            .and_then(|i| self.tokens.get_mut(i as usize))
+        {
             *slot += tokens;
         }
     }
@@ -332,7 +349,11 @@ fn terminal_width() -> usize {
     // SAFETY: TIOCGWINSZ writes a `winsize` into the struct it is given, and nothing else.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    let cols = if ok && size.ws_col > 0 { size.ws_col as usize } else { 80 };
+    let cols = if ok && size.ws_col > 0 {
+        size.ws_col as usize
+    } else {
+        80
+    };
     cols.saturating_sub(1).max(20)
 }
 
@@ -443,9 +464,22 @@ mod tests {
         assert!(lines[2].contains("812.4 tok/s ▂▃▅█"), "{lines:?}");
         assert!(lines[2].contains("1m 12s") && lines[2].contains("3m 40s"), "{lines:?}");
         let narrow = render(&frame, 24);
-        assert!(narrow.iter().all(|l| l.chars().map(columns).sum::<usize>() <= 24), "{narrow:?}");
-        let unknown = render(&Frame { ttft_p99_ms: None, left_s: None, ..frame }, 200);
-        assert!(unknown[1].contains('–') && !unknown[2].contains("3m 40s"), "{unknown:?}");
+        assert!(
+            narrow.iter().all(|l| l.chars().map(columns).sum::<usize>() <= 24),
+            "{narrow:?}"
+        );
+        let unknown = render(
+            &Frame {
+                ttft_p99_ms: None,
+                left_s: None,
+                ..frame
+            },
+            200,
+        );
+        assert!(
+            unknown[1].contains('–') && !unknown[2].contains("3m 40s"),
+            "{unknown:?}"
+        );
     }
 
     #[test]

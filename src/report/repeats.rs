@@ -72,10 +72,13 @@ mod tests {
 
     #[test]
     fn a_line_per_point_with_mean_and_half_width() {
-        let figures = [("output_throughput_tps", vec![800.0, 815.2, 822.0]), ("ttft_p99_ms", vec![10.0, 12.0, 14.0])]
-            .into_iter()
-            .map(|(name, values)| (name.to_string(), FigureStats::of(values).unwrap()))
-            .collect();
+        let figures = [
+            ("output_throughput_tps", vec![800.0, 815.2, 822.0]),
+            ("ttft_p99_ms", vec![10.0, 12.0, 14.0]),
+        ]
+        .into_iter()
+        .map(|(name, values)| (name.to_string(), FigureStats::of(values).unwrap()))
+        .collect();
         let stats = RepeatStats {
             test: TestKind::Output,
             load: LoadPoint::Concurrency(16),

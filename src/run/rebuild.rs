@@ -75,9 +75,11 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
         .map(|(acc, &(point, test, repeat))| {
             // What is not in the records (in-flight counts, the scheduler's view) is kept from
             // the saved summary when there is one.
-            let saved = previous
-                .as_ref()
-                .and_then(|p| p.steps.iter().find(|s| (s.load, s.test, s.repeat) == (point, test, repeat)));
+            let saved = previous.as_ref().and_then(|p| {
+                p.steps
+                    .iter()
+                    .find(|s| (s.load, s.test, s.repeat) == (point, test, repeat))
+            });
             let mut stats = acc.stats(saved.map_or(0, |s| s.max_in_flight));
             stats.repeat = repeat;
             if let Some(saved) = saved {

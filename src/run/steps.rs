@@ -41,9 +41,7 @@ impl StepName {
     /// Step `index` (0-based) of the `total` of a sweep.
     fn sweep(step: &SweepStep, index: usize, total: usize, repeats: u32) -> Self {
         let (point, test) = (step.point, step.test);
-        let run = step
-            .repeat
-            .map(|k| tr(Msg::RepeatRun, &[("k", &k), ("n", &repeats)]));
+        let run = step.repeat.map(|k| tr(Msg::RepeatRun, &[("k", &k), ("n", &repeats)]));
         let mut label = format!("step {}/{total} [{test}] {point}", index + 1);
         let mut heading = format!(
             "{} · [{test}] {point}",
@@ -138,10 +136,7 @@ pub(super) async fn run_step(
             Stop::Requests(n) => Some(n),
             Stop::For(_) => None,
         };
-        let live = LiveStep {
-            expected,
-            ..name.live
-        };
+        let live = LiveStep { expected, ..name.live };
         let mut pump = Pump {
             writer: &mut ctx.writer,
             reporter: &ctx.reporter,
