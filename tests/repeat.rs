@@ -114,6 +114,47 @@ fn three_repeats_of_two_points() {
     assert_eq!(oks(&rebuilt), oks(&summary));
 }
 
+/// A rate sweep repeats the same way: (rate, repeat) in the order A1 B1 A2 B2, a `repeats`
+/// entry per rate.
+#[test]
+fn a_rate_sweep_repeats_too() {
+    let sim = Sim::start(fast_sim());
+    let args = [
+        "-o",
+        "--rate",
+        "20,40",
+        "--requests",
+        "6",
+        "-pp",
+        "20",
+        "-tg",
+        "4",
+        "--repeat",
+        "2",
+    ];
+    let (s, stdout) = run_ok(&sim, &args);
+    let summary = s.summary();
+    let order: Vec<(f64, u64)> = steps(&summary)
+        .iter()
+        .map(|s| (num(&s["load"]["value"]), s["repeat"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(order, [(20.0, 1), (40.0, 1), (20.0, 2), (40.0, 2)], "{stdout}");
+    let repeats = summary["repeats"].as_array().expect("repeats");
+    let loads: Vec<(&str, f64, u64)> = repeats
+        .iter()
+        .map(|r| {
+            (
+                r["load"]["kind"].as_str().unwrap(),
+                num(&r["load"]["value"]),
+                r["runs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(loads, [("rate", 20.0, 2), ("rate", 40.0, 2)]);
+    let tps = &repeats[1]["figures"]["request_throughput_rps"];
+    assert_eq!(tps["values"].as_array().map(Vec::len), Some(2), "{tps}");
+}
+
 #[test]
 fn without_repeat_there_are_no_repeat_keys() {
     let sim = Sim::start(fast_sim());
