@@ -172,6 +172,7 @@ fn merged(reps: &[&StepStats]) -> StepStats {
     step.goodput_rps = avg_opt(|s| s.goodput_rps);
     step.goodput_tps = avg_opt(|s| s.goodput_tps);
     step.efficiency_pct = avg_opt(|s| s.efficiency_pct);
+    step.scaling_efficiency_pct = avg_opt(|s| s.scaling_efficiency_pct);
     if let Some(spread) = step.per_conn_tps.as_mut() {
         spread.mean = mean(reps.iter().filter_map(|s| s.per_conn_tps.map(|p| p.mean))).unwrap_or(spread.mean);
     }
@@ -283,6 +284,15 @@ mod tests {
         assert_eq!((points[1].output_throughput_tps, points[1].requests_failed), (190.0, 4));
         assert_eq!(points[1].ttft_ms.unwrap().p99, 19.0);
         assert!(points.iter().all(|s| s.repeat.is_none()));
+        // Scaling efficiency against the mean of the first point's repetitions (105 tok/s per
+        // connection): its repetitions average 100%, and the merged steps carry the means.
+        let mut scaled = steps.clone();
+        crate::metrics::advice::fill_scaling_efficiency(&mut scaled);
+        let pct: Vec<f64> = scaled.iter().map(|s| s.scaling_efficiency_pct.unwrap()).collect();
+        let expect = [100.0 / 1.05, 90.0 / 1.05, 110.0 / 1.05, 100.0 / 1.05];
+        assert!(pct.iter().zip(expect).all(|(a, b)| (a - b).abs() < 1e-9), "{pct:?}");
+        let merged = per_point(&scaled);
+        assert!((merged[0].scaling_efficiency_pct.unwrap() - 100.0).abs() < 1e-9);
         // Without --repeat nothing changes.
         let plain: Vec<StepStats> = steps.iter().cloned().map(|s| StepStats { repeat: None, ..s }).collect();
         assert!(repeat_stats(&plain).is_empty());
