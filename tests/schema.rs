@@ -209,6 +209,23 @@ const CASES: &[Case] = &[
         server: Server::Plain,
     },
     Case {
+        name: "a repeated sweep",
+        args: &[
+            "-o",
+            "-st",
+            "1",
+            "-et",
+            "2",
+            "--requests",
+            "3",
+            "--repeat",
+            "2",
+            "-tg",
+            "3",
+        ],
+        server: Server::Plain,
+    },
+    Case {
         name: "a reasoning model on llama-server's wire format",
         args: &["-o", "-st", "1", "-et", "1", "-tg", "8", "--step-duration", "1s"],
         server: Server::Reasoning,

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Columns that say what a row is, first when present.
-const LEADING: [&str; 7] = [
+const LEADING: [&str; 8] = [
     "interval.index",
     "interval.start_s",
     "interval.end_s",
@@ -24,6 +24,7 @@ const LEADING: [&str; 7] = [
     "load.kind",
     "load.value",
     "concurrency",
+    "repeat",
 ];
 
 /// Cells as (column, value).
@@ -179,6 +180,7 @@ pub const REQUEST_COLUMNS: &[(&str, CellWriter)] = &[
         })
     }),
     ("load.value", |r, o| num(o, r.point().value())),
+    ("repeat", |r, o| opt(o, r.repeat)),
     ("intended_s", |r, o| opt(o, r.intended_s)),
     ("queue_us", |r, o| num(o, r.queue_us)),
     ("phase", |r, o| {
@@ -381,6 +383,7 @@ mod tests {
             concurrency: 4,
             conn: 2,
             load: Some(crate::load::LoadPoint::Rate(2.5)),
+            repeat: Some(2),
             intended_s: Some(1.5),
             queue_us: 3,
             phase: crate::client::Phase::Warmup,
@@ -453,9 +456,9 @@ mod tests {
         csv.write(&RequestRecord::default()).unwrap();
         let text = String::from_utf8(csv.finish().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("id,test,concurrency,conn,load.kind,load.value,intended_s,"));
+        assert!(lines[0].starts_with("id,test,concurrency,conn,load.kind,load.value,repeat,intended_s,"));
         assert!(
-            lines[1].starts_with("7,multimodal,4,2,rate,2.5,1.5,3,warmup,1.75,"),
+            lines[1].starts_with("7,multimodal,4,2,rate,2.5,2,1.5,3,warmup,1.75,"),
             "{}",
             lines[1]
         );
@@ -467,7 +470,7 @@ mod tests {
         let cells = |line: &str| line.matches(',').count();
         assert_eq!(cells(lines[2]), REQUEST_COLUMNS.len() - 1);
         assert!(
-            lines[2].starts_with("0,output,0,0,concurrency,0,,0,measured,0,"),
+            lines[2].starts_with("0,output,0,0,concurrency,0,,,0,measured,0,"),
             "{}",
             lines[2]
         );

@@ -5,6 +5,8 @@ pub mod csv;
 pub mod export;
 pub mod format;
 pub mod jsonl;
+pub mod live;
+pub mod repeats;
 pub mod summary;
 
 pub use console::Reporter;

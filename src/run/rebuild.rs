@@ -1,5 +1,5 @@
 //! `llm-bench report DIR`: rebuilds summary.json from requests.jsonl alone, e.g. after a crash
-//! or `kill -9`. Records are grouped by (load point, test) in the order they first appear; a
+//! or `kill -9`. Records are grouped by (load point, test, repetition) in the order they first appear; a
 //! timed step is measured over the window its summary recorded (or, without one, as a batch).
 //!
 //! The records are streamed: each line is read into one reused buffer, parsed, added to its
@@ -13,7 +13,7 @@ use crate::i18n::{tr, Msg};
 use crate::load::LoadPoint;
 use crate::metrics::slo::Slo;
 use crate::metrics::step::SloJudge;
-use crate::metrics::{advice, StepAccumulator, StepStats};
+use crate::metrics::{advice, repeat, StepAccumulator, StepStats};
 use crate::report::csv::RequestsCsvFile;
 use crate::report::export::Export;
 use crate::report::jsonl::RecordReader;
@@ -64,7 +64,8 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuilt, UsageErr
     let mut steps = steps.stats(previous.as_ref());
     advice::fill_scaling_efficiency(&mut steps);
     let mut summary = previous.unwrap_or_default();
-    summary.recommendations = advice::recommend(&steps, saved.min_tps, saved.slo.as_ref());
+    summary.repeats = repeat::repeat_stats(&steps);
+    summary.recommendations = advice::recommend(&repeat::per_point(&steps), saved.min_tps, saved.slo.as_ref());
     if let Some(capacity) = &summary.capacity {
         summary.recommendations.insert(0, capacity.answer.clone());
     }
@@ -122,15 +123,19 @@ impl SavedSettings {
     }
 }
 
-/// The saved summary's step at a (load point, test).
-fn saved_step(previous: Option<&Summary>, point: LoadPoint, test: TestKind) -> Option<&StepStats> {
-    previous?.steps.iter().find(|s| s.load == point && s.test == test)
+/// What a step is keyed by: its load point, test and repetition (`--repeat`: repetitions of
+/// one point are steps of their own).
+type StepKey = (LoadPoint, TestKind, Option<u32>);
+
+/// The saved summary's step of a key.
+fn saved_step(previous: Option<&Summary>, key: StepKey) -> Option<&StepStats> {
+    previous?.steps.iter().find(|s| (s.load, s.test, s.repeat) == key)
 }
 
-/// One accumulator per (load point, test), in the order first seen.
+/// One accumulator per step key, in the order first seen.
 #[derive(Default)]
 struct StepsByKey {
-    keys: Vec<(LoadPoint, TestKind)>,
+    keys: Vec<StepKey>,
     accumulators: Vec<StepAccumulator>,
     /// The step of the last record: records of a step come together, so most lookups end here.
     last: usize,
@@ -138,13 +143,13 @@ struct StepsByKey {
 
 impl StepsByKey {
     fn add(&mut self, rec: &RequestRecord, previous: Option<&Summary>, saved: &SavedSettings) {
-        let key = (rec.point(), rec.test);
+        let key = (rec.point(), rec.test, rec.repeat);
         if self.keys.get(self.last) != Some(&key) {
             self.last = match self.keys.iter().position(|k| *k == key) {
                 Some(i) => i,
                 None => {
                     // A timed step keeps the window it was measured over, when the summary says it.
-                    let window = saved_step(previous, key.0, key.1).and_then(|s| s.window);
+                    let window = saved_step(previous, key).and_then(|s| s.window);
                     self.keys.push(key);
                     self.accumulators.push(
                         StepAccumulator::new(key.1, key.0)
@@ -165,9 +170,10 @@ impl StepsByKey {
         self.accumulators
             .iter()
             .zip(&self.keys)
-            .map(|(acc, (point, test))| {
-                let saved = saved_step(previous, *point, *test);
+            .map(|(acc, &key)| {
+                let saved = saved_step(previous, key);
                 let mut stats = acc.stats(saved.map_or(0, |s| s.max_in_flight));
+                stats.repeat = key.2;
                 if let Some(saved) = saved {
                     stats.saturated = saved.saturated;
                     stats.requests_unsent = saved.requests_unsent;
