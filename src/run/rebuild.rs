@@ -3,6 +3,7 @@
 //! timed step is measured over the window its summary recorded (or, without one, as a batch).
 
 use crate::cli::config::UsageError;
+use crate::i18n::{tr, Msg};
 use crate::load::LoadPoint;
 use crate::metrics::slo::Slo;
 use crate::metrics::step::SloJudge;
@@ -15,10 +16,7 @@ use std::path::Path;
 pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
     let path = dir.join("requests.jsonl");
     if !path.is_file() {
-        return Err(UsageError(format!(
-            "{} has no requests.jsonl; give a results folder of llm-bench",
-            dir.display()
-        )));
+        return Err(UsageError(tr(Msg::RebuildNoRecords, &[("dir", &dir.display())])));
     }
     let (records, bad_lines) = read_records(&path).map_err(UsageError)?;
     let previous: Option<Summary> = std::fs::read(dir.join("summary.json"))
@@ -102,15 +100,14 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
     summary.steps = steps;
     summary.status = "rebuilt".into();
     summary.finished_at = Some(now_rfc3339());
-    summary.notes.push(format!(
-        "rebuilt from {} records of requests.jsonl{}",
-        records.len(),
-        if bad_lines > 0 {
-            format!(" ({bad_lines} unreadable lines skipped)")
-        } else {
-            String::new()
-        }
-    ));
+    let skipped = if bad_lines > 0 {
+        tr(Msg::RebuiltSkipped, &[("n", &bad_lines)])
+    } else {
+        String::new()
+    };
+    summary
+        .notes
+        .push(tr(Msg::RebuiltNote, &[("n", &records.len()), ("skipped", &skipped)]));
     summary.write(dir).map_err(UsageError)?;
     Ok(summary)
 }
@@ -123,6 +120,6 @@ pub fn print(summary: &Summary, reporter: &Reporter) {
         reporter.line(&format!("- {r}"));
     }
     for n in &summary.notes {
-        reporter.line(&format!("note: {n}"));
+        reporter.line(&tr(Msg::NoteLine, &[("note", n)]));
     }
 }

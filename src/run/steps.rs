@@ -6,6 +6,7 @@ use super::pump::{Pump, RecordSink};
 use super::{Outcome, RunContext};
 use crate::cli::config::Mode;
 use crate::client::RequestRecord;
+use crate::i18n::{tr, Msg};
 use crate::load::{run_load, LoadPoint, Stop};
 use crate::metrics::{advice, pacing, StepAccumulator, StepStats, Window};
 use crate::report::format;
@@ -136,7 +137,15 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         if saturated_at.is_some_and(|s| s.value() < point.value()) {
             continue;
         }
-        let label = format!("step {}/{total} [{test}] {point}", index + 1);
+        let label = tr(
+            Msg::StepLabel,
+            &[
+                ("n", &(index + 1)),
+                ("total", &total),
+                ("test", &test),
+                ("point", &point.in_words()),
+            ],
+        );
         let result = run_step(ctx, point, stop_for(point, stop), test, label).await;
         let over_budget = ctx
             .config
@@ -144,7 +153,8 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
             .filter(|max| result.stats.requests() > 0 && result.stats.error_rate() > *max);
         if ctx.config.load.stop_when_saturated && pacing::oversaturated(&result.stats, result.ttft_rising) {
             ctx.reporter.line(&format!(
-                "  --stop-when-saturated: {point} saturated the server; no higher load point is run."
+                "  {}",
+                tr(Msg::StopWhenSaturated, &[("point", &point.in_words())])
             ));
             saturated_at = Some(point);
         }
@@ -153,11 +163,13 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         ctx.save_summary(&steps, None);
         if let Some(max) = over_budget {
             let last = steps.last().expect("just pushed");
-            ctx.reporter.line(&format!(
-                "Stopping: {:.0}% of the requests at {} failed, over --max-error-rate {:.0}%.",
-                100.0 * last.error_rate(),
-                last.load,
-                100.0 * max
+            ctx.reporter.line(&tr(
+                Msg::StopErrorBudget,
+                &[
+                    ("pct", &format!("{:.0}", 100.0 * last.error_rate())),
+                    ("point", &last.load.in_words()),
+                    ("max", &format!("{:.0}", 100.0 * max)),
+                ],
             ));
             return (steps, Outcome::ErrorBudget);
         }
