@@ -73,6 +73,61 @@ catalogue! {
     ProbeRequestFailed { en: "the test request for the {test} test failed ({class}: {message}); starting anyway", zh: "{test} 测试的试探请求失败（{class}：{message}）；仍然开始运行" }
     NoUsageEmbeddings { en: "Note: the server sent no token usage; input tokens are estimated as characters / 4, and marked estimated", zh: "注意：服务器没有返回 token 用量；输入 token 按字符数 / 4 估算，并标记为估算值" }
     NoUsageOutput { en: "Note: the server sent no token usage; output tokens are counted as chunks with text, and marked estimated", zh: "注意：服务器没有返回 token 用量；输出 token 按含文本的数据块计数，并标记为估算值" }
+    StepResent { en: ", {n} resent", zh: "，重发 {n}" }
+    StepCancelled { en: ", {n} cut at the drain time", zh: "，{n} 个在排空时限被截断" }
+    StepInWindow { en: "in a {s} s window", zh: "，统计窗口 {s} 秒" }
+    StepInTime { en: "in {s} s", zh: "，用时 {s} 秒" }
+    StepLine { en: "[{test}] {point}: {ok} ok, {failed} failed{resent}{cancelled} {over} (max {max} in flight)", zh: "[{test}] {point}：成功 {ok}，失败 {failed}{resent}{cancelled}{over}（最多 {max} 个同时进行）" }
+    StepAllFailed { en: "all {n} requests failed{cause}", zh: "全部 {n} 个请求失败{cause}" }
+    StepTokensEstimated { en: " (token counts estimated: no usage from the server)", zh: "（token 数为估算值：服务器未返回用量）" }
+    StepPrefillPerRequest { en: "{mean} tok/s per request (std {std})", zh: "每个请求 {mean} tok/s（标准差 {std}）" }
+    StepPrefillLine { en: "prefill: {prefill} | total {total} prompt tok/s | {tokens} prompt tokens{est}", zh: "预填充：{prefill} | 总计 {total} prompt tok/s | 共 {tokens} 个 prompt token{est}" }
+    StepSpread { en: "{mean} tok/s (std {std}, min {min}, max {max})", zh: "{mean} tok/s（标准差 {std}，最小 {min}，最大 {max}）" }
+    StepPerConnectionLine { en: "per connection: {per_conn} | total {total} tok/s | {rps} req/s{est}", zh: "每连接：{per_conn} | 总计 {total} tok/s | {rps} req/s{est}" }
+    StepItlPerToken { en: " | ITL per token ms p50 {p50} p99 {p99}", zh: " | 每 token ITL ms p50 {p50} p99 {p99}" }
+    StepLatencyLine { en: "TTFT ms p50 {ttft_p50} p90 {ttft_p90} p99 {ttft_p99} | ITL (chunk gap) ms p50 {itl_p50} p99 {itl_p99}{per_token} | TPOT ms {tpot} | E2E ms p50 {e2e_p50} p99 {e2e_p99}", zh: "TTFT ms p50 {ttft_p50} p90 {ttft_p90} p99 {ttft_p99} | ITL（块间隔）ms p50 {itl_p50} p99 {itl_p99}{per_token} | TPOT ms {tpot} | E2E ms p50 {e2e_p50} p99 {e2e_p99}" }
+    StepEfficiency { en: "efficiency {pct}", zh: "效率 {pct}" }
+    StepErrors { en: "errors: {list}", zh: "错误：{list}" }
+    StepImages { en: "images: {kb} KB per request sent (base64)", zh: "图片：每个请求发送 {kb} KB（base64）" }
+    StepTurn { en: "turn {turn}: TTFT p50 {ttft} ms, prompt {tokens} tok", zh: "第 {turn} 轮：TTFT p50 {ttft} ms，prompt {tokens} tok" }
+    StepSessions { en: "sessions: {turns}", zh: "会话：{turns}" }
+    ReasoningPerRequest { en: " ({mean} per request)", zh: "（每个请求 {mean} 个）" }
+    ReasoningEstimated { en: " (estimated: events with reasoning text)", zh: "（估算值：按含推理文本的事件计）" }
+    ReasoningLine { en: "reasoning: TTFT reasoning ms p50 {reasoning_p50} p99 {reasoning_p99} | TTFT answer ms p50 {answer_p50} p99 {answer_p99} | {tokens} reasoning tokens{mean}{est}", zh: "推理：推理首 token ms p50 {reasoning_p50} p99 {reasoning_p99} | 回答首 token ms p50 {answer_p50} p99 {answer_p99} | 推理 token {tokens} 个{mean}{est}" }
+    EmbeddingsLine { en: "embeddings: {inputs_s} inputs/s | {tokens_s} input tok/s | {rps} req/s | {inputs} inputs, {tokens} input tokens{est}", zh: "嵌入：{inputs_s} 条输入/s | {tokens_s} 输入 tok/s | {rps} req/s | 共 {inputs} 条输入，{tokens} 个输入 token{est}" }
+    EmbeddingsLatency { en: "latency (E2E) ms p50 {p50} p90 {p90} p99 {p99} max {max}", zh: "延迟（E2E）ms p50 {p50} p90 {p90} p99 {p99} 最大 {max}" }
+    RateLateness { en: " | send lateness ms p50 {p50} p99 {p99} max {max}", zh: " | 发送延后 ms p50 {p50} p99 {p99} 最大 {max}" }
+    RateDue { en: ", due {rate} (the seeded schedule)", zh: "，计划 {rate}（按随机种子生成的时间表）" }
+    RateLine { en: "rate: target {target} req/s{due}, sent {sent} req/s{late} | from the intended send: TTFT ms p50 {ttft_p50} p99 {ttft_p99}, E2E ms p50 {e2e_p50} p99 {e2e_p99}", zh: "速率：目标 {target} req/s{due}，实际发送 {sent} req/s{late} | 从计划发送时刻算起：TTFT ms p50 {ttft_p50} p99 {ttft_p99}，E2E ms p50 {e2e_p50} p99 {e2e_p99}" }
+    SloGood { en: "{pct}% of requests good, goodput {rps} req/s, {tps} tok/s", zh: "{pct}% 的请求达标，有效吞吐 {rps} req/s、{tps} tok/s" }
+    SloCheckOk { en: "ok", zh: "通过" }
+    SloCheckFail { en: "FAIL", zh: "未通过" }
+    SloMeets { en: "meets", zh: "满足" }
+    SloFails { en: "FAILS", zh: "不满足" }
+    SloLine { en: "SLO: {parts}", zh: "SLO：{parts}" }
+    ErrorsHeading { en: "Errors (distinct messages, with counts):", zh: "错误（按不同消息归并，附次数）：" }
+    ErrorsMore { en: "… and {n} more distinct messages in summary.json (error_samples)", zh: "……另有 {n} 条不同的消息见 summary.json（error_samples）" }
+    TableHeading { en: "{test} test", zh: "{test} 测试" }
+    TableSaturated { en: "saturated: the backlog limit was reached and the step ended early", zh: "饱和：积压达到上限，该步提前结束" }
+    TableClientBound { en: "client-bound: llm-bench, not the server, limited that step (see its CLIENT-BOUND line)", zh: "受限于客户端：限制该步的是 llm-bench 而不是服务器（见其 CLIENT-BOUND 行）" }
+    TokensPerChunkAbout { en: " (about {mean})", zh: "（约 {mean} 个）" }
+    TokensPerChunk { en: "several tokens per chunk{about}: per-token figures estimated from chunk counts; vLLM can report exact counts with --continuous-usage", zh: "每个数据块含多个 token{about}：按 token 计的数据由块数估算；vLLM 加 --continuous-usage 可报告精确数量" }
+    PromptCacheStep { en: "the server reused a cached prompt prefix for {hits} of {ok} requests (its timings.prompt_n is under half the prompt): prefill and TTFT look better than for new prompts; for llama.cpp add --extra-body '{\"cache_prompt\": false}'", zh: "服务器对 {ok} 个请求中的 {hits} 个复用了缓存的 prompt 前缀（其 timings.prompt_n 不到 prompt 的一半）：预填充和 TTFT 看起来比新 prompt 好；llama.cpp 请加 --extra-body '{\"cache_prompt\": false}'" }
+    ClientPerEvent { en: " ({us} µs per event)", zh: "（每个事件 {us} µs）" }
+    ClientRss { en: ", peak RSS {mb} MB", zh: "，峰值 RSS {mb} MB" }
+    ClientLineOneCore { en: "Client: llm-bench used {cpu} s of CPU for {events} events{per_event} on {cores} core{rss}", zh: "客户端：llm-bench 在 {cores} 个核上处理 {events} 个事件用了 {cpu} 秒 CPU{per_event}{rss}" }
+    ClientLine { en: "Client: llm-bench used {cpu} s of CPU for {events} events{per_event} on {cores} cores{rss}", zh: "客户端：llm-bench 在 {cores} 个核上处理 {events} 个事件用了 {cpu} 秒 CPU{per_event}{rss}" }
+    IntervalEmbeddingsLine { en: "[{elapsed}] {test}: {ok} ok, {failed} failed{errors}{resent} | {inputs_s} inputs/s, {tokens_s} input tok/s | E2E ms p50 {e2e_p50} p99 {e2e_p99}", zh: "[{elapsed}] {test}：成功 {ok}，失败 {failed}{errors}{resent} | {inputs_s} 条输入/s，{tokens_s} 输入 tok/s | E2E ms p50 {e2e_p50} p99 {e2e_p99}" }
+    IntervalLine { en: "[{elapsed}] {test}: {ok} ok, {failed} failed{errors}{resent} | {rate} | TTFT ms p50 {ttft_p50} p99 {ttft_p99} | ITL ms p50 {itl_p50} p99 {itl_p99}", zh: "[{elapsed}] {test}：成功 {ok}，失败 {failed}{errors}{resent} | {rate} | TTFT ms p50 {ttft_p50} p99 {ttft_p99} | ITL ms p50 {itl_p50} p99 {itl_p99}" }
+    SystemCpuUnknown { en: "CPU n/a", zh: "CPU 未知" }
+    SystemOwnCpu { en: " (llm-bench {pct}% of a core)", zh: "（llm-bench 占一个核的 {pct}%）" }
+    SystemTemp { en: "max temp {c} °C", zh: "最高温度 {c} °C" }
+    SystemNoTemp { en: "temperature not available", zh: "无法读取温度" }
+    ClientBoundLag { en: "its tasks ran up to {lag} ms late (scheduling lag p99, limit {limit} ms), so a stream's tokens can arrive before the previous one is read", zh: "它的任务最多延后 {lag} ms 才运行（调度延迟 p99，上限 {limit} ms），所以一个流的 token 可能在上一个被读取前就已到达" }
+    ClientBoundCpuOneCore { en: "it used {share}% of the {cores} core it may use (limit {limit}%)", zh: "它用掉了可用的 {cores} 个核的 {share}%（上限 {limit}%）" }
+    ClientBoundCpu { en: "it used {share}% of the {cores} cores it may use (limit {limit}%)", zh: "它用掉了可用的 {cores} 个核的 {share}%（上限 {limit}%）" }
+    ClientBoundSendDelay { en: "it sent requests {delay} ms late on average, {share}% of a request's time (limit {limit}%), so fewer were in flight than asked", zh: "它发送请求平均延后 {delay} ms，占一个请求耗时的 {share}%（上限 {limit}%），所以同时进行的请求少于要求" }
+    ClientBound { en: "CLIENT-BOUND: {reasons}. The numbers of this step describe llm-bench, not the server; give it more cores (--threads, fewer other programs) or spread the load over more machines.", zh: "CLIENT-BOUND（受限于客户端）：{reasons}。这一步的数据反映的是 llm-bench 而不是服务器；请给它更多核（--threads，减少其他程序），或把负载分散到更多机器上。" }
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
 
     // --- recommendations and sentences (src/metrics) ---
@@ -85,6 +140,68 @@ catalogue! {
     CapacityStoppedBeforeFail { en: " The search was stopped before a load failed it.", zh: "搜索在找到不满足的负载前就被停止了。" }
     CapacityReachedMax { en: " That is --max: the limit is higher; raise --max to find it.", zh: "这已是 --max：极限更高；请调高 --max 来找到它。" }
     CapacityNoisy { en: " A second measurement at {point} did not meet it: the server is noisy near its limit, so treat the answer as approximate.", zh: "在 {point} 的第二次测量未满足：服务器在极限附近波动较大，此结果只能作为近似值。" }
+    TestAtPoint { en: "{test} at {point}", zh: "{test} 在 {point}" }
+    AdviceClientBound { en: "llm-bench itself was the bottleneck ({steps}): those figures describe the client, not the server; rerun them with more client cores (--threads) or spread over more machines.", zh: "瓶颈是 llm-bench 自己（{steps}）：这些数据反映的是客户端而不是服务器；请用更多客户端核（--threads）或更多机器重新测试。" }
+    AdviceErrorsStart { en: "Errors start at {point}: {failed} of {total} requests failed (mostly {class}, {count}).", zh: "从 {point} 开始出现错误：{total} 个请求中有 {failed} 个失败（主要是 {class}，{count} 个）。" }
+    AdviceCache { en: "The server reused cached prompts for {cached} of {ok} requests, so prefill and TTFT are flattered; rerun with --extra-body '{\"cache_prompt\": false}' (llama.cpp) to measure new prompts.", zh: "服务器对 {ok} 个请求中的 {cached} 个复用了缓存的 prompt，预填充和 TTFT 因此偏好；要测量新 prompt，请加 --extra-body '{\"cache_prompt\": false}'（llama.cpp）重新运行。" }
+    AdviceSaturated { en: "The server saturated at {point}: requests piled up until the backlog limit ({limit}) ended the step; it cannot sustain that rate.", zh: "服务器在 {point} 时饱和：请求不断积压，直到积压上限（{limit}）结束了该步；它撑不住这个速率。" }
+    AdviceOverload { en: "At {point} the server completed {done} req/s of the {sent} sent: past its capacity, requests queue and latency from the intended send grows.", zh: "在 {point} 时，服务器只完成了发送的 {sent} req/s 中的 {done} req/s：超出其容量后，请求排队，从计划发送时刻算起的延迟不断增长。" }
+    AdviceBestPrefill { en: ", each request prefilled at {tps} tok/s", zh: "，每个请求的预填充速度 {tps} tok/s" }
+    AdviceBestConnection { en: ", each connection at {tps} tok/s", zh: "，每个连接 {tps} tok/s" }
+    AdviceBest { en: "Best throughput: {tps} {unit} at {point}{speed}.", zh: "最高吞吐：{point} 时 {tps} {unit}{speed}。" }
+    AdviceMoreConcurrency { en: "More concurrency", zh: "更高的并发" }
+    AdviceHigherRate { en: "A higher rate", zh: "更高的速率" }
+    KneeLowers { en: "lowers it by {pct}%", zh: "反而下降 {pct}%" }
+    KneeChanges { en: "changes it by {pct}% (within {margin}%)", zh: "变化 {pct}%（在 {margin}% 以内）" }
+    KneeAddsOnly { en: "adds only {pct}% (less than {margin}%)", zh: "只增加 {pct}%（不到 {margin}%）" }
+    AdviceKnee { en: "Throughput stops growing at {point} ({tps} {unit}): going to {next} {change}. {more} beyond {knee} mostly adds waiting.", zh: "吞吐在 {point} 时不再增长（{tps} {unit}）：升到 {next} 时{change}。超过 {knee} 后，{more}主要只会增加等待。" }
+    AdviceGrowsAtCapacity { en: "Throughput still grows at the last step ({point}, {tps} {unit}), but the server completed only {done} of the {sent} req/s sent there: it is at its capacity, and higher rates only queue.", zh: "吞吐在最后一步仍在增长（{point}，{tps} {unit}），但服务器在那里只完成了发送的 {sent} req/s 中的 {done}：它已达到容量，更高的速率只会排队。" }
+    AdviceStillGrows { en: "Throughput still grows at the last step ({point}, {tps} {unit}): continue raising the load to find the limit.", zh: "吞吐在最后一步仍在增长（{point}，{tps} {unit}）：请继续提高负载以找到极限。" }
+    SloWhySaturated { en: "the server saturated (the backlog limit was reached)", zh: "服务器饱和（达到了积压上限）" }
+    SloWhyNothing { en: "no request succeeded", zh: "没有一个请求成功" }
+    SloWhyErrors { en: "{pct}% of the requests failed", zh: "{pct}% 的请求失败" }
+    SloWhyCut { en: "{cut} of {sent} requests were still unfinished at the drain time (--drain-timeout) and were cut", zh: "{sent} 个请求中有 {cut} 个在排空时限（--drain-timeout）到达时仍未完成，被截断" }
+    SloNotMeasured { en: "not measured", zh: "未测到" }
+    SloWhyObjective { en: "{metric} was {actual} (limit {limit})", zh: "{metric} 为 {actual}（上限 {limit}）" }
+    SloWhyAttainment { en: "only {pct}% of the requests met every threshold (needed {needed}%)", zh: "只有 {pct}% 的请求满足全部阈值（要求 {needed}%）" }
+    AdviceAttainment { en: ", {pct}% of requests good, goodput {rps} req/s", zh: "，{pct}% 的请求达标，有效吞吐 {rps} req/s" }
+    AdviceSloBreaks { en: "The highest tested load that meets {slo} is {point}{attainment}; at {bad} {why} — that breaks first.", zh: "满足 {slo} 的最高测试负载是 {point}{attainment}；到 {bad} 时，{why}——这是最先被打破的。" }
+    AdviceSloHighestMeets { en: "The highest tested load, {point}, meets {slo}{attainment}: raise the load to find the limit.", zh: "测试的最高负载 {point} 满足 {slo}{attainment}：请提高负载以找到极限。" }
+    AdviceSloNone { en: "No step meets {slo}: already at {bad} {why}.", zh: "没有一步满足 {slo}：在 {bad} 时就已不满足，{why}。" }
+    AdviceMinTpsFalls { en: "Per-connection speed falls below --min-tps {target} at {bad} ({bad_tps} tok/s). The highest load that meets it is {point} ({tps} tok/s per connection, {total} tok/s in total).", zh: "在 {bad} 时，每连接速度低于 --min-tps {target}（{bad_tps} tok/s）。满足它的最高负载是 {point}（每连接 {tps} tok/s，总计 {total} tok/s）。" }
+    AdviceMinTpsAll { en: "Every step meets --min-tps {target}; the highest tested load, {point}, gives {tps} tok/s per connection.", zh: "每一步都满足 --min-tps {target}；测试的最高负载 {point} 时每连接 {tps} tok/s。" }
+    AdviceMinTpsNone { en: "No step meets --min-tps {target}: even {point} gives {tps} tok/s per connection.", zh: "没有一步满足 --min-tps {target}：即使在 {point} 时每连接也只有 {tps} tok/s。" }
+    AdviceSpread { en: "Connections run at very different speeds at {points}: contention in the server, or network jitter.", zh: "在 {points} 时各连接速度差异很大：服务器内部存在争用，或网络抖动。" }
+    AdviceLowEfficiency { en: "Efficiency is below 80% at {points}: time to first token or queueing takes a large share of each step, so scaling is limited.", zh: "在 {points} 时效率低于 80%：首 token 时间或排队占了每步的很大一部分，扩展性因此受限。" }
+    AdviceScalesWell { en: "Efficiency is at least 95% at every step: the server scales well over this range.", zh: "每一步的效率都不低于 95%：服务器在这个范围内扩展良好。" }
+    DriftSpan { en: "the first {k} and the last {k} intervals", zh: "前 {k} 个和最后 {k} 个区间之间" }
+    DriftStable { en: "stable", zh: "稳定" }
+    DriftWorse { en: "worse", zh: "变差" }
+    DriftBetter { en: "better", zh: "变好" }
+    DriftThroughput { en: "throughput", zh: "吞吐" }
+    DriftLine { en: "{name} {verdict}: {a} → {b} {unit} ({change}%) between {span}.", zh: "{name}{verdict}：{span}从 {a} 变为 {b} {unit}（{change}%）。" }
+    DriftErrors { en: "error rate: {a}% → {b}% between {span}.", zh: "错误率：{span}从 {a}% 变为 {b}%。" }
+    LengthProof { en: "{kind} asked {asked}, got {mean} ({min}–{max}): {within_1}% within ±1 token, {within_2}% within ±2% ({n} requests)", zh: "{kind} 要求 {asked}，实际 {mean}（{min}–{max}）：{within_1}% 在 ±1 token 内，{within_2}% 在 ±2% 内（{n} 个请求）" }
+    IslMoreTokens { en: "the server adds more tokens around the prompt than measured before the run (a chat template that grew, a system prompt, images); give --tokenizer or check the template", zh: "服务器在 prompt 周围添加的 token 比运行前测得的多（聊天模板变长、系统提示词、图片）；请给出 --tokenizer 或检查模板" }
+    IslFewerTokens { en: "the server counted fewer tokens than built: it truncated the prompts (context limit) or splits words differently; give --tokenizer", zh: "服务器统计的 token 比构造的少：它截断了 prompt（上下文限制），或分词方式不同；请给出 --tokenizer" }
+    IslWarning { en: "ISL: prompts were {mean} tokens on average as the server counted them, {asked} were asked ({dev}%): {why}", zh: "ISL：按服务器的统计，prompt 平均 {mean} 个 token，要求的是 {asked}（{dev}%）：{why}" }
+    OslMoreThanMax { en: "the server generated more than max_tokens", zh: "服务器生成的 token 超过了 max_tokens" }
+    OslStoppedAtEos { en: "{pct}% of answers stopped at end-of-sequence (finish_reason stop); add --ignore-eos to ask for exact lengths", zh: "{pct}% 的回答在序列结束符处停止（finish_reason stop）；要得到精确长度，请加 --ignore-eos" }
+    OslIgnoresIgnoreEos { en: "answers stopped at end-of-sequence although --ignore-eos was sent: the server ignores ignore_eos/min_tokens", zh: "虽然发送了 --ignore-eos，回答仍在序列结束符处停止：服务器忽略了 ignore_eos/min_tokens" }
+    OslCapped { en: "the server capped max_tokens (finish_reason length with fewer tokens): its context or output limit is below what was asked", zh: "服务器限制了 max_tokens（finish_reason 为 length 但 token 更少）：它的上下文或输出上限低于要求" }
+    OslNoReason { en: "the server did not say why (no finish_reason)", zh: "服务器没有说明原因（没有 finish_reason）" }
+    OslWarning { en: "OSL: outputs were {mean} tokens on average, {asked} were asked ({dev}%): {why}", zh: "OSL：输出平均 {mean} 个 token，要求的是 {asked}（{dev}%）：{why}" }
+    PrefixShared { en: " although prompts share a {n}-token prefix", zh: "（尽管 prompt 共享 {n} 个 token 的前缀）" }
+    PrefixNoReuse { en: "Prefix-cache reuse 0%{shared}: TTFT {later} ms for later requests vs {first} ms for the first in each group. Is prefix caching enabled on the server?", zh: "前缀缓存复用率 0%{shared}：后续请求的 TTFT 为 {later} ms，每组第一个请求为 {first} ms。服务器开启前缀缓存了吗？" }
+    PrefixReused { en: "Shared prefixes: the server reused {pct}% of later requests' prompt tokens from its cache; their TTFT {later} ms vs {first} ms for the first in each group", zh: "共享前缀：服务器从缓存中复用了后续请求 {pct}% 的 prompt token；它们的 TTFT 为 {later} ms，每组第一个请求为 {first} ms" }
+    PrefixUnknown { en: "Shared prefixes: TTFT {later} ms for later requests vs {first} ms for the first in each group (the server does not say what it reused)", zh: "共享前缀：后续请求的 TTFT 为 {later} ms，每组第一个请求为 {first} ms（服务器没有说明复用了多少）" }
+    PacingSaturated { en: "SATURATED: {waiting} requests were waiting at once, in the client's queue or at the server without a first token (the limit, --max-backlog {limit}): the server cannot sustain {rate} req/s, so the step ended after {after} s and {dropped} waiting requests were dropped.", zh: "SATURATED（饱和）：同时有 {waiting} 个请求在等待，在客户端队列中或在服务器上尚无首 token（上限 --max-backlog {limit}）：服务器撑不住 {rate} req/s，所以该步在 {after} 秒后结束，丢弃了 {dropped} 个等待中的请求。" }
+    PacingWhat { en: "{sent} req/s sent of {due} due (target {target}), send lateness p50 {p50} ms, p99 {p99} ms", zh: "计划 {due} req/s，实际发送 {sent} req/s（目标 {target}），发送延后 p50 {p50} ms、p99 {p99} ms" }
+    PacingClientBound { en: "the client could not keep up (see the CLIENT-BOUND line): rerun with more client cores or machines", zh: "客户端跟不上（见 CLIENT-BOUND 行）：请用更多客户端核或机器重新运行" }
+    PacingCapHeld { en: "the --max-concurrency {n} cap held requests back: all {n} connections were busy, so requests waited in the client's queue (p99 {queue} ms) — the server is slower than the rate needs at that cap", zh: "--max-concurrency {n} 的上限拖住了请求：{n} 个连接全忙，请求在客户端队列中等待（p99 {queue} ms）——在这个上限下服务器慢于该速率的要求" }
+    PacingServerHeld { en: "the server held requests back: requests waited {queue} ms (p99) for new connections to open", zh: "服务器拖住了请求：请求等待新连接建立用了 {queue} ms（p99）" }
+    PacingClientLate { en: "the client could not keep up: it sent requests late although its CPU and scheduling looked healthy (a timer or the machine's load)", zh: "客户端跟不上：虽然其 CPU 和调度看起来正常，请求仍发送延后（计时器或机器负载所致）" }
+    PacingNotAsAsked { en: "LOAD NOT AS ASKED: {what}; {cause}.", zh: "LOAD NOT AS ASKED（负载未达要求）：{what}；{cause}。" }
 
     // --- errors users cause (src/cli, src/run/preflight.rs, src/report/console.rs) ---
     RuntimeFailed { en: "cannot start the async runtime: {error}", zh: "无法启动异步运行时：{error}" }
