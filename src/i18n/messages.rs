@@ -128,6 +128,33 @@ catalogue! {
     ClientBoundCpu { en: "it used {share}% of the {cores} cores it may use (limit {limit}%)", zh: "它用掉了可用的 {cores} 个核的 {share}%（上限 {limit}%）" }
     ClientBoundSendDelay { en: "it sent requests {delay} ms late on average, {share}% of a request's time (limit {limit}%), so fewer were in flight than asked", zh: "它发送请求平均延后 {delay} ms，占一个请求耗时的 {share}%（上限 {limit}%），所以同时进行的请求少于要求" }
     ClientBound { en: "CLIENT-BOUND: {reasons}. The numbers of this step describe llm-bench, not the server; give it more cores (--threads, fewer other programs) or spread the load over more machines.", zh: "CLIENT-BOUND（受限于客户端）：{reasons}。这一步的数据反映的是 llm-bench 而不是服务器；请给它更多核（--threads，减少其他程序），或把负载分散到更多机器上。" }
+    DatasetSomeTimestamps { en: "Note: only {n} of the dataset's {rows} rows have a timestamp: it is not replayed", zh: "注意：数据集的 {rows} 行中只有 {n} 行带时间戳：不按时间回放" }
+    DatasetNoTimestamps { en: "Note: the dataset has no timestamps: --trace-speed has nothing to replay", zh: "注意：数据集没有时间戳：--trace-speed 没有可回放的内容" }
+    DatasetTimestampsIgnored { en: "Note: the dataset has timestamps, but the load flags given set the pace; they are not replayed", zh: "注意：数据集带有时间戳，但给出的负载选项决定了节奏；不按时间戳回放" }
+    IslRaised { en: "Note: prompts are at least {floor} tokens (--isl-min): the server adds {overhead} around each, and 3 words keep them distinct", zh: "注意：prompt 至少 {floor} 个 token（--isl-min）：服务器在每个 prompt 周围添加 {overhead} 个，另需 3 个词使各 prompt 互不相同" }
+    DatasetDetected { en: " (detected)", zh: "（自动识别）" }
+    DatasetLine { en: "Dataset {path}: {format}{detected}, {rows} rows in {secs} s ({mbps} MB/s)", zh: "数据集 {path}：{format}{detected}，{rows} 行，用时 {secs} 秒（{mbps} MB/s）" }
+    DatasetSkipped { en: "; {n} bad rows skipped, first: {first}", zh: "；跳过 {n} 个坏行，第一个：{first}" }
+    DatasetFiltered { en: "; {n} rows outside the ISL filter", zh: "；{n} 行不在 ISL 过滤范围内" }
+    DatasetCycled { en: "the run needed {asked} prompts and the dataset gave {rows}: its rows were sent again in the same order ({times} times over)", zh: "本次运行需要 {asked} 个 prompt，而数据集只有 {rows} 个：各行按相同顺序重复发送（共 {times} 遍）" }
+    PromptLengthsAssumed { en: "Prompt lengths: not verified (the server sends no usage and has no /tokenize; give --tokenizer FILE): {words} words assumed one token each", zh: "Prompt 长度：未经验证（服务器不返回用量，也没有 /tokenize；请给出 --tokenizer FILE）：假定 {words} 个词每个都是一个 token" }
+    PromptOverheadUnknown { en: "the tokens the server adds around them are not known (it sends no usage)", zh: "服务器在其周围添加的 token 数未知（它不返回用量）" }
+    PromptOverhead { en: "the server adds {n} tokens", zh: "服务器添加 {n} 个 token" }
+    PromptOverheadSystem { en: " ({n} with a system prompt)", zh: "（有系统提示词时 {n} 个）" }
+    PromptWordsDropped { en: ", {n} words dropped as split", zh: "，{n} 个会被拆分的词已剔除" }
+    PromptLengthsExactOneProbe { en: "Prompt lengths: token-exact via {method}: {words} words of one token each, {adds}{system} ({probes} probe{dropped})", zh: "Prompt 长度：经{method}精确到 token：{words} 个词每个一个 token，{adds}{system}（{probes} 次探测{dropped}）" }
+    PromptLengthsExact { en: "Prompt lengths: token-exact via {method}: {words} words of one token each, {adds}{system} ({probes} probes{dropped})", zh: "Prompt 长度：经{method}精确到 token：{words} 个词每个一个 token，{adds}{system}（{probes} 次探测{dropped}）" }
+    MethodTokenizerFile { en: "tokenizer file {path}", zh: "分词器文件 {path}" }
+    MethodTokenizeEndpoint { en: "the server's tokenizer ({url})", zh: "服务器的分词器（{url}）" }
+    MethodUsage { en: "calibration from the server's usage counts", zh: "服务器用量统计的校准" }
+    MethodAssumed { en: "assumed one token per word (not verified: no usage, no tokenizer)", zh: "假定每个词一个 token（未验证：没有用量，也没有分词器）" }
+    SourceFiller { en: "prompt {chars} chars", zh: "prompt {chars} 个字符" }
+    SourceIsl { en: "ISL {isl} tokens", zh: "ISL {isl} 个 token" }
+    SourcePrefixes { en: ", {n} shared prefixes of {tokens} tokens (ISL = prefix + suffix)", zh: "，{n} 个共享前缀，每个 {tokens} 个 token（ISL = 前缀 + 后缀）" }
+    OrderTimestamp { en: "timestamp order", zh: "时间戳顺序" }
+    OrderShuffled { en: "shuffled order", zh: "随机顺序" }
+    OrderFile { en: "file order", zh: "文件顺序" }
+    SourceDataset { en: "dataset {rows} rows ({format}), {sent} sent in {order}", zh: "数据集 {rows} 行（{format}），按{order}发送 {sent} 个" }
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
 
     // --- recommendations and sentences (src/metrics) ---
@@ -202,6 +229,9 @@ catalogue! {
     PacingServerHeld { en: "the server held requests back: requests waited {queue} ms (p99) for new connections to open", zh: "服务器拖住了请求：请求等待新连接建立用了 {queue} ms（p99）" }
     PacingClientLate { en: "the client could not keep up: it sent requests late although its CPU and scheduling looked healthy (a timer or the machine's load)", zh: "客户端跟不上：虽然其 CPU 和调度看起来正常，请求仍发送延后（计时器或机器负载所致）" }
     PacingNotAsAsked { en: "LOAD NOT AS ASKED: {what}; {cause}.", zh: "LOAD NOT AS ASKED（负载未达要求）：{what}；{cause}。" }
+    SloAnd { en: "{rest} and {last}", zh: "{rest} 和 {last}" }
+    SloNoData { en: "no data", zh: "无数据" }
+    SloCheck { en: "{metric} {actual} (limit {limit})", zh: "{metric} {actual}（上限 {limit}）" }
 
     // --- errors users cause (src/cli, src/run/preflight.rs, src/report/console.rs) ---
     RuntimeFailed { en: "cannot start the async runtime: {error}", zh: "无法启动异步运行时：{error}" }
@@ -225,6 +255,9 @@ catalogue! {
     InvalidContinuousUsage { en: "the server rejected the test request as invalid ({message}); it may not know per-chunk usage: run without --continuous-usage (vLLM and SGLang support it)", zh: "服务器认为测试请求无效并拒绝（{message}）；它可能不支持逐块用量统计：请去掉 --continuous-usage 运行（vLLM 和 SGLang 支持该选项）" }
     InvalidRequest { en: "the server rejected the test request as invalid ({message}); check --model, --endpoint and the flags that shape the request", zh: "服务器认为测试请求无效并拒绝（{message}）；请检查 --model、--endpoint 以及决定请求内容的选项" }
     NotEventStream { en: "the server at {url} did not answer with an event stream ({message}); is it an OpenAI-compatible API?", zh: "{url} 的服务器没有以事件流应答（{message}）；它是 OpenAI 兼容的 API 吗？" }
+    IslWithSystem { en: " with its system prompt (--isl is the unique part)", zh: "（含系统提示词；--isl 指不重复的部分）" }
+    IslTooShort { en: "{flag} {n} is too short: the server adds {overhead} tokens around each prompt{system}, and 3 words keep prompts distinct; ask for at least {floor}", zh: "{flag} {n} 太短：服务器在每个 prompt 周围添加 {overhead} 个 token{system}，另需 3 个词使各 prompt 互不相同；请至少设为 {floor}" }
+    DatasetLoadFailed { en: "loading the dataset failed: {error}", zh: "加载数据集失败：{error}" }
 
     // --- report.html and compare.html (src/report/html) ---
     HtmlTitle { en: "llm-bench report", zh: "llm-bench 测试报告" }

@@ -221,7 +221,10 @@ impl Slo {
         match parts.split_last() {
             None => String::new(),
             Some((last, [])) => last.clone(),
-            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            Some((last, rest)) => crate::i18n::tr(
+                crate::i18n::Msg::SloAnd,
+                &[("rest", &rest.join(", ")), ("last", last)],
+            ),
         }
     }
 
@@ -308,14 +311,18 @@ impl Check {
 
     /// In words: "ttft p99 1,240 ms (limit 500 ms)", or "ttft p99 no data (limit 500 ms)".
     pub fn describe(&self) -> String {
+        use crate::i18n::{tr, Msg};
         let actual = match self.actual_ms {
             Some(v) => fmt_ms(v),
-            None => "no data".to_string(),
+            None => tr(Msg::SloNoData, &[]),
         };
-        format!(
-            "{} {actual} (limit {})",
-            self.objective.label(),
-            fmt_ms(self.objective.limit_ms)
+        tr(
+            Msg::SloCheck,
+            &[
+                ("metric", &self.objective.label()),
+                ("actual", &actual),
+                ("limit", &fmt_ms(self.objective.limit_ms)),
+            ],
         )
     }
 }
