@@ -155,6 +155,7 @@ catalogue! {
     OrderShuffled { en: "shuffled order", zh: "随机顺序" }
     OrderFile { en: "file order", zh: "文件顺序" }
     SourceDataset { en: "dataset {rows} rows ({format}), {sent} sent in {order}", zh: "数据集 {rows} 行（{format}），按{order}发送 {sent} 个" }
+    ScheduleThreadFailed { en: "cannot start the open-loop schedule thread: {error}", zh: "无法启动开环调度线程：{error}" }
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
 
     // --- recommendations and sentences (src/metrics) ---
@@ -258,6 +259,22 @@ catalogue! {
     IslWithSystem { en: " with its system prompt (--isl is the unique part)", zh: "（含系统提示词；--isl 指不重复的部分）" }
     IslTooShort { en: "{flag} {n} is too short: the server adds {overhead} tokens around each prompt{system}, and 3 words keep prompts distinct; ask for at least {floor}", zh: "{flag} {n} 太短：服务器在每个 prompt 周围添加 {overhead} 个 token{system}，另需 3 个词使各 prompt 互不相同；请至少设为 {floor}" }
     DatasetLoadFailed { en: "loading the dataset failed: {error}", zh: "加载数据集失败：{error}" }
+    DatasetRowError { en: "dataset row {row}: {error}", zh: "数据集第 {row} 行：{error}" }
+    NoTokenizeEndpoint { en: "--length-probe tokenize: {url} does not answer token counts; use --length-probe usage or --tokenizer FILE", zh: "--length-probe tokenize：{url} 不返回 token 数；请用 --length-probe usage 或 --tokenizer FILE" }
+    NoTokenExactPrompts { en: "cannot make token-exact prompts: {error}; give --tokenizer FILE", zh: "无法生成精确到 token 的 prompt：{error}；请给出 --tokenizer FILE" }
+    TooFewOneTokenWords { en: "only {n} of llm-bench's prompt words are one token for this server; give --tokenizer FILE or use -pp", zh: "对这个服务器来说，llm-bench 的 prompt 词中只有 {n} 个是单个 token；请给出 --tokenizer FILE 或使用 -pp" }
+    LengthProbeFailed { en: "a probe request failed ({class}: {message})", zh: "一个探测请求失败（{class}：{message}）" }
+    NoUsageCounts { en: "the server sends no usage counts", zh: "服务器不返回用量统计" }
+    TokenizeStatus { en: "/tokenize answered HTTP {status}", zh: "/tokenize 返回 HTTP {status}" }
+    TokenizeNotAList { en: "/tokenize answered something else than a token list", zh: "/tokenize 返回的不是 token 列表" }
+    OutIsFile { en: "results folder {dir} is a file; give a folder with --out", zh: "结果文件夹 {dir} 是一个文件；请用 --out 指定文件夹" }
+    OutUncreatable { en: "cannot create results folder {dir}: {error}; choose another with --out", zh: "无法创建结果文件夹 {dir}：{error}；请用 --out 另选一个" }
+    OutUnwritable { en: "{error}; choose another results folder with --out", zh: "{error}；请用 --out 另选结果文件夹" }
+    SummaryUnserialisable { en: "cannot serialise the summary: {error}", zh: "无法序列化汇总：{error}" }
+    CannotWrite { en: "cannot write {path}: {error}", zh: "无法写入 {path}：{error}" }
+    CannotWriteAnyMore { en: "cannot write {path} any more ({error})", zh: "已无法继续写入 {path}（{error}）" }
+    RemovedDuringRun { en: "{path} was removed during the run", zh: "{path} 在运行期间被删除" }
+    CannotRead { en: "cannot read {path}: {error}", zh: "无法读取 {path}：{error}" }
 
     // --- report.html and compare.html (src/report/html) ---
     HtmlTitle { en: "llm-bench report", zh: "llm-bench 测试报告" }

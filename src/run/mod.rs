@@ -136,19 +136,11 @@ impl RunContext {
 fn prepare_out_dir(config: &RunConfig) -> Result<RecordWriter, UsageError> {
     let dir = &config.out_dir;
     if dir.is_file() {
-        return Err(UsageError(format!(
-            "results folder {} is a file; give a folder with --out",
-            dir.display()
-        )));
+        return Err(UsageError(tr(Msg::OutIsFile, &[("dir", &dir.display())])));
     }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        UsageError(format!(
-            "cannot create results folder {}: {e}; choose another with --out",
-            dir.display()
-        ))
-    })?;
-    RecordWriter::create(&dir.join("requests.jsonl"))
-        .map_err(|e| UsageError(format!("{e}; choose another results folder with --out")))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(tr(Msg::OutUncreatable, &[("dir", &dir.display()), ("error", &e)])))?;
+    RecordWriter::create(&dir.join("requests.jsonl")).map_err(|e| UsageError(tr(Msg::OutUnwritable, &[("error", &e)])))
 }
 
 async fn next_interrupt(terminate: &mut Option<tokio::signal::unix::Signal>) {

@@ -328,7 +328,7 @@ fn dataset_source(
                 } else {
                     // The dataset reader already resolved it against the dataset's folder.
                     ImageData::load(std::path::Path::new(image))
-                        .map_err(|e| UsageError(format!("dataset row {}: {e}", row.row)))?
+                        .map_err(|e| UsageError(tr(Msg::DatasetRowError, &[("row", &row.row), ("error", &e)])))?
                         .data_url_arc()
                 };
             cache.insert(image.clone(), url.clone());
@@ -378,9 +378,9 @@ async fn calibrate(
             }
         }
     } else if plan.length_probe == LengthProbe::Tokenize {
-        return Err(UsageError(format!(
-            "--length-probe tokenize: {} does not answer token counts; use --length-probe usage or --tokenizer FILE",
-            config.endpoint.root_url("/tokenize")
+        return Err(UsageError(tr(
+            Msg::NoTokenizeEndpoint,
+            &[("url", &config.endpoint.root_url("/tokenize"))],
         )));
     } else {
         None
@@ -404,17 +404,12 @@ async fn calibrate(
                 (candidates, Vec::new(), None, usage.probes)
             }
             Err(e) => {
-                return Err(UsageError(format!(
-                    "cannot make token-exact prompts: {e}; give --tokenizer FILE"
-                )))
+                return Err(UsageError(tr(Msg::NoTokenExactPrompts, &[("error", &e)])))
             }
         },
     };
     if words.len() < 16 {
-        return Err(UsageError(format!(
-            "only {} of llm-bench's prompt words are one token for this server; give --tokenizer FILE or use -pp",
-            words.len()
-        )));
+        return Err(UsageError(tr(Msg::TooFewOneTokenWords, &[("n", &words.len())])));
     }
     let mut text = TokenText::from_words(words, overhead.unwrap_or(0), method);
     text.dropped = dropped;
@@ -509,15 +504,17 @@ impl<'a> UsageCounter<'a> {
         self.probes += 1;
         self.client.execute(&outgoing, Instant::now(), &mut rec).await;
         if !rec.ok {
-            return Err(format!(
-                "a probe request failed ({}: {})",
-                rec.error.map(|c| c.key()).unwrap_or_default(),
-                rec.error_message.as_deref().unwrap_or("")
+            return Err(tr(
+                Msg::LengthProbeFailed,
+                &[
+                    ("class", &rec.error.map(|c| c.key()).unwrap_or_default()),
+                    ("message", &rec.error_message.as_deref().unwrap_or("")),
+                ],
             ));
         }
         if rec.tokens_estimated || rec.prompt_tokens == 0 {
             self.no_usage = true;
-            return Err("the server sends no usage counts".into());
+            return Err(tr(Msg::NoUsageCounts, &[]));
         }
         Ok(rec.prompt_tokens)
     }
@@ -568,9 +565,9 @@ impl<'a> Tokenize<'a> {
             .await
             .map_err(|e| e.to_string())?;
         if status != 200 {
-            return Err(format!("/tokenize answered HTTP {status}"));
+            return Err(tr(Msg::TokenizeStatus, &[("status", &status)]));
         }
-        parse_tokenize(&answer).ok_or_else(|| "/tokenize answered something else than a token list".into())
+        parse_tokenize(&answer).ok_or_else(|| tr(Msg::TokenizeNotAList, &[]))
     }
 }
 
