@@ -120,7 +120,16 @@ fn usage_errors_are_in_the_language_asked() {
     let s = Scratch::new();
     // Nothing listens on port 9 of the loopback: the pre-flight stops with one line.
     let out = bin()
-        .args(["--lang", "zh", "-u", "http://127.0.0.1:9/v1", "-l", &s.log(), "--out", &s.out()])
+        .args([
+            "--lang",
+            "zh",
+            "-u",
+            "http://127.0.0.1:9/v1",
+            "-l",
+            &s.log(),
+            "--out",
+            &s.out(),
+        ])
         .output()
         .unwrap();
     let (_, stderr) = text(&out);
@@ -145,10 +154,12 @@ const SINKS: &[&str] = &[
     "recommendations.push(",
     "recommendations.insert(",
     "notes.push(",
+    "notices.push(",
     "reasons.push(",
     "parts.push(",
     "lines.push(",
     "out.push(",
+    "usage(",
     "line.push_str(",
     "text.push_str(",
     "tail.push_str(",
@@ -190,8 +201,9 @@ fn literal_after(text: &str) -> Option<String> {
     None
 }
 
-/// Two words of letters side by side once `{placeholders}` are taken out: "ok, done" or "in
-/// flight" is English; "{:>6} {:>9}", "[{elapsed}] {}" and "llm-bench: {}" are not.
+/// Once `{placeholders}` are taken out: two words side by side ("in flight", "replays a
+/// dataset's"), or three words of three letters or more anywhere, are English; "{:>6} {:>9}",
+/// "[{elapsed}] {}" and "llm-bench: {}" are not.
 fn has_english_words(literal: &str) -> bool {
     let mut stripped = String::new();
     let mut depth = 0;
@@ -203,11 +215,21 @@ fn has_english_words(literal: &str) -> bool {
             _ => {}
         }
     }
+    let bare = |s: &str| -> String {
+        s.trim_start_matches('(')
+            .trim_end_matches([',', '.', ':', ';', ')', '!', '?'])
+            .to_string()
+    };
+    let word = |s: &str| {
+        let s = bare(s);
+        (s.len() >= 2 || s == "a") && s.chars().all(|c| c.is_ascii_alphabetic() || c == '\'')
+    };
     let words: Vec<&str> = stripped.split(' ').collect();
-    words.windows(2).any(|w| {
-        let word = |s: &str| s.len() >= 2 && s.chars().all(|c| c.is_ascii_alphabetic());
-        word(w[0]) && word(w[1].trim_end_matches([',', '.', ':', ';']))
-    })
+    let long_words = words
+        .iter()
+        .filter(|w| bare(w).len() >= 3 && bare(w).chars().all(|c| c.is_ascii_alphabetic()))
+        .count();
+    long_words >= 3 || words.windows(2).any(|w| word(w[0]) && word(w[1]))
 }
 
 /// The code of a file before its test module.
@@ -281,6 +303,12 @@ fn the_scan_finds_what_it_is_for() {
         (r#"format!("{:>6} {:>9} {:>10}", a, b, c)"#, false),
         (r#"format!("[{elapsed}] {missing} requests sent")"#, true),
         (r#"&format!("llm-bench: {}", x)"#, false),
+        (
+            r#""--trace-speed replays a dataset's timestamps: add --dataset FILE""#,
+            true,
+        ),
+        (r#""--think-time needs --turns""#, false),
+        (r#""== {} ==""#, false),
     ] {
         let literal = literal_after(call).expect(call);
         assert_eq!(has_english_words(&literal), english, "{call}");

@@ -19,7 +19,7 @@ catalogue! {
     HeaderImages { en: "{n} {width}x{height} {format} image(s) per multimodal request, made for each", zh: "每个多模态请求 {n} 张 {width}x{height} {format} 图片，每次新生成" }
     HeaderModel { en: "Model {model} | tests: {tests} | {workload}{max_tokens}{images} | {mode}", zh: "模型 {model} | 测试：{tests} | {workload}{max_tokens}{images} | {mode}" }
     HeaderSloFromSend { en: " (latencies from the actual send)", zh: "（延迟从实际发送时刻算起）" }
-    HeaderSlo { en: "SLO: {slo}{from}", zh: "SLO：{slo}{from}" }
+    HeaderSlo { en: "SLO: {slo}{from}", zh: "SLO 目标：{slo}{from}" }
     ModeCap { en: ", at most {n} in flight", zh: "，最多 {n} 个请求同时进行" }
     ModeTrace { en: "trace replay: {n} requests at their recorded times over {span} s (mean {rate} req/s{cap})", zh: "轨迹回放：{n} 个请求按记录的时间发送，历时 {span} 秒（平均 {rate} req/s{cap}）" }
     ModeArrivals { en: "{arrival} arrivals", zh: "{arrival} 到达" }
@@ -104,7 +104,7 @@ catalogue! {
     SloCheckFail { en: "FAIL", zh: "未通过" }
     SloMeets { en: "meets", zh: "满足" }
     SloFails { en: "FAILS", zh: "不满足" }
-    SloLine { en: "SLO: {parts}", zh: "SLO：{parts}" }
+    SloLine { en: "SLO: {parts}", zh: "SLO 情况：{parts}" }
     ErrorsHeading { en: "Errors (distinct messages, with counts):", zh: "错误（按不同消息归并，附次数）：" }
     ErrorsMore { en: "… and {n} more distinct messages in summary.json (error_samples)", zh: "……另有 {n} 条不同的消息见 summary.json（error_samples）" }
     TableHeading { en: "{test} test", zh: "{test} 测试" }
@@ -156,6 +156,8 @@ catalogue! {
     OrderFile { en: "file order", zh: "文件顺序" }
     SourceDataset { en: "dataset {rows} rows ({format}), {sent} sent in {order}", zh: "数据集 {rows} 行（{format}），按{order}发送 {sent} 个" }
     ScheduleThreadFailed { en: "cannot start the open-loop schedule thread: {error}", zh: "无法启动开环调度线程：{error}" }
+    IslOverridesPp { en: "--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored", zh: "--isl 以 token 设定 prompt 长度；-pp {chars}（字符数）被忽略" }
+    DatasetOverridesPp { en: "--dataset gives the prompts; -pp is ignored", zh: "prompt 来自 --dataset；-pp 被忽略" }
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
 
     // --- recommendations and sentences (src/metrics) ---
@@ -275,6 +277,70 @@ catalogue! {
     CannotWriteAnyMore { en: "cannot write {path} any more ({error})", zh: "已无法继续写入 {path}（{error}）" }
     RemovedDuringRun { en: "{path} was removed during the run", zh: "{path} 在运行期间被删除" }
     CannotRead { en: "cannot read {path}: {error}", zh: "无法读取 {path}：{error}" }
+    EmbedBatchNeedsEmbeddings { en: "--embed-batch is for --endpoint embeddings", zh: "--embed-batch 只用于 --endpoint embeddings" }
+    EmbeddingsNoTurns { en: "--turns makes conversations; embeddings requests have none: drop --turns", zh: "--turns 用于多轮对话；嵌入请求没有对话：请去掉 --turns" }
+    EmbeddingsNoMultimodal { en: "--endpoint embeddings has no multimodal test; drop -mm (the text tests send embeddings requests)", zh: "--endpoint embeddings 没有多模态测试；请去掉 -mm（文本测试发送的是嵌入请求）" }
+    EmbeddingsOneTest { en: "with --endpoint embeddings -i and -o send the same embeddings request; give one of them", zh: "使用 --endpoint embeddings 时 -i 和 -o 发送相同的嵌入请求；请只给其中一个" }
+    EmbeddingsSloE2eOnly { en: "--endpoint embeddings has no TTFT, TPOT or ITL: its --slo can bound only e2e, e.g. --slo e2e_p99=500ms", zh: "--endpoint embeddings 没有 TTFT、TPOT 或 ITL：其 --slo 只能限制 e2e，例如 --slo e2e_p99=500ms" }
+    DurationTwice { en: "give either -d/--duration-hours or --duration, not both", zh: "请只给 -d/--duration-hours 或 --duration 中的一个，不要同时给" }
+    StepDurationStepOnly { en: "--step-duration is for step mode; a stress run (-d/--duration) already runs back to back", zh: "--step-duration 只用于阶梯模式；压力测试（-d/--duration）本来就连续运行" }
+    RequestsStepOnly { en: "--requests is for step mode; a stress run (-d/--duration) runs for its duration", zh: "--requests 只用于阶梯模式；压力测试（-d/--duration）按其时长运行" }
+    StressOneRate { en: "a stress run takes one --rate; give a list for a step sweep instead", zh: "压力测试只接受一个 --rate；要做阶梯扫描，请给出一个列表" }
+    RequestsOrDurationWhy { en: "give either --requests or --step-duration, not both: a step ends after a number of requests or after a time", zh: "请只给 --requests 或 --step-duration 中的一个，不要同时给：一步要么在一定数量的请求后结束，要么在一段时间后结束" }
+    RateStepNeedsLength { en: "a --rate step needs a length: add --step-duration (e.g. 30s) or --requests (e.g. 200)", zh: "--rate 的每一步需要长度：请加 --step-duration（例如 30s）或 --requests（例如 200）" }
+    WarmupNeedsLength { en: "--warmup needs --step-duration or --requests (or a stress run): a one-request-per-connection step has no time to warm up", zh: "--warmup 需要 --step-duration 或 --requests（或压力测试）：每个连接一个请求的步没有预热时间" }
+    RampUpNeedsLength { en: "--ramp-up needs --step-duration or --requests (or a stress run): a one-request-per-connection step has nothing to ramp", zh: "--ramp-up 需要 --step-duration 或 --requests（或压力测试）：每个连接一个请求的步没有可以逐步加压的内容" }
+    MonitorIntervalTooShort { en: "--monitor-interval must be at least 200ms (CPU use is measured between two samples)", zh: "--monitor-interval 至少为 200ms（CPU 使用率在两次采样之间测量）" }
+    ReportIntervalTooShort { en: "--report-interval must be at least 1s", zh: "--report-interval 至少为 1s" }
+    ModelEmpty { en: "--model is empty; give a model name or leave it out to ask the server", zh: "--model 为空；请给出模型名，或不写它让服务器决定" }
+    CapacityOwnPoints { en: "capacity chooses its own load points: drop --rate and -d/--duration (use --by, --min and --max)", zh: "容量搜索自己选择负载点：请去掉 --rate 和 -d/--duration（使用 --by、--min 和 --max）" }
+    CapacityNeedsSlo { en: "capacity needs --slo, e.g. --slo ttft_p99=500ms,tpot_p99=50ms: the search looks for the highest load that meets it", zh: "容量搜索需要 --slo，例如 --slo ttft_p99=500ms,tpot_p99=50ms：搜索的是满足它的最高负载" }
+    CapacityOneTest { en: "capacity searches with one test: give one of -i, -o or -mm", zh: "容量搜索只用一个测试：请给出 -i、-o 或 -mm 中的一个" }
+    CapacityMaxConcurrencyByRate { en: "--max-concurrency is for a search by rate; with --by concurrency the probes are concurrencies", zh: "--max-concurrency 只用于按速率搜索；使用 --by concurrency 时探测的就是并发数" }
+    RequestsOrDuration { en: "give either --requests or --step-duration, not both", zh: "请只给 --requests 或 --step-duration 中的一个，不要同时给" }
+    MultimodalNeedsChat { en: "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm", zh: "多模态测试需要 chat 端点；请去掉 --endpoint completions 或 -mm" }
+    ImageSizeNeedsMultimodal { en: "--image-size makes the multimodal test's images: add -mm", zh: "--image-size 用于生成多模态测试的图片：请加 -mm" }
+    WarmupTooLong { en: "--warmup ({warmup}) must be shorter than {what} ({length})", zh: "--warmup（{warmup}）必须短于{what}（{length}）" }
+    WhatStressRun { en: "the stress run", zh: "压力测试" }
+    WhatEachProbe { en: "each probe (--step-duration)", zh: "每次探测（--step-duration）" }
+    EndBelowStart { en: "-et/--end-threads ({end}) is smaller than -st/--start-threads ({start}); the last step must be at least the first", zh: "-et/--end-threads（{end}）小于 -st/--start-threads（{start}）；最后一步必须不小于第一步" }
+    OpenLoopFlag { en: "{flag} is for open-loop runs: add --rate (requests per second); a closed loop's concurrency is -st", zh: "{flag} 用于开环运行：请加 --rate（每秒请求数）；闭环的并发由 -st 指定" }
+    HeaderFormat { en: "-H expects `Name: value`, got `{got}`", zh: "-H 需要 `Name: value` 的形式，收到的是 `{got}`" }
+    OpenLoopFlagNoTimestamps { en: "{flag} is for open-loop runs, and the dataset has no timestamps to replay: add --rate, or drop {flag}", zh: "{flag} 用于开环运行，而数据集没有可回放的时间戳：请加 --rate，或去掉 {flag}" }
+    MaxBelowMin { en: "--max ({max}) is below --min ({min})", zh: "--max（{max}）小于 --min（{min}）" }
+    SloEmpty { en: "no objectives given; write NAME=VALUE items like ttft=500ms,tpot_p99=50ms", zh: "没有给出任何目标；请写成 NAME=VALUE 的形式，例如 ttft=500ms,tpot_p99=50ms" }
+    SloEmptyItem { en: "item {n} of `{spec}` is empty; separate items with one comma, like ttft=500ms,tpot=50ms", zh: "`{spec}` 的第 {n} 项为空；各项之间用一个逗号分隔，例如 ttft=500ms,tpot=50ms" }
+    SloTwice { en: "`{name}` is given twice (`{first}` and `{second}`); keep one", zh: "`{name}` 给了两次（`{first}` 和 `{second}`）；请只保留一个" }
+    SloNoEquals { en: "`{it}` has no value; write NAME=VALUE, like ttft=500ms", zh: "`{it}` 没有值；请写成 NAME=VALUE，例如 ttft=500ms" }
+    SloTwoEquals { en: "`{it}` has more than one `=`; write one NAME=VALUE per item, separated by commas", zh: "`{it}` 中有多个 `=`；每项写一个 NAME=VALUE，用逗号分隔" }
+    SloNoName { en: "`{it}` has no metric name; write NAME=VALUE, like ttft=500ms", zh: "`{it}` 没有指标名；请写成 NAME=VALUE，例如 ttft=500ms" }
+    SloNoValue { en: "`{it}` has no value; write a time with a unit, like {name}=500ms", zh: "`{it}` 没有值；请写一个带单位的时间，例如 {name}=500ms" }
+    SloUnknownMetric { en: "unknown metric `{name}` in `{it}`; use ttft, tpot, itl or e2e, optionally with _pNN like ttft_p99", zh: "`{it}` 中的指标 `{name}` 未知；请用 ttft、tpot、itl 或 e2e，可加 _pNN，例如 ttft_p99" }
+    SloBadSuffix { en: "bad percentile suffix `_{suffix}` in `{it}`; write _pNN with NN above 0 and at most 100, like {base}_p99 or {base}_p99.9", zh: "`{it}` 中的百分位后缀 `_{suffix}` 无效；请写 _pNN，NN 大于 0 且不超过 100，例如 {base}_p99 或 {base}_p99.9" }
+    SloBadPercentile { en: "bad percentile `p{digits}` in `{it}`; write _pNN with NN above 0 and at most 100, like {base}_p99 or {base}_p99.9", zh: "`{it}` 中的百分位 `p{digits}` 无效；请写 _pNN，NN 大于 0 且不超过 100，例如 {base}_p99 或 {base}_p99.9" }
+    SloNotFinite { en: "`{v}` in `{it}` is not a finite time; write a number with a unit, like 500ms or 0.5s", zh: "`{it}` 中的 `{v}` 不是有限的时间；请写一个带单位的数，例如 500ms 或 0.5s" }
+    SloNegative { en: "`{v}` in `{it}` is negative; a limit must be above zero, like 500ms", zh: "`{it}` 中的 `{v}` 是负数；上限必须大于零，例如 500ms" }
+    SloNotATime { en: "`{v}` in `{it}` is not a time; write a number with a unit, like 500ms or 0.5s", zh: "`{it}` 中的 `{v}` 不是时间；请写一个带单位的数，例如 500ms 或 0.5s" }
+    SloBadNumber { en: "bad number `{number}` in `{it}`; write a number with a unit, like 500ms or 0.5s", zh: "`{it}` 中的数 `{number}` 无效；请写一个带单位的数，例如 500ms 或 0.5s" }
+    SloNoUnit { en: "`{it}` has no unit; write it with a unit, like 500ms or 2s", zh: "`{it}` 没有单位；请带上单位，例如 500ms 或 2s" }
+    SloUnknownUnit { en: "unknown unit `{unit}` in `{it}`; use us (µs), ms or s, like 500ms or 2s", zh: "`{it}` 中的单位 `{unit}` 未知；请用 us（µs）、ms 或 s，例如 500ms 或 2s" }
+    SloTooLarge { en: "`{v}` in `{it}` is too large; write a number with a unit, like 500ms or 0.5s", zh: "`{it}` 中的 `{v}` 太大；请写一个带单位的数，例如 500ms 或 0.5s" }
+    SloZero { en: "`{v}` in `{it}` is zero; a limit must be above zero, like 500ms", zh: "`{it}` 中的 `{v}` 为零；上限必须大于零，例如 500ms" }
+    LengthBeyondMax { en: "--{name} {v} is beyond the {max} tokens llm-bench builds", zh: "--{name} {v} 超出了 llm-bench 能构造的 {max} 个 token" }
+    LengthSpreadNeedsMean { en: "--{name}-std/-min/-max need --{name}", zh: "--{name}-std/-min/-max 需要 --{name}" }
+    LengthMinAboveMean { en: "--{name}-min {min} is above --{name} {mean}: lower it, or give --{name}-std for a spread", zh: "--{name}-min {min} 大于 --{name} {mean}：请调低它，或用 --{name}-std 给出分布" }
+    LengthMinAboveMax { en: "--{name}-min {min} is above --{name}-max {max}", zh: "--{name}-min {min} 大于 --{name}-max {max}" }
+    LengthOutside { en: "--{name} {mean} is outside [--{name}-min, --{name}-max]", zh: "--{name} {mean} 不在 [--{name}-min, --{name}-max] 范围内" }
+    PrefixBeyondMax { en: "--prefix-groups {groups} × --prefix-tokens {tokens} is beyond the {max} prefix tokens llm-bench builds", zh: "--prefix-groups {groups} × --prefix-tokens {tokens} 超出了 llm-bench 能构造的 {max} 个前缀 token" }
+    PrefixNeedsIsl { en: "--prefix-groups needs --isl for the unique part of each prompt", zh: "--prefix-groups 需要 --isl 来指定每个 prompt 不重复的部分" }
+    TokenizerNeedsIsl { en: "--tokenizer is for token-exact prompts: add --isl N (or a Mooncake --dataset)", zh: "--tokenizer 用于精确到 token 的 prompt：请加 --isl N（或 Mooncake 格式的 --dataset）" }
+    TraceSpeedNeedsDataset { en: "--trace-speed replays a dataset's timestamps: add --dataset FILE", zh: "--trace-speed 按数据集的时间戳回放：请加 --dataset FILE" }
+    DatasetExcludesIsl { en: "--dataset sets the prompts: drop --isl/--prefix-groups", zh: "prompt 由 --dataset 决定：请去掉 --isl/--prefix-groups" }
+    DatasetIslRange { en: "--dataset-min-isl {lo} is above --dataset-max-isl {hi}", zh: "--dataset-min-isl {lo} 大于 --dataset-max-isl {hi}" }
+    ThinkTimeNeedsTurns { en: "--think-time needs --turns", zh: "--think-time 需要 --turns" }
+    UnknownImageFormat { en: "unknown --image-format `{other}`; use png or jpeg", zh: "未知的 --image-format `{other}`；请用 png 或 jpeg" }
+    ImagesNeedSize { en: "--images-per-request needs --image-size (the pictures llm-bench makes)", zh: "--images-per-request 需要 --image-size（llm-bench 生成的图片）" }
+    UnknownLengthProbe { en: "unknown --length-probe `{other}`; use auto, tokenize or usage", zh: "未知的 --length-probe `{other}`；请用 auto、tokenize 或 usage" }
 
     // --- report.html and compare.html (src/report/html) ---
     HtmlTitle { en: "llm-bench report", zh: "llm-bench 测试报告" }

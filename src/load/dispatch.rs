@@ -367,7 +367,10 @@ impl<'a> Dispatcher<'a> {
             .spawn(move || clock.run())
         {
             // Without its clock the step cannot send on time: it ends here, said in the log.
-            warn_line(&crate::i18n::tr(crate::i18n::Msg::ScheduleThreadFailed, &[("error", &e)]));
+            warn_line(&crate::i18n::tr(
+                crate::i18n::Msg::ScheduleThreadFailed,
+                &[("error", &e)],
+            ));
             self.done_issuing = true;
             return;
         }

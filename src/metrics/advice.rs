@@ -233,7 +233,10 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
             } else if gain < 0.0 {
                 tr(Msg::KneeChanges, &[("pct", &format!("{gain:.1}")), ("margin", &margin)])
             } else {
-                tr(Msg::KneeAddsOnly, &[("pct", &format!("{gain:.1}")), ("margin", &margin)])
+                tr(
+                    Msg::KneeAddsOnly,
+                    &[("pct", &format!("{gain:.1}")), ("margin", &margin)],
+                )
             };
             tr(
                 Msg::AdviceKnee,

@@ -6,8 +6,8 @@
 //! in flight than asked), or when it has no CPU left. The numbers of such a step describe the
 //! client, not the server, and the report says so in plain words.
 
-use crate::i18n::{tr, Msg};
 use super::lag::LagStats;
+use crate::i18n::{tr, Msg};
 use serde::{Deserialize, Serialize};
 
 /// Scheduling lag p99 that always counts as falling behind, whatever the token gap.

@@ -206,10 +206,7 @@ pub fn length_lines(s: &StepStats) -> Vec<String> {
                 )
             })
             .collect();
-        lines.push(format!(
-            "  {}",
-            tr(Msg::StepSessions, &[("turns", &turns.join(" | "))])
-        ));
+        lines.push(format!("  {}", tr(Msg::StepSessions, &[("turns", &turns.join(" | "))])));
     }
     if let Some(sentence) = s
         .prefix_cache

@@ -50,7 +50,10 @@ impl RecordWriter {
                 self.written += 1;
                 self.flush_if_due()
             }
-            Err(e) => self.fail(tr(Msg::CannotWriteAnyMore, &[("path", &self.path.display()), ("error", &e)])),
+            Err(e) => self.fail(tr(
+                Msg::CannotWriteAnyMore,
+                &[("path", &self.path.display()), ("error", &e)],
+            )),
         }
     }
 
@@ -66,7 +69,10 @@ impl RecordWriter {
         self.last_flush = Instant::now();
         let out = self.out.as_mut()?;
         if let Err(e) = out.flush() {
-            return self.fail(tr(Msg::CannotWriteAnyMore, &[("path", &self.path.display()), ("error", &e)]));
+            return self.fail(tr(
+                Msg::CannotWriteAnyMore,
+                &[("path", &self.path.display()), ("error", &e)],
+            ));
         }
         let same_file = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
         if !same_file {
@@ -84,7 +90,8 @@ impl RecordWriter {
 
 /// Reads records back; lines that do not parse (a line cut by a crash) are counted and skipped.
 pub fn read_records(path: &Path) -> Result<(Vec<RequestRecord>, usize), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| tr(Msg::CannotRead, &[("path", &path.display()), ("error", &e)]))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| tr(Msg::CannotRead, &[("path", &path.display()), ("error", &e)]))?;
     let mut records = Vec::new();
     let mut bad = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

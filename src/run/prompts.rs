@@ -3,9 +3,9 @@
 //! usage counts of probe requests, in that order) — and say in the header what was used.
 
 use crate::cli::config::{RunConfig, UsageError};
-use crate::i18n::{tr, Msg};
 use crate::client::probe::{post_root_json, PROBE_HEADER};
 use crate::client::{Client, Endpoint, Outgoing, RequestRecord, Timeouts};
+use crate::i18n::{tr, Msg};
 use crate::load::arrivals::TraceTimes;
 use crate::report::Reporter;
 use crate::workload::dataset::{self, Dataset, DatasetFormat};
@@ -403,9 +403,7 @@ async fn calibrate(
                 method = LengthMethod::Assumed;
                 (candidates, Vec::new(), None, usage.probes)
             }
-            Err(e) => {
-                return Err(UsageError(tr(Msg::NoTokenExactPrompts, &[("error", &e)])))
-            }
+            Err(e) => return Err(UsageError(tr(Msg::NoTokenExactPrompts, &[("error", &e)]))),
         },
     };
     if words.len() < 16 {
