@@ -51,15 +51,15 @@ catalogue! {
     WarnResultsLost { en: "{problem}; the run goes on, and its figures stay on the console and in the log", zh: "{problem}；运行继续，数据仍会显示在控制台并写入日志" }
     StepLabel { en: "step {n}/{total} [{test}] {point}", zh: "第 {n}/{total} 步 [{test}] {point}" }
     ProgressLine { en: "{label}: {done} done, {in_flight} in flight, {failed} failed, {elapsed} s", zh: "{label}：完成 {done}，进行中 {in_flight}，失败 {failed}，{elapsed} 秒" }
-    StopWhenSaturated { en: "--stop-when-saturated: {point} saturated the server; no higher load point is run.", zh: "--stop-when-saturated：{point}已使服务器饱和；不再运行更高的负载点。" }
-    StopErrorBudget { en: "Stopping: {pct}% of the requests at {point} failed, over --max-error-rate {max}%.", zh: "停止：{point}下有 {pct}% 的请求失败，超过了 --max-error-rate {max}%。" }
+    StopWhenSaturated { en: "--stop-when-saturated: {point} saturated the server; no higher load point is run.", zh: "--stop-when-saturated：{point} 已使服务器饱和；不再运行更高的负载点。" }
+    StopErrorBudget { en: "Stopping: {pct}% of the requests at {point} failed, over --max-error-rate {max}%.", zh: "停止：{point} 下有 {pct}% 的请求失败，超过了 --max-error-rate {max}%。" }
     StressLabel { en: "stress, {point}", zh: "压力测试，{point}" }
     IntervalMissing { en: "{n} requests sent before this interval's end were still in flight one interval later; their figures are not in it", zh: "本区间结束前发出的 {n} 个请求在下一个区间结束时仍未完成；它们的数据不计入本区间" }
     StressSummaryHeading { en: "Stress run summary:", zh: "压力测试汇总：" }
     ProbeLabel { en: "probe {n} [{test}] {point}", zh: "探测 {n} [{test}] {point}" }
     ProbeMeets { en: "meets the SLO", zh: "满足 SLO" }
     ProbeFails { en: "fails the SLO: {why}", zh: "不满足 SLO：{why}" }
-    ProbeAt { en: "probe at {point}: {result}", zh: "{point}的探测：{result}" }
+    ProbeAt { en: "probe at {point}: {result}", zh: "{point} 的探测：{result}" }
     AxisRate { en: "rate", zh: "速率" }
     AxisConcurrency { en: "concurrency", zh: "并发" }
     CapacityHeader { en: "Capacity search by {by}: {min} .. {max}, precision {precision}%, SLO {slo}", zh: "按{by}搜索容量：{min} .. {max}，精度 {precision}%，SLO {slo}" }
@@ -158,33 +158,34 @@ catalogue! {
     ScheduleThreadFailed { en: "cannot start the open-loop schedule thread: {error}", zh: "无法启动开环调度线程：{error}" }
     IslOverridesPp { en: "--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored", zh: "--isl 以 token 设定 prompt 长度；-pp {chars}（字符数）被忽略" }
     DatasetOverridesPp { en: "--dataset gives the prompts; -pp is ignored", zh: "prompt 来自 --dataset；-pp 被忽略" }
+    SystemLine { en: "{cpu}{own}, {temp}", zh: "{cpu}{own}，{temp}" }
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
 
     // --- recommendations and sentences (src/metrics) ---
     NothingSucceeded { en: "[{test}] No request succeeded, so there is nothing to recommend.", zh: "[{test}] 没有一个请求成功，无法给出建议。" }
-    CapacityLowestFails { en: "Even the lowest load fails {slo}: at {point} {why}. Lower --min, or check the server.", zh: "即使最低负载也不满足 {slo}：{point}时，{why}。请调低 --min，或检查服务器。" }
+    CapacityLowestFails { en: "Even the lowest load fails {slo}: at {point} {why}. Lower --min, or check the server.", zh: "即使最低负载也不满足 {slo}：{point} 时，{why}。请调低 --min，或检查服务器。" }
     CapacityStoppedBeforeProbe { en: "The search was stopped before any probe finished.", zh: "搜索在任何一次探测完成前就被停止了。" }
     CapacityGoodput { en: " (goodput {rps} req/s, {tps} output tok/s)", zh: "（有效吞吐 {rps} req/s，输出 {tps} tok/s）" }
-    CapacityMeets { en: "Meets {slo} up to {point}{goodput}.", zh: "在{point}及以下满足 {slo}{goodput}。" }
-    CapacityFailsAt { en: " At {point} {why}.", zh: "{point}时，{why}。" }
+    CapacityMeets { en: "Meets {slo} up to {point}{goodput}.", zh: "在{point} 及以下满足 {slo}{goodput}。" }
+    CapacityFailsAt { en: " At {point} {why}.", zh: "{point} 时，{why}。" }
     CapacityStoppedBeforeFail { en: " The search was stopped before a load failed it.", zh: "搜索在找到不满足的负载前就被停止了。" }
     CapacityReachedMax { en: " That is --max: the limit is higher; raise --max to find it.", zh: "这已是 --max：极限更高；请调高 --max 来找到它。" }
-    CapacityNoisy { en: " A second measurement at {point} did not meet it: the server is noisy near its limit, so treat the answer as approximate.", zh: "在{point}的第二次测量未满足：服务器在极限附近波动较大，此结果只能作为近似值。" }
+    CapacityNoisy { en: " A second measurement at {point} did not meet it: the server is noisy near its limit, so treat the answer as approximate.", zh: "在{point} 的第二次测量未满足：服务器在极限附近波动较大，此结果只能作为近似值。" }
     TestAtPoint { en: "{test} at {point}", zh: "{test} 在{point}" }
     AdviceClientBound { en: "llm-bench itself was the bottleneck ({steps}): those figures describe the client, not the server; rerun them with more client cores (--threads) or spread over more machines.", zh: "瓶颈是 llm-bench 自己（{steps}）：这些数据反映的是客户端而不是服务器；请用更多客户端核（--threads）或更多机器重新测试。" }
-    AdviceErrorsStart { en: "Errors start at {point}: {failed} of {total} requests failed (mostly {class}, {count}).", zh: "从{point}开始出现错误：{total} 个请求中有 {failed} 个失败（主要是 {class}，{count} 个）。" }
+    AdviceErrorsStart { en: "Errors start at {point}: {failed} of {total} requests failed (mostly {class}, {count}).", zh: "从{point} 开始出现错误：{total} 个请求中有 {failed} 个失败（主要是 {class}，{count} 个）。" }
     AdviceCache { en: "The server reused cached prompts for {cached} of {ok} requests, so prefill and TTFT are flattered; rerun with --extra-body '{\"cache_prompt\": false}' (llama.cpp) to measure new prompts.", zh: "服务器对 {ok} 个请求中的 {cached} 个复用了缓存的 prompt，预填充和 TTFT 因此偏好；要测量新 prompt，请加 --extra-body '{\"cache_prompt\": false}'（llama.cpp）重新运行。" }
-    AdviceSaturated { en: "The server saturated at {point}: requests piled up until the backlog limit ({limit}) ended the step; it cannot sustain that rate.", zh: "服务器在{point}时饱和：请求不断积压，直到积压上限（{limit}）结束了该步；它撑不住这个速率。" }
-    AdviceOverload { en: "At {point} the server completed {done} req/s of the {sent} sent: past its capacity, requests queue and latency from the intended send grows.", zh: "在{point}时，服务器只完成了发送的 {sent} req/s 中的 {done} req/s：超出其容量后，请求排队，从计划发送时刻算起的延迟不断增长。" }
+    AdviceSaturated { en: "The server saturated at {point}: requests piled up until the backlog limit ({limit}) ended the step; it cannot sustain that rate.", zh: "服务器在{point} 时饱和：请求不断积压，直到积压上限（{limit}）结束了该步；它撑不住这个速率。" }
+    AdviceOverload { en: "At {point} the server completed {done} req/s of the {sent} sent: past its capacity, requests queue and latency from the intended send grows.", zh: "在{point} 时，服务器只完成了发送的 {sent} req/s 中的 {done} req/s：超出其容量后，请求排队，从计划发送时刻算起的延迟不断增长。" }
     AdviceBestPrefill { en: ", each request prefilled at {tps} tok/s", zh: "，每个请求的预填充速度 {tps} tok/s" }
     AdviceBestConnection { en: ", each connection at {tps} tok/s", zh: "，每个连接 {tps} tok/s" }
-    AdviceBest { en: "Best throughput: {tps} {unit} at {point}{speed}.", zh: "最高吞吐：{point}时 {tps} {unit}{speed}。" }
+    AdviceBest { en: "Best throughput: {tps} {unit} at {point}{speed}.", zh: "最高吞吐：{point} 时 {tps} {unit}{speed}。" }
     AdviceMoreConcurrency { en: "More concurrency", zh: "更高的并发" }
     AdviceHigherRate { en: "A higher rate", zh: "更高的速率" }
     KneeLowers { en: "lowers it by {pct}%", zh: "反而下降 {pct}%" }
     KneeChanges { en: "changes it by {pct}% (within {margin}%)", zh: "变化 {pct}%（在 {margin}% 以内）" }
     KneeAddsOnly { en: "adds only {pct}% (less than {margin}%)", zh: "只增加 {pct}%（不到 {margin}%）" }
-    AdviceKnee { en: "Throughput stops growing at {point} ({tps} {unit}): going to {next} {change}. {more} beyond {knee} mostly adds waiting.", zh: "吞吐在{point}时不再增长（{tps} {unit}）：升到 {next} 时{change}。超过 {knee} 后，{more}主要只会增加等待。" }
+    AdviceKnee { en: "Throughput stops growing at {point} ({tps} {unit}): going to {next} {change}. {more} beyond {knee} mostly adds waiting.", zh: "吞吐在{point} 时不再增长（{tps} {unit}）：升到 {next} 时{change}。超过 {knee} 后，{more}主要只会增加等待。" }
     AdviceGrowsAtCapacity { en: "Throughput still grows at the last step ({point}, {tps} {unit}), but the server completed only {done} of the {sent} req/s sent there: it is at its capacity, and higher rates only queue.", zh: "吞吐在最后一步仍在增长（{point}，{tps} {unit}），但服务器在那里只完成了发送的 {sent} req/s 中的 {done}：它已达到容量，更高的速率只会排队。" }
     AdviceStillGrows { en: "Throughput still grows at the last step ({point}, {tps} {unit}): continue raising the load to find the limit.", zh: "吞吐在最后一步仍在增长（{point}，{tps} {unit}）：请继续提高负载以找到极限。" }
     SloWhySaturated { en: "the server saturated (the backlog limit was reached)", zh: "服务器饱和（达到了积压上限）" }
@@ -195,12 +196,12 @@ catalogue! {
     SloWhyObjective { en: "{metric} was {actual} (limit {limit})", zh: "{metric} 为 {actual}（上限 {limit}）" }
     SloWhyAttainment { en: "only {pct}% of the requests met every threshold (needed {needed}%)", zh: "只有 {pct}% 的请求满足全部阈值（要求 {needed}%）" }
     AdviceAttainment { en: ", {pct}% of requests good, goodput {rps} req/s", zh: "，{pct}% 的请求达标，有效吞吐 {rps} req/s" }
-    AdviceSloBreaks { en: "The highest tested load that meets {slo} is {point}{attainment}; at {bad} {why} — that breaks first.", zh: "满足 {slo} 的最高测试负载是{point}{attainment}；到{bad}时，{why}——这是最先被打破的。" }
+    AdviceSloBreaks { en: "The highest tested load that meets {slo} is {point}{attainment}; at {bad} {why} — that breaks first.", zh: "满足 {slo} 的最高测试负载是{point}{attainment}；到{bad} 时，{why}——这是最先被打破的。" }
     AdviceSloHighestMeets { en: "The highest tested load, {point}, meets {slo}{attainment}: raise the load to find the limit.", zh: "测试的最高负载（{point}）满足 {slo}{attainment}：请提高负载以找到极限。" }
-    AdviceSloNone { en: "No step meets {slo}: already at {bad} {why}.", zh: "没有一步满足 {slo}：在{bad}时就已不满足，{why}。" }
-    AdviceMinTpsFalls { en: "Per-connection speed falls below --min-tps {target} at {bad} ({bad_tps} tok/s). The highest load that meets it is {point} ({tps} tok/s per connection, {total} tok/s in total).", zh: "在{bad}时，每连接速度低于 --min-tps {target}（{bad_tps} tok/s）。满足它的最高负载是{point}（每连接 {tps} tok/s，总计 {total} tok/s）。" }
+    AdviceSloNone { en: "No step meets {slo}: already at {bad} {why}.", zh: "没有一步满足 {slo}：在{bad} 时就已不满足，{why}。" }
+    AdviceMinTpsFalls { en: "Per-connection speed falls below --min-tps {target} at {bad} ({bad_tps} tok/s). The highest load that meets it is {point} ({tps} tok/s per connection, {total} tok/s in total).", zh: "在{bad} 时，每连接速度低于 --min-tps {target}（{bad_tps} tok/s）。满足它的最高负载是{point}（每连接 {tps} tok/s，总计 {total} tok/s）。" }
     AdviceMinTpsAll { en: "Every step meets --min-tps {target}; the highest tested load, {point}, gives {tps} tok/s per connection.", zh: "每一步都满足 --min-tps {target}；测试的最高负载（{point}）每连接 {tps} tok/s。" }
-    AdviceMinTpsNone { en: "No step meets --min-tps {target}: even {point} gives {tps} tok/s per connection.", zh: "没有一步满足 --min-tps {target}：即使在{point}时每连接也只有 {tps} tok/s。" }
+    AdviceMinTpsNone { en: "No step meets --min-tps {target}: even {point} gives {tps} tok/s per connection.", zh: "没有一步满足 --min-tps {target}：即使在{point} 时每连接也只有 {tps} tok/s。" }
     AdviceSpread { en: "Connections run at very different speeds at {points}: contention in the server, or network jitter.", zh: "在 {points} 时各连接速度差异很大：服务器内部存在争用，或网络抖动。" }
     AdviceLowEfficiency { en: "Efficiency is below 80% at {points}: time to first token or queueing takes a large share of each step, so scaling is limited.", zh: "在 {points} 时效率低于 80%：首 token 时间或排队占了每步的很大一部分，扩展性因此受限。" }
     AdviceScalesWell { en: "Efficiency is at least 95% at every step: the server scales well over this range.", zh: "每一步的效率都不低于 95%：服务器在这个范围内扩展良好。" }
@@ -209,7 +210,7 @@ catalogue! {
     DriftWorse { en: "worse", zh: "变差" }
     DriftBetter { en: "better", zh: "变好" }
     DriftThroughput { en: "throughput", zh: "吞吐" }
-    DriftLine { en: "{name} {verdict}: {a} → {b} {unit} ({change}%) between {span}.", zh: "{name}{verdict}：{span}从 {a} 变为 {b} {unit}（{change}%）。" }
+    DriftLine { en: "{name} {verdict}: {a} → {b} {unit} ({change}%) between {span}.", zh: "{name} {verdict}：{span}从 {a} 变为 {b} {unit}（{change}%）。" }
     DriftErrors { en: "error rate: {a}% → {b}% between {span}.", zh: "错误率：{span}从 {a}% 变为 {b}%。" }
     LengthProof { en: "{kind} asked {asked}, got {mean} ({min}–{max}): {within_1}% within ±1 token, {within_2}% within ±2% ({n} requests)", zh: "{kind} 要求 {asked}，实际 {mean}（{min}–{max}）：{within_1}% 在 ±1 token 内，{within_2}% 在 ±2% 内（{n} 个请求）" }
     IslMoreTokens { en: "the server adds more tokens around the prompt than measured before the run (a chat template that grew, a system prompt, images); give --tokenizer or check the template", zh: "服务器在 prompt 周围添加的 token 比运行前测得的多（聊天模板变长、系统提示词、图片）；请给出 --tokenizer 或检查模板" }

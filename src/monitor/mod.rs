@@ -60,7 +60,7 @@ impl SystemSummary {
             Some(t) => tr(Msg::SystemTemp, &[("c", &format!("{t:.0}"))]),
             None => tr(Msg::SystemNoTemp, &[]),
         };
-        format!("{cpu}{own}, {temp}")
+        tr(Msg::SystemLine, &[("cpu", &cpu), ("own", &own), ("temp", &temp)])
     }
 }
 
