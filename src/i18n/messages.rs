@@ -158,7 +158,6 @@ catalogue! {
     ScheduleThreadFailed { en: "cannot start the open-loop schedule thread: {error}", zh: "无法启动开环调度线程：{error}" }
     IslOverridesPp { en: "--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored", zh: "--isl 以 token 设定 prompt 长度；-pp {chars}（字符数）被忽略" }
     DatasetOverridesPp { en: "--dataset gives the prompts; -pp is ignored", zh: "prompt 来自 --dataset；-pp 被忽略" }
-    SystemLine { en: "{cpu}{own}, {temp}", zh: "{cpu}{own}，{temp}" }
     RunResultsIn { en: "Results in {dir}", zh: "结果保存在 {dir}" }
 
     // --- recommendations and sentences (src/metrics) ---

@@ -60,7 +60,12 @@ impl SystemSummary {
             Some(t) => tr(Msg::SystemTemp, &[("c", &format!("{t:.0}"))]),
             None => tr(Msg::SystemNoTemp, &[]),
         };
-        tr(Msg::SystemLine, &[("cpu", &cpu), ("own", &own), ("temp", &temp)])
+        // Punctuation, not a sentence: the full-width comma in Chinese.
+        let comma = match crate::i18n::lang() {
+            crate::i18n::Lang::Zh => "，",
+            crate::i18n::Lang::En => ", ",
+        };
+        format!("{cpu}{own}{comma}{temp}")
     }
 }
 
