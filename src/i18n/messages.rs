@@ -102,8 +102,8 @@ catalogue! {
     SloGood { en: "{pct}% of requests good, goodput {rps} req/s, {tps} tok/s", zh: "{pct}% 的请求达标，有效吞吐 {rps} req/s、{tps} tok/s" }
     SloCheckOk { en: "ok", zh: "通过" }
     SloCheckFail { en: "FAIL", zh: "未通过" }
-    SloMeets { en: "meets", zh: "满足" }
-    SloFails { en: "FAILS", zh: "不满足" }
+    SloMeets { en: "meets: ", zh: "满足：" }
+    SloFails { en: "FAILS: ", zh: "不满足：" }
     SloLine { en: "SLO: {parts}", zh: "SLO 情况：{parts}" }
     ErrorsHeading { en: "Errors (distinct messages, with counts):", zh: "错误（按不同消息归并，附次数）：" }
     ErrorsMore { en: "… and {n} more distinct messages in summary.json (error_samples)", zh: "……另有 {n} 条不同的消息见 summary.json（error_samples）" }

@@ -365,7 +365,7 @@ fn slo_line(s: &StepStats) -> Option<String> {
             })
             .collect();
         let verdict = tr(if verdict.pass { Msg::SloMeets } else { Msg::SloFails }, &[]);
-        parts.push(format!("{verdict}: {}", checks.join(", ")));
+        parts.push(format!("{verdict}{}", checks.join(", ")));
     }
     Some(format!("  {}", tr(Msg::SloLine, &[("parts", &parts.join(" | "))])))
 }
