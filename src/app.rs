@@ -22,6 +22,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };
+    crate::i18n::set_lang(cli.lang.map_or_else(crate::i18n::Lang::from_env, Into::into));
     let threads = match &cli.command {
         None => cli.run.threads,
         Some(Command::Capacity(args)) => args.run.threads,
@@ -42,7 +43,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
         builder.enable_all();
         match builder.build() {
             Ok(r) => r,
-            Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
+            Err(e) => return fail(2, &crate::i18n::tr(crate::i18n::Msg::RuntimeFailed, &[("error", &e)])),
         }
     };
     let result = runtime.block_on(async move {
@@ -86,7 +87,10 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("llm-bench: error: {message}");
+    eprintln!(
+        "llm-bench: {}",
+        crate::i18n::tr(crate::i18n::Msg::ErrorLine, &[("error", &message)])
+    );
     ExitCode::from(code)
 }
 

@@ -22,7 +22,7 @@ pub fn demo_sim_config() -> SimConfig {
 pub async fn run(args: DemoArgs) -> anyhow::Result<crate::run::Outcome> {
     let sim = crate::sim::start(demo_sim_config()).await?;
     let url = sim.base_url();
-    println!("Demo: built-in simulator at {url} (batch of 16 sequences; expect a knee near concurrency 16)");
+    println!("{}", crate::i18n::tr(crate::i18n::Msg::DemoLine, &[("url", &url)]));
     let out = args.out.unwrap_or_else(|| crate::cli::config::default_out_dir("demo-"));
     let argv: Vec<String> = [
         "llm-bench",

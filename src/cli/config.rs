@@ -240,24 +240,18 @@ fn tests_from(args: &RunArgs) -> Vec<TestKind> {
 fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind>, UsageError> {
     if ApiKind::from(args.endpoint) != ApiKind::Embeddings {
         if args.embed_batch != 1 {
-            return Err(usage("--embed-batch is for --endpoint embeddings"));
+            return Err(usage(tr(Msg::EmbedBatchNeedsEmbeddings, &[])));
         }
         return Ok(tests);
     }
     if args.workload.turns.is_some() {
-        return Err(usage(
-            "--turns makes conversations; embeddings requests have none: drop --turns",
-        ));
+        return Err(usage(tr(Msg::EmbeddingsNoTurns, &[])));
     }
     if tests.contains(&TestKind::Multimodal) {
-        return Err(usage(
-            "--endpoint embeddings has no multimodal test; drop -mm (the text tests send embeddings requests)",
-        ));
+        return Err(usage(tr(Msg::EmbeddingsNoMultimodal, &[])));
     }
     if args.input && args.output {
-        return Err(usage(
-            "with --endpoint embeddings -i and -o send the same embeddings request; give one of them",
-        ));
+        return Err(usage(tr(Msg::EmbeddingsOneTest, &[])));
     }
     if let Some(slo) = args.slo.as_deref() {
         let slo = Slo::parse(slo).map_err(usage)?;
@@ -266,9 +260,7 @@ fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind
             .chain(slo.percentiles())
             .any(|o| o.metric != crate::metrics::slo::SloMetric::E2e)
         {
-            return Err(usage(
-                "--endpoint embeddings has no TTFT, TPOT or ITL: its --slo can bound only e2e, e.g. --slo e2e_p99=500ms",
-            ));
+            return Err(usage(tr(Msg::EmbeddingsSloE2eOnly, &[])));
         }
     }
     Ok(vec![if args.output { TestKind::Output } else { TestKind::Input }])
@@ -276,7 +268,7 @@ fn embeddings_tests(args: &RunArgs, tests: Vec<TestKind>) -> Result<Vec<TestKind
 
 fn stress_duration(args: &RunArgs) -> Result<Option<Duration>, UsageError> {
     match (args.duration, args.duration_hours) {
-        (Some(_), h) if h > 0.0 => Err(usage("give either -d/--duration-hours or --duration, not both")),
+        (Some(_), h) if h > 0.0 => Err(usage(tr(Msg::DurationTwice, &[]))),
         (Some(d), _) => Ok(Some(d)),
         (None, h) if h > 0.0 => Ok(Some(Duration::from_secs_f64(h * 3600.0))),
         (None, _) => Ok(None),
@@ -285,10 +277,13 @@ fn stress_duration(args: &RunArgs) -> Result<Option<Duration>, UsageError> {
 
 fn shorter_than(warmup: Duration, what: &str, length: Duration) -> Result<(), UsageError> {
     if warmup >= length {
-        return Err(usage(format!(
-            "--warmup ({}) must be shorter than {what} ({})",
-            humantime::format_duration(warmup),
-            humantime::format_duration(length)
+        return Err(usage(tr(
+            Msg::WarmupTooLong,
+            &[
+                ("warmup", &humantime::format_duration(warmup)),
+                ("what", &what),
+                ("length", &humantime::format_duration(length)),
+            ],
         )));
     }
     Ok(())
@@ -299,32 +294,24 @@ fn mode_from(args: &RunArgs) -> Result<Mode, UsageError> {
     let rates = args.rate.clone().map(|r| r.0).unwrap_or_default();
     if let Some(duration) = stress_duration(args)? {
         if args.step_duration.is_some() {
-            return Err(usage(
-                "--step-duration is for step mode; a stress run (-d/--duration) already runs back to back",
-            ));
+            return Err(usage(tr(Msg::StepDurationStepOnly, &[])));
         }
         if args.requests.is_some() {
-            return Err(usage(
-                "--requests is for step mode; a stress run (-d/--duration) runs for its duration",
-            ));
+            return Err(usage(tr(Msg::RequestsStepOnly, &[])));
         }
-        shorter_than(args.warmup + args.ramp_up, "the stress run", duration)?;
+        shorter_than(args.warmup + args.ramp_up, &tr(Msg::WhatStressRun, &[]), duration)?;
         let point = match rates.as_slice() {
             [] => LoadPoint::Concurrency(args.start_threads),
             [rate] => LoadPoint::Rate(*rate),
-            _ => {
-                return Err(usage(
-                    "a stress run takes one --rate; give a list for a step sweep instead",
-                ))
-            }
+            _ => return Err(usage(tr(Msg::StressOneRate, &[]))),
         };
         return Ok(Mode::Stress { point, duration });
     }
     let points: Vec<LoadPoint> = if rates.is_empty() {
         if args.end_threads < args.start_threads {
-            return Err(usage(format!(
-                "-et/--end-threads ({}) is smaller than -st/--start-threads ({}); the last step must be at least the first",
-                args.end_threads, args.start_threads
+            return Err(usage(tr(
+                Msg::EndBelowStart,
+                &[("end", &args.end_threads), ("start", &args.start_threads)],
             )));
         }
         (args.start_threads..=args.end_threads)
@@ -344,23 +331,15 @@ fn mode_from(args: &RunArgs) -> Result<Mode, UsageError> {
 /// connection.
 fn step_stop(args: &RunArgs, open: bool) -> Result<Option<Stop>, UsageError> {
     match (args.requests, args.step_duration) {
-        (Some(_), Some(_)) => Err(usage(
-            "give either --requests or --step-duration, not both: a step ends after a number of requests or after a time",
-        )),
+        (Some(_), Some(_)) => Err(usage(tr(Msg::RequestsOrDurationWhy, &[]))),
         (Some(n), None) => Ok(Some(Stop::Requests(n))),
         (None, Some(d)) => {
             shorter_than(args.warmup, "--step-duration", d)?;
             Ok(Some(Stop::For(d)))
         }
-        (None, None) if open => Err(usage(
-            "a --rate step needs a length: add --step-duration (e.g. 30s) or --requests (e.g. 200)",
-        )),
-        (None, None) if !args.warmup.is_zero() => Err(usage(
-            "--warmup needs --step-duration or --requests (or a stress run): a one-request-per-connection step has no time to warm up",
-        )),
-        (None, None) if !args.ramp_up.is_zero() => Err(usage(
-            "--ramp-up needs --step-duration or --requests (or a stress run): a one-request-per-connection step has nothing to ramp",
-        )),
+        (None, None) if open => Err(usage(tr(Msg::RateStepNeedsLength, &[]))),
+        (None, None) if !args.warmup.is_zero() => Err(usage(tr(Msg::WarmupNeedsLength, &[]))),
+        (None, None) if !args.ramp_up.is_zero() => Err(usage(tr(Msg::RampUpNeedsLength, &[]))),
         (None, None) => Ok(None),
     }
 }
@@ -377,9 +356,7 @@ fn load_settings_from(args: &RunArgs) -> Result<LoadSettings, UsageError> {
             (args.stop_when_saturated, "--stop-when-saturated"),
         ] {
             if given {
-                return Err(usage(format!(
-                    "{flag} is for open-loop runs: add --rate (requests per second); a closed loop's concurrency is -st"
-                )));
+                return Err(usage(tr(Msg::OpenLoopFlag, &[("flag", &flag)])));
             }
         }
     }
@@ -409,12 +386,9 @@ fn endpoint_from(args: &RunArgs, proxies: ProxyEnv) -> Result<(Endpoint, bool, V
         .or_else(|| std::env::var("LLM_BENCH_API_KEY").ok().filter(|k| !k.is_empty()));
     let mut headers = Vec::new();
     for raw in &args.header {
-        let (name, value) = raw.split_once(':').ok_or_else(|| {
-            usage(format!(
-                "-H expects `Name: value`, got `{}`",
-                raw.split(':').next().unwrap_or("")
-            ))
-        })?;
+        let (name, value) = raw
+            .split_once(':')
+            .ok_or_else(|| usage(tr(Msg::HeaderFormat, &[("got", &raw.split(':').next().unwrap_or(""))])))?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     // The file is checked whatever the URL, so a mistake shows before it matters.
@@ -454,17 +428,13 @@ fn check_repeat(repeat: u32, mode: &Mode) -> Result<(), UsageError> {
 
 fn check_intervals(args: &RunArgs) -> Result<(), UsageError> {
     if args.monitor_interval < Duration::from_millis(200) {
-        return Err(usage(
-            "--monitor-interval must be at least 200ms (CPU use is measured between two samples)",
-        ));
+        return Err(usage(tr(Msg::MonitorIntervalTooShort, &[])));
     }
     if args.report_interval < Duration::from_secs(1) {
-        return Err(usage("--report-interval must be at least 1s"));
+        return Err(usage(tr(Msg::ReportIntervalTooShort, &[])));
     }
     if args.model.as_ref().is_some_and(|m| m.trim().is_empty()) {
-        return Err(usage(
-            "--model is empty; give a model name or leave it out to ask the server",
-        ));
+        return Err(usage(tr(Msg::ModelEmpty, &[])));
     }
     Ok(())
 }
@@ -487,9 +457,7 @@ impl RunConfig {
             (self.load.stop_when_saturated, "--stop-when-saturated"),
         ] {
             if given {
-                return Err(usage(format!(
-                    "{flag} is for open-loop runs, and the dataset has no timestamps to replay: add --rate, or drop {flag}"
-                )));
+                return Err(usage(tr(Msg::OpenLoopFlagNoTimestamps, &[("flag", &flag)])));
             }
         }
         Ok(())
@@ -523,18 +491,14 @@ impl RunConfig {
     pub fn for_capacity(cap: CapacityArgs, proxies: ProxyEnv) -> Result<Self, UsageError> {
         let args = cap.run;
         if args.rate.is_some() || stress_duration(&args)?.is_some() {
-            return Err(usage(
-                "capacity chooses its own load points: drop --rate and -d/--duration (use --by, --min and --max)",
-            ));
+            return Err(usage(tr(Msg::CapacityOwnPoints, &[])));
         }
         if args.slo.is_none() {
-            return Err(usage(
-                "capacity needs --slo, e.g. --slo ttft_p99=500ms,tpot_p99=50ms: the search looks for the highest load that meets it",
-            ));
+            return Err(usage(tr(Msg::CapacityNeedsSlo, &[])));
         }
         let tests = tests_from(&args);
         if tests.len() > 1 && (args.input || args.output || args.multimodal) {
-            return Err(usage("capacity searches with one test: give one of -i, -o or -mm"));
+            return Err(usage(tr(Msg::CapacityOneTest, &[])));
         }
         let tests = if tests.len() > 1 { vec![TestKind::Output] } else { tests };
         let by = match cap.by {
@@ -542,9 +506,7 @@ impl RunConfig {
             SearchAxis::Concurrency => LoadAxis::Concurrency,
         };
         if by == LoadAxis::Concurrency && args.max_concurrency.is_some() {
-            return Err(usage(
-                "--max-concurrency is for a search by rate; with --by concurrency the probes are concurrencies",
-            ));
+            return Err(usage(tr(Msg::CapacityMaxConcurrencyByRate, &[])));
         }
         let (default_min, default_max) = match by {
             LoadAxis::Rate => (1.0, 1000.0),
@@ -557,16 +519,16 @@ impl RunConfig {
             max = max.round().max(1.0);
         }
         if max < min {
-            return Err(usage(format!("--max ({max}) is below --min ({min})")));
+            return Err(usage(tr(Msg::MaxBelowMin, &[("max", &max), ("min", &min)])));
         }
         let stop = match (args.requests, args.step_duration) {
-            (Some(_), Some(_)) => return Err(usage("give either --requests or --step-duration, not both")),
+            (Some(_), Some(_)) => return Err(usage(tr(Msg::RequestsOrDuration, &[]))),
             (Some(n), None) => Stop::Requests(n),
             (None, Some(d)) => Stop::For(d),
             (None, None) => Stop::For(Duration::from_secs(10)),
         };
         if let Stop::For(d) = stop {
-            shorter_than(args.warmup, "each probe (--step-duration)", d)?;
+            shorter_than(args.warmup, &tr(Msg::WhatEachProbe, &[]), d)?;
         }
         let mode = Mode::Capacity(CapacitySpec {
             by,
@@ -593,9 +555,7 @@ impl RunConfig {
     fn build(args: RunArgs, proxies: ProxyEnv, tests: Vec<TestKind>, mode: Mode) -> Result<Self, UsageError> {
         let tests = embeddings_tests(&args, tests)?;
         if tests.contains(&TestKind::Multimodal) && ApiKind::from(args.endpoint) == ApiKind::Completions {
-            return Err(usage(
-                "the multimodal test needs the chat endpoint; drop --endpoint completions or -mm",
-            ));
+            return Err(usage(tr(Msg::MultimodalNeedsChat, &[])));
         }
         let image = if tests.contains(&TestKind::Multimodal) && args.workload.image_size.is_none() {
             Some(ImageData::load(&args.image_path).map_err(usage)?)
@@ -611,15 +571,13 @@ impl RunConfig {
             || matches!(mode, Mode::Capacity(_));
         let mut notices = Vec::new();
         if let (Some(_), Some(chars)) = (prompts.isl, args.prompt_length) {
-            notices.push(format!(
-                "--isl sets the prompt length in tokens; -pp {chars} (characters) is ignored"
-            ));
+            notices.push(tr(Msg::IslOverridesPp, &[("chars", &chars)]));
         }
         if let (Some(_), true) = (&prompts.dataset, args.prompt_length.is_some()) {
-            notices.push("--dataset gives the prompts; -pp is ignored".to_string());
+            notices.push(tr(Msg::DatasetOverridesPp, &[]));
         }
         if prompts.images.is_some() && !tests.contains(&TestKind::Multimodal) {
-            return Err(usage("--image-size makes the multimodal test's images: add -mm"));
+            return Err(usage(tr(Msg::ImageSizeNeedsMultimodal, &[])));
         }
         let slo = args.slo.as_deref().map(Slo::parse).transpose().map_err(usage)?;
         check_repeat(args.repeat, &mode)?;

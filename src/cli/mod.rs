@@ -31,6 +31,28 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Language of console and log lines, recommendations and the report (default: from
+    /// LC_ALL, LC_MESSAGES or LANG; English otherwise).
+    #[arg(long = "lang", value_name = "LANG", value_enum, global = true)]
+    pub lang: Option<LangArg>,
+}
+
+/// `--lang`: the clap side of [`crate::i18n::Lang`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    /// English.
+    En,
+    /// Simplified Chinese (简体中文).
+    Zh,
+}
+
+impl From<LangArg> for crate::i18n::Lang {
+    fn from(arg: LangArg) -> Self {
+        match arg {
+            LangArg::En => crate::i18n::Lang::En,
+            LangArg::Zh => crate::i18n::Lang::Zh,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 use super::config::UsageError;
 use super::parse;
+use crate::i18n::{tr, Msg};
 use crate::workload::dataset::DatasetFormat;
 use crate::workload::plan::{DatasetPlan, LengthProbe, PrefixPlan, PromptPlan, SessionPlan, SynthImages};
 use crate::workload::tokens::LengthDist;
@@ -103,14 +104,15 @@ fn length(
 ) -> Result<Option<LengthDist>, UsageError> {
     for v in [n, min, max].into_iter().flatten() {
         if v > MAX_TOKENS {
-            return Err(usage(format!(
-                "--{name} {v} is beyond the {MAX_TOKENS} tokens llm-bench builds"
+            return Err(usage(tr(
+                Msg::LengthBeyondMax,
+                &[("name", &name), ("v", &v), ("max", &MAX_TOKENS)],
             )));
         }
     }
     let Some(mean) = n else {
         if std.is_some() || min.is_some() || max.is_some() {
-            return Err(usage(format!("--{name}-std/-min/-max need --{name}")));
+            return Err(usage(tr(Msg::LengthSpreadNeedsMean, &[("name", &name)])));
         }
         return Ok(None);
     };
@@ -121,16 +123,15 @@ fn length(
     };
     if min > max {
         return Err(usage(match (std > 0.0, max == mean) {
-            (false, true) => {
-                format!("--{name}-min {min} is above --{name} {mean}: lower it, or give --{name}-std for a spread")
-            }
-            _ => format!("--{name}-min {min} is above --{name}-max {max}"),
+            (false, true) => tr(
+                Msg::LengthMinAboveMean,
+                &[("name", &name), ("min", &min), ("mean", &mean)],
+            ),
+            _ => tr(Msg::LengthMinAboveMax, &[("name", &name), ("min", &min), ("max", &max)]),
         }));
     }
     if std == 0.0 && !(min..=max).contains(&mean) {
-        return Err(usage(format!(
-            "--{name} {mean} is outside [--{name}-min, --{name}-max]"
-        )));
+        return Err(usage(tr(Msg::LengthOutside, &[("name", &name), ("mean", &mean)])));
     }
     Ok(Some(LengthDist { mean, std, min, max }))
 }
@@ -141,31 +142,27 @@ impl WorkloadArgs {
         let osl = length("osl", self.osl, self.osl_std, self.osl_min, self.osl_max)?;
         let prefix = match (self.prefix_groups, self.prefix_tokens) {
             (Some(groups), Some(tokens)) if u64::from(groups).saturating_mul(tokens) > 5 * MAX_TOKENS => {
-                return Err(usage(format!(
-                    "--prefix-groups {groups} × --prefix-tokens {tokens} is beyond the {} prefix tokens llm-bench builds",
-                    5 * MAX_TOKENS
+                return Err(usage(tr(
+                    Msg::PrefixBeyondMax,
+                    &[("groups", &groups), ("tokens", &tokens), ("max", &(5 * MAX_TOKENS))],
                 )))
             }
             (Some(groups), Some(tokens)) => Some(PrefixPlan { groups, tokens }),
             _ => None,
         };
         if prefix.is_some() && isl.is_none() {
-            return Err(usage("--prefix-groups needs --isl for the unique part of each prompt"));
+            return Err(usage(tr(Msg::PrefixNeedsIsl, &[])));
         }
         if self.tokenizer.is_some() && isl.is_none() && self.dataset.is_none() {
-            return Err(usage(
-                "--tokenizer is for token-exact prompts: add --isl N (or a Mooncake --dataset)",
-            ));
+            return Err(usage(tr(Msg::TokenizerNeedsIsl, &[])));
         }
         if self.trace_speed != 1.0 && self.dataset.is_none() {
-            return Err(usage(
-                "--trace-speed replays a dataset's timestamps: add --dataset FILE",
-            ));
+            return Err(usage(tr(Msg::TraceSpeedNeedsDataset, &[])));
         }
         let dataset = match &self.dataset {
             Some(path) => {
                 if isl.is_some() || prefix.is_some() {
-                    return Err(usage("--dataset sets the prompts: drop --isl/--prefix-groups"));
+                    return Err(usage(tr(Msg::DatasetExcludesIsl, &[])));
                 }
                 let format = match &self.dataset_format {
                     Some(name) => {
@@ -175,7 +172,7 @@ impl WorkloadArgs {
                 };
                 if let (Some(lo), Some(hi)) = (self.dataset_min_isl, self.dataset_max_isl) {
                     if lo > hi {
-                        return Err(usage(format!("--dataset-min-isl {lo} is above --dataset-max-isl {hi}")));
+                        return Err(usage(tr(Msg::DatasetIslRange, &[("lo", &lo), ("hi", &hi)])));
                     }
                 }
                 Some(DatasetPlan {
@@ -197,7 +194,7 @@ impl WorkloadArgs {
                 think_std: self.think_time_std,
             }),
             None if !self.think_time.is_zero() || !self.think_time_std.is_zero() => {
-                return Err(usage("--think-time needs --turns"))
+                return Err(usage(tr(Msg::ThinkTimeNeedsTurns, &[])))
             }
             None => None,
         };
@@ -208,7 +205,7 @@ impl WorkloadArgs {
                 let format = match self.image_format.to_ascii_lowercase().as_str() {
                     "png" => "png",
                     "jpeg" | "jpg" => "jpeg",
-                    other => return Err(usage(format!("unknown --image-format `{other}`; use png or jpeg"))),
+                    other => return Err(usage(tr(Msg::UnknownImageFormat, &[("other", &other)]))),
                 };
                 Some(SynthImages {
                     width,
@@ -217,22 +214,14 @@ impl WorkloadArgs {
                     per_request: self.images_per_request,
                 })
             }
-            None if self.images_per_request != 1 => {
-                return Err(usage(
-                    "--images-per-request needs --image-size (the pictures llm-bench makes)",
-                ))
-            }
+            None if self.images_per_request != 1 => return Err(usage(tr(Msg::ImagesNeedSize, &[]))),
             None => None,
         };
         let length_probe = match self.length_probe.to_ascii_lowercase().as_str() {
             "auto" => LengthProbe::Auto,
             "tokenize" => LengthProbe::Tokenize,
             "usage" => LengthProbe::Usage,
-            other => {
-                return Err(usage(format!(
-                    "unknown --length-probe `{other}`; use auto, tokenize or usage"
-                )))
-            }
+            other => return Err(usage(tr(Msg::UnknownLengthProbe, &[("other", &other)]))),
         };
         Ok(PromptPlan {
             length_probe,

@@ -40,6 +40,14 @@ impl Lang {
         }
     }
 
+    /// The value of `--lang` and of summary.json's `config.lang`: `en` or `zh`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
     /// The HTML `lang` attribute.
     pub fn code(self) -> &'static str {
         match self {

@@ -367,7 +367,10 @@ impl<'a> Dispatcher<'a> {
             .spawn(move || clock.run())
         {
             // Without its clock the step cannot send on time: it ends here, said in the log.
-            warn_line(&format!("cannot start the open-loop schedule thread: {e}"));
+            warn_line(&crate::i18n::tr(
+                crate::i18n::Msg::ScheduleThreadFailed,
+                &[("error", &e)],
+            ));
             self.done_issuing = true;
             return;
         }
@@ -752,7 +755,10 @@ impl AlarmClock {
 }
 
 fn warn_line(message: &str) {
-    eprintln!("llm-bench: warning: {message}");
+    eprintln!(
+        "llm-bench: {}",
+        crate::i18n::tr(crate::i18n::Msg::WarningLine, &[("text", &message)])
+    );
 }
 
 async fn sleep_until_or_never(at: Option<Instant>) {

@@ -87,6 +87,16 @@ impl fmt::Display for LoadPoint {
 }
 
 impl LoadPoint {
+    /// The point in a sentence, in the process's language: "concurrency 16" (并发 16) or
+    /// "8 req/s". [`Display`](fmt::Display) stays English for keys and file names.
+    pub fn in_words(&self) -> String {
+        use crate::i18n::{tr, Msg};
+        match self {
+            LoadPoint::Concurrency(n) => tr(Msg::PointConcurrency, &[("n", n)]),
+            LoadPoint::Rate(r) => tr(Msg::PointRate, &[("rate", &fmt_rate(*r))]),
+        }
+    }
+
     /// The short form for a table column: "16" or "8/s".
     pub fn short(&self) -> String {
         match self {

@@ -5,6 +5,7 @@
 
 use super::slo::{fmt_ms, Slo};
 use super::step::StepStats;
+use crate::i18n::{tr, Msg};
 use crate::workload::TestKind;
 
 /// A step adds less than this much throughput over the previous one: the knee.
@@ -65,14 +66,10 @@ pub fn recommend(steps: &[StepStats], min_tps: Option<f64>, slo: Option<&Slo>) -
     let bound: Vec<String> = steps
         .iter()
         .filter(|s| s.client_bound)
-        .map(|s| format!("{} at {}", s.test, s.load))
+        .map(|s| tr(Msg::TestAtPoint, &[("test", &s.test), ("point", &s.load.in_words())]))
         .collect();
     if !bound.is_empty() {
-        out.push(format!(
-            "llm-bench itself was the bottleneck ({}): those figures describe the client, not the server; \
-             rerun them with more client cores (--threads) or spread over more machines.",
-            bound.join(", ")
-        ));
+        out.push(tr(Msg::AdviceClientBound, &[("steps", &bound.join(", "))]));
     }
     for test in [TestKind::Input, TestKind::Output, TestKind::Multimodal] {
         let mut curve: Vec<&StepStats> = steps.iter().filter(|s| s.test == test).collect();
@@ -99,9 +96,7 @@ fn recommend_test(test: TestKind, curve: &[&StepStats], min_tps: Option<f64>, sl
     .collect();
     let measured: Vec<&StepStats> = curve.iter().copied().filter(|s| s.requests_ok > 0).collect();
     if measured.is_empty() {
-        out.push(format!(
-            "[{name}] No request succeeded, so there is nothing to recommend."
-        ));
+        out.push(tr(Msg::NothingSucceeded, &[("test", &name)]));
         return out;
     }
     if measured.iter().any(|s| s.is_embeddings()) {
@@ -138,11 +133,15 @@ fn errors_sentence(curve: &[&StepStats]) -> Option<String> {
         .max_by_key(|(_, n)| **n)
         .map(|(c, n)| (c.as_str(), *n))
         .unwrap_or(("unknown", 0));
-    Some(format!(
-        "Errors start at {}: {} of {} requests failed (mostly {class}, {count}).",
-        first_bad.load,
-        first_bad.requests_failed,
-        first_bad.requests()
+    Some(tr(
+        Msg::AdviceErrorsStart,
+        &[
+            ("point", &first_bad.load.in_words()),
+            ("failed", &first_bad.requests_failed),
+            ("total", &first_bad.requests()),
+            ("class", &class),
+            ("count", &count),
+        ],
     ))
 }
 
@@ -150,10 +149,7 @@ fn cache_sentence(curve: &[&StepStats]) -> Option<String> {
     let cached: u64 = curve.iter().map(|s| s.prompt_cache_hits).sum();
     (cached > 0).then(|| {
         let ok: u64 = curve.iter().map(|s| s.requests_ok).sum();
-        format!(
-            "The server reused cached prompts for {cached} of {ok} requests, so prefill and TTFT are \
-             flattered; rerun with --extra-body '{{\"cache_prompt\": false}}' (llama.cpp) to measure new prompts."
-        )
+        tr(Msg::AdviceCache, &[("cached", &cached), ("ok", &ok)])
     })
 }
 
@@ -161,10 +157,12 @@ fn saturation_sentence(curve: &[&StepStats]) -> Option<String> {
     let Some(first) = curve.iter().find(|s| s.saturated) else {
         return overload_sentence(curve);
     };
-    Some(format!(
-        "The server saturated at {}: requests piled up until the backlog limit ({}) ended the step; it cannot sustain that rate.",
-        first.load,
-        first.backlog_limit.unwrap_or(0)
+    Some(tr(
+        Msg::AdviceSaturated,
+        &[
+            ("point", &first.load.in_words()),
+            ("limit", &first.backlog_limit.unwrap_or(0)),
+        ],
     ))
 }
 
@@ -176,11 +174,13 @@ fn overload_sentence(curve: &[&StepStats]) -> Option<String> {
             && s.achieved_rps
                 .is_some_and(|sent| sent > 0.0 && s.request_throughput_rps < 0.9 * sent)
     })?;
-    Some(format!(
-        "At {} the server completed {:.1} req/s of the {:.1} sent: past its capacity, requests queue and latency from the intended send grows.",
-        first.load,
-        first.request_throughput_rps,
-        first.achieved_rps.unwrap_or(0.0)
+    Some(tr(
+        Msg::AdviceOverload,
+        &[
+            ("point", &first.load.in_words()),
+            ("done", &format!("{:.1}", first.request_throughput_rps)),
+            ("sent", &format!("{:.1}", first.achieved_rps.unwrap_or(0.0))),
+        ],
     ))
 }
 
@@ -201,16 +201,19 @@ fn best_sentence(test: TestKind, measured: &[&StepStats]) -> String {
     let best_speed = match (test, speed(best)) {
         (TestKind::Input, _) => best
             .prefill_tps
-            .map(|p| format!(", each request prefilled at {:.0} tok/s", p.mean))
+            .map(|p| tr(Msg::AdviceBestPrefill, &[("tps", &format!("{:.0}", p.mean))]))
             .unwrap_or_default(),
-        (_, Some(v)) => format!(", each connection at {v:.1} tok/s"),
+        (_, Some(v)) => tr(Msg::AdviceBestConnection, &[("tps", &format!("{v:.1}"))]),
         _ => String::new(),
     };
-    format!(
-        "Best throughput: {:.1} {} at {}{best_speed}.",
-        throughput(best),
-        unit(test),
-        best.load
+    tr(
+        Msg::AdviceBest,
+        &[
+            ("tps", &format!("{:.1}", throughput(best))),
+            ("unit", &unit(test)),
+            ("point", &best.load.in_words()),
+            ("speed", &best_speed),
+        ],
     )
 }
 
@@ -221,8 +224,8 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
     }
     let u = unit(test);
     let more = match measured[0].load {
-        crate::load::LoadPoint::Concurrency(_) => "More concurrency",
-        crate::load::LoadPoint::Rate(_) => "A higher rate",
+        crate::load::LoadPoint::Concurrency(_) => tr(Msg::AdviceMoreConcurrency, &[]),
+        crate::load::LoadPoint::Rate(_) => tr(Msg::AdviceHigherRate, &[]),
     };
     let knee = measured
         .windows(2)
@@ -235,35 +238,50 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
                 0.0
             };
             // A change within the knee's margin either way is "no growth", not a fall.
+            let margin = format!("{:.0}", KNEE_GAIN * 100.0);
             let change = if gain <= -100.0 * KNEE_GAIN {
-                format!("lowers it by {:.1}%", -gain)
+                tr(Msg::KneeLowers, &[("pct", &format!("{:.1}", -gain))])
             } else if gain < 0.0 {
-                format!("changes it by {gain:.1}% (within {:.0}%)", KNEE_GAIN * 100.0)
+                tr(Msg::KneeChanges, &[("pct", &format!("{gain:.1}")), ("margin", &margin)])
             } else {
-                format!("adds only {gain:.1}% (less than {:.0}%)", KNEE_GAIN * 100.0)
+                tr(
+                    Msg::KneeAddsOnly,
+                    &[("pct", &format!("{gain:.1}")), ("margin", &margin)],
+                )
             };
-            format!(
-                "Throughput stops growing at {} ({:.1} {u}): going to {} {change}. {more} beyond {} mostly adds waiting.",
-                w[0].load,
-                throughput(w[0]),
-                w[1].load.short(),
-                w[0].load.short()
+            tr(
+                Msg::AdviceKnee,
+                &[
+                    ("point", &w[0].load.in_words()),
+                    ("tps", &format!("{:.1}", throughput(w[0]))),
+                    ("unit", &u),
+                    ("next", &w[1].load.short()),
+                    ("change", &change),
+                    ("more", &more),
+                    ("knee", &w[0].load.short()),
+                ],
             )
         }
         None => {
             let last = measured.last().expect("not empty");
             match last.achieved_rps.filter(|&sent| overloaded(last, sent)) {
-                Some(sent) => format!(
-                    "Throughput still grows at the last step ({}, {:.1} {u}), but the server completed only {:.1} of the {:.1} req/s sent there: it is at its capacity, and higher rates only queue.",
-                    last.load,
-                    throughput(last),
-                    last.request_throughput_rps,
-                    sent
+                Some(sent) => tr(
+                    Msg::AdviceGrowsAtCapacity,
+                    &[
+                        ("point", &last.load.in_words()),
+                        ("tps", &format!("{:.1}", throughput(last))),
+                        ("unit", &u),
+                        ("done", &format!("{:.1}", last.request_throughput_rps)),
+                        ("sent", &format!("{sent:.1}")),
+                    ],
                 ),
-                None => format!(
-                    "Throughput still grows at the last step ({}, {:.1} {u}): continue raising the load to find the limit.",
-                    last.load,
-                    throughput(last)
+                None => tr(
+                    Msg::AdviceStillGrows,
+                    &[
+                        ("point", &last.load.in_words()),
+                        ("tps", &format!("{:.1}", throughput(last))),
+                        ("unit", &u),
+                    ],
                 ),
             }
         }
@@ -281,38 +299,38 @@ pub const MAX_SLO_ERROR_RATE: f64 = 0.01;
 pub fn slo_failure(s: &StepStats, slo: &Slo, attainment_pct: f64) -> Option<(String, String)> {
     let fail = |limiting: &str, why: String| Some((limiting.to_string(), why));
     if s.saturated {
-        return fail(
-            "saturated",
-            "the server saturated (the backlog limit was reached)".into(),
-        );
+        return fail("saturated", tr(Msg::SloWhySaturated, &[]));
     }
     if s.requests_ok == 0 {
-        return fail("errors", "no request succeeded".into());
+        return fail("errors", tr(Msg::SloWhyNothing, &[]));
     }
     if s.error_rate() > MAX_SLO_ERROR_RATE {
         return fail(
             "errors",
-            format!("{:.1}% of the requests failed", 100.0 * s.error_rate()),
+            tr(Msg::SloWhyErrors, &[("pct", &format!("{:.1}", 100.0 * s.error_rate()))]),
         );
     }
     let sent = s.requests() + s.requests_cancelled;
     if s.requests_cancelled as f64 > MAX_SLO_ERROR_RATE * sent as f64 {
         return fail(
             "cut_at_drain",
-            format!(
-                "{} of {sent} requests were still unfinished at the drain time (--drain-timeout) and were cut",
-                s.requests_cancelled
-            ),
+            tr(Msg::SloWhyCut, &[("cut", &s.requests_cancelled), ("sent", &sent)]),
         );
     }
     if let Some(worst) = s.slo_checks.as_ref().and_then(|v| v.worst()) {
-        let actual = worst.actual_ms.map(fmt_ms).unwrap_or_else(|| "not measured".into());
+        let actual = worst
+            .actual_ms
+            .map(fmt_ms)
+            .unwrap_or_else(|| tr(Msg::SloNotMeasured, &[]));
         return fail(
             &worst.objective.name(),
-            format!(
-                "{} was {actual} (limit {})",
-                upper_label(&worst.objective.label()),
-                fmt_ms(worst.objective.limit_ms)
+            tr(
+                Msg::SloWhyObjective,
+                &[
+                    ("metric", &upper_label(&worst.objective.label())),
+                    ("actual", &actual),
+                    ("limit", &fmt_ms(worst.objective.limit_ms)),
+                ],
             ),
         );
     }
@@ -321,7 +339,13 @@ pub fn slo_failure(s: &StepStats, slo: &Slo, attainment_pct: f64) -> Option<(Str
         if attainment < attainment_pct {
             return fail(
                 "slo_attainment",
-                format!("only {attainment:.1}% of the requests met every threshold (needed {attainment_pct:.0}%)"),
+                tr(
+                    Msg::SloWhyAttainment,
+                    &[
+                        ("pct", &format!("{attainment:.1}")),
+                        ("needed", &format!("{attainment_pct:.0}")),
+                    ],
+                ),
             );
         }
     }
@@ -345,9 +369,12 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
     let attainment = |s: &StepStats| {
         s.slo_attainment_pct
             .map(|a| {
-                format!(
-                    ", {a:.0}% of requests good, goodput {:.2} req/s",
-                    s.goodput_rps.unwrap_or(0.0)
+                tr(
+                    Msg::AdviceAttainment,
+                    &[
+                        ("pct", &format!("{a:.0}")),
+                        ("rps", &format!("{:.2}", s.goodput_rps.unwrap_or(0.0))),
+                    ],
                 )
             })
             .unwrap_or_default()
@@ -362,25 +389,31 @@ fn slo_sentence(slo: &Slo, measured: &[&StepStats]) -> Option<String> {
         None => measured.iter().find(|s| failure(s).is_some()),
     };
     Some(match (best, above) {
-        (Some(ok), Some(bad)) => format!(
-            "The highest tested load that meets {} is {}{}; at {} {} — that breaks first.",
-            slo.describe(),
-            ok.load,
-            attainment(ok),
-            bad.load,
-            failure(bad).unwrap_or_default()
+        (Some(ok), Some(bad)) => tr(
+            Msg::AdviceSloBreaks,
+            &[
+                ("slo", &slo.describe()),
+                ("point", &ok.load.in_words()),
+                ("attainment", &attainment(ok)),
+                ("bad", &bad.load.in_words()),
+                ("why", &failure(bad).unwrap_or_default()),
+            ],
         ),
-        (Some(ok), None) => format!(
-            "The highest tested load, {}, meets {}{}: raise the load to find the limit.",
-            ok.load,
-            slo.describe(),
-            attainment(ok)
+        (Some(ok), None) => tr(
+            Msg::AdviceSloHighestMeets,
+            &[
+                ("point", &ok.load.in_words()),
+                ("slo", &slo.describe()),
+                ("attainment", &attainment(ok)),
+            ],
         ),
-        (None, Some(bad)) => format!(
-            "No step meets {}: already at {} {}.",
-            slo.describe(),
-            bad.load,
-            failure(bad).unwrap_or_default()
+        (None, Some(bad)) => tr(
+            Msg::AdviceSloNone,
+            &[
+                ("slo", &slo.describe()),
+                ("bad", &bad.load.in_words()),
+                ("why", &failure(bad).unwrap_or_default()),
+            ],
         ),
         (None, None) => return None,
     })
@@ -393,23 +426,32 @@ fn min_tps_sentence(target: f64, measured: &[&StepStats]) -> String {
         .collect();
     let falls = measured.iter().find(|s| speed(s).is_some_and(|v| v < target));
     match (meets.last(), falls) {
-        (Some(ok), Some(bad)) => format!(
-            "Per-connection speed falls below --min-tps {target} at {} ({:.1} tok/s). The highest load that meets it is {} ({:.1} tok/s per connection, {:.1} tok/s in total).",
-            bad.load,
-            speed(bad).unwrap_or(0.0),
-            ok.load,
-            speed(ok).unwrap_or(0.0),
-            ok.output_throughput_tps
+        (Some(ok), Some(bad)) => tr(
+            Msg::AdviceMinTpsFalls,
+            &[
+                ("target", &target),
+                ("bad", &bad.load.in_words()),
+                ("bad_tps", &format!("{:.1}", speed(bad).unwrap_or(0.0))),
+                ("point", &ok.load.in_words()),
+                ("tps", &format!("{:.1}", speed(ok).unwrap_or(0.0))),
+                ("total", &format!("{:.1}", ok.output_throughput_tps)),
+            ],
         ),
-        (Some(ok), None) => format!(
-            "Every step meets --min-tps {target}; the highest tested load, {}, gives {:.1} tok/s per connection.",
-            ok.load,
-            speed(ok).unwrap_or(0.0)
+        (Some(ok), None) => tr(
+            Msg::AdviceMinTpsAll,
+            &[
+                ("target", &target),
+                ("point", &ok.load.in_words()),
+                ("tps", &format!("{:.1}", speed(ok).unwrap_or(0.0))),
+            ],
         ),
-        (None, _) => format!(
-            "No step meets --min-tps {target}: even {} gives {:.1} tok/s per connection.",
-            measured[0].load,
-            speed(measured[0]).unwrap_or(0.0)
+        (None, _) => tr(
+            Msg::AdviceMinTpsNone,
+            &[
+                ("target", &target),
+                ("point", &measured[0].load.in_words()),
+                ("tps", &format!("{:.1}", speed(measured[0]).unwrap_or(0.0))),
+            ],
         ),
     }
 }
@@ -426,10 +468,7 @@ fn original_advice(measured: &[&StepStats]) -> Vec<String> {
         })
         .collect();
     if !spread.is_empty() {
-        out.push(format!(
-            "Connections run at very different speeds at {}: contention in the server, or network jitter.",
-            spread.join(", ")
-        ));
+        out.push(tr(Msg::AdviceSpread, &[("points", &spread.join(", "))]));
     }
     let low: Vec<String> = measured
         .iter()
@@ -440,13 +479,10 @@ fn original_advice(measured: &[&StepStats]) -> Vec<String> {
         })
         .collect();
     if !low.is_empty() {
-        out.push(format!(
-            "Efficiency is below 80% at {}: time to first token or queueing takes a large share of each step, so scaling is limited.",
-            low.join(", ")
-        ));
+        out.push(tr(Msg::AdviceLowEfficiency, &[("points", &low.join(", "))]));
     }
     if measured.iter().all(|s| s.efficiency_pct.is_some_and(|e| e >= 95.0)) {
-        out.push("Efficiency is at least 95% at every step: the server scales well over this range.".into());
+        out.push(tr(Msg::AdviceScalesWell, &[]));
     }
     out
 }

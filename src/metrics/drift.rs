@@ -2,6 +2,7 @@
 
 use super::advice;
 use super::step::StepStats;
+use crate::i18n::{tr, Msg};
 use crate::report::summary::Interval;
 use crate::workload::TestKind;
 
@@ -24,25 +25,40 @@ pub fn drift(intervals: &[Interval]) -> Vec<String> {
         };
         let first = &intervals[..k];
         let last = &intervals[intervals.len() - k..];
-        let span = format!("the first {k} and the last {k} intervals");
+        let span = tr(Msg::DriftSpan, &[("k", &k)]);
         let describe = |name: &str, unit: &str, a: f64, b: f64, higher_is_worse: bool| -> String {
             let change = if a.abs() > f64::EPSILON {
                 100.0 * (b - a) / a
             } else {
                 0.0
             };
-            let verdict = if change.abs() < 5.0 {
-                "stable"
-            } else if (change > 0.0) == higher_is_worse {
-                "worse"
-            } else {
-                "better"
-            };
-            format!("[{test}] {name} {verdict}: {a:.1} → {b:.1} {unit} ({change:+.1}%) between {span}.")
+            let verdict = tr(
+                if change.abs() < 5.0 {
+                    Msg::DriftStable
+                } else if (change > 0.0) == higher_is_worse {
+                    Msg::DriftWorse
+                } else {
+                    Msg::DriftBetter
+                },
+                &[],
+            );
+            let line = tr(
+                Msg::DriftLine,
+                &[
+                    ("name", &name),
+                    ("verdict", &verdict),
+                    ("a", &format!("{a:.1}")),
+                    ("b", &format!("{b:.1}")),
+                    ("unit", &unit),
+                    ("change", &format!("{change:+.1}")),
+                    ("span", &span),
+                ],
+            );
+            format!("[{test}] {line}")
         };
         let throughput = |s: &StepStats| Some(advice::throughput(s));
         if let (Some(a), Some(b)) = (pick(first, &throughput), pick(last, &throughput)) {
-            out.push(describe("throughput", "tok/s", a, b, false));
+            out.push(describe(&tr(Msg::DriftThroughput, &[]), "tok/s", a, b, false));
         }
         let ttft = |s: &StepStats| s.ttft_ms.map(|d| d.p99);
         if let (Some(a), Some(b)) = (pick(first, &ttft), pick(last, &ttft)) {
@@ -51,7 +67,11 @@ pub fn drift(intervals: &[Interval]) -> Vec<String> {
         let errors = |s: &StepStats| Some(100.0 * s.error_rate());
         if let (Some(a), Some(b)) = (pick(first, &errors), pick(last, &errors)) {
             if a > 0.0 || b > 0.0 {
-                out.push(format!("[{test}] error rate: {a:.1}% → {b:.1}% between {span}."));
+                let line = tr(
+                    Msg::DriftErrors,
+                    &[("a", &format!("{a:.1}")), ("b", &format!("{b:.1}")), ("span", &span)],
+                );
+                out.push(format!("[{test}] {line}"));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Proof of the lengths: prompt and output tokens asked for against what the server counted
 //! (`usage`), per step (docs/metrics.md, "ISL and OSL").
 
+use crate::i18n::{tr, Msg};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -103,15 +104,18 @@ impl LengthTally {
 /// The proof line of one kind, as shown per step:
 /// `ISL asked 256, got 256.0 (255–257): 98% within ±1 token, 100% within ±2%`.
 pub fn proof_line(kind: &str, c: &LengthCheck) -> String {
-    format!(
-        "{kind} asked {}, got {:.1} ({}–{}): {:.0}% within ±1 token, {:.0}% within ±2% ({} requests)",
-        trim(c.requested_mean),
-        c.mean,
-        c.min,
-        c.max,
-        c.within_1_token_pct,
-        c.within_2_percent_pct,
-        c.requests
+    tr(
+        Msg::LengthProof,
+        &[
+            ("kind", &kind),
+            ("asked", &trim(c.requested_mean)),
+            ("mean", &format!("{:.1}", c.mean)),
+            ("min", &c.min),
+            ("max", &c.max),
+            ("within_1", &format!("{:.0}", c.within_1_token_pct)),
+            ("within_2", &format!("{:.0}", c.within_2_percent_pct)),
+            ("n", &c.requests),
+        ],
     )
 }
 
@@ -129,15 +133,22 @@ pub fn isl_warning(c: &LengthCheck) -> Option<String> {
     if dev.abs() <= WARN_PCT {
         return None;
     }
-    let why = if dev > 0.0 {
-        "the server adds more tokens around the prompt than measured before the run (a chat template that grew, a system prompt, images); give --tokenizer or check the template"
-    } else {
-        "the server counted fewer tokens than built: it truncated the prompts (context limit) or splits words differently; give --tokenizer"
-    };
-    Some(format!(
-        "ISL: prompts were {:.1} tokens on average as the server counted them, {} were asked ({dev:+.1}%): {why}",
-        c.mean,
-        trim(c.requested_mean)
+    let why = tr(
+        if dev > 0.0 {
+            Msg::IslMoreTokens
+        } else {
+            Msg::IslFewerTokens
+        },
+        &[],
+    );
+    Some(tr(
+        Msg::IslWarning,
+        &[
+            ("mean", &format!("{:.1}", c.mean)),
+            ("asked", &trim(c.requested_mean)),
+            ("dev", &format!("{dev:+.1}")),
+            ("why", &why),
+        ],
     ))
 }
 
@@ -151,24 +162,28 @@ pub fn osl_warning(c: &LengthCheck, ignore_eos: bool) -> Option<String> {
     let stops = c.finish_reasons.get("stop").copied().unwrap_or(0);
     let lengths = c.finish_reasons.get("length").copied().unwrap_or(0);
     let why = if dev > 0.0 {
-        "the server generated more than max_tokens".to_string()
+        tr(Msg::OslMoreThanMax, &[])
     } else if stops >= lengths && stops > 0 {
         match ignore_eos {
-            false => format!(
-                "{:.0}% of answers stopped at end-of-sequence (finish_reason stop); add --ignore-eos to ask for exact lengths",
-                stops as f64 / c.requests as f64 * 100.0
+            false => tr(
+                Msg::OslStoppedAtEos,
+                &[("pct", &format!("{:.0}", stops as f64 / c.requests as f64 * 100.0))],
             ),
-            true => "answers stopped at end-of-sequence although --ignore-eos was sent: the server ignores ignore_eos/min_tokens".to_string(),
+            true => tr(Msg::OslIgnoresIgnoreEos, &[]),
         }
     } else if lengths > 0 {
-        "the server capped max_tokens (finish_reason length with fewer tokens): its context or output limit is below what was asked".to_string()
+        tr(Msg::OslCapped, &[])
     } else {
-        "the server did not say why (no finish_reason)".to_string()
+        tr(Msg::OslNoReason, &[])
     };
-    Some(format!(
-        "OSL: outputs were {:.1} tokens on average, {} were asked ({dev:+.1}%): {why}",
-        c.mean,
-        trim(c.requested_mean)
+    Some(tr(
+        Msg::OslWarning,
+        &[
+            ("mean", &format!("{:.1}", c.mean)),
+            ("asked", &trim(c.requested_mean)),
+            ("dev", &format!("{dev:+.1}")),
+            ("why", &why),
+        ],
     ))
 }
 

@@ -3,6 +3,7 @@
 //! not keep up, or the `--max-concurrency` cap or the server held requests back.
 
 use super::step::StepStats;
+use crate::i18n::{tr, Msg};
 use crate::load::point::fmt_rate;
 use crate::load::LoadReport;
 
@@ -32,13 +33,15 @@ fn sentence(s: &StepStats, cap: Option<u32>) -> Option<String> {
     let target = s.target_rps?;
     let mut parts = Vec::new();
     if s.saturated {
-        parts.push(format!(
-            "SATURATED: {} requests were waiting at once, in the client's queue or at the server without a first token (the limit, --max-backlog {}): the server cannot sustain {} req/s, so the step ended after {:.1} s and {} waiting requests were dropped.",
-            s.max_backlog.unwrap_or(0),
-            s.backlog_limit.unwrap_or(0),
-            fmt_rate(target),
-            s.duration_s,
-            s.requests_unsent
+        parts.push(tr(
+            Msg::PacingSaturated,
+            &[
+                ("waiting", &s.max_backlog.unwrap_or(0)),
+                ("limit", &s.backlog_limit.unwrap_or(0)),
+                ("rate", &fmt_rate(target)),
+                ("after", &format!("{:.1}", s.duration_s)),
+                ("dropped", &s.requests_unsent),
+            ],
         ));
     }
     let due = s.scheduled_rps.unwrap_or(target);
@@ -47,32 +50,30 @@ fn sentence(s: &StepStats, cap: Option<u32>) -> Option<String> {
     let lateness = s.send_lateness_ms.unwrap_or_default();
     let late = lateness.p99 > LATENESS_P99_LIMIT_MS;
     if short || late {
-        let what = format!(
-            "{} req/s sent of {} due (target {}), send lateness p50 {:.1} ms, p99 {:.1} ms",
-            fmt_rate(achieved),
-            fmt_rate(due),
-            fmt_rate(target),
-            lateness.p50,
-            lateness.p99
+        let what = tr(
+            Msg::PacingWhat,
+            &[
+                ("sent", &fmt_rate(achieved)),
+                ("due", &fmt_rate(due)),
+                ("target", &fmt_rate(target)),
+                ("p50", &format!("{:.1}", lateness.p50)),
+                ("p99", &format!("{:.1}", lateness.p99)),
+            ],
         );
+        let queue = format!("{queue_p99:.1}", queue_p99 = s.queue_wait_ms.map_or(0.0, |q| q.p99));
         let queue_p99 = s.queue_wait_ms.map_or(0.0, |q| q.p99);
         let held_back = queue_p99 >= 0.5 * lateness.p99 && queue_p99 > 0.0;
         let cause = if s.client_bound {
-            "the client could not keep up (see the CLIENT-BOUND line): rerun with more client cores or machines"
-                .to_string()
+            tr(Msg::PacingClientBound, &[])
         } else if held_back {
             match cap {
-                Some(n) => format!(
-                    "the --max-concurrency {n} cap held requests back: all {n} connections were busy, so requests waited in the client's queue (p99 {queue_p99:.1} ms) — the server is slower than the rate needs at that cap"
-                ),
-                None => format!(
-                    "the server held requests back: requests waited {queue_p99:.1} ms (p99) for new connections to open"
-                ),
+                Some(n) => tr(Msg::PacingCapHeld, &[("n", &n), ("queue", &queue)]),
+                None => tr(Msg::PacingServerHeld, &[("queue", &queue)]),
             }
         } else {
-            "the client could not keep up: it sent requests late although its CPU and scheduling looked healthy (a timer or the machine's load)".to_string()
+            tr(Msg::PacingClientLate, &[])
         };
-        parts.push(format!("LOAD NOT AS ASKED: {what}; {cause}."));
+        parts.push(tr(Msg::PacingNotAsAsked, &[("what", &what), ("cause", &cause)]));
     }
     (!parts.is_empty()).then(|| parts.join(" "))
 }

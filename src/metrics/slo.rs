@@ -34,6 +34,7 @@
 //! - Percentile objectives decide whether a step passes ([`Slo::judge_percentiles`]); an
 //!   objective whose percentile the step cannot give (no data) fails.
 
+use crate::i18n::Msg;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -49,8 +50,11 @@ step must be at most VALUE. VALUE is a time with a unit: us (µs), ms or s, frac
 (0.5s, 12.5ms).";
 
 const PREFIX: &str = "`--slo`:";
-const METRICS_HINT: &str = "use ttft, tpot, itl or e2e, optionally with _pNN like ttft_p99";
-const TIME_HINT: &str = "write a number with a unit, like 500ms or 0.5s";
+
+/// A `--slo` error: the prefix and the message in the process's language.
+fn slo_error(msg: crate::i18n::Msg, args: &[(&str, &dyn fmt::Display)]) -> String {
+    format!("{PREFIX} {}", crate::i18n::tr(msg, args))
+}
 
 /// A latency metric that an objective can bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -155,9 +159,7 @@ impl Slo {
     /// Parses a `--slo` SPEC (see the module documentation for the grammar).
     pub fn parse(spec: &str) -> Result<Slo, String> {
         if spec.trim().is_empty() {
-            return Err(format!(
-                "{PREFIX} no objectives given; write NAME=VALUE items like ttft=500ms,tpot_p99=50ms"
-            ));
+            return Err(slo_error(Msg::SloEmpty, &[]));
         }
         let mut objectives: Vec<Objective> = Vec::new();
         let mut normalised: Vec<String> = Vec::new();
@@ -166,19 +168,17 @@ impl Slo {
         for (i, raw) in spec.split(',').enumerate() {
             let item = raw.trim();
             if item.is_empty() {
-                return Err(format!(
-                    "{PREFIX} item {} of `{}` is empty; separate items with one comma, like ttft=500ms,tpot=50ms",
-                    i + 1,
-                    shown(spec.trim())
+                return Err(slo_error(
+                    Msg::SloEmptyItem,
+                    &[("n", &(i + 1)), ("spec", &shown(spec.trim()))],
                 ));
             }
             let (objective, value_text) = parse_item(item)?;
             let name = objective.name();
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-                return Err(format!(
-                    "{PREFIX} `{name}` is given twice (`{}` and `{}`); keep one",
-                    shown(first),
-                    shown(item)
+                return Err(slo_error(
+                    Msg::SloTwice,
+                    &[("name", &name), ("first", &shown(first)), ("second", &shown(item))],
                 ));
             }
             seen.push((name.clone(), item.to_string()));
@@ -221,7 +221,9 @@ impl Slo {
         match parts.split_last() {
             None => String::new(),
             Some((last, [])) => last.clone(),
-            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            Some((last, rest)) => {
+                crate::i18n::tr(crate::i18n::Msg::SloAnd, &[("rest", &rest.join(", ")), ("last", last)])
+            }
         }
     }
 
@@ -308,14 +310,18 @@ impl Check {
 
     /// In words: "ttft p99 1,240 ms (limit 500 ms)", or "ttft p99 no data (limit 500 ms)".
     pub fn describe(&self) -> String {
+        use crate::i18n::{tr, Msg};
         let actual = match self.actual_ms {
             Some(v) => fmt_ms(v),
-            None => "no data".to_string(),
+            None => tr(Msg::SloNoData, &[]),
         };
-        format!(
-            "{} {actual} (limit {})",
-            self.objective.label(),
-            fmt_ms(self.objective.limit_ms)
+        tr(
+            Msg::SloCheck,
+            &[
+                ("metric", &self.objective.label()),
+                ("actual", &actual),
+                ("limit", &fmt_ms(self.objective.limit_ms)),
+            ],
         )
     }
 }
@@ -476,28 +482,19 @@ fn shown(s: &str) -> String {
 fn parse_item(item: &str) -> Result<(Objective, String), String> {
     let it = shown(item);
     let Some((name, value)) = item.split_once('=') else {
-        return Err(format!(
-            "{PREFIX} `{it}` has no value; write NAME=VALUE, like ttft=500ms"
-        ));
+        return Err(slo_error(Msg::SloNoEquals, &[("it", &it)]));
     };
     if value.contains('=') {
-        return Err(format!(
-            "{PREFIX} `{it}` has more than one `=`; write one NAME=VALUE per item, separated by commas"
-        ));
+        return Err(slo_error(Msg::SloTwoEquals, &[("it", &it)]));
     }
     let name = name.trim().to_lowercase();
     let value = value.trim();
     if name.is_empty() {
-        return Err(format!(
-            "{PREFIX} `{it}` has no metric name; write NAME=VALUE, like ttft=500ms"
-        ));
+        return Err(slo_error(Msg::SloNoName, &[("it", &it)]));
     }
     let (metric, percentile) = parse_name(&name, &it)?;
     if value.is_empty() {
-        return Err(format!(
-            "{PREFIX} `{it}` has no value; write a time with a unit, like {}=500ms",
-            shown(&name)
-        ));
+        return Err(slo_error(Msg::SloNoValue, &[("it", &it), ("name", &shown(&name))]));
     }
     let (limit_ms, value_text) = parse_time(value, &it)?;
     Ok((
@@ -517,27 +514,23 @@ fn parse_name(name: &str, it: &str) -> Result<(SloMetric, Option<f64>), String> 
         None => (name, None),
     };
     let Some(metric) = SloMetric::from_name(base) else {
-        return Err(format!(
-            "{PREFIX} unknown metric `{}` in `{it}`; {METRICS_HINT}",
-            shown(name)
-        ));
+        return Err(slo_error(Msg::SloUnknownMetric, &[("name", &shown(name)), ("it", &it)]));
     };
     let Some(suffix) = suffix else {
         return Ok((metric, None));
     };
-    let hint = format!("write _pNN with NN above 0 and at most 100, like {base}_p99 or {base}_p99.9");
     let Some(digits) = suffix.strip_prefix('p') else {
-        return Err(format!(
-            "{PREFIX} bad percentile suffix `_{}` in `{it}`; {hint}",
-            shown(suffix)
+        return Err(slo_error(
+            Msg::SloBadSuffix,
+            &[("suffix", &shown(suffix)), ("it", &it), ("base", &base)],
         ));
     };
     let p = parse_decimal(digits).filter(|p| *p > 0.0 && *p <= 100.0);
     match p {
         Some(p) => Ok((metric, Some(p))),
-        None => Err(format!(
-            "{PREFIX} bad percentile `p{}` in `{it}`; {hint}",
-            shown(digits)
+        None => Err(slo_error(
+            Msg::SloBadPercentile,
+            &[("digits", &shown(digits)), ("it", &it), ("base", &base)],
         )),
     }
 }
@@ -558,12 +551,10 @@ fn parse_time(value: &str, it: &str) -> Result<(f64, String), String> {
     let lower = value.to_lowercase();
     let bare = lower.trim_start_matches(['+', '-']).trim_start();
     if bare.starts_with("inf") || bare.starts_with("nan") {
-        return Err(format!("{PREFIX} `{v}` in `{it}` is not a finite time; {TIME_HINT}"));
+        return Err(slo_error(Msg::SloNotFinite, &[("v", &v), ("it", &it)]));
     }
     if value.starts_with('-') {
-        return Err(format!(
-            "{PREFIX} `{v}` in `{it}` is negative; a limit must be above zero, like 500ms"
-        ));
+        return Err(slo_error(Msg::SloNegative, &[("v", &v), ("it", &it)]));
     }
     let split = value
         .char_indices()
@@ -572,37 +563,25 @@ fn parse_time(value: &str, it: &str) -> Result<(f64, String), String> {
     let (number, unit) = (&value[..split], value[split..].trim());
     let Some(x) = (if number.is_empty() { None } else { parse_decimal(number) }) else {
         if number.is_empty() {
-            return Err(format!("{PREFIX} `{v}` in `{it}` is not a time; {TIME_HINT}"));
+            return Err(slo_error(Msg::SloNotATime, &[("v", &v), ("it", &it)]));
         }
-        return Err(format!(
-            "{PREFIX} bad number `{}` in `{it}`; {TIME_HINT}",
-            shown(number)
-        ));
+        return Err(slo_error(Msg::SloBadNumber, &[("number", &shown(number)), ("it", &it)]));
     };
     if unit.is_empty() {
-        return Err(format!(
-            "{PREFIX} `{it}` has no unit; write it with a unit, like 500ms or 2s"
-        ));
+        return Err(slo_error(Msg::SloNoUnit, &[("it", &it)]));
     }
     let (factor, unit_text) = match unit.to_lowercase().as_str() {
         "us" | "µs" | "μs" => (0.001, "us"),
         "ms" => (1.0, "ms"),
         "s" => (1000.0, "s"),
-        _ => {
-            return Err(format!(
-                "{PREFIX} unknown unit `{}` in `{it}`; use us (µs), ms or s, like 500ms or 2s",
-                shown(unit)
-            ))
-        }
+        _ => return Err(slo_error(Msg::SloUnknownUnit, &[("unit", &shown(unit)), ("it", &it)])),
     };
     let ms = x * factor;
     if !ms.is_finite() {
-        return Err(format!("{PREFIX} `{v}` in `{it}` is too large; {TIME_HINT}"));
+        return Err(slo_error(Msg::SloTooLarge, &[("v", &v), ("it", &it)]));
     }
     if ms == 0.0 {
-        return Err(format!(
-            "{PREFIX} `{v}` in `{it}` is zero; a limit must be above zero, like 500ms"
-        ));
+        return Err(slo_error(Msg::SloZero, &[("v", &v), ("it", &it)]));
     }
     Ok((ms, format!("{number}{unit_text}")))
 }

@@ -117,19 +117,21 @@ impl WorkloadTally {
 pub fn prefix_sentence(p: &PrefixCacheStats, prefix_tokens: Option<u64>) -> Option<String> {
     let first = p.ttft_first_ms.map(|d| d.mean)?;
     let later = p.ttft_later_ms.map(|d| d.mean)?;
+    use crate::i18n::{tr, Msg};
     let shared = prefix_tokens
-        .map(|n| format!(" although prompts share a {n}-token prefix"))
+        .map(|n| tr(Msg::PrefixShared, &[("n", &n)]))
         .unwrap_or_default();
+    let (later, first) = (format!("{later:.1}"), format!("{first:.1}"));
     Some(match p.cached_pct_later {
-        Some(pct) if pct < 1.0 => format!(
-            "Prefix-cache reuse 0%{shared}: TTFT {later:.1} ms for later requests vs {first:.1} ms for the first in each group. Is prefix caching enabled on the server?"
+        Some(pct) if pct < 1.0 => tr(
+            Msg::PrefixNoReuse,
+            &[("shared", &shared), ("later", &later), ("first", &first)],
         ),
-        Some(pct) => format!(
-            "Shared prefixes: the server reused {pct:.0}% of later requests' prompt tokens from its cache; their TTFT {later:.1} ms vs {first:.1} ms for the first in each group"
+        Some(pct) => tr(
+            Msg::PrefixReused,
+            &[("pct", &format!("{pct:.0}")), ("later", &later), ("first", &first)],
         ),
-        None => format!(
-            "Shared prefixes: TTFT {later:.1} ms for later requests vs {first:.1} ms for the first in each group (the server does not say what it reused)"
-        ),
+        None => tr(Msg::PrefixUnknown, &[("later", &later), ("first", &first)]),
     })
 }
 

@@ -7,6 +7,7 @@
 //! client, not the server, and the report says so in plain words.
 
 use super::lag::LagStats;
+use crate::i18n::{tr, Msg};
 use serde::{Deserialize, Serialize};
 
 /// Scheduling lag p99 that always counts as falling behind, whatever the token gap.
@@ -66,24 +67,38 @@ impl ClientHealth {
         let mut reasons = Vec::new();
         if inputs.window_s >= MIN_WINDOW_S {
             if inputs.lag.samples > 0 && inputs.lag.p99_ms > lag_limit_ms {
-                reasons.push(format!(
-                    "its tasks ran up to {:.0} ms late (scheduling lag p99, limit {lag_limit_ms:.0} ms), \
-                     so a stream's tokens can arrive before the previous one is read",
-                    inputs.lag.p99_ms
+                reasons.push(tr(
+                    Msg::ClientBoundLag,
+                    &[
+                        ("lag", &format!("{:.0}", inputs.lag.p99_ms)),
+                        ("limit", &format!("{lag_limit_ms:.0}")),
+                    ],
                 ));
             }
             if let Some(share) = cpu_pct_of_allowed.filter(|s| *s > CPU_LIMIT_PCT) {
-                reasons.push(format!(
-                    "it used {share:.0}% of the {cores} core{} it may use (limit {CPU_LIMIT_PCT:.0}%)",
-                    if cores == 1 { "" } else { "s" }
+                reasons.push(tr(
+                    if cores == 1 {
+                        Msg::ClientBoundCpuOneCore
+                    } else {
+                        Msg::ClientBoundCpu
+                    },
+                    &[
+                        ("share", &format!("{share:.0}")),
+                        ("cores", &cores),
+                        ("limit", &format!("{CPU_LIMIT_PCT:.0}")),
+                    ],
                 ));
             }
             if let (Some(delay), Some(e2e)) = (inputs.send_delay_mean_ms, inputs.e2e_mean_ms) {
                 let share = 100.0 * delay / e2e.max(f64::MIN_POSITIVE);
                 if share > SEND_DELAY_LIMIT_PCT {
-                    reasons.push(format!(
-                        "it sent requests {delay:.0} ms late on average, {share:.0}% of a request's time \
-                         (limit {SEND_DELAY_LIMIT_PCT:.0}%), so fewer were in flight than asked"
+                    reasons.push(tr(
+                        Msg::ClientBoundSendDelay,
+                        &[
+                            ("delay", &format!("{delay:.0}")),
+                            ("share", &format!("{share:.0}")),
+                            ("limit", &format!("{SEND_DELAY_LIMIT_PCT:.0}")),
+                        ],
                     ));
                 }
             }
@@ -104,11 +119,12 @@ impl ClientHealth {
     /// The plain sentence for the console and the log, when the step is client-bound.
     pub fn warning(&self) -> Option<String> {
         self.client_bound.then(|| {
-            format!(
-                "CLIENT-BOUND: {}. The numbers of this step describe llm-bench, not the server; \
-                 give it more cores (--threads, fewer other programs) or spread the load over more machines.",
-                self.reasons.join("; ")
-            )
+            // Punctuation, not a sentence: the full-width semicolon in Chinese.
+            let separator = match crate::i18n::lang() {
+                crate::i18n::Lang::Zh => "；",
+                crate::i18n::Lang::En => "; ",
+            };
+            tr(Msg::ClientBound, &[("reasons", &self.reasons.join(separator))])
         })
     }
 }

@@ -47,19 +47,25 @@ pub struct SystemSummary {
 impl SystemSummary {
     /// "CPU 45% (this process 30%), 61 °C" or "temperature not available".
     pub fn describe(&self) -> String {
+        use crate::i18n::{tr, Msg};
         let cpu = match self.cpu_pct_mean {
             Some(c) => format!("CPU {c:.0}%"),
-            None => "CPU n/a".to_string(),
+            None => tr(Msg::SystemCpuUnknown, &[]),
         };
         let own = self
             .process_cpu_pct_mean
-            .map(|p| format!(" (llm-bench {p:.0}% of a core)"))
+            .map(|p| tr(Msg::SystemOwnCpu, &[("pct", &format!("{p:.0}"))]))
             .unwrap_or_default();
         let temp = match self.temp_c_max {
-            Some(t) => format!("max temp {t:.0} °C"),
-            None => "temperature not available".to_string(),
+            Some(t) => tr(Msg::SystemTemp, &[("c", &format!("{t:.0}"))]),
+            None => tr(Msg::SystemNoTemp, &[]),
         };
-        format!("{cpu}{own}, {temp}")
+        // Punctuation, not a sentence: the full-width comma in Chinese.
+        let comma = match crate::i18n::lang() {
+            crate::i18n::Lang::Zh => "，",
+            crate::i18n::Lang::En => ", ",
+        };
+        format!("{cpu}{own}{comma}{temp}")
     }
 }
 

@@ -1,6 +1,7 @@
 //! The same lines to the console and to the log file, plus the live view on a terminal
 //! ([`super::live`]): lines printed while it is up appear above it, and the log never gets it.
 
+use crate::i18n::{tr, Msg};
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -20,20 +21,21 @@ impl Reporter {
     /// Opens (appends to) the log file. Fails with one sentence when it cannot be written.
     pub fn open(log_path: &Path) -> Result<Self, String> {
         if let Some(parent) = log_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create the folder of log file {}: {e}", log_path.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                tr(
+                    Msg::LogFolderUncreatable,
+                    &[("path", &log_path.display()), ("error", &e)],
+                )
+            })?;
         }
         if log_path.is_dir() {
-            return Err(format!(
-                "log file {} is a directory; give a file path with -l",
-                log_path.display()
-            ));
+            return Err(tr(Msg::LogIsDirectory, &[("path", &log_path.display())]));
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log_path)
-            .map_err(|e| format!("cannot write log file {}: {e}", log_path.display()))?;
+            .map_err(|e| tr(Msg::LogUnwritable, &[("path", &log_path.display()), ("error", &e)]))?;
         Ok(Self {
             log: Mutex::new(Some(file)),
             tty: std::io::stdout().is_terminal(),
@@ -77,9 +79,11 @@ impl Reporter {
         if let Some(file) = log.as_mut() {
             if let Err(e) = writeln!(file, "{text}") {
                 if !self.log_failed.swap(true, Ordering::Relaxed) {
+                    let warning = tr(Msg::LogWriteFailed, &[("error", &e)]);
                     let _ = writeln!(
                         std::io::stderr(),
-                        "llm-bench: warning: cannot write the log file any more: {e}"
+                        "llm-bench: {}",
+                        tr(Msg::WarningLine, &[("text", &warning)])
                     );
                 }
             }
@@ -130,17 +134,16 @@ impl Reporter {
     /// says it. The end of the run says which files are incomplete.
     pub fn warn_results_lost(&self, problem: &str) {
         if !self.results_lost.swap(true, Ordering::Relaxed) {
-            self.warn(&format!(
-                "{problem}; the run goes on, and its figures stay on the console and in the log"
-            ));
+            self.warn(&tr(Msg::WarnResultsLost, &[("problem", &problem)]));
         }
     }
 
     /// Warnings go to stderr as well as the log, so they are seen even with stdout redirected.
     pub fn warn(&self, text: &str) {
-        self.line(&format!("warning: {text}"));
+        let warning = tr(Msg::WarningLine, &[("text", &text)]);
+        self.line(&warning);
         if !self.tty {
-            let _ = writeln!(std::io::stderr(), "llm-bench: warning: {text}");
+            let _ = writeln!(std::io::stderr(), "llm-bench: {warning}");
         }
     }
 }

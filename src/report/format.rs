@@ -1,5 +1,6 @@
 //! Human-readable lines for steps, intervals and the final table.
 
+use crate::i18n::{tr, Msg};
 use crate::metrics::{Dist, StepStats};
 use crate::workload::TestKind;
 
@@ -14,31 +15,42 @@ fn pct(v: Option<f64>) -> String {
 /// ", N resent" when requests had to be sent again after a closed kept-alive connection.
 pub fn resent(s: &StepStats) -> String {
     if s.resends > 0 {
-        format!(", {} resent", s.resends)
+        tr(Msg::StepResent, &[("n", &s.resends)])
     } else {
         String::new()
     }
 }
 
+/// " | errors: http_503 2, timeout 1": the error classes of a step with their counts.
+fn errors_part(s: &StepStats) -> String {
+    let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!(" | {}", tr(Msg::StepErrors, &[("list", &errors.join(", "))]))
+}
+
 /// The lines printed when a step ends.
 pub fn step_lines(s: &StepStats) -> Vec<String> {
     let cancelled = if s.requests_cancelled > 0 {
-        format!(", {} cut at the drain time", s.requests_cancelled)
+        tr(Msg::StepCancelled, &[("n", &s.requests_cancelled)])
     } else {
         String::new()
     };
+    let seconds = format!("{:.2}", s.duration_s);
     let over = match s.window {
-        Some(_) => format!("in a {:.2} s window", s.duration_s),
-        None => format!("in {:.2} s", s.duration_s),
+        Some(_) => tr(Msg::StepInWindow, &[("s", &seconds)]),
+        None => tr(Msg::StepInTime, &[("s", &seconds)]),
     };
-    let mut lines = vec![format!(
-        "[{}] {}: {} ok, {} failed{}{cancelled} {over} (max {} in flight)",
-        s.test,
-        s.load,
-        s.requests_ok,
-        s.requests_failed,
-        resent(s),
-        s.max_in_flight
+    let mut lines = vec![tr(
+        Msg::StepLine,
+        &[
+            ("test", &s.test),
+            ("point", &s.load.in_words()),
+            ("ok", &s.requests_ok),
+            ("failed", &s.requests_failed),
+            ("resent", &resent(s)),
+            ("cancelled", &cancelled),
+            ("over", &over),
+            ("max", &s.max_in_flight),
+        ],
     )];
     if let Some(line) = open_loop_line(s) {
         lines.push(line);
@@ -49,64 +61,101 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
             .first()
             .map(|e| format!(": {} ({})", e.message, e.class))
             .unwrap_or_default();
-        lines.push(format!("  all {} requests failed{cause}", s.requests_failed));
+        lines.push(format!(
+            "  {}",
+            tr(Msg::StepAllFailed, &[("n", &s.requests_failed), ("cause", &cause)])
+        ));
         return lines;
     }
     let est = if s.tokens_estimated {
-        " (token counts estimated: no usage from the server)"
+        tr(Msg::StepTokensEstimated, &[])
     } else {
-        ""
+        String::new()
     };
     if s.is_embeddings() {
-        lines.extend(embeddings_lines(s, est));
+        lines.extend(embeddings_lines(s, &est));
         return lines;
     }
     match s.test {
         TestKind::Input => {
             let prefill = s
                 .prefill_tps
-                .map(|p| format!("{:.1} tok/s per request (std {:.1})", p.mean, p.std))
+                .map(|p| {
+                    tr(
+                        Msg::StepPrefillPerRequest,
+                        &[("mean", &format!("{:.1}", p.mean)), ("std", &format!("{:.1}", p.std))],
+                    )
+                })
                 .unwrap_or_else(|| "-".into());
             lines.push(format!(
-                "  prefill: {prefill} | total {:.1} prompt tok/s | {} prompt tokens{est}",
-                s.prompt_throughput_tps, s.prompt_tokens
+                "  {}",
+                tr(
+                    Msg::StepPrefillLine,
+                    &[
+                        ("prefill", &prefill),
+                        ("total", &format!("{:.1}", s.prompt_throughput_tps)),
+                        ("tokens", &s.prompt_tokens),
+                        ("est", &est),
+                    ],
+                )
             ));
         }
         _ => {
             let per_conn = s
                 .per_conn_tps
                 .map(|p| {
-                    format!(
-                        "{:.1} tok/s (std {:.1}, min {:.1}, max {:.1})",
-                        p.mean, p.std, p.min, p.max
+                    tr(
+                        Msg::StepSpread,
+                        &[
+                            ("mean", &format!("{:.1}", p.mean)),
+                            ("std", &format!("{:.1}", p.std)),
+                            ("min", &format!("{:.1}", p.min)),
+                            ("max", &format!("{:.1}", p.max)),
+                        ],
                     )
                 })
                 .unwrap_or_else(|| "-".into());
             lines.push(format!(
-                "  per connection: {per_conn} | total {:.1} tok/s | {:.2} req/s{est}",
-                s.output_throughput_tps, s.request_throughput_rps
+                "  {}",
+                tr(
+                    Msg::StepPerConnectionLine,
+                    &[
+                        ("per_conn", &per_conn),
+                        ("total", &format!("{:.1}", s.output_throughput_tps)),
+                        ("rps", &format!("{:.2}", s.request_throughput_rps)),
+                        ("est", &est),
+                    ],
+                )
             ));
         }
     }
     // Per token differs from the chunk gap only when chunks carry several tokens.
     let per_token = match s.tokens_per_chunk_mean {
-        Some(mean) if (mean - 1.0).abs() > 0.005 => format!(
-            " | ITL per token ms p50 {} p99 {}",
-            ms(s.itl_per_token_ms, |d| d.p50),
-            ms(s.itl_per_token_ms, |d| d.p99)
+        Some(mean) if (mean - 1.0).abs() > 0.005 => tr(
+            Msg::StepItlPerToken,
+            &[
+                ("p50", &ms(s.itl_per_token_ms, |d| d.p50)),
+                ("p99", &ms(s.itl_per_token_ms, |d| d.p99)),
+            ],
         ),
         _ => String::new(),
     };
     lines.push(format!(
-        "  TTFT ms p50 {} p90 {} p99 {} | ITL (chunk gap) ms p50 {} p99 {}{per_token} | TPOT ms {} | E2E ms p50 {} p99 {}",
-        ms(s.ttft_ms, |d| d.p50),
-        ms(s.ttft_ms, |d| d.p90),
-        ms(s.ttft_ms, |d| d.p99),
-        ms(s.itl_ms, |d| d.p50),
-        ms(s.itl_ms, |d| d.p99),
-        ms(s.tpot_ms, |d| d.mean),
-        ms(s.e2e_ms, |d| d.p50),
-        ms(s.e2e_ms, |d| d.p99),
+        "  {}",
+        tr(
+            Msg::StepLatencyLine,
+            &[
+                ("ttft_p50", &ms(s.ttft_ms, |d| d.p50)),
+                ("ttft_p90", &ms(s.ttft_ms, |d| d.p90)),
+                ("ttft_p99", &ms(s.ttft_ms, |d| d.p99)),
+                ("itl_p50", &ms(s.itl_ms, |d| d.p50)),
+                ("itl_p99", &ms(s.itl_ms, |d| d.p99)),
+                ("per_token", &per_token),
+                ("tpot", &ms(s.tpot_ms, |d| d.mean)),
+                ("e2e_p50", &ms(s.e2e_ms, |d| d.p50)),
+                ("e2e_p99", &ms(s.e2e_ms, |d| d.p99)),
+            ],
+        )
     ));
     if let Some(line) = reasoning_line(s) {
         lines.push(line);
@@ -114,13 +163,12 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
     if s.tokens_per_chunk_estimated {
         lines.push(format!("  {}", tokens_per_chunk_sentence(s)));
     }
-    let mut tail = format!("  efficiency {}", pct(s.efficiency_pct));
+    let mut tail = format!("  {}", tr(Msg::StepEfficiency, &[("pct", &pct(s.efficiency_pct))]));
     if let Some(system) = &s.system {
         tail.push_str(&format!(" | {}", system.describe()));
     }
     if s.requests_failed > 0 {
-        let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        tail.push_str(&format!(" | errors: {}", errors.join(", ")));
+        tail.push_str(&errors_part(s));
     }
     lines.push(tail);
     if s.prompt_cache_hits > 0 {
@@ -138,22 +186,27 @@ pub fn step_lines(s: &StepStats) -> Vec<String> {
 pub fn length_lines(s: &StepStats) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(bytes) = s.image_bytes_per_request {
-        lines.push(format!("  images: {:.1} KB per request sent (base64)", bytes / 1000.0));
+        lines.push(format!(
+            "  {}",
+            tr(Msg::StepImages, &[("kb", &format!("{:.1}", bytes / 1000.0))])
+        ));
     }
     if !s.turns.is_empty() {
         let turns: Vec<String> = s
             .turns
             .iter()
             .map(|t| {
-                format!(
-                    "turn {}: TTFT p50 {} ms, prompt {:.0} tok",
-                    t.turn,
-                    ms(t.ttft_ms, |d| d.p50),
-                    t.prompt_tokens_mean
+                tr(
+                    Msg::StepTurn,
+                    &[
+                        ("turn", &t.turn),
+                        ("ttft", &ms(t.ttft_ms, |d| d.p50)),
+                        ("tokens", &format!("{:.0}", t.prompt_tokens_mean)),
+                    ],
                 )
             })
             .collect();
-        lines.push(format!("  sessions: {}", turns.join(" | ")));
+        lines.push(format!("  {}", tr(Msg::StepSessions, &[("turns", &turns.join(" | "))])));
     }
     if let Some(sentence) = s
         .prefix_cache
@@ -171,7 +224,7 @@ pub fn length_lines(s: &StepStats) -> Vec<String> {
         lines.push(format!("  {}", shown.join(" | ")));
     }
     for warning in &s.length_warnings {
-        lines.push(format!("  warning: {warning}"));
+        lines.push(format!("  {}", tr(Msg::WarningLine, &[("text", warning)])));
     }
     lines
 }
@@ -182,19 +235,27 @@ fn reasoning_line(s: &StepStats) -> Option<String> {
     let tokens = s.reasoning_tokens?;
     let mean = s
         .reasoning_tokens_mean
-        .map(|m| format!(" ({m:.1} per request)"))
+        .map(|m| tr(Msg::ReasoningPerRequest, &[("mean", &format!("{m:.1}"))]))
         .unwrap_or_default();
     let est = if s.reasoning_tokens_estimated {
-        " (estimated: events with reasoning text)"
+        tr(Msg::ReasoningEstimated, &[])
     } else {
-        ""
+        String::new()
     };
     Some(format!(
-        "  reasoning: TTFT reasoning ms p50 {} p99 {} | TTFT answer ms p50 {} p99 {} | {tokens} reasoning tokens{mean}{est}",
-        ms(s.ttft_reasoning_ms, |d| d.p50),
-        ms(s.ttft_reasoning_ms, |d| d.p99),
-        ms(s.ttft_answer_ms, |d| d.p50),
-        ms(s.ttft_answer_ms, |d| d.p99),
+        "  {}",
+        tr(
+            Msg::ReasoningLine,
+            &[
+                ("reasoning_p50", &ms(s.ttft_reasoning_ms, |d| d.p50)),
+                ("reasoning_p99", &ms(s.ttft_reasoning_ms, |d| d.p99)),
+                ("answer_p50", &ms(s.ttft_answer_ms, |d| d.p50)),
+                ("answer_p99", &ms(s.ttft_answer_ms, |d| d.p99)),
+                ("tokens", &tokens),
+                ("mean", &mean),
+                ("est", &est),
+            ],
+        )
     ))
 }
 
@@ -202,26 +263,36 @@ fn reasoning_line(s: &StepStats) -> Option<String> {
 /// TTFT, ITL or output: nothing is generated).
 fn embeddings_lines(s: &StepStats, est: &str) -> Vec<String> {
     let mut lines = vec![format!(
-        "  embeddings: {:.1} inputs/s | {:.1} input tok/s | {:.2} req/s | {} inputs, {} input tokens{est}",
-        s.inputs_per_s.unwrap_or(0.0),
-        s.input_tokens_per_s.unwrap_or(0.0),
-        s.requests_per_s.unwrap_or(0.0),
-        s.inputs.unwrap_or(0),
-        s.prompt_tokens,
+        "  {}",
+        tr(
+            Msg::EmbeddingsLine,
+            &[
+                ("inputs_s", &format!("{:.1}", s.inputs_per_s.unwrap_or(0.0))),
+                ("tokens_s", &format!("{:.1}", s.input_tokens_per_s.unwrap_or(0.0))),
+                ("rps", &format!("{:.2}", s.requests_per_s.unwrap_or(0.0))),
+                ("inputs", &s.inputs.unwrap_or(0)),
+                ("tokens", &s.prompt_tokens),
+                ("est", &est),
+            ],
+        )
     )];
     let mut latency = format!(
-        "  latency (E2E) ms p50 {} p90 {} p99 {} max {}",
-        ms(s.e2e_ms, |d| d.p50),
-        ms(s.e2e_ms, |d| d.p90),
-        ms(s.e2e_ms, |d| d.p99),
-        ms(s.e2e_ms, |d| d.max),
+        "  {}",
+        tr(
+            Msg::EmbeddingsLatency,
+            &[
+                ("p50", &ms(s.e2e_ms, |d| d.p50)),
+                ("p90", &ms(s.e2e_ms, |d| d.p90)),
+                ("p99", &ms(s.e2e_ms, |d| d.p99)),
+                ("max", &ms(s.e2e_ms, |d| d.max)),
+            ],
+        )
     );
     if let Some(system) = &s.system {
         latency.push_str(&format!(" | {}", system.describe()));
     }
     if s.requests_failed > 0 {
-        let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        latency.push_str(&format!(" | errors: {}", errors.join(", ")));
+        latency.push_str(&errors_part(s));
     }
     lines.push(latency);
     if let Some(line) = slo_line(s) {
@@ -235,20 +306,36 @@ fn open_loop_line(s: &StepStats) -> Option<String> {
     let target = s.target_rps?;
     let late = s
         .send_lateness_ms
-        .map(|l| format!(" | send lateness ms p50 {:.2} p99 {:.2} max {:.1}", l.p50, l.p99, l.max))
+        .map(|l| {
+            tr(
+                Msg::RateLateness,
+                &[
+                    ("p50", &format!("{:.2}", l.p50)),
+                    ("p99", &format!("{:.2}", l.p99)),
+                    ("max", &format!("{:.1}", l.max)),
+                ],
+            )
+        })
         .unwrap_or_default();
     let due = s
         .scheduled_rps
-        .map(|d| format!(", due {} (the seeded schedule)", crate::load::point::fmt_rate(d)))
+        .map(|d| tr(Msg::RateDue, &[("rate", &crate::load::point::fmt_rate(d))]))
         .unwrap_or_default();
     Some(format!(
-        "  rate: target {} req/s{due}, sent {} req/s{late} | from the intended send: TTFT ms p50 {} p99 {}, E2E ms p50 {} p99 {}",
-        crate::load::point::fmt_rate(target),
-        crate::load::point::fmt_rate(s.achieved_rps.unwrap_or(0.0)),
-        ms(s.ttft_from_intended_ms, |d| d.p50),
-        ms(s.ttft_from_intended_ms, |d| d.p99),
-        ms(s.e2e_from_intended_ms, |d| d.p50),
-        ms(s.e2e_from_intended_ms, |d| d.p99),
+        "  {}",
+        tr(
+            Msg::RateLine,
+            &[
+                ("target", &crate::load::point::fmt_rate(target)),
+                ("due", &due),
+                ("sent", &crate::load::point::fmt_rate(s.achieved_rps.unwrap_or(0.0))),
+                ("late", &late),
+                ("ttft_p50", &ms(s.ttft_from_intended_ms, |d| d.p50)),
+                ("ttft_p99", &ms(s.ttft_from_intended_ms, |d| d.p99)),
+                ("e2e_p50", &ms(s.e2e_from_intended_ms, |d| d.p50)),
+                ("e2e_p99", &ms(s.e2e_from_intended_ms, |d| d.p99)),
+            ],
+        )
     ))
 }
 
@@ -259,25 +346,28 @@ fn slo_line(s: &StepStats) -> Option<String> {
     }
     let mut parts = Vec::new();
     if let Some(a) = s.slo_attainment_pct {
-        parts.push(format!(
-            "{a:.1}% of requests good, goodput {:.2} req/s, {:.1} tok/s",
-            s.goodput_rps.unwrap_or(0.0),
-            s.goodput_tps.unwrap_or(0.0)
+        parts.push(tr(
+            Msg::SloGood,
+            &[
+                ("pct", &format!("{a:.1}")),
+                ("rps", &format!("{:.2}", s.goodput_rps.unwrap_or(0.0))),
+                ("tps", &format!("{:.1}", s.goodput_tps.unwrap_or(0.0))),
+            ],
         ));
     }
     if let Some(verdict) = &s.slo_checks {
         let checks: Vec<String> = verdict
             .checks
             .iter()
-            .map(|c| format!("{} {}", c.describe(), if c.pass { "ok" } else { "FAIL" }))
+            .map(|c| {
+                let result = tr(if c.pass { Msg::SloCheckOk } else { Msg::SloCheckFail }, &[]);
+                format!("{} {result}", c.describe())
+            })
             .collect();
-        parts.push(format!(
-            "{}: {}",
-            if verdict.pass { "meets" } else { "FAILS" },
-            checks.join(", ")
-        ));
+        let verdict = tr(if verdict.pass { Msg::SloMeets } else { Msg::SloFails }, &[]);
+        parts.push(format!("{verdict}{}", checks.join(", ")));
     }
-    Some(format!("  SLO: {}", parts.join(" | ")))
+    Some(format!("  {}", tr(Msg::SloLine, &[("parts", &parts.join(" | "))])))
 }
 
 /// Most distinct messages listed at the end of a run.
@@ -301,14 +391,14 @@ pub fn error_lines(steps: &[StepStats]) -> Vec<String> {
         return Vec::new();
     }
     merged.sort_by_key(|entry| std::cmp::Reverse(entry.3));
-    let mut lines = vec!["Errors (distinct messages, with counts):".to_string()];
+    let mut lines = vec![tr(Msg::ErrorsHeading, &[])];
     for (class, test, message, count) in merged.iter().take(MESSAGES_SHOWN) {
         lines.push(format!("- [{test}] {count} × {class}: {message}"));
     }
     if merged.len() > MESSAGES_SHOWN {
         lines.push(format!(
-            "- … and {} more distinct messages in summary.json (error_samples)",
-            merged.len() - MESSAGES_SHOWN
+            "- {}",
+            tr(Msg::ErrorsMore, &[("n", &(merged.len() - MESSAGES_SHOWN))])
         ));
     }
     lines
@@ -322,7 +412,7 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         if rows.is_empty() {
             continue;
         }
-        lines.push(format!("== {test} test =="));
+        lines.push(format!("== {} ==", tr(Msg::TableHeading, &[("test", &test)])));
         let header = if rows.iter().any(|s| s.is_open_loop()) {
             "load"
         } else {
@@ -394,10 +484,10 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         }
     }
     if steps.iter().any(|s| s.saturated) {
-        lines.push("  * saturated: the backlog limit was reached and the step ended early".into());
+        lines.push(format!("  * {}", tr(Msg::TableSaturated, &[])));
     }
     if steps.iter().any(|s| s.client_bound) {
-        lines.push("  ! client-bound: llm-bench, not the server, limited that step (see its CLIENT-BOUND line)".into());
+        lines.push(format!("  ! {}", tr(Msg::TableClientBound, &[])));
     }
     lines
 }
@@ -406,20 +496,16 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
 pub fn tokens_per_chunk_sentence(s: &StepStats) -> String {
     let about = s
         .tokens_per_chunk_mean
-        .map(|mean| format!(" (about {mean:.1})"))
+        .map(|mean| tr(Msg::TokensPerChunkAbout, &[("mean", &format!("{mean:.1}"))]))
         .unwrap_or_default();
-    format!(
-        "several tokens per chunk{about}: per-token figures estimated from chunk counts; \
-         vLLM can report exact counts with --continuous-usage"
-    )
+    tr(Msg::TokensPerChunk, &[("about", &about)])
 }
 
 /// The server reused cached prompts: said once per step, with the way out.
 pub fn prompt_cache_sentence(s: &StepStats) -> String {
-    format!(
-        "the server reused a cached prompt prefix for {} of {} requests (its timings.prompt_n is under half the prompt): \
-         prefill and TTFT look better than for new prompts; for llama.cpp add --extra-body '{{\"cache_prompt\": false}}'",
-        s.prompt_cache_hits, s.requests_ok
+    tr(
+        Msg::PromptCacheStep,
+        &[("hits", &s.prompt_cache_hits), ("ok", &s.requests_ok)],
     )
 }
 
@@ -444,18 +530,25 @@ fn conc(s: &StepStats) -> String {
 pub fn client_line(c: &crate::report::summary::ClientReport) -> String {
     let per_event = c
         .cpu_us_per_event
-        .map(|us| format!(" ({us:.1} µs per event)"))
+        .map(|us| tr(Msg::ClientPerEvent, &[("us", &format!("{us:.1}"))]))
         .unwrap_or_default();
     let rss = c
         .peak_rss_mb
-        .map(|mb| format!(", peak RSS {mb:.0} MB"))
+        .map(|mb| tr(Msg::ClientRss, &[("mb", &format!("{mb:.0}"))]))
         .unwrap_or_default();
-    format!(
-        "Client: llm-bench used {:.2} s of CPU for {} events{per_event} on {} core{}{rss}",
-        c.cpu_s,
-        c.events,
-        c.cores,
-        if c.cores == 1 { "" } else { "s" }
+    tr(
+        if c.cores == 1 {
+            Msg::ClientLineOneCore
+        } else {
+            Msg::ClientLine
+        },
+        &[
+            ("cpu", &format!("{:.2}", c.cpu_s)),
+            ("events", &c.events),
+            ("per_event", &per_event),
+            ("cores", &c.cores),
+            ("rss", &rss),
+        ],
     )
 }
 
@@ -468,16 +561,20 @@ pub fn interval_line(elapsed: &str, s: &StepStats) -> String {
         } else {
             String::new()
         };
-        return format!(
-            "[{elapsed}] {}: {} ok, {} failed{errors}{} | {:.1} inputs/s, {:.1} input tok/s | E2E ms p50 {} p99 {}",
-            s.test,
-            s.requests_ok,
-            s.requests_failed,
-            resent(s),
-            s.inputs_per_s.unwrap_or(0.0),
-            s.input_tokens_per_s.unwrap_or(0.0),
-            ms(s.e2e_ms, |d| d.p50),
-            ms(s.e2e_ms, |d| d.p99),
+        return tr(
+            Msg::IntervalEmbeddingsLine,
+            &[
+                ("elapsed", &elapsed),
+                ("test", &s.test),
+                ("ok", &s.requests_ok),
+                ("failed", &s.requests_failed),
+                ("errors", &errors),
+                ("resent", &resent(s)),
+                ("inputs_s", &format!("{:.1}", s.inputs_per_s.unwrap_or(0.0))),
+                ("tokens_s", &format!("{:.1}", s.input_tokens_per_s.unwrap_or(0.0))),
+                ("e2e_p50", &ms(s.e2e_ms, |d| d.p50)),
+                ("e2e_p99", &ms(s.e2e_ms, |d| d.p99)),
+            ],
         );
     }
     let rate = match s.test {
@@ -490,15 +587,20 @@ pub fn interval_line(elapsed: &str, s: &StepStats) -> String {
     } else {
         String::new()
     };
-    format!(
-        "[{elapsed}] {}: {} ok, {} failed{errors}{} | {rate} | TTFT ms p50 {} p99 {} | ITL ms p50 {} p99 {}",
-        s.test,
-        s.requests_ok,
-        s.requests_failed,
-        resent(s),
-        ms(s.ttft_ms, |d| d.p50),
-        ms(s.ttft_ms, |d| d.p99),
-        ms(s.itl_ms, |d| d.p50),
-        ms(s.itl_ms, |d| d.p99),
+    tr(
+        Msg::IntervalLine,
+        &[
+            ("elapsed", &elapsed),
+            ("test", &s.test),
+            ("ok", &s.requests_ok),
+            ("failed", &s.requests_failed),
+            ("errors", &errors),
+            ("resent", &resent(s)),
+            ("rate", &rate),
+            ("ttft_p50", &ms(s.ttft_ms, |d| d.p50)),
+            ("ttft_p99", &ms(s.ttft_ms, |d| d.p99)),
+            ("itl_p50", &ms(s.itl_ms, |d| d.p50)),
+            ("itl_p99", &ms(s.itl_ms, |d| d.p99)),
+        ],
     )
 }

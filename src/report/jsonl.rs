@@ -2,6 +2,7 @@
 //! or Ctrl-C loses nothing already measured.
 
 use crate::client::RequestRecord;
+use crate::i18n::{tr, Msg};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
@@ -24,10 +25,10 @@ pub struct RecordWriter {
 
 impl RecordWriter {
     pub fn create(path: &Path) -> Result<Self, String> {
-        let file = File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let file = File::create(path).map_err(|e| tr(Msg::CannotWrite, &[("path", &path.display()), ("error", &e)]))?;
         let meta = file
             .metadata()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| tr(Msg::CannotWrite, &[("path", &path.display()), ("error", &e)]))?;
         Ok(Self {
             path: path.to_path_buf(),
             identity: (meta.dev(), meta.ino()),
@@ -49,7 +50,10 @@ impl RecordWriter {
                 self.written += 1;
                 self.flush_if_due()
             }
-            Err(e) => self.fail(format!("cannot write {} any more ({e})", self.path.display())),
+            Err(e) => self.fail(tr(
+                Msg::CannotWriteAnyMore,
+                &[("path", &self.path.display()), ("error", &e)],
+            )),
         }
     }
 
@@ -65,11 +69,14 @@ impl RecordWriter {
         self.last_flush = Instant::now();
         let out = self.out.as_mut()?;
         if let Err(e) = out.flush() {
-            return self.fail(format!("cannot write {} any more ({e})", self.path.display()));
+            return self.fail(tr(
+                Msg::CannotWriteAnyMore,
+                &[("path", &self.path.display()), ("error", &e)],
+            ));
         }
         let same_file = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
         if !same_file {
-            return self.fail(format!("{} was removed during the run", self.path.display()));
+            return self.fail(tr(Msg::RemovedDuringRun, &[("path", &self.path.display())]));
         }
         None
     }

@@ -2,6 +2,7 @@
 //! samples. Written atomically (temp file + rename) at every checkpoint, so a crash leaves the
 //! last complete one.
 
+use crate::i18n::{tr, Msg};
 use crate::metrics::StepStats;
 use crate::monitor::Sample;
 use serde::{Deserialize, Serialize};
@@ -130,11 +131,12 @@ impl Summary {
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         let path = dir.join("summary.json");
         let tmp = dir.join(".summary.json.tmp");
-        let value = serde_json::to_value(self).map_err(|e| format!("cannot serialise the summary: {e}"))?;
-        let text = serde_json::to_vec_pretty(&value).map_err(|e| format!("cannot serialise the summary: {e}"))?;
+        let unserialisable = |e: serde_json::Error| tr(Msg::SummaryUnserialisable, &[("error", &e)]);
+        let value = serde_json::to_value(self).map_err(unserialisable)?;
+        let text = serde_json::to_vec_pretty(&value).map_err(unserialisable)?;
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| tr(Msg::CannotWrite, &[("path", &path.display()), ("error", &e)]))?;
         // The same figures as tables (docs/metrics.md, "CSV files").
         let tables = [
             ("steps.csv", super::csv::steps_csv(&value)),
@@ -143,7 +145,8 @@ impl Summary {
         for (name, table) in tables {
             if let Some(table) = table {
                 let path = dir.join(name);
-                std::fs::write(&path, table).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                std::fs::write(&path, table)
+                    .map_err(|e| tr(Msg::CannotWrite, &[("path", &path.display()), ("error", &e)]))?;
             }
         }
         Ok(())

@@ -7,6 +7,7 @@
 use super::steps::{run_step, StepName};
 use super::{Outcome, RunContext};
 use crate::cli::config::CapacitySpec;
+use crate::i18n::{tr, Msg};
 use crate::load::point::fmt_rate;
 use crate::load::{LoadAxis, LoadPoint};
 use crate::metrics::slo::{fixed, Slo};
@@ -122,14 +123,14 @@ impl Search<'_> {
             return None;
         }
         let verdict = judge(&result.stats, self.spec, self.slo);
+        let said = if verdict.pass {
+            tr(Msg::ProbeMeets, &[])
+        } else {
+            tr(Msg::ProbeFails, &[("why", &verdict.why)])
+        };
         ctx.reporter.line(&format!(
-            "  probe at {}: {}",
-            point,
-            if verdict.pass {
-                "meets the SLO".to_string()
-            } else {
-                format!("fails the SLO: {}", verdict.why)
-            }
+            "  {}",
+            tr(Msg::ProbeAt, &[("point", &point.in_words()), ("result", &said)])
         ));
         let pass = verdict.pass;
         self.steps.push(result.stats);
@@ -154,16 +155,19 @@ pub(super) async fn run_capacity(ctx: &mut RunContext, spec: CapacitySpec) -> (V
         spec: String::new(),
         objectives: Vec::new(),
     });
-    ctx.reporter.line(&format!(
-        "Capacity search by {}: {} .. {}, precision {:.0}%, SLO {}",
-        match spec.by {
-            LoadAxis::Rate => "rate",
-            LoadAxis::Concurrency => "concurrency",
-        },
-        LoadPoint::with_value(spec.by, spec.min),
-        LoadPoint::with_value(spec.by, spec.max),
-        100.0 * spec.precision,
-        slo.describe()
+    let by = match spec.by {
+        LoadAxis::Rate => tr(Msg::AxisRate, &[]),
+        LoadAxis::Concurrency => tr(Msg::AxisConcurrency, &[]),
+    };
+    ctx.reporter.line(&tr(
+        Msg::CapacityHeader,
+        &[
+            ("by", &by),
+            ("min", &LoadPoint::with_value(spec.by, spec.min).in_words()),
+            ("max", &LoadPoint::with_value(spec.by, spec.max).in_words()),
+            ("precision", &format!("{:.0}", 100.0 * spec.precision)),
+            ("slo", &slo.describe()),
+        ],
     ));
     let mut search = Search {
         spec: &spec,
@@ -221,7 +225,7 @@ fn answer(
     remeasured_pass: Option<bool>,
     interrupted: bool,
 ) -> Capacity {
-    let at = |value: f64| LoadPoint::with_value(spec.by, value).to_string();
+    let at = |value: f64| LoadPoint::with_value(spec.by, value).in_words();
     let pass = bracket.pass.map(|p| (p.at, p.index));
     let fail = bracket.fail.map(|f| (f.at, f.index));
     let fail_why = fail
@@ -241,12 +245,11 @@ fn answer(
     };
     let Some((p, pi)) = pass else {
         capacity.answer = match fail {
-            Some((f, _)) => format!(
-                "Even the lowest load fails {}: at {} {fail_why}. Lower --min, or check the server.",
-                slo.describe(),
-                at(f)
+            Some((f, _)) => tr(
+                Msg::CapacityLowestFails,
+                &[("slo", &slo.describe()), ("point", &at(f)), ("why", &fail_why)],
             ),
-            None => "The search was stopped before any probe finished.".to_string(),
+            None => tr(Msg::CapacityStoppedBeforeProbe, &[]),
         };
         return capacity;
     };
@@ -255,23 +258,23 @@ fn answer(
     capacity.goodput_rps = step.goodput_rps;
     capacity.goodput_tps = step.goodput_tps;
     let goodput = match (step.goodput_rps, step.goodput_tps) {
-        (Some(r), Some(t)) => format!(" (goodput {} req/s, {} output tok/s)", fmt_rate(r), fixed(t, 0)),
+        (Some(r), Some(t)) => tr(Msg::CapacityGoodput, &[("rps", &fmt_rate(r)), ("tps", &fixed(t, 0))]),
         _ => String::new(),
     };
-    let mut text = format!("Meets {} up to {}{goodput}.", slo.describe(), at(p));
+    let mut text = tr(
+        Msg::CapacityMeets,
+        &[("slo", &slo.describe()), ("point", &at(p)), ("goodput", &goodput)],
+    );
     match fail {
-        Some((f, _)) => text.push_str(&format!(" At {} {fail_why}.", at(f))),
-        None if interrupted => text.push_str(" The search was stopped before a load failed it."),
+        Some((f, _)) => text.push_str(&tr(Msg::CapacityFailsAt, &[("point", &at(f)), ("why", &fail_why)])),
+        None if interrupted => text.push_str(&tr(Msg::CapacityStoppedBeforeFail, &[])),
         None => {
             capacity.reached_max = true;
-            text.push_str(" That is --max: the limit is higher; raise --max to find it.");
+            text.push_str(&tr(Msg::CapacityReachedMax, &[]));
         }
     }
     if remeasured_pass == Some(false) {
-        text.push_str(&format!(
-            " A second measurement at {} did not meet it: the server is noisy near its limit, so treat the answer as approximate.",
-            at(p)
-        ));
+        text.push_str(&tr(Msg::CapacityNoisy, &[("point", &at(p))]));
     }
     capacity.answer = text;
     capacity

@@ -12,6 +12,7 @@ pub use capacity::Capacity;
 mod stress;
 
 use crate::cli::config::{Mode, RunConfig, UsageError};
+use crate::i18n::{tr, Msg};
 use crate::load::{LiveCounters, LoadContext, StopSignals};
 use crate::metrics::{advice, StepStats};
 use crate::monitor::health::ClientWatch;
@@ -141,19 +142,11 @@ impl RunContext {
 fn prepare_out_dir(config: &RunConfig) -> Result<RecordWriter, UsageError> {
     let dir = &config.out_dir;
     if dir.is_file() {
-        return Err(UsageError(format!(
-            "results folder {} is a file; give a folder with --out",
-            dir.display()
-        )));
+        return Err(UsageError(tr(Msg::OutIsFile, &[("dir", &dir.display())])));
     }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        UsageError(format!(
-            "cannot create results folder {}: {e}; choose another with --out",
-            dir.display()
-        ))
-    })?;
-    RecordWriter::create(&dir.join("requests.jsonl"))
-        .map_err(|e| UsageError(format!("{e}; choose another results folder with --out")))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(tr(Msg::OutUncreatable, &[("dir", &dir.display()), ("error", &e)])))?;
+    RecordWriter::create(&dir.join("requests.jsonl")).map_err(|e| UsageError(tr(Msg::OutUnwritable, &[("error", &e)])))
 }
 
 async fn next_interrupt(terminate: &mut Option<tokio::signal::unix::Signal>) {
@@ -176,14 +169,16 @@ fn spawn_signal_handler(signals: StopSignals, reporter: Arc<Reporter>, live: Arc
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         next_interrupt(&mut terminate).await;
         signals.stop.cancel();
-        reporter.line(&format!(
-            "Interrupted: sending no new requests; waiting up to {} for {} in flight (Ctrl-C again to stop now)",
-            humantime::format_duration(signals.drain),
-            live.in_flight.load(Ordering::Relaxed)
+        reporter.line(&tr(
+            Msg::RunInterrupted,
+            &[
+                ("drain", &humantime::format_duration(signals.drain)),
+                ("in_flight", &live.in_flight.load(Ordering::Relaxed)),
+            ],
         ));
         next_interrupt(&mut terminate).await;
         signals.abort.cancel();
-        reporter.line("Stopping now; writing the summary of what finished.");
+        reporter.line(&tr(Msg::RunStoppingNow, &[]));
     });
 }
 
@@ -191,21 +186,27 @@ fn spawn_signal_handler(signals: StopSignals, reporter: Arc<Reporter>, live: Arc
 fn announce_transport(config: &RunConfig, reporter: &Reporter) {
     let endpoint = &config.endpoint;
     if config.insecure && endpoint.tls {
-        reporter.warn("--insecure: TLS certificates are not verified");
+        reporter.warn(&tr(Msg::WarnInsecure, &[]));
     } else if (config.insecure || config.ca_cert.is_some()) && !endpoint.tls {
-        reporter.warn("--insecure and --ca-cert apply to https:// URLs only; this run is plain http");
+        reporter.warn(&tr(Msg::WarnInsecurePlainHttp, &[]));
     }
     if let Some(proxy) = endpoint.connector().proxy() {
-        let how = if endpoint.tls {
-            "a CONNECT tunnel"
-        } else {
-            "requests forwarded"
-        };
-        reporter.line(&format!(
-            "Proxy: {} (from {}), {how}; list {} in NO_PROXY to connect directly",
-            proxy.address(),
-            proxy.source,
-            endpoint.host
+        let how = tr(
+            if endpoint.tls {
+                Msg::ProxyTunnel
+            } else {
+                Msg::ProxyForwarded
+            },
+            &[],
+        );
+        reporter.line(&tr(
+            Msg::ProxyLine,
+            &[
+                ("proxy", &proxy.address()),
+                ("source", &proxy.source),
+                ("how", &how),
+                ("host", &endpoint.host),
+            ],
         ));
     }
 }
@@ -247,7 +248,7 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
     let started = start_with(config, reporter.clone()).await;
     if let Err(e) = &started {
         // The log keeps the line the run stopped with.
-        reporter.log_only(&format!("llm-bench: error: {e}"));
+        reporter.log_only(&format!("llm-bench: {}", tr(Msg::ErrorLine, &[("error", &e)])));
     }
     started
 }
@@ -269,11 +270,13 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         created,
         armed: true,
     };
-    reporter.line(&format!(
-        "llm-bench {} → {} | results in {}",
-        env!("CARGO_PKG_VERSION"),
-        config.endpoint.base_url,
-        config.out_dir.display()
+    reporter.line(&tr(
+        Msg::RunHeader,
+        &[
+            ("version", &env!("CARGO_PKG_VERSION")),
+            ("url", &config.endpoint.base_url),
+            ("dir", &config.out_dir.display()),
+        ],
     ));
     announce_transport(&config, &reporter);
     preflight::check_open_files(&config)?;
@@ -291,7 +294,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     let startup_load_ms = crate::monitor::ms_since_process_start();
     let monitor = Monitor::new(run_start.into_std());
     if !monitor.temperature_available() {
-        reporter.line("CPU temperature: not available on this machine");
+        reporter.line(&tr(Msg::NoTemperature, &[]));
     }
     monitor.start(config.monitor_interval);
     let live = Arc::new(LiveCounters::default());
@@ -306,7 +309,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         status: "running".into(),
         started_at: now_rfc3339(),
         model: Some(model.clone()),
-        config: serde_json::to_value(&config).unwrap_or_default(),
+        config: config_json(&config),
         environment: Environment::current(),
         client: Some(ClientReport {
             cores: crate::monitor::health::allowed_cores(config.threads),
@@ -344,6 +347,15 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     .inspect(|_| cleanup.armed = false)
 }
 
+/// The run's configuration for summary.json, with the language its sentences are in.
+fn config_json(config: &RunConfig) -> serde_json::Value {
+    let mut value = serde_json::to_value(config).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("lang".into(), crate::i18n::lang().tag().into());
+    }
+    value
+}
+
 /// Removes an empty `requests.jsonl` (and the results folder, when the run made it and left it
 /// empty) unless disarmed: the run got as far as its load.
 struct EmptyResults {
@@ -376,33 +388,52 @@ fn announce_run(config: &RunConfig, model: &str, workload: &Workload, reporter: 
     let tests: Vec<&str> = config.tests.iter().map(|t| t.name()).collect();
     let max_tokens = match config.prompts.osl.is_some() || config.prompts.dataset.is_some() {
         _ if config.api == crate::workload::ApiKind::Embeddings => format!(
-            " | embeddings: {} input{} a request",
-            config.embed_batch,
-            if config.embed_batch == 1 { "" } else { "s" }
+            " | {}",
+            tr(
+                if config.embed_batch == 1 {
+                    Msg::HeaderEmbeddingsOne
+                } else {
+                    Msg::HeaderEmbeddingsMany
+                },
+                &[("n", &config.embed_batch)]
+            )
         ),
         true => String::new(),
         false => format!(" | max_tokens {}", config.max_tokens),
     };
     let images = match &config.prompts.images {
         Some(i) => format!(
-            " | {} {}x{} {} image(s) per multimodal request, made for each",
-            i.per_request, i.width, i.height, i.format
+            " | {}",
+            tr(
+                Msg::HeaderImages,
+                &[
+                    ("n", &i.per_request),
+                    ("width", &i.width),
+                    ("height", &i.height),
+                    ("format", &i.format)
+                ]
+            )
         ),
         None => String::new(),
     };
-    reporter.line(&format!(
-        "Model {model} | tests: {} | {}{max_tokens}{images} | {}",
-        tests.join(", "),
-        workload.source().describe(),
-        describe_mode(config)
+    reporter.line(&tr(
+        Msg::HeaderModel,
+        &[
+            ("model", &model),
+            ("tests", &tests.join(", ")),
+            ("workload", &workload.source().describe()),
+            ("max_tokens", &max_tokens),
+            ("images", &images),
+            ("mode", &describe_mode(config)),
+        ],
     ));
     if let Some(slo) = &config.slo {
         let from = if config.slo_from_send {
-            " (latencies from the actual send)"
+            tr(Msg::HeaderSloFromSend, &[])
         } else {
-            ""
+            String::new()
         };
-        reporter.line(&format!("SLO: {}{from}", slo.describe()));
+        reporter.line(&tr(Msg::HeaderSlo, &[("slo", &slo.describe()), ("from", &from)]));
     }
 }
 
@@ -419,13 +450,13 @@ fn finish(
     if let Some(problem) = &ctx.writer.failure {
         ctx.summary
             .notes
-            .push(format!("requests.jsonl is incomplete: {problem}"));
+            .push(tr(Msg::NoteRecordsIncomplete, &[("problem", problem)]));
         if outcome == Outcome::Complete {
             outcome = Outcome::ResultsNotSaved;
         }
     }
     if let Some(note) = ctx.workload.source().closing_note() {
-        ctx.reporter.line(&format!("Note: {note}"));
+        ctx.reporter.line(&tr(Msg::NoteLine, &[("note", &note)]));
         ctx.summary.notes.push(note);
     }
     // With --repeat each load point counts once, by the means of its repetitions.
@@ -483,7 +514,7 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
     }
     if !recommendations.is_empty() {
         reporter.line("");
-        reporter.line("Recommendations:");
+        reporter.line(&tr(Msg::RecommendationsHeading, &[]));
         for r in recommendations {
             reporter.line(&format!("- {r}"));
         }
@@ -492,15 +523,15 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
         reporter.line("");
         let mut line = format::client_line(client);
         if ctx.config.server_in_process {
-            line.push_str(" (this process also ran the simulator, so this is not the client's cost alone)");
+            line.push_str(&tr(Msg::ClientAlsoSimulator, &[]));
         }
         reporter.line(&line);
     }
     reporter.line("");
     reporter.line(&results_line(ctx));
     match outcome {
-        Outcome::Interrupted => reporter.line("The run was interrupted; the summary covers what finished."),
-        Outcome::NothingSucceeded => reporter.line("No request succeeded; see the errors above."),
+        Outcome::Interrupted => reporter.line(&tr(Msg::RunWasInterrupted, &[])),
+        Outcome::NothingSucceeded => reporter.line(&tr(Msg::RunNothingSucceeded, &[])),
         _ => {}
     }
 }
@@ -508,34 +539,33 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
 /// The load of the run in words, for its header line.
 fn describe_mode(config: &RunConfig) -> String {
     let load = &config.load;
-    if let crate::load::Arrival::Trace { times } = &load.arrival {
-        let cap = load
-            .max_concurrency
-            .map(|n| format!(", at most {n} in flight"))
-            .unwrap_or_default();
-        return format!(
-            "trace replay: {} requests at their recorded times over {:.2} s (mean {} req/s{cap})",
-            times.len(),
-            times.span_s(),
-            crate::load::point::fmt_rate(times.mean_rate())
-        );
-    }
-    let open = match &load.arrival {
-        crate::load::Arrival::Poisson => "poisson arrivals".to_string(),
-        other => format!("{other} arrivals"),
-    };
     let cap = load
         .max_concurrency
-        .map(|n| format!(", at most {n} in flight"))
+        .map(|n| tr(Msg::ModeCap, &[("n", &n)]))
         .unwrap_or_default();
+    if let crate::load::Arrival::Trace { times } = &load.arrival {
+        return tr(
+            Msg::ModeTrace,
+            &[
+                ("n", &times.len()),
+                ("span", &format!("{:.2}", times.span_s())),
+                ("rate", &crate::load::point::fmt_rate(times.mean_rate())),
+                ("cap", &cap),
+            ],
+        );
+    }
+    let open = tr(Msg::ModeArrivals, &[("arrival", &load.arrival)]);
     let shape = |points: &[crate::load::LoadPoint]| match points.first() {
-        Some(crate::load::LoadPoint::Rate(_)) => format!(" ({open}, seed {}{cap})", load.seed),
+        Some(crate::load::LoadPoint::Rate(_)) => tr(
+            Msg::ModeOpenShape,
+            &[("open", &open), ("seed", &load.seed), ("cap", &cap)],
+        ),
         _ => String::new(),
     };
     let ramp = if load.ramp_up.is_zero() {
         String::new()
     } else {
-        format!(", ramp-up {}", humantime::format_duration(load.ramp_up))
+        tr(Msg::ModeRampUp, &[("ramp", &humantime::format_duration(load.ramp_up))])
     };
     match &config.mode {
         Mode::Step { points, stop } => {
@@ -544,28 +574,45 @@ fn describe_mode(config: &RunConfig) -> String {
                     if points.len() > 2 =>
                 {
                     let step = points[1].value() - points[0].value();
-                    format!("concurrency {first}..={last} by {step}")
+                    tr(
+                        Msg::ModeConcurrencyRange,
+                        &[("first", first), ("last", last), ("step", &step)],
+                    )
                 }
-                _ => points.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+                _ => points.iter().map(|p| p.in_words()).collect::<Vec<_>>().join(", "),
             };
             let each = match stop {
-                Some(crate::load::Stop::For(d)) => format!(", {} per step", humantime::format_duration(*d)),
-                Some(crate::load::Stop::Requests(n)) => format!(", {n} requests per step"),
-                None => ", one request per connection".into(),
+                Some(crate::load::Stop::For(d)) => {
+                    tr(Msg::ModeForPerStep, &[("duration", &humantime::format_duration(*d))])
+                }
+                Some(crate::load::Stop::Requests(n)) => tr(Msg::ModeRequestsPerStep, &[("n", n)]),
+                None => tr(Msg::ModeOnePerConnection, &[]),
             };
-            format!("step mode: {list}{each}{}{ramp}", shape(points))
+            tr(
+                Msg::ModeStep,
+                &[
+                    ("list", &list),
+                    ("each", &each),
+                    ("shape", &shape(points)),
+                    ("ramp", &ramp),
+                ],
+            )
         }
-        Mode::Stress { point, duration } => format!(
-            "stress mode: {point} for {}{}{ramp}",
-            humantime::format_duration(*duration),
-            shape(&[*point])
+        Mode::Stress { point, duration } => tr(
+            Msg::ModeStress,
+            &[
+                ("point", &point.in_words()),
+                ("duration", &humantime::format_duration(*duration)),
+                ("shape", &shape(&[*point])),
+                ("ramp", &ramp),
+            ],
         ),
         Mode::Capacity(spec) => {
             let each = match spec.stop {
-                crate::load::Stop::For(d) => format!("{} per probe", humantime::format_duration(d)),
-                crate::load::Stop::Requests(n) => format!("{n} requests per probe"),
+                crate::load::Stop::For(d) => tr(Msg::ModeForPerProbe, &[("duration", &humantime::format_duration(d))]),
+                crate::load::Stop::Requests(n) => tr(Msg::ModeRequestsPerProbe, &[("n", &n)]),
             };
-            format!("capacity search, {each}{ramp}")
+            tr(Msg::ModeCapacity, &[("each", &each), ("ramp", &ramp)])
         }
     }
 }
@@ -574,18 +621,11 @@ fn describe_mode(config: &RunConfig) -> String {
 fn results_line(ctx: &RunContext) -> String {
     let summary = ctx.config.out_dir.join("summary.json");
     match (ctx.summary_saved, ctx.writer.failure.is_some()) {
-        (true, false) => format!(
-            "Results: {} ({} requests in requests.jsonl)",
-            summary.display(),
-            ctx.writer.written
+        (true, false) => tr(
+            Msg::ResultsSaved,
+            &[("summary", &summary.display()), ("n", &ctx.writer.written)],
         ),
-        (true, true) => format!(
-            "Results: {}; requests.jsonl is incomplete (it could not be written to the end)",
-            summary.display()
-        ),
-        (false, _) => format!(
-            "Results could not be saved in {}: the report above is all that is left of this run.",
-            ctx.config.out_dir.display()
-        ),
+        (true, true) => tr(Msg::ResultsRecordsIncomplete, &[("summary", &summary.display())]),
+        (false, _) => tr(Msg::ResultsNotSaved, &[("dir", &ctx.config.out_dir.display())]),
     }
 }

@@ -5,6 +5,7 @@ use crate::cli::config::{RunConfig, UsageError};
 use crate::client::connect::ConnectError;
 use crate::client::probe::{list_models, ModelsError, PROBE_HEADER};
 use crate::client::{Client, Endpoint, ErrorClass, Outgoing, RequestRecord, Timeouts};
+use crate::i18n::{tr, Msg};
 use crate::report::Reporter;
 use crate::workload::{TestKind, Workload};
 use std::sync::Arc;
@@ -27,31 +28,31 @@ pub fn check_open_files(config: &RunConfig) -> Result<(), UsageError> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= needed {
         return Ok(());
     }
-    Err(UsageError(format!(
-        "concurrency {peak} needs about {needed} open files but this process may open only {} (hard limit {}); \
-         raise it (e.g. `ulimit -n {needed}` as root, or LimitNOFILE= for a service) or lower the concurrency",
-        limit.rlim_cur, limit.rlim_max
+    Err(UsageError(tr(
+        Msg::OpenFilesTooFew,
+        &[
+            ("peak", &peak),
+            ("needed", &needed),
+            ("soft", &limit.rlim_cur),
+            ("hard", &limit.rlim_max),
+        ],
     )))
 }
 
 fn models_error(e: ModelsError, endpoint: &Endpoint) -> UsageError {
     let url = &endpoint.base_url;
     UsageError(match e.status() {
-        Some(401) | Some(403) => format!(
-            "the server at {url} refused the request (HTTP {}): check the API key (--api-key, OPENAI_API_KEY or LLM_BENCH_API_KEY)",
-            e.status().unwrap_or(401)
+        Some(401) | Some(403) => tr(
+            Msg::ModelsRefused,
+            &[("url", url), ("status", &e.status().unwrap_or(401))],
         ),
-        Some(404) => format!(
-            "GET {url}/models answered 404: check --url; it should be the API base, usually ending in /v1 (or pass --model to skip the model list)"
-        ),
+        Some(404) => tr(Msg::Models404, &[("url", url)]),
         Some(407) => proxy_wants_credentials(endpoint),
         _ => match e {
-            ModelsError::Unreachable(ConnectError::Unreachable(m)) => {
-                format!("cannot reach the server: {m}; start it or pass --url")
-            }
+            ModelsError::Unreachable(ConnectError::Unreachable(m)) => tr(Msg::Unreachable, &[("error", &m)]),
             // TLS and proxy failures already say what to do.
             ModelsError::Unreachable(other) => other.to_string(),
-            other => format!("{other}; pass --model to skip the model list"),
+            other => tr(Msg::ModelsFailed, &[("error", &other)]),
         },
     })
 }
@@ -59,14 +60,15 @@ fn models_error(e: ModelsError, endpoint: &Endpoint) -> UsageError {
 /// HTTP 407 comes from a forwarding proxy, never from the server.
 fn proxy_wants_credentials(endpoint: &Endpoint) -> String {
     match endpoint.connector().proxy() {
-        Some(proxy) => format!(
-            "proxy {} (from {}) refused the request (HTTP 407 Proxy Authentication Required); put credentials in {} (http://user:password@host:port), or add {} to NO_PROXY",
-            proxy.address(),
-            proxy.source,
-            proxy.source,
-            endpoint.host
+        Some(proxy) => tr(
+            Msg::ProxyWants407,
+            &[
+                ("proxy", &proxy.address()),
+                ("source", &proxy.source),
+                ("host", &endpoint.host),
+            ],
         ),
-        None => "the server answered HTTP 407 Proxy Authentication Required: is --url a proxy rather than the API?".into(),
+        None => tr(Msg::Server407, &[]),
     }
 }
 
@@ -79,19 +81,15 @@ pub async fn discover_model(config: &RunConfig, reporter: &Reporter) -> Result<S
         .await
         .map_err(|e| models_error(e, &config.endpoint))?;
     match models.as_slice() {
-        [] => Err(UsageError(format!(
-            "the server at {} lists no models; pass --model",
-            config.endpoint.base_url
-        ))),
+        [] => Err(UsageError(tr(Msg::NoModels, &[("url", &config.endpoint.base_url)]))),
         [only] => {
-            reporter.line(&format!("Model: {only} (the only model the server lists)"));
+            reporter.line(&tr(Msg::ModelOnly, &[("model", only)]));
             Ok(only.clone())
         }
         [first, ..] => {
-            reporter.line(&format!(
-                "Model: {first} (the first of {} the server lists: {}; choose another with --model)",
-                models.len(),
-                shorten_list(&models)
+            reporter.line(&tr(
+                Msg::ModelFirst,
+                &[("model", first), ("n", &models.len()), ("list", &shorten_list(&models))],
             ));
             Ok(first.clone())
         }
@@ -101,7 +99,10 @@ pub async fn discover_model(config: &RunConfig, reporter: &Reporter) -> Result<S
 fn shorten_list(models: &[String]) -> String {
     let shown: Vec<&str> = models.iter().take(8).map(String::as_str).collect();
     if models.len() > shown.len() {
-        format!("{}, … ({} more)", shown.join(", "), models.len() - shown.len())
+        tr(
+            Msg::ListMore,
+            &[("list", &shown.join(", ")), ("n", &(models.len() - shown.len()))],
+        )
     } else {
         shown.join(", ")
     }
@@ -154,20 +155,19 @@ pub async fn probe(
             return Err(UsageError(message));
         }
         // Anything else (a 500, a cut stream) may be passing: the run measures it.
-        reporter.warn(&format!(
-            "the test request for the {test} test failed ({}: {}); starting anyway",
-            rec.error.map(|c| c.key()).unwrap_or_default(),
-            rec.error_message.as_deref().unwrap_or("")
+        reporter.warn(&tr(
+            Msg::ProbeRequestFailed,
+            &[
+                ("test", &test),
+                ("class", &rec.error.map(|c| c.key()).unwrap_or_default()),
+                ("message", &rec.error_message.as_deref().unwrap_or("")),
+            ],
         ));
     }
     if !findings.usage_reported && workload.api() == crate::workload::ApiKind::Embeddings {
-        reporter.line(
-            "Note: the server sent no token usage; input tokens are estimated as characters / 4, and marked estimated",
-        );
+        reporter.line(&tr(Msg::NoUsageEmbeddings, &[]));
     } else if !findings.usage_reported {
-        reporter.line(
-            "Note: the server sent no token usage; output tokens are counted as chunks with text, and marked estimated",
-        );
+        reporter.line(&tr(Msg::NoUsageOutput, &[]));
     }
     Ok(findings)
 }
@@ -178,45 +178,43 @@ async fn fatal_probe_failure(config: &RunConfig, model: &str, test: TestKind, re
     let message = rec.error_message.clone().unwrap_or_default();
     let lower = message.to_ascii_lowercase();
     match rec.error? {
-        ErrorClass::Connect | ErrorClass::TimeoutConnect => {
-            Some(format!("cannot reach the server: {message}; start it or pass --url"))
-        }
+        ErrorClass::Connect | ErrorClass::TimeoutConnect => Some(tr(Msg::Unreachable, &[("error", &message)])),
         // Their messages already say what to do.
         ErrorClass::Tls | ErrorClass::Proxy => Some(message),
         ErrorClass::Http(407) => Some(proxy_wants_credentials(&config.endpoint)),
-        ErrorClass::Http(401) | ErrorClass::Http(403) => Some(format!(
-            "the server refused the request ({message}): check the API key (--api-key, OPENAI_API_KEY or LLM_BENCH_API_KEY)"
-        )),
+        ErrorClass::Http(401) | ErrorClass::Http(403) => Some(tr(Msg::ProbeRefused, &[("message", &message)])),
         ErrorClass::Http(404) if lower.contains("model") => {
             let known = list_models(&config.endpoint, DISCOVERY_TIMEOUT)
                 .await
                 .ok()
                 .filter(|m| !m.is_empty())
-                .map(|m| format!("; the server has: {}", shorten_list(&m)))
+                .map(|m| tr(Msg::ServerHasModels, &[("list", &shorten_list(&m))]))
                 .unwrap_or_default();
-            Some(format!("model `{model}` not found ({message}){known}; pass one of them with --model"))
+            Some(tr(
+                Msg::ModelNotFound,
+                &[("model", &model), ("message", &message), ("known", &known)],
+            ))
         }
-        ErrorClass::Http(404) | ErrorClass::Http(405) => Some(format!(
-            "POST {url} answered {message}: check --url; it should be the API base, usually ending in /v1"
-        )),
+        ErrorClass::Http(404) | ErrorClass::Http(405) => {
+            Some(tr(Msg::Post404, &[("url", &url), ("message", &message)]))
+        }
         ErrorClass::Http(status)
             if test == TestKind::Multimodal
                 && (400..600).contains(&status)
-                && (lower.contains("image") || lower.contains("vision") || lower.contains("multimodal") || lower.contains("mmproj")) =>
+                && (lower.contains("image")
+                    || lower.contains("vision")
+                    || lower.contains("multimodal")
+                    || lower.contains("mmproj")) =>
         {
-            Some(format!(
-                "the server rejects image input ({message}); use a vision model (for llama.cpp, start it with --mmproj) or run without -mm"
-            ))
+            Some(tr(Msg::NoImageInput, &[("message", &message)]))
         }
-        ErrorClass::Http(400) | ErrorClass::Http(422) if config.continuous_usage => Some(format!(
-            "the server rejected the test request as invalid ({message}); it may not know per-chunk usage: run without --continuous-usage (vLLM and SGLang support it)"
-        )),
-        ErrorClass::Http(400) | ErrorClass::Http(422) => Some(format!(
-            "the server rejected the test request as invalid ({message}); check --model, --endpoint and the flags that shape the request"
-        )),
-        ErrorClass::MalformedStream if lower.contains("content-type") => Some(format!(
-            "the server at {url} did not answer with an event stream ({message}); is it an OpenAI-compatible API?"
-        )),
+        ErrorClass::Http(400) | ErrorClass::Http(422) if config.continuous_usage => {
+            Some(tr(Msg::InvalidContinuousUsage, &[("message", &message)]))
+        }
+        ErrorClass::Http(400) | ErrorClass::Http(422) => Some(tr(Msg::InvalidRequest, &[("message", &message)])),
+        ErrorClass::MalformedStream if lower.contains("content-type") => {
+            Some(tr(Msg::NotEventStream, &[("url", &url), ("message", &message)]))
+        }
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 use crate::cli::config::{RunConfig, UsageError};
 use crate::client::probe::{post_root_json, PROBE_HEADER};
 use crate::client::{Client, Endpoint, Outgoing, RequestRecord, Timeouts};
+use crate::i18n::{tr, Msg};
 use crate::load::arrivals::TraceTimes;
 use crate::report::Reporter;
 use crate::workload::dataset::{self, Dataset, DatasetFormat};
@@ -35,12 +36,12 @@ fn replay_times(config: &RunConfig, dataset: &Dataset, reporter: &Reporter) -> O
     let speed_given = config.prompts.dataset.as_ref().is_some_and(|d| d.trace_speed != 1.0);
     if with_stamp < dataset.rows.len() {
         if with_stamp > 0 {
-            reporter.line(&format!(
-                "Note: only {with_stamp} of the dataset's {} rows have a timestamp: it is not replayed",
-                dataset.rows.len()
+            reporter.line(&tr(
+                Msg::DatasetSomeTimestamps,
+                &[("n", &with_stamp), ("rows", &dataset.rows.len())],
             ));
         } else if speed_given {
-            reporter.line("Note: the dataset has no timestamps: --trace-speed has nothing to replay");
+            reporter.line(&tr(Msg::DatasetNoTimestamps, &[]));
         }
         return None;
     }
@@ -48,7 +49,7 @@ fn replay_times(config: &RunConfig, dataset: &Dataset, reporter: &Reporter) -> O
     let stamps = stamps.filter(|s| !s.is_empty())?;
     let chosen_load = config.load_chosen;
     if chosen_load {
-        reporter.line("Note: the dataset has timestamps, but the load flags given set the pace; they are not replayed");
+        reporter.line(&tr(Msg::DatasetTimestampsIgnored, &[]));
         return None;
     }
     Some(stamps)
@@ -76,7 +77,7 @@ pub async fn read_files(config: &RunConfig) -> Result<Files, UsageError> {
 
 pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: Files) -> Result<Built, UsageError> {
     for notice in &config.notices {
-        reporter.line(&format!("Note: {notice}"));
+        reporter.line(&tr(Msg::NoteLine, &[("note", notice)]));
     }
     let plan = &config.prompts;
     let base = spec(config, model, Arc::new(filler(config)));
@@ -159,9 +160,20 @@ fn fit_isl(
     };
     let floor = overhead + MIN_WORDS;
     let short = |flag: &str, n: u64| {
-        UsageError(format!(
-            "{flag} {n} is too short: the server adds {overhead} tokens around each prompt{}, and 3 words keep prompts distinct; ask for at least {floor}",
-            if with_system { " with its system prompt (--isl is the unique part)" } else { "" }
+        let system = if with_system {
+            tr(Msg::IslWithSystem, &[])
+        } else {
+            String::new()
+        };
+        UsageError(tr(
+            Msg::IslTooShort,
+            &[
+                ("flag", &flag),
+                ("n", &n),
+                ("overhead", &overhead),
+                ("system", &system),
+                ("floor", &floor),
+            ],
         ))
     };
     if isl.mean < floor {
@@ -173,9 +185,7 @@ fn fit_isl(
         }
         // The default lower bound: raised to what can be built, and said.
         isl.min = floor;
-        reporter.line(&format!(
-            "Note: prompts are at least {floor} tokens (--isl-min): the server adds {overhead} around each, and 3 words keep them distinct"
-        ));
+        reporter.line(&tr(Msg::IslRaised, &[("floor", &floor), ("overhead", &overhead)]));
     }
     Ok(isl)
 }
@@ -243,27 +253,36 @@ async fn load_dataset(plan: &DatasetPlan) -> Result<(Dataset, String), UsageErro
     };
     let loaded = tokio::task::spawn_blocking(move || dataset::load(&path, &opts))
         .await
-        .map_err(|e| UsageError(format!("loading the dataset failed: {e}")))?
+        .map_err(|e| UsageError(tr(Msg::DatasetLoadFailed, &[("error", &e)])))?
         .map_err(UsageError)?;
     let secs = loaded.load_time.as_secs_f64().max(1e-6);
-    let detected = if plan.format.is_none() { " (detected)" } else { "" };
-    let mut line = format!(
-        "Dataset {}: {}{detected}, {} rows in {:.2} s ({:.0} MB/s)",
-        plan.path.display(),
-        loaded.format.name(),
-        loaded.rows.len(),
-        secs,
-        loaded.bytes as f64 / 1e6 / secs
+    let detected = if plan.format.is_none() {
+        tr(Msg::DatasetDetected, &[])
+    } else {
+        String::new()
+    };
+    let mut line = tr(
+        Msg::DatasetLine,
+        &[
+            ("path", &plan.path.display()),
+            ("format", &loaded.format.name()),
+            ("detected", &detected),
+            ("rows", &loaded.rows.len()),
+            ("secs", &format!("{secs:.2}")),
+            ("mbps", &format!("{:.0}", loaded.bytes as f64 / 1e6 / secs)),
+        ],
     );
     if loaded.skipped > 0 {
-        line.push_str(&format!(
-            "; {} bad rows skipped, first: {}",
-            loaded.skipped,
-            loaded.first_skip_reason.as_deref().unwrap_or("?")
+        line.push_str(&tr(
+            Msg::DatasetSkipped,
+            &[
+                ("n", &loaded.skipped),
+                ("first", &loaded.first_skip_reason.as_deref().unwrap_or("?")),
+            ],
         ));
     }
     if loaded.filtered > 0 {
-        line.push_str(&format!("; {} rows outside the ISL filter", loaded.filtered));
+        line.push_str(&tr(Msg::DatasetFiltered, &[("n", &loaded.filtered)]));
     }
     Ok((loaded, line))
 }
@@ -309,7 +328,7 @@ fn dataset_source(
                 } else {
                     // The dataset reader already resolved it against the dataset's folder.
                     ImageData::load(std::path::Path::new(image))
-                        .map_err(|e| UsageError(format!("dataset row {}: {e}", row.row)))?
+                        .map_err(|e| UsageError(tr(Msg::DatasetRowError, &[("row", &row.row), ("error", &e)])))?
                         .data_url_arc()
                 };
             cache.insert(image.clone(), url.clone());
@@ -359,9 +378,9 @@ async fn calibrate(
             }
         }
     } else if plan.length_probe == LengthProbe::Tokenize {
-        return Err(UsageError(format!(
-            "--length-probe tokenize: {} does not answer token counts; use --length-probe usage or --tokenizer FILE",
-            config.endpoint.root_url("/tokenize")
+        return Err(UsageError(tr(
+            Msg::NoTokenizeEndpoint,
+            &[("url", &config.endpoint.root_url("/tokenize"))],
         )));
     } else {
         None
@@ -384,18 +403,11 @@ async fn calibrate(
                 method = LengthMethod::Assumed;
                 (candidates, Vec::new(), None, usage.probes)
             }
-            Err(e) => {
-                return Err(UsageError(format!(
-                    "cannot make token-exact prompts: {e}; give --tokenizer FILE"
-                )))
-            }
+            Err(e) => return Err(UsageError(tr(Msg::NoTokenExactPrompts, &[("error", &e)]))),
         },
     };
     if words.len() < 16 {
-        return Err(UsageError(format!(
-            "only {} of llm-bench's prompt words are one token for this server; give --tokenizer FILE or use -pp",
-            words.len()
-        )));
+        return Err(UsageError(tr(Msg::TooFewOneTokenWords, &[("n", &words.len())])));
     }
     let mut text = TokenText::from_words(words, overhead.unwrap_or(0), method);
     text.dropped = dropped;
@@ -414,33 +426,36 @@ async fn calibrate(
 
 fn describe_calibration(text: &TokenText) -> String {
     if text.method == LengthMethod::Assumed {
-        return format!(
-            "Prompt lengths: not verified (the server sends no usage and has no /tokenize; give --tokenizer FILE): {} words assumed one token each",
-            text.word_count()
-        );
+        return tr(Msg::PromptLengthsAssumed, &[("words", &text.word_count())]);
     }
     let adds = match text.overhead_unknown {
-        true => "the tokens the server adds around them are not known (it sends no usage)".to_string(),
-        false => format!("the server adds {} tokens", text.overhead),
+        true => tr(Msg::PromptOverheadUnknown, &[]),
+        false => tr(Msg::PromptOverhead, &[("n", &text.overhead)]),
     };
-    let mut line = format!(
-        "Prompt lengths: token-exact via {}: {} words of one token each, {adds}",
-        text.method.describe(),
-        text.word_count(),
-    );
-    if let Some(sys) = text.overhead_with_system {
-        line.push_str(&format!(" ({sys} with a system prompt)"));
-    }
-    line.push_str(&format!(
-        " ({} probe{}",
-        text.probes,
-        if text.probes == 1 { "" } else { "s" }
-    ));
-    if !text.dropped.is_empty() {
-        line.push_str(&format!(", {} words dropped as split", text.dropped.len()));
-    }
-    line.push(')');
-    line
+    let system = text
+        .overhead_with_system
+        .map(|sys| tr(Msg::PromptOverheadSystem, &[("n", &sys)]))
+        .unwrap_or_default();
+    let dropped = if text.dropped.is_empty() {
+        String::new()
+    } else {
+        tr(Msg::PromptWordsDropped, &[("n", &text.dropped.len())])
+    };
+    tr(
+        if text.probes == 1 {
+            Msg::PromptLengthsExactOneProbe
+        } else {
+            Msg::PromptLengthsExact
+        },
+        &[
+            ("method", &text.method.describe()),
+            ("words", &text.word_count()),
+            ("adds", &adds),
+            ("system", &system),
+            ("probes", &text.probes),
+            ("dropped", &dropped),
+        ],
+    )
 }
 
 /// Counts prompt tokens with probe requests: `usage.prompt_tokens` of a one-token request.
@@ -487,15 +502,17 @@ impl<'a> UsageCounter<'a> {
         self.probes += 1;
         self.client.execute(&outgoing, Instant::now(), &mut rec).await;
         if !rec.ok {
-            return Err(format!(
-                "a probe request failed ({}: {})",
-                rec.error.map(|c| c.key()).unwrap_or_default(),
-                rec.error_message.as_deref().unwrap_or("")
+            return Err(tr(
+                Msg::LengthProbeFailed,
+                &[
+                    ("class", &rec.error.map(|c| c.key()).unwrap_or_default()),
+                    ("message", &rec.error_message.as_deref().unwrap_or("")),
+                ],
             ));
         }
         if rec.tokens_estimated || rec.prompt_tokens == 0 {
             self.no_usage = true;
-            return Err("the server sends no usage counts".into());
+            return Err(tr(Msg::NoUsageCounts, &[]));
         }
         Ok(rec.prompt_tokens)
     }
@@ -546,9 +563,9 @@ impl<'a> Tokenize<'a> {
             .await
             .map_err(|e| e.to_string())?;
         if status != 200 {
-            return Err(format!("/tokenize answered HTTP {status}"));
+            return Err(tr(Msg::TokenizeStatus, &[("status", &status)]));
         }
-        parse_tokenize(&answer).ok_or_else(|| "/tokenize answered something else than a token list".into())
+        parse_tokenize(&answer).ok_or_else(|| tr(Msg::TokenizeNotAList, &[]))
     }
 }
 

@@ -103,12 +103,15 @@ impl Pump<'_> {
     fn progress_text(&self, elapsed: Duration) -> String {
         let done = self.live.done.load(Ordering::Relaxed);
         let of = self.expected.map(|n| format!("/{n}")).unwrap_or_default();
-        format!(
-            "{}: {done}{of} done, {} in flight, {} failed, {:.1} s",
-            self.label,
-            self.live.in_flight.load(Ordering::Relaxed),
-            self.live.failed.load(Ordering::Relaxed),
-            elapsed.as_secs_f64()
+        crate::i18n::tr(
+            crate::i18n::Msg::ProgressLine,
+            &[
+                ("label", &self.label),
+                ("done", &format!("{done}{of}")),
+                ("in_flight", &self.live.in_flight.load(Ordering::Relaxed)),
+                ("failed", &self.live.failed.load(Ordering::Relaxed)),
+                ("elapsed", &format!("{:.1}", elapsed.as_secs_f64())),
+            ],
         )
     }
 }

@@ -42,10 +42,19 @@ impl StepName {
     fn sweep(step: &SweepStep, index: usize, total: usize, repeats: u32) -> Self {
         let (point, test) = (step.point, step.test);
         let run = step.repeat.map(|k| tr(Msg::RepeatRun, &[("k", &k), ("n", &repeats)]));
-        let mut label = format!("step {}/{total} [{test}] {point}", index + 1);
+        let mut label = tr(
+            Msg::StepLabel,
+            &[
+                ("n", &(index + 1)),
+                ("total", &total),
+                ("test", &test),
+                ("point", &point.in_words()),
+            ],
+        );
         let mut heading = format!(
-            "{} · [{test}] {point}",
-            tr(Msg::LiveStep, &[("n", &(index + 1)), ("total", &total)])
+            "{} · [{test}] {}",
+            tr(Msg::LiveStep, &[("n", &(index + 1)), ("total", &total)]),
+            point.in_words()
         );
         if let Some(run) = &run {
             label.push_str(&format!(" ({run})"));
@@ -65,9 +74,12 @@ impl StepName {
     /// Probe `n` (1-based) of a capacity search.
     pub fn probe(n: usize, test: TestKind, point: LoadPoint) -> Self {
         Self {
-            label: format!("probe {n} [{test}] {point}"),
+            label: tr(
+                Msg::ProbeLabel,
+                &[("n", &n), ("test", &test), ("point", &point.in_words())],
+            ),
             live: LiveStep {
-                heading: format!("{} · [{test}] {point}", tr(Msg::LiveProbe, &[("n", &n)])),
+                heading: format!("{} · [{test}] {}", tr(Msg::LiveProbe, &[("n", &n)]), point.in_words()),
                 index: None,
                 expected: None,
             },
@@ -235,7 +247,8 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         let lower = saturated_at.is_none_or(|s| point.value() < s.value());
         if ctx.config.load.stop_when_saturated && lower && pacing::oversaturated(&result.stats, result.ttft_rising) {
             ctx.reporter.line(&format!(
-                "  --stop-when-saturated: {point} saturated the server; no higher load point is run."
+                "  {}",
+                tr(Msg::StopWhenSaturated, &[("point", &point.in_words())])
             ));
             saturated_at = Some(point);
         }
@@ -244,11 +257,13 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         ctx.save_summary(&steps, None);
         if let Some(max) = over_budget {
             let last = steps.last().expect("just pushed");
-            ctx.reporter.line(&format!(
-                "Stopping: {:.0}% of the requests at {} failed, over --max-error-rate {:.0}%.",
-                100.0 * last.error_rate(),
-                last.load,
-                100.0 * max
+            ctx.reporter.line(&tr(
+                Msg::StopErrorBudget,
+                &[
+                    ("pct", &format!("{:.0}", 100.0 * last.error_rate())),
+                    ("point", &last.load.in_words()),
+                    ("max", &format!("{:.0}", 100.0 * max)),
+                ],
             ));
             return (steps, Outcome::ErrorBudget);
         }

@@ -154,7 +154,8 @@ impl StressSink {
         }
         if missing > 0 {
             self.reporter.line(&format!(
-                "[{elapsed}] {missing} requests sent before this interval's end were still in flight one interval later; their figures are not in it"
+                "[{elapsed}] {}",
+                crate::i18n::tr(crate::i18n::Msg::IntervalMissing, &[("n", &missing)])
             ));
         }
         self.reporter.line(&format!("[{elapsed}] {}", p.system.describe()));
@@ -317,7 +318,7 @@ pub(super) async fn run_stress(
             writer: &mut ctx.writer,
             reporter: &ctx.reporter,
             live: &ctx.live,
-            label: format!("stress, {point}"),
+            label: crate::i18n::tr(crate::i18n::Msg::StressLabel, &[("point", &point.in_words())]),
             expected: None,
             repeat: None,
             board: ctx
@@ -347,7 +348,8 @@ pub(super) async fn run_stress(
         intervals: sink.intervals,
     };
     ctx.reporter.line("");
-    ctx.reporter.line("Stress run summary:");
+    ctx.reporter
+        .line(&crate::i18n::tr(crate::i18n::Msg::StressSummaryHeading, &[]));
     for s in &totals {
         for line in crate::report::format::step_lines(s) {
             ctx.reporter.line(&line);

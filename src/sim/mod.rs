@@ -101,7 +101,10 @@ pub async fn start(config: SimConfig) -> Result<SimHandle> {
 /// with its base URL, and serves until Ctrl-C or SIGTERM.
 pub async fn serve_forever(config: SimConfig) -> Result<()> {
     let handle = start(config).await?;
-    println!("llm-bench simulator listening on {}", handle.base_url());
+    println!(
+        "{}",
+        crate::i18n::tr(crate::i18n::Msg::SimListening, &[("url", &handle.base_url())])
+    );
     wait_for_shutdown_signal().await?;
     handle.shutdown();
     Ok(())

@@ -73,7 +73,7 @@ impl PromptSource for Filler {
     }
 
     fn describe(&self) -> String {
-        format!("prompt {} chars", self.chars)
+        crate::i18n::tr(crate::i18n::Msg::SourceFiller, &[("chars", &self.chars)])
     }
 }
 
@@ -143,15 +143,15 @@ impl PromptSource for TokenExact {
     }
 
     fn describe(&self) -> String {
-        let mut out = format!("ISL {} tokens", self.isl.describe());
+        use crate::i18n::{tr, Msg};
+        let mut out = tr(Msg::SourceIsl, &[("isl", &self.isl.describe())]);
         if let Some(osl) = &self.osl {
             out.push_str(&format!(", OSL {}", osl.describe()));
         }
         if let Some(p) = &self.prefix {
-            out.push_str(&format!(
-                ", {} shared prefixes of {} tokens (ISL = prefix + suffix)",
-                p.prefixes.len(),
-                p.tokens
+            out.push_str(&tr(
+                Msg::SourcePrefixes,
+                &[("n", &p.prefixes.len()), ("tokens", &p.tokens)],
             ));
         }
         out.push_str(&format!(" ({})", self.text.method.describe()));
@@ -240,18 +240,25 @@ impl PromptSource for DatasetSource {
 
     fn describe(&self) -> String {
         let d = &self.dataset;
-        format!(
-            "dataset {} rows ({}), {} sent in {}",
-            d.rows.len(),
-            d.format.name(),
-            self.order.len(),
+        use crate::i18n::{tr, Msg};
+        let order = tr(
             if self.replay {
-                "timestamp order"
+                Msg::OrderTimestamp
             } else if self.shuffled {
-                "shuffled order"
+                Msg::OrderShuffled
             } else {
-                "file order"
-            }
+                Msg::OrderFile
+            },
+            &[],
+        );
+        tr(
+            Msg::SourceDataset,
+            &[
+                ("rows", &d.rows.len()),
+                ("format", &d.format.name()),
+                ("sent", &self.order.len()),
+                ("order", &order),
+            ],
         )
     }
 
@@ -263,9 +270,13 @@ impl PromptSource for DatasetSource {
         let asked = self.asked.load(std::sync::atomic::Ordering::Relaxed);
         let rows = self.order.len() as u64;
         (asked > rows).then(|| {
-            format!(
-                "the run needed {asked} prompts and the dataset gave {rows}: its rows were sent again in the same order ({:.1} times over)",
-                asked as f64 / rows as f64
+            crate::i18n::tr(
+                crate::i18n::Msg::DatasetCycled,
+                &[
+                    ("asked", &asked),
+                    ("rows", &rows),
+                    ("times", &format!("{:.1}", asked as f64 / rows as f64)),
+                ],
             )
         })
     }

@@ -316,11 +316,12 @@ pub enum LengthMethod {
 
 impl LengthMethod {
     pub fn describe(&self) -> String {
+        use crate::i18n::{tr, Msg};
         match self {
-            LengthMethod::TokenizerFile(path) => format!("tokenizer file {path}"),
-            LengthMethod::TokenizeEndpoint(url) => format!("the server's tokenizer ({url})"),
-            LengthMethod::Usage => "calibration from the server's usage counts".into(),
-            LengthMethod::Assumed => "assumed one token per word (not verified: no usage, no tokenizer)".into(),
+            LengthMethod::TokenizerFile(path) => tr(Msg::MethodTokenizerFile, &[("path", path)]),
+            LengthMethod::TokenizeEndpoint(url) => tr(Msg::MethodTokenizeEndpoint, &[("url", url)]),
+            LengthMethod::Usage => tr(Msg::MethodUsage, &[]),
+            LengthMethod::Assumed => tr(Msg::MethodAssumed, &[]),
         }
     }
 }

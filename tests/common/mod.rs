@@ -84,11 +84,17 @@ pub const PROXY_VARS: &[&str] = &[
     "no_proxy",
 ];
 
+/// Locale variables that choose the language of llm-bench's sentences: every test starts
+/// without them (English), so that a machine's `LANG=zh_CN.UTF-8` changes no test; the language
+/// tests set them explicitly.
+pub const LOCALE_VARS: &[&str] = &["LC_ALL", "LC_MESSAGES", "LANG"];
+
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-bench"));
     for var in ["OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_BENCH_API_KEY"]
         .iter()
         .chain(PROXY_VARS)
+        .chain(LOCALE_VARS)
     {
         cmd.env_remove(var);
     }
