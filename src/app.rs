@@ -56,6 +56,10 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                 crate::run::rebuild::print(&summary, &crate::report::Reporter::console_only());
                 Ok(Outcome::Complete)
             }
+            Some(Command::Compare(args)) => crate::compare::run(&args.into()).map(|found| match found.breaches.is_empty() {
+                true => Outcome::Complete,
+                false => Outcome::ThresholdCrossed,
+            }),
             Some(Command::Capacity(args)) => {
                 let config = RunConfig::for_capacity(*args, ProxyEnv::from_process())?;
                 crate::run::run(config).await
@@ -71,7 +75,7 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(130),
-        Ok(Outcome::ErrorBudget | Outcome::NothingSucceeded | Outcome::ResultsNotSaved | Outcome::SloUnmet) => {
+        Ok(Outcome::ErrorBudget | Outcome::NothingSucceeded | Outcome::ResultsNotSaved | Outcome::SloUnmet | Outcome::ThresholdCrossed) => {
             ExitCode::from(1)
         }
         Err(e) => match e.downcast_ref::<UsageError>() {
