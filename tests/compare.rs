@@ -19,7 +19,19 @@ fn sim(step_ms: f64) -> Sim {
 }
 
 /// Two timed steps (concurrency 4 and 8) of 1.5 s each.
-const RUN: &[&str] = &["-o", "-st", "4", "-et", "8", "-ts", "4", "-tg", "10", "--step-duration", "1500ms"];
+const RUN: &[&str] = &[
+    "-o",
+    "-st",
+    "4",
+    "-et",
+    "8",
+    "-ts",
+    "4",
+    "-tg",
+    "10",
+    "--step-duration",
+    "1500ms",
+];
 
 fn results(s: &common::Scratch) -> String {
     s.path("results").display().to_string()
@@ -118,7 +130,10 @@ fn the_same_server_twice_is_within_noise() {
     let tps = &cmp["matched"][0]["figures"][0];
     let change = tps["change_pct"][1].as_f64().unwrap();
     assert!(change.abs() < 5.0, "the same server: {change}");
-    let (lo, hi) = (tps["change_ci_pct"][1][0].as_f64().unwrap(), tps["change_ci_pct"][1][1].as_f64().unwrap());
+    let (lo, hi) = (
+        tps["change_ci_pct"][1][0].as_f64().unwrap(),
+        tps["change_ci_pct"][1][1].as_f64().unwrap(),
+    );
     assert!(lo <= change && change <= hi, "{lo} {change} {hi}");
 }
 
@@ -132,13 +147,25 @@ fn unreadable_inputs_and_bad_expressions_exit_2_with_one_line() {
     let (empty, not_json) = (empty.display().to_string(), not_json.display().to_string());
     let missing = scratch.path().join("missing").display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec![&empty, &empty, "--fail-if", "throughput < -5%"], "unknown figure 'throughput'"),
-        (vec![&empty, &empty, "--fail-if", "output_throughput_tps = -5%"], "operator"),
-        (vec![&empty, &empty, "--fail-if", "output_throughput_tps < five"], "not a number"),
+        (
+            vec![&empty, &empty, "--fail-if", "throughput < -5%"],
+            "unknown figure 'throughput'",
+        ),
+        (
+            vec![&empty, &empty, "--fail-if", "output_throughput_tps = -5%"],
+            "operator",
+        ),
+        (
+            vec![&empty, &empty, "--fail-if", "output_throughput_tps < five"],
+            "not a number",
+        ),
         (vec![&missing, &empty], "no such file or folder"),
         (vec![&empty, &empty], "no summary.json"),
         (vec![&not_json, &not_json], "cannot read the run"),
-        (vec![&empty, &empty, "--label", "a", "--label", "b", "--label", "c"], "--label"),
+        (
+            vec![&empty, &empty, "--label", "a", "--label", "b", "--label", "c"],
+            "--label",
+        ),
         (vec![&empty], "llm-bench --help"),
     ];
     for (args, says) in cases {
@@ -148,5 +175,8 @@ fn unreadable_inputs_and_bad_expressions_exit_2_with_one_line() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     let (_, _, stderr) = compare(&[&empty, &empty, "--fail-if", "x < 1%"], scratch.path());
-    assert!(stderr.contains("--fail-if 'output_throughput_tps < -5%'"), "an example: {stderr}");
+    assert!(
+        stderr.contains("--fail-if 'output_throughput_tps < -5%'"),
+        "an example: {stderr}"
+    );
 }

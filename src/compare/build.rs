@@ -48,14 +48,20 @@ pub fn compare(runs: &[LoadedRun], thresholds: &[Threshold]) -> Comparison {
             .map(|u| {
                 tr(
                     Msg::CompareUnmatchedLine,
-                    &[("label", &runs[u.run].label.label), ("step", &step_name(&u.test, u.load))],
+                    &[
+                        ("label", &runs[u.run].label.label),
+                        ("step", &step_name(&u.test, u.load)),
+                    ],
                 )
             })
             .collect(),
         run_figures: run_figures(runs),
         method: tr(
             Msg::CompareMethod,
-            &[("confidence", &(stats::CONFIDENCE * 100.0)), ("resamples", &stats::RESAMPLES)],
+            &[
+                ("confidence", &(stats::CONFIDENCE * 100.0)),
+                ("resamples", &stats::RESAMPLES),
+            ],
         ),
         breaches: Vec::new(),
         unmatched_steps,
@@ -82,11 +88,7 @@ fn match_steps(runs: &[LoadedRun]) -> (Vec<Vec<usize>>, Vec<UnmatchedStep>) {
     for (test, load) in seen {
         let found: Vec<Option<usize>> = runs
             .iter()
-            .map(|r| {
-                r.groups
-                    .iter()
-                    .position(|g| g.test == test && same_point(g.load, load))
-            })
+            .map(|r| r.groups.iter().position(|g| g.test == test && same_point(g.load, load)))
             .collect();
         if found.iter().all(Option::is_some) {
             matched.push(found.into_iter().flatten().collect());
@@ -120,7 +122,10 @@ fn compare_step(runs: &[LoadedRun], groups: &[usize], figures: &[Figure], index:
                 let estimators: Vec<_> = shown.iter().map(|f| s.estimator(*f)).collect();
                 let present: Vec<_> = estimators.iter().flatten().cloned().collect();
                 let mut reps = stats::replicate(&present, stats::seed_for(r, index)).into_iter();
-                estimators.iter().map(|e| e.as_ref().and_then(|_| reps.next().flatten())).collect()
+                estimators
+                    .iter()
+                    .map(|e| e.as_ref().and_then(|_| reps.next().flatten()))
+                    .collect()
             }
             None => vec![None; shown.len()],
         })
@@ -155,7 +160,13 @@ fn compare_step(runs: &[LoadedRun], groups: &[usize], figures: &[Figure], index:
 }
 
 /// A row from each run's judgement against run 0 (whose own entries are `None`).
-fn row(figure: String, higher: bool, values: Vec<Option<f64>>, judged: &[Judgement], test: Option<String>) -> FigureRow {
+fn row(
+    figure: String,
+    higher: bool,
+    values: Vec<Option<f64>>,
+    judged: &[Judgement],
+    test: Option<String>,
+) -> FigureRow {
     fn others<T>(judged: &[Judgement], f: impl Fn(&Judgement) -> Option<T>) -> Vec<Option<T>> {
         judged
             .iter()
@@ -354,7 +365,12 @@ fn breach(t: &Threshold, row: &FigureRow, r: usize, place: &str) -> Option<Strin
         ),
         (false, Some(c), None) => tr(
             Msg::CompareBreachUnknown,
-            &[("where", &place), ("figure", figure), ("change", &fmt_pct(c)), ("threshold", &t.text)],
+            &[
+                ("where", &place),
+                ("figure", figure),
+                ("change", &fmt_pct(c)),
+                ("threshold", &t.text),
+            ],
         ),
     })
 }
@@ -432,25 +448,13 @@ mod tests {
 
     #[test]
     fn brackets_overlap_or_not() {
-        let b = |low: f64, high: f64| {
-            Some(Bracket {
-                low,
-                high: Some(high),
-            })
-        };
+        let b = |low: f64, high: f64| Some(Bracket { low, high: Some(high) });
         let cases = [
             (b(16.0, 32.0), b(16.0, 32.0), Verdict::WithinNoise),
             (b(10.0, 10.5), b(10.2, 10.7), Verdict::WithinNoise),
             (b(16.0, 32.0), b(8.0, 16.0), Verdict::Worse),
             (b(8.0, 16.0), b(16.0, 32.0), Verdict::Better),
-            (
-                b(8.0, 16.0),
-                Some(Bracket {
-                    low: 16.0,
-                    high: None,
-                }),
-                Verdict::Unknown,
-            ),
+            (b(8.0, 16.0), Some(Bracket { low: 16.0, high: None }), Verdict::Unknown),
             (b(8.0, 16.0), None, Verdict::Unknown),
         ];
         for (base, other, verdict) in cases {
@@ -477,6 +481,10 @@ mod tests {
         assert_eq!(knee.values, [Some(2.0), Some(1.0)]);
         assert_eq!(knee.verdicts[1], Some(Verdict::Worse));
         assert_eq!(cmp.breaches.len(), 1);
-        assert!(cmp.breaches[0].starts_with("output: knee \u{2212}50.0%"), "{:?}", cmp.breaches);
+        assert!(
+            cmp.breaches[0].starts_with("output: knee \u{2212}50.0%"),
+            "{:?}",
+            cmp.breaches
+        );
     }
 }

@@ -61,7 +61,10 @@ pub fn lines(runs: &[LoadedRun], cmp: &Comparison, thresholds: &[Threshold]) -> 
             .collect();
         out.push(tr(
             Msg::CompareStepHeader,
-            &[("step", &step_name(&m.test, m.load)), ("requests", &requests.join(" / "))],
+            &[
+                ("step", &step_name(&m.test, m.load)),
+                ("requests", &requests.join(" / ")),
+            ],
         ));
         out.extend(table(&labels, &m.figures));
     }
@@ -104,7 +107,10 @@ fn unchecked(cmp: &Comparison, thresholds: &[Threshold]) -> Vec<String> {
         .map(|t| {
             tr(
                 Msg::CompareFailIfNothing,
-                &[("expr", &format!("{} {}", t.figure.name(), t.text)), ("figure", &t.figure.name())],
+                &[
+                    ("expr", &format!("{} {}", t.figure.name(), t.text)),
+                    ("figure", &t.figure.name()),
+                ],
             )
         })
         .collect()

@@ -206,7 +206,14 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len());
-        for name in ["ttft_p99_ms", "itl_p50_ms", "e2e_mean_ms", "tpot_p90_ms", "capacity_rps", "knee"] {
+        for name in [
+            "ttft_p99_ms",
+            "itl_p50_ms",
+            "e2e_mean_ms",
+            "tpot_p90_ms",
+            "capacity_rps",
+            "knee",
+        ] {
             assert!(Figure::parse(name).is_some(), "{name}");
         }
         assert!(Figure::parse("ttft_p42_ms").is_none());

@@ -129,11 +129,7 @@ fn group_steps(steps: &[StepStats], raw: Vec<Value>) -> Vec<StepGroup> {
         if group.steps.len() > 1 {
             use super::figures::Flow;
             let mean = |f: Flow| group.value(Figure::Throughput(f)).unwrap_or(0.0);
-            let (output, prompt, requests) = (
-                mean(Flow::OutputTokens),
-                mean(Flow::PromptTokens),
-                mean(Flow::Requests),
-            );
+            let (output, prompt, requests) = (mean(Flow::OutputTokens), mean(Flow::PromptTokens), mean(Flow::Requests));
             group.stats.output_throughput_tps = output;
             group.stats.prompt_throughput_tps = prompt;
             group.stats.request_throughput_rps = requests;
@@ -155,7 +151,12 @@ mod tests {
             v["repeat"] = serde_json::json!(repeat);
             v
         };
-        let raw = vec![step(1, 100.0, 1), step(2, 180.0, 1), step(1, 110.0, 2), step(2, 200.0, 2)];
+        let raw = vec![
+            step(1, 100.0, 1),
+            step(2, 180.0, 1),
+            step(1, 110.0, 2),
+            step(2, 200.0, 2),
+        ];
         let stats: Vec<StepStats> = raw.iter().map(|v| serde_json::from_value(v.clone()).unwrap()).collect();
         let groups = group_steps(&stats, raw);
         assert_eq!(groups.len(), 2);

@@ -66,7 +66,10 @@ pub fn run(spec: &CompareSpec) -> anyhow::Result<Comparison> {
     write_html(&html, &labelled, &comparison).map_err(|e| cannot_write(&html, &e))?;
     println!(
         "{}",
-        tr(Msg::CompareWritten, &[("json", &json.display()), ("html", &html.display())])
+        tr(
+            Msg::CompareWritten,
+            &[("json", &json.display()), ("html", &html.display())]
+        )
     );
     Ok(comparison)
 }

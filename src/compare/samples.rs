@@ -40,7 +40,10 @@ impl Reservoir {
             self.values.push(x);
             return;
         }
-        self.state = self.state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.state = self
+            .state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let slot = ((self.state >> 33) % self.seen) as usize;
         if slot < GAP_RESERVOIR {
             self.values[slot] = x;
@@ -72,6 +75,9 @@ pub struct StepSamples {
     gap_pt_count: Vec<f64>,
     gaps: Reservoir,
     gaps_per_token: Reservoir,
+    /// The pools sorted, once (p50 and p99 use the same).
+    sorted_gaps: std::cell::OnceCell<Vec<f64>>,
+    sorted_gaps_per_token: std::cell::OnceCell<Vec<f64>>,
 }
 
 impl StepSamples {
@@ -136,6 +142,17 @@ impl StepSamples {
         self.gap_pt_count.push(pt_count);
     }
 
+    /// Requests in flight on average over the windows (Σ busy time / window time; 0 for a
+    /// batch, which has no edges).
+    fn in_flight(&self) -> f64 {
+        let window_s: f64 = self.windows.iter().map(Window::length_s).sum();
+        if window_s > 0.0 {
+            self.busy_s.iter().sum::<f64>() / window_s
+        } else {
+            0.0
+        }
+    }
+
     fn latency_column(&self, latency: Latency) -> &[f64] {
         match latency {
             Latency::Ttft => &self.ttft_ms,
@@ -153,6 +170,7 @@ impl StepSamples {
             num: column.iter().map(|x| if x.is_nan() { 0.0 } else { *x }).collect(),
             den: column.iter().map(|x| if x.is_nan() { 0.0 } else { 1.0 }).collect(),
             count_noise: false,
+            edge: 0.0,
         };
         let open = matches!(self.load, LoadPoint::Rate(_));
         Some(match figure {
@@ -163,11 +181,24 @@ impl StepSamples {
                     Flow::PromptTokens => &self.prompt_tokens,
                 };
                 // Closed loop: concurrency × Σ tokens / Σ busy time (Little's law); open loop:
-                // the tokens of the requests the schedule sent, whose number varies.
+                // the tokens of the requests the schedule sent, whose number varies. A window's
+                // edges cut the requests in flight: completions and prompts (counted at once,
+                // when a request ends or its first token comes) move by whole requests there;
+                // output tokens arrive one chunk at a time and hardly move.
+                let edge = match flow {
+                    Flow::OutputTokens => 0.0,
+                    Flow::Requests => self.in_flight(),
+                    Flow::PromptTokens => self.in_flight() * mean(&self.prompt_tokens, &self.completed),
+                };
                 Estimator::Ratio {
                     num: num.clone(),
-                    den: if open { vec![1.0; num.len()] } else { self.busy_s.clone() },
+                    den: if open {
+                        vec![1.0; num.len()]
+                    } else {
+                        self.busy_s.clone()
+                    },
                     count_noise: open,
+                    edge,
                 }
             }
             Figure::Latency(latency, Stat::Mean) if latency.per_gap() => {
@@ -180,16 +211,22 @@ impl StepSamples {
                     num: sum.clone(),
                     den: count.clone(),
                     count_noise: false,
+                    edge: 0.0,
                 }
             }
             Figure::Latency(latency, stat) if latency.per_gap() => {
-                let pool = if latency == Latency::Itl {
-                    &self.gaps
+                let (pool, cell) = if latency == Latency::Itl {
+                    (&self.gaps, &self.sorted_gaps)
                 } else {
-                    &self.gaps_per_token
+                    (&self.gaps_per_token, &self.sorted_gaps_per_token)
                 };
-                let mut sorted = pool.values.clone();
-                sorted.sort_unstable_by(f64::total_cmp);
+                let sorted = cell
+                    .get_or_init(|| {
+                        let mut sorted = pool.values.clone();
+                        sorted.sort_unstable_by(f64::total_cmp);
+                        sorted
+                    })
+                    .clone();
                 let counts = if latency == Latency::Itl {
                     &self.gap_count
                 } else {
@@ -221,6 +258,16 @@ impl StepSamples {
             Figure::SpeedMean(Speed::Prefill) => present(&self.prefill_tps),
             Figure::Plain(_) | Figure::CapacityRps | Figure::CapacityConcurrency | Figure::Knee => return None,
         })
+    }
+}
+
+/// Σ x / Σ weight (0 without weight).
+fn mean(x: &[f64], weight: &[f64]) -> f64 {
+    let w: f64 = weight.iter().sum();
+    if w > 0.0 {
+        x.iter().sum::<f64>() / w
+    } else {
+        0.0
     }
 }
 

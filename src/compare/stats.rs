@@ -18,7 +18,7 @@
 
 use super::model::Verdict;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_distr::{Beta, Distribution, Poisson};
 
 /// Replicates per figure and run.
@@ -41,6 +41,9 @@ pub enum Estimator {
         num: Vec<f64>,
         den: Vec<f64>,
         count_noise: bool,
+        /// A window's edges cut the requests in flight: each edge shifts the count by a
+        /// uniform −½ … +½ of this many units of `num` (0 for a batch).
+        edge: f64,
     },
     /// The quantile `q` of `sorted` values, drawn as from `n_eff` independent values.
     Quantile { sorted: Vec<f64>, q: f64, n_eff: usize },
@@ -127,16 +130,22 @@ pub fn value_at_quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn ratio_replicates(estimators: &[&Estimator], rows: usize, seed: u64, rng: &mut StdRng) -> Vec<Option<Vec<f64>>> {
-    let parts: Vec<(&[f64], &[f64], bool)> = estimators
+    let parts: Vec<(&[f64], &[f64], bool, f64)> = estimators
         .iter()
         .map(|e| match e {
-            Estimator::Ratio { num, den, count_noise } => (num.as_slice(), den.as_slice(), *count_noise),
+            Estimator::Ratio {
+                num,
+                den,
+                count_noise,
+                edge,
+            } => (num.as_slice(), den.as_slice(), *count_noise, *edge),
             Estimator::Quantile { .. } => unreachable!("only ratios here"),
         })
         .collect();
+    let totals: Vec<f64> = parts.iter().map(|(num, ..)| num.iter().sum()).collect();
     let points: Vec<Option<f64>> = parts
         .iter()
-        .map(|(num, den, _)| {
+        .map(|(num, den, ..)| {
             let (n, d): (f64, f64) = (num.iter().sum(), den.iter().sum());
             let present = den.iter().filter(|&&d| d > 0.0).count();
             (d > 0.0 && n > 0.0 && present >= MIN_SAMPLES && num.len() == rows).then(|| n / d)
@@ -153,7 +162,7 @@ fn ratio_replicates(estimators: &[&Estimator], rows: usize, seed: u64, rng: &mut
         for slot in picked.iter_mut() {
             *slot = draws.below(rows);
         }
-        for (e, (num, den, count_noise)) in parts.iter().enumerate() {
+        for (e, (num, den, count_noise, edge)) in parts.iter().enumerate() {
             let Some(point) = points[e] else { continue };
             let (mut n, mut d) = (0.0, 0.0);
             for &i in &picked {
@@ -164,6 +173,10 @@ fn ratio_replicates(estimators: &[&Estimator], rows: usize, seed: u64, rng: &mut
             if *count_noise {
                 let count: f64 = counts.as_ref().map_or(rows as f64, |p| p.sample(rng));
                 relative *= count / rows as f64;
+            }
+            if *edge > 0.0 {
+                let (u1, u2): (f64, f64) = (rng.random(), rng.random());
+                relative *= 1.0 + (u1 + u2 - 1.0) * edge / totals[e];
             }
             out[e].push(relative);
         }
@@ -259,6 +272,7 @@ mod tests {
             num: values.to_vec(),
             den: vec![1.0; values.len()],
             count_noise: false,
+            edge: 0.0,
         }
     }
 
@@ -330,7 +344,10 @@ mod tests {
             }
         }
         for (i, n) in false_alarms.iter().enumerate() {
-            assert!(*n <= 8, "figure {i}: {n} of {trials} same-distribution pairs judged different");
+            assert!(
+                *n <= 8,
+                "figure {i}: {n} of {trials} same-distribution pairs judged different"
+            );
         }
     }
 
@@ -376,11 +393,15 @@ mod tests {
                 num: v.clone(),
                 den: vec![1.0; v.len()],
                 count_noise: true,
+                edge: 0.0,
             }],
             3,
         );
         let spread = |r: &[f64]| r.iter().fold(0.0f64, |m, x| m.max((x - 1.0).abs()));
-        assert!(spread(closed[0].as_ref().unwrap()) < 1e-12, "constant values do not vary");
+        assert!(
+            spread(closed[0].as_ref().unwrap()) < 1e-12,
+            "constant values do not vary"
+        );
         // Poisson(400): a relative sd of 5%.
         assert!(spread(open[0].as_ref().unwrap()) > 0.05);
     }

@@ -57,7 +57,11 @@ impl Threshold {
         let bad = |why: String| {
             tr(
                 Msg::CompareBadFailIf,
-                &[("expr", &expr), ("why", &why), ("example", &"output_throughput_tps < -5%")],
+                &[
+                    ("expr", &expr),
+                    ("why", &why),
+                    ("example", &"output_throughput_tps < -5%"),
+                ],
             )
         };
         let s = expr.trim();
@@ -180,7 +184,10 @@ mod tests {
             assert!(!e.contains('\n'), "{e}");
         }
         let e = Threshold::parse("throughput < -5%").unwrap_err();
-        assert!(e.contains("ttft_p99_ms") && e.contains("capacity_rps"), "lists the known: {e}");
+        assert!(
+            e.contains("ttft_p99_ms") && e.contains("capacity_rps"),
+            "lists the known: {e}"
+        );
     }
 
     #[test]
