@@ -59,7 +59,7 @@ pub fn compare(runs: &[LoadedRun], thresholds: &[Threshold]) -> Comparison {
         method: tr(
             Msg::CompareMethod,
             &[
-                ("confidence", &(stats::CONFIDENCE * 100.0)),
+                ("confidence", &format!("{:.0}", stats::CONFIDENCE * 100.0)),
                 ("resamples", &stats::RESAMPLES),
             ],
         ),

@@ -29,6 +29,9 @@ pub const CONFIDENCE: f64 = 0.95;
 pub const SEED: u64 = 0x11b3_c0de_5eed;
 /// Fewer values than this: no interval (verdict unknown).
 pub const MIN_SAMPLES: usize = 10;
+/// A percentile needs this many values beyond it (p99: 500 values): resampling cannot tell
+/// how far a sample's largest values are from the true tail.
+pub const MIN_TAIL: f64 = 5.0;
 
 /// How one figure of one step is resampled.
 #[derive(Debug, Clone)]
@@ -103,7 +106,7 @@ pub fn replicate(estimators: &[Estimator], seed: u64) -> Vec<Option<Vec<f64>>> {
 fn quantile_replicates(sorted: &[f64], q: f64, n_eff: usize, rng: &mut StdRng) -> Option<Vec<f64>> {
     let m = sorted.len();
     let n = n_eff.min(m);
-    if n < MIN_SAMPLES {
+    if n < MIN_SAMPLES || (n as f64) * (1.0 - q) < MIN_TAIL - 1e-9 {
         return None;
     }
     let point = value_at_quantile(sorted, q);
@@ -378,6 +381,15 @@ mod tests {
         let few = latencies(5, 100.0, 1);
         let reps = replicate(&[ratio_of(&few)], 1);
         assert!(reps[0].is_none());
+        // p99 of 400 values: under 5 values beyond it.
+        let v = latencies(400, 100.0, 1);
+        let p = |q| Estimator::Quantile {
+            sorted: v.clone(),
+            q,
+            n_eff: v.len(),
+        };
+        let reps = replicate(&[p(0.99), p(0.9)], 1);
+        assert!(reps[0].is_none() && reps[1].is_some());
         let j = judge(Some(1.0), Some(2.0), None, None, true);
         assert_eq!((j.verdict, j.change_pct), (Verdict::Unknown, Some(100.0)));
         let j = judge(Some(0.0), Some(2.0), None, None, true);
