@@ -354,6 +354,28 @@ mod tests {
         }
     }
 
+    /// The false-positive rate over many same-distribution pairs, printed (`cargo test --release
+    /// --lib false_positive_rate -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn false_positive_rate_over_many_trials() {
+        let trials = 400;
+        let mut false_alarms = [0usize; 3];
+        for t in 0..trials {
+            let a = latencies(1000, 100.0, 10_000 + 2 * t);
+            let b = latencies(1000, 100.0, 10_001 + 2 * t);
+            for (i, v) in verdicts(&a, &b, t).into_iter().enumerate() {
+                false_alarms[i] += usize::from(v != Verdict::WithinNoise);
+            }
+        }
+        for (name, n) in ["mean", "p50", "p99"].iter().zip(false_alarms) {
+            println!(
+                "{name}: {n} of {trials} ({:.1}%) judged different",
+                100.0 * n as f64 / trials as f64
+            );
+        }
+    }
+
     #[test]
     fn percentile_replicates_match_a_plain_bootstrap() {
         // The Beta shortcut against drawing n values: the spread of p99 replicates agrees.
