@@ -5,6 +5,7 @@ use super::{CapacityArgs, RunArgs, SearchAxis, SloFrom};
 use crate::client::connect::TransportOptions;
 use crate::client::proxy::ProxyEnv;
 use crate::client::{tls, Endpoint, Timeouts};
+use crate::i18n::{tr, Msg};
 use crate::load::{Arrival, LoadAxis, LoadPoint, Pacing, StepPlan, Stop};
 use crate::metrics::slo::Slo;
 use crate::workload::plan::PromptPlan;
@@ -161,6 +162,8 @@ pub struct RunConfig {
     pub monitor_interval: Duration,
     pub min_tps: Option<f64>,
     pub max_error_rate: Option<f64>,
+    /// `--repeat N`: every step of a sweep runs N times (1: once, no repeat keys).
+    pub repeat: u32,
     pub timeouts: Timeouts,
     #[serde(serialize_with = "secs")]
     pub drain_timeout: Duration,
@@ -405,6 +408,18 @@ fn endpoint_from(args: &RunArgs, proxies: ProxyEnv) -> Result<(Endpoint, bool, V
     ))
 }
 
+/// `--repeat` repeats the steps of a sweep; a stress run and a capacity search have none to
+/// repeat (docs/metrics.md, "Repeats").
+fn check_repeat(repeat: u32, mode: &Mode) -> Result<(), UsageError> {
+    let refusal = match mode {
+        _ if repeat <= 1 => return Ok(()),
+        Mode::Step { .. } => return Ok(()),
+        Mode::Stress { .. } => Msg::RepeatWithStress,
+        Mode::Capacity(_) => Msg::RepeatWithCapacity,
+    };
+    Err(usage(tr(refusal, &[])))
+}
+
 fn check_intervals(args: &RunArgs) -> Result<(), UsageError> {
     if args.monitor_interval < Duration::from_millis(200) {
         return Err(usage(
@@ -575,6 +590,7 @@ impl RunConfig {
             return Err(usage("--image-size makes the multimodal test's images: add -mm"));
         }
         let slo = args.slo.as_deref().map(Slo::parse).transpose().map_err(usage)?;
+        check_repeat(args.repeat, &mode)?;
         let (endpoint, api_key_set, extra_header_names) = endpoint_from(&args, proxies)?;
         check_intervals(&args)?;
         let proxy = endpoint.connector().proxy().map(|p| p.address());
@@ -612,6 +628,7 @@ impl RunConfig {
             monitor_interval: args.monitor_interval,
             min_tps: args.min_tps,
             max_error_rate: args.max_error_rate,
+            repeat: args.repeat,
             timeouts: Timeouts {
                 connect: args.connect_timeout,
                 ttft: args.ttft_timeout,
@@ -700,6 +717,9 @@ mod tests {
         assert!(err(&["--step-duration", "5s", "--warmup", "5s"]).contains("shorter"));
         assert!(err(&["-H", "novalue"]).contains("Name: value"));
         assert!(err(&["-mm", "--endpoint", "completions"]).contains("chat endpoint"));
+        assert!(err(&["--repeat", "3", "--duration", "10s"]).contains("--repeat"));
+        assert!(err(&["--repeat", "0"]).contains("--repeat"));
+        assert_eq!(config(&["--repeat", "3"]).unwrap().repeat, 3);
     }
 
     #[test]

@@ -317,6 +317,12 @@ pub struct RunArgs {
     /// 90% of the target rate sent while TTFT rose through the step).
     #[arg(long = "stop-when-saturated")]
     pub stop_when_saturated: bool,
+    /// Run every step N times, in the order A1 B1 … A2 B2 … (so drift spreads over the
+    /// steps), and report each headline figure per load point as a mean with its 95%
+    /// confidence interval. Step sweeps only.
+    #[arg(long = "repeat", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     #[arg(long = "slo", value_name = "SPEC", help = "Latency objectives, e.g. ttft=500ms,tpot=50ms or ttft_p99=500ms", long_help = crate::metrics::slo::SLO_HELP)]
     pub slo: Option<String>,
     /// Judge open-loop latencies in SLOs from the intended send time (what users feel) or the actual send.

@@ -268,50 +268,17 @@ impl Client {
         }
     }
 
-    /// The request itself; says what to do with the connection afterwards.
+    /// The request itself; says what to do with the connection afterwards. Three phases: the
+    /// send and the response head, the status and content type, then the answer (one JSON
+    /// document or an event stream), each under the request's deadlines.
     async fn exchange(&mut self, outgoing: &Outgoing, start: Instant, rec: &mut RequestRecord) -> After {
-        let timeouts = self.timeouts;
-        let request_deadline = timeouts.request.map(|d| start + d);
-        let ttft_deadline = start + timeouts.ttft;
-        let first_deadline = earliest(ttft_deadline, request_deadline);
-        let conn = self.conn.as_mut().expect("connected above");
-        let head = h1::request_head(&self.endpoint, outgoing.path, outgoing.body.len());
-
-        let sleep = tokio::time::sleep_until(first_deadline.0);
+        let deadlines = Deadlines::new(start, self.timeouts);
+        let sleep = tokio::time::sleep_until(deadlines.first.0);
         tokio::pin!(sleep);
-        let response = tokio::select! {
-            biased;
-            response = async {
-                if let Err(e) = conn.send(&head, &outgoing.body).await {
-                    // A server may answer and close before taking a large body (413 and the
-                    // like): its answer, if it came, says more than the failed write.
-                    return match tokio::time::timeout(ANSWER_AFTER_FAILED_SEND, conn.read_head()).await {
-                        Ok(Ok(head)) => Ok(head),
-                        _ => Err(e),
-                    };
-                }
-                conn.read_head().await
-            } => response,
-            () = &mut sleep => {
-                let class = first_deadline.1;
-                let message = match class {
-                    ErrorClass::TimeoutTtft => format!("no response within --ttft-timeout {:?}", timeouts.ttft),
-                    _ => timeout_message(class, &timeouts),
-                };
-                fail(rec, class, message);
-                return After::Drop;
-            }
-        };
-        let head = match response {
+        let conn = self.conn.as_mut().expect("connected above");
+        let head = match send_and_read_head(conn, &self.endpoint, outgoing, sleep.as_mut(), &deadlines, rec).await {
             Ok(head) => head,
-            Err(e) => {
-                let (class, message) = before_response(e);
-                fail(rec, class, message);
-                return match class {
-                    ErrorClass::NoResponse => After::NoResponse,
-                    _ => After::Drop,
-                };
-            }
+            Err(after) => return after,
         };
         rec.headers_us = Some(arrived_us(conn.clock(), start));
         let status = head.status;
@@ -325,8 +292,11 @@ impl Client {
         };
         let mut framing = head.body;
         if !status.is_success() {
-            let body = tokio::time::timeout(timeouts.idle, conn.read_to_end(&mut framing, ERROR_BODY_LIMIT)).await;
-            let body = match body {
+            let body = tokio::time::timeout(
+                deadlines.timeouts.idle,
+                conn.read_to_end(&mut framing, ERROR_BODY_LIMIT),
+            );
+            let body = match body.await {
                 Ok(Ok(bytes)) => bytes,
                 _ => Default::default(),
             };
@@ -343,157 +313,296 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        if outgoing.response == ResponseKind::Json {
-            if !content_type.starts_with("application/json") {
-                let shown = if content_type.is_empty() {
-                    "none".to_string()
-                } else {
-                    content_type.escape_debug().to_string()
-                };
-                fail(
-                    rec,
-                    ErrorClass::MalformedStream,
-                    format!("expected a JSON answer (application/json), got content-type {shown}"),
-                );
+        let answer = match AnswerKind::of(outgoing.response, &content_type) {
+            Ok(answer) => answer,
+            Err(message) => {
+                fail(rec, ErrorClass::MalformedStream, message);
                 return After::Drop;
             }
-            // Nothing comes before the whole answer: the TTFT (or request) deadline holds for it.
-            let answer = tokio::select! {
-                biased;
-                answer = conn.read_to_end(&mut framing, JSON_ANSWER_LIMIT) => answer,
-                () = &mut sleep => {
-                    let class = first_deadline.1;
-                    let message = match class {
-                        ErrorClass::TimeoutTtft => format!("no complete answer within --ttft-timeout {:?}", timeouts.ttft),
-                        _ => timeout_message(class, &timeouts),
-                    };
-                    fail(rec, class, message);
-                    return After::Drop;
-                }
-            };
-            return match answer {
-                Ok(answer) => {
-                    read_embeddings_answer(&answer, arrived_us(conn.clock(), start), outgoing, rec);
+        };
+        let mut whole = Whole {
+            conn,
+            framing: &mut framing,
+            deadlines: &deadlines,
+            rec,
+        };
+        match answer {
+            AnswerKind::Embeddings => match whole.read(sleep.as_mut(), "no complete answer within").await {
+                Some((answer, t_us)) => {
+                    read_embeddings_answer(&answer, t_us, outgoing, whole.rec);
                     reuse
                 }
-                Err(e) => {
-                    let (class, message) = mid_stream(e);
-                    fail(rec, class, format!("response body broke: {message}"));
-                    After::Drop
-                }
-            };
-        }
-        if content_type.starts_with("application/json") {
-            // The whole answer is its first token: the TTFT (or request) deadline still holds.
-            let answer = tokio::select! {
-                biased;
-                answer = conn.read_to_end(&mut framing, JSON_ANSWER_LIMIT) => answer,
-                () = &mut sleep => {
-                    fail(rec, first_deadline.1, timeout_message(first_deadline.1, &timeouts));
-                    return After::Drop;
-                }
-            };
-            return match answer {
-                Ok(answer) => {
-                    let t_us = arrived_us(conn.clock(), start);
-                    read_json_answer(&answer, t_us, outgoing, rec);
+                None => After::Drop,
+            },
+            AnswerKind::Json => match whole.read(sleep.as_mut(), "no first token within").await {
+                Some((answer, t_us)) => {
+                    read_json_answer(&answer, t_us, outgoing, whole.rec);
                     reuse
                 }
-                Err(e) => {
-                    let (class, message) = mid_stream(e);
-                    fail(rec, class, format!("response body broke: {message}"));
+                None => After::Drop,
+            },
+            AnswerKind::Stream => {
+                let mut served = Served {
+                    served: &mut self.served,
+                    unserved: self.unserved.as_deref(),
+                };
+                let clean = read_stream(
+                    conn,
+                    &mut framing,
+                    outgoing,
+                    sleep.as_mut(),
+                    &deadlines,
+                    rec,
+                    &mut served,
+                )
+                .await;
+                if clean {
+                    reuse
+                } else {
                     After::Drop
-                }
-            };
-        }
-        if !content_type.starts_with("text/event-stream") {
-            let shown = if content_type.is_empty() {
-                "none".to_string()
-            } else {
-                content_type
-            };
-            fail(
-                rec,
-                ErrorClass::MalformedStream,
-                format!("expected an event stream (text/event-stream), got content-type {shown}"),
-            );
-            return After::Drop;
-        }
-
-        let mut reader = StreamReader::keeping_text(outgoing.keep_text);
-        let event_limit = outgoing.event_limit();
-        let mut failure = None;
-        let mut clean_end = false;
-        let mut idle_armed = false;
-        loop {
-            tokio::select! {
-                biased;
-                data = conn.next_data(&mut framing) => match data {
-                    Ok(Some(data)) => {
-                        // When these bytes reached the socket, whenever we got to them.
-                        let t_us = arrived_us(conn.clock(), start);
-                        reader.feed(&data, t_us, rec);
-                        if u64::from(rec.events) > event_limit {
-                            failure = Some(outgoing.overrun());
-                            break;
-                        }
-                        if !idle_armed && rec.first_token_us.is_some() {
-                            // From the first token on, the idle limit applies (once armed,
-                            // later events only move the true deadline later).
-                            idle_armed = true;
-                            if !self.served {
-                                self.served = true;
-                                if let Some(counter) = &self.unserved {
-                                    counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                                }
-                            }
-                            let idle_due = start + Duration::from_micros(t_us) + timeouts.idle;
-                            sleep.as_mut().reset(earliest(idle_due, request_deadline).0);
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(mid_stream(e));
-                        break;
-                    }
-                    Ok(None) => {
-                        clean_end = true;
-                        // E2E ends when the last bytes arrived, like every other time here.
-                        rec.end_us = arrived_us(conn.clock(), start);
-                        reader.end_of_body(rec.end_us, rec);
-                        break;
-                    }
-                },
-                () = &mut sleep => {
-                    // The timer is re-armed lazily: events only record their time, and the
-                    // deadline is recomputed here when the old one fires.
-                    let (due, class) = match rec.first_token_us {
-                        None => earliest(ttft_deadline, request_deadline),
-                        Some(_) => {
-                            let last = reader.last_event_us().unwrap_or(0);
-                            earliest(start + Duration::from_micros(last) + timeouts.idle, request_deadline)
-                        }
-                    };
-                    let class = if rec.first_token_us.is_some() && class == ErrorClass::TimeoutTtft {
-                        ErrorClass::TimeoutIdle
-                    } else {
-                        class
-                    };
-                    if Instant::now() >= due {
-                        failure = Some((class, timeout_message(class, &timeouts)));
-                        break;
-                    }
-                    sleep.as_mut().reset(due);
                 }
             }
         }
-        let after = if clean_end && failure.is_none() {
-            reuse
-        } else {
-            After::Drop
-        };
-        reader.finalize(rec, failure, outgoing.estimated_prompt_tokens);
-        after
     }
+}
+
+/// The deadlines of one request, from its send start.
+struct Deadlines {
+    start: Instant,
+    timeouts: Timeouts,
+    ttft: Instant,
+    request: Option<Instant>,
+    /// The one that applies until the first token, with the class it fails with.
+    first: (Instant, ErrorClass),
+}
+
+impl Deadlines {
+    fn new(start: Instant, timeouts: Timeouts) -> Self {
+        let request = timeouts.request.map(|d| start + d);
+        let ttft = start + timeouts.ttft;
+        Self {
+            start,
+            timeouts,
+            ttft,
+            request,
+            first: earliest(ttft, request),
+        }
+    }
+
+    /// The first deadline ran out before the answer: the record's failure. `what` starts the
+    /// TTFT message ("no first token within").
+    fn first_missed(&self, rec: &mut RequestRecord, what: &str) {
+        let class = self.first.1;
+        let message = match class {
+            ErrorClass::TimeoutTtft => format!("{what} --ttft-timeout {:?}", self.timeouts.ttft),
+            _ => timeout_message(class, &self.timeouts),
+        };
+        fail(rec, class, message);
+    }
+}
+
+/// Writes the request and reads the response head, under the first deadline. `Err` says what
+/// to do with the connection when there is no head.
+async fn send_and_read_head(
+    conn: &mut H1,
+    endpoint: &Endpoint,
+    outgoing: &Outgoing,
+    mut sleep: std::pin::Pin<&mut tokio::time::Sleep>,
+    deadlines: &Deadlines,
+    rec: &mut RequestRecord,
+) -> Result<h1::Head, After> {
+    let head = h1::request_head(endpoint, outgoing.path, outgoing.body.len());
+    let response = tokio::select! {
+        biased;
+        response = async {
+            if let Err(e) = conn.send(&head, &outgoing.body).await {
+                // A server may answer and close before taking a large body (413 and the
+                // like): its answer, if it came, says more than the failed write.
+                return match tokio::time::timeout(ANSWER_AFTER_FAILED_SEND, conn.read_head()).await {
+                    Ok(Ok(head)) => Ok(head),
+                    _ => Err(e),
+                };
+            }
+            conn.read_head().await
+        } => response,
+        () = &mut sleep => {
+            deadlines.first_missed(rec, "no response within");
+            return Err(After::Drop);
+        }
+    };
+    response.map_err(|e| {
+        let (class, message) = before_response(e);
+        fail(rec, class, message);
+        match class {
+            ErrorClass::NoResponse => After::NoResponse,
+            _ => After::Drop,
+        }
+    })
+}
+
+/// What a successful answer is, from what was asked and its content type.
+enum AnswerKind {
+    /// An embeddings answer (JSON was asked for).
+    Embeddings,
+    /// A server that ignored `stream: true` and sent one JSON document.
+    Json,
+    Stream,
+}
+
+impl AnswerKind {
+    fn of(asked: ResponseKind, content_type: &str) -> Result<Self, String> {
+        let shown = || {
+            if content_type.is_empty() {
+                "none".to_string()
+            } else {
+                content_type.escape_debug().to_string()
+            }
+        };
+        match asked {
+            ResponseKind::Json if content_type.starts_with("application/json") => Ok(Self::Embeddings),
+            ResponseKind::Json => Err(format!(
+                "expected a JSON answer (application/json), got content-type {}",
+                shown()
+            )),
+            _ if content_type.starts_with("application/json") => Ok(Self::Json),
+            _ if content_type.starts_with("text/event-stream") => Ok(Self::Stream),
+            _ => Err(format!(
+                "expected an event stream (text/event-stream), got content-type {}",
+                shown()
+            )),
+        }
+    }
+}
+
+/// A whole (non-streamed) answer being read.
+struct Whole<'a> {
+    conn: &'a mut H1,
+    framing: &'a mut h1::Framing,
+    deadlines: &'a Deadlines,
+    rec: &'a mut RequestRecord,
+}
+
+impl Whole<'_> {
+    /// The answer and when its last bytes arrived; `None` (the record failed) on a missed
+    /// deadline or a broken body. Nothing comes before the whole answer, so the first deadline
+    /// holds for all of it.
+    async fn read(
+        &mut self,
+        mut sleep: std::pin::Pin<&mut tokio::time::Sleep>,
+        ttft_what: &str,
+    ) -> Option<(Bytes, u64)> {
+        let answer = tokio::select! {
+            biased;
+            answer = self.conn.read_to_end(self.framing, JSON_ANSWER_LIMIT) => answer,
+            () = &mut sleep => {
+                self.deadlines.first_missed(self.rec, ttft_what);
+                return None;
+            }
+        };
+        match answer {
+            Ok(answer) => Some((answer, arrived_us(self.conn.clock(), self.deadlines.start))),
+            Err(e) => {
+                let (class, message) = mid_stream(e);
+                fail(self.rec, class, format!("response body broke: {message}"));
+                None
+            }
+        }
+    }
+}
+
+/// The request's place in the shared count of requests waiting for a first token.
+struct Served<'a> {
+    served: &'a mut bool,
+    unserved: Option<&'a std::sync::atomic::AtomicU64>,
+}
+
+impl Served<'_> {
+    fn mark(&mut self) {
+        if !*self.served {
+            *self.served = true;
+            if let Some(counter) = self.unserved {
+                counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Reads an event stream to its end, stamping each event with its bytes' arrival. True when it
+/// ended cleanly (the connection may be reused).
+async fn read_stream(
+    conn: &mut H1,
+    framing: &mut h1::Framing,
+    outgoing: &Outgoing,
+    mut sleep: std::pin::Pin<&mut tokio::time::Sleep>,
+    deadlines: &Deadlines,
+    rec: &mut RequestRecord,
+    served: &mut Served<'_>,
+) -> bool {
+    let (start, timeouts) = (deadlines.start, &deadlines.timeouts);
+    let mut reader = StreamReader::keeping_text(outgoing.keep_text);
+    let event_limit = outgoing.event_limit();
+    let mut failure = None;
+    let mut clean_end = false;
+    let mut idle_armed = false;
+    loop {
+        tokio::select! {
+            biased;
+            data = conn.next_data(framing) => match data {
+                Ok(Some(data)) => {
+                    // When these bytes reached the socket, whenever we got to them.
+                    let t_us = arrived_us(conn.clock(), start);
+                    reader.feed(&data, t_us, rec);
+                    if u64::from(rec.events) > event_limit {
+                        failure = Some(outgoing.overrun());
+                        break;
+                    }
+                    if !idle_armed && rec.first_token_us.is_some() {
+                        // From the first token on, the idle limit applies (once armed, later
+                        // events only move the true deadline later).
+                        idle_armed = true;
+                        served.mark();
+                        let idle_due = start + Duration::from_micros(t_us) + timeouts.idle;
+                        sleep.as_mut().reset(earliest(idle_due, deadlines.request).0);
+                    }
+                }
+                Err(e) => {
+                    failure = Some(mid_stream(e));
+                    break;
+                }
+                Ok(None) => {
+                    clean_end = true;
+                    // E2E ends when the last bytes arrived, like every other time here.
+                    rec.end_us = arrived_us(conn.clock(), start);
+                    reader.end_of_body(rec.end_us, rec);
+                    break;
+                }
+            },
+            () = &mut sleep => {
+                // The timer is re-armed lazily: events only record their time, and the deadline
+                // is recomputed here when the old one fires.
+                let (due, class) = match rec.first_token_us {
+                    None => earliest(deadlines.ttft, deadlines.request),
+                    Some(_) => {
+                        let last = reader.last_event_us().unwrap_or(0);
+                        earliest(start + Duration::from_micros(last) + timeouts.idle, deadlines.request)
+                    }
+                };
+                let class = if rec.first_token_us.is_some() && class == ErrorClass::TimeoutTtft {
+                    ErrorClass::TimeoutIdle
+                } else {
+                    class
+                };
+                if Instant::now() >= due {
+                    failure = Some((class, timeout_message(class, timeouts)));
+                    break;
+                }
+                sleep.as_mut().reset(due);
+            }
+        }
+    }
+    let clean = clean_end && failure.is_none();
+    reader.finalize(rec, failure, outgoing.estimated_prompt_tokens);
+    clean
 }
 
 fn earliest(ttft_or_idle: Instant, request: Option<Instant>) -> (Instant, ErrorClass) {

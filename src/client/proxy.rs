@@ -3,15 +3,20 @@
 //! `http_proxy` / `HTTP_PROXY` serve http:// servers (each request goes to the proxy in absolute
 //! form), `https_proxy` / `HTTPS_PROXY` serve https:// servers (a CONNECT tunnel with TLS inside),
 //! `all_proxy` / `ALL_PROXY` either, and `no_proxy` / `NO_PROXY` lists the hosts that go direct.
-//! The lowercase form wins when both are set.
+//! The lowercase form wins when both are set (as in curl, which reads only `http_proxy` in
+//! lowercase).
+//!
+//! Which proxy serves a host, the NO_PROXY rules and the URL's credentials are hyper-util's
+//! [`Matcher`] (curl's rules: comma-separated entries, `*`, a domain with its subdomains, IP
+//! addresses and CIDR blocks). What stays ours: which variable wins and its name in messages, a
+//! clear line for a URL we cannot use, and the CONNECT tunnel, which runs on our own stream so
+//! that the arrival stamps of the load path keep working through a proxy.
 //!
 //! Credentials in a proxy URL become `Proxy-Authorization: Basic`, a sensitive header like the
 //! API key: a proxy is only ever shown as host:port.
 
-use super::endpoint::split_host_port;
-use base64::Engine;
-use http::HeaderValue;
-use std::net::IpAddr;
+use http::{HeaderValue, Uri};
+use hyper_util::client::proxy::matcher::Matcher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -87,50 +92,6 @@ impl Proxy {
     pub fn authorization(&self) -> Option<&HeaderValue> {
         self.authorization.as_ref()
     }
-
-    /// Parses a proxy URL (`http://user:password@host:port`, or just `host:port`). Errors never
-    /// repeat the URL, which may hold a password.
-    fn parse(value: &str, source: &'static str) -> Result<Self, String> {
-        let unusable = |why: &str| format!("{source} is not a usable proxy URL: {why}; fix or unset it");
-        let rest = match value.split_once("://") {
-            None => value,
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) => {
-                return Err(unusable(&format!(
-                    "{scheme}:// proxies are not supported, only http:// (the tunnel to an https server is still TLS)"
-                )))
-            }
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        // A password may contain '@' when not percent-encoded: the host follows the last one.
-        let (credentials, host_port_text) = match authority.rsplit_once('@') {
-            Some((credentials, host)) => (Some(credentials), host),
-            None => (None, authority),
-        };
-        if host_port_text.is_empty() {
-            return Err(unusable("it has no host"));
-        }
-        let (host, port) =
-            split_host_port(host_port_text, DEFAULT_PROXY_PORT).ok_or_else(|| unusable("its port is invalid"))?;
-        let authorization = match credentials {
-            None => None,
-            Some(credentials) => {
-                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-                let pair = format!("{}:{}", percent_decode(user), percent_decode(password));
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
-                let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-                    .map_err(|_| unusable("its credentials cannot be sent"))?;
-                value.set_sensitive(true);
-                Some(value)
-            }
-        };
-        Ok(Self {
-            host,
-            port,
-            source,
-            authorization,
-        })
-    }
 }
 
 /// `host:port`, with an IPv6 literal in brackets.
@@ -143,6 +104,7 @@ pub fn host_port(host: &str, port: u16) -> String {
 }
 
 /// The proxy for a server at `host:port` (https when `tls`), or `None` to connect directly.
+/// Errors never repeat the proxy URL, which may hold a password.
 pub fn proxy_for(env: &ProxyEnv, tls: bool, host: &str, port: u16) -> Result<Option<Proxy>, String> {
     let candidates: &[&'static str] = if tls {
         &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
@@ -152,105 +114,61 @@ pub fn proxy_for(env: &ProxyEnv, tls: bool, host: &str, port: u16) -> Result<Opt
     let Some((source, value)) = env.first(candidates) else {
         return Ok(None);
     };
-    if let Some((_, no_proxy)) = env.first(&["no_proxy", "NO_PROXY"]) {
-        if bypasses(no_proxy, host, port) {
-            return Ok(None);
-        }
+    let no_proxy = env.first(&["no_proxy", "NO_PROXY"]).map_or("", |(_, v)| v);
+    // The winning variable serves both schemes in this matcher: the scheme was chosen above.
+    let matcher = Matcher::builder().http(value).https(value).no(no_proxy).build();
+    let scheme = if tls { "https" } else { "http" };
+    let target: Uri = format!("{scheme}://{}/", host_port(host, port))
+        .parse()
+        .map_err(|_| format!("cannot form a URL for host {host} to look up its proxy"))?;
+    let unusable = |why: &str| format!("{source} is not a usable proxy URL: {why}; fix or unset it");
+    if bypassed(no_proxy, &target) {
+        return Ok(None);
     }
-    Proxy::parse(value, source).map(Some)
-}
-
-/// Does a NO_PROXY list send `host:port` direct? Like curl: entries separated by commas (or
-/// spaces), `*` for every host, a domain matches itself and its subdomains (a leading dot is
-/// optional), an IP address matches itself and a CIDR block its addresses, and an entry with a
-/// port matches that port only.
-pub fn bypasses(no_proxy: &str, host: &str, port: u16) -> bool {
-    let host = normalize_host(host);
-    let host_ip = host.parse::<IpAddr>().ok();
-    no_proxy
-        .split([',', ' ', '\t'])
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .any(|entry| {
-            if entry == "*" {
-                return true;
-            }
-            let (pattern, entry_port) = split_entry_port(entry);
-            if entry_port.is_some_and(|p| p != port) {
-                return false;
-            }
-            if let Some(ip) = host_ip {
-                if let Some(matches) = ip_matches(pattern, ip) {
-                    return matches;
-                }
-            }
-            let pattern = normalize_host(pattern.trim_start_matches("*.").trim_start_matches('.'));
-            !pattern.is_empty() && (host == pattern || host.ends_with(&format!(".{pattern}")))
-        })
-}
-
-fn normalize_host(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
-}
-
-/// `example.com:8080` → (`example.com`, 8080); `[::1]:8080` → (`::1`, 8080); a bare IPv6
-/// address has no port.
-fn split_entry_port(entry: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = entry.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
-    }
-    match entry.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(port) => (host, Some(port)),
-            Err(_) => (entry, None),
-        },
-        _ => (entry, None),
-    }
-}
-
-/// `Some(matches)` when `pattern` is an IP address or CIDR block, `None` when it is a name.
-fn ip_matches(pattern: &str, ip: IpAddr) -> Option<bool> {
-    let (address, prefix) = match pattern.split_once('/') {
-        Some((address, bits)) => (address, Some(bits.parse::<u32>().ok()?)),
-        None => (pattern, None),
+    let Some(intercept) = matcher.intercept(&target) else {
+        return Err(unusable(&match value.split_once("://") {
+            Some((scheme, _)) if !scheme.eq_ignore_ascii_case("http") => format!(
+                "{scheme}:// proxies are not supported, only http:// (the tunnel to an https server is still TLS)"
+            ),
+            _ => "it is not a URL of the form http://[user:password@]host:port".to_string(),
+        }));
     };
-    let network: IpAddr = address.parse().ok()?;
-    Some(match (network, ip) {
-        (IpAddr::V4(net), IpAddr::V4(ip)) => same_prefix(u32::from(net).into(), u32::from(ip).into(), 32, prefix),
-        (IpAddr::V6(net), IpAddr::V6(ip)) => same_prefix(u128::from(net), u128::from(ip), 128, prefix),
-        _ => false,
-    })
-}
-
-fn same_prefix(network: u128, ip: u128, width: u32, prefix: Option<u32>) -> bool {
-    let prefix = prefix.unwrap_or(width).min(width);
-    let shift = width - prefix;
-    prefix == 0 || (network >> shift) == (ip >> shift)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok();
-        match (bytes[i], hex().and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
+    let uri = intercept.uri();
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => {
+            return Err(unusable(&format!(
+                "{other}:// proxies are not supported, only http:// (the tunnel to an https server is still TLS)"
+            )))
         }
+        None => return Err(unusable("it has no scheme")),
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let Some(proxy_host) = uri.host().filter(|h| !h.is_empty()) else {
+        return Err(unusable("it has no host"));
+    };
+    // `Uri::port` is `None` for a port that is not a number: look at the authority itself.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let port = match authority.rsplit_once(':').filter(|(_, p)| !p.contains(']')) {
+        None => DEFAULT_PROXY_PORT,
+        Some((_, port)) => port.parse().map_err(|_| unusable("its port is invalid"))?,
+    };
+    Ok(Some(Proxy {
+        host: proxy_host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        port,
+        source,
+        authorization: intercept.basic_auth().cloned(),
+    }))
+}
+
+/// Does NO_PROXY send `target` direct? hyper-util's rules, asked with a stand-in proxy so the
+/// answer does not depend on whether the real proxy URL parses.
+fn bypassed(no_proxy: &str, target: &Uri) -> bool {
+    Matcher::builder()
+        .all("http://stand-in:1")
+        .no(no_proxy)
+        .build()
+        .intercept(target)
+        .is_none()
 }
 
 /// Largest CONNECT answer head read.
@@ -318,6 +236,7 @@ pub async fn tunnel(stream: &mut TcpStream, proxy: &Proxy, target: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn env(pairs: &[(&str, &str)]) -> ProxyEnv {
         ProxyEnv::from_lookup(|name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
@@ -341,33 +260,43 @@ mod tests {
         assert!(proxy_for(&env(&[("HTTPS_PROXY", "http://p:1")]), false, "h", 80)
             .unwrap()
             .is_none());
+        let e = env(&[("HTTP_PROXY", "http://[::1]:3128")]);
+        assert_eq!(proxy_for(&e, false, "h", 80).unwrap().unwrap().address(), "[::1]:3128");
     }
 
     #[test]
     fn no_proxy_matches_like_curl() {
-        assert!(bypasses("*", "anything", 1));
-        assert!(bypasses("example.com", "example.com", 443));
-        assert!(bypasses("example.com", "api.example.com", 443));
-        assert!(bypasses(".example.com", "example.com", 443));
-        assert!(bypasses("*.example.com", "api.example.com", 443));
-        assert!(!bypasses("example.com", "notexample.com", 443));
-        assert!(bypasses("localhost, 127.0.0.1", "127.0.0.1", 8000));
-        assert!(bypasses("EXAMPLE.com", "Api.Example.COM.", 443));
-        assert!(bypasses("10.0.0.0/8", "10.1.2.3", 80));
-        assert!(!bypasses("10.0.0.0/8", "11.1.2.3", 80));
-        assert!(bypasses("::1", "::1", 80));
-        assert!(bypasses("[::1]:80", "::1", 80));
-        assert!(bypasses("example.com:8443", "example.com", 8443));
-        assert!(!bypasses("example.com:8443", "example.com", 443));
-        assert!(!bypasses("127.0.0.2", "127.0.0.1", 80));
-        assert!(!bypasses("", "h", 80));
-        let e = env(&[("HTTP_PROXY", "http://p:1"), ("no_proxy", "127.0.0.1")]);
+        // (NO_PROXY, host, goes direct)
+        let cases = [
+            ("*", "anything", true),
+            ("example.com", "example.com", true),
+            ("example.com", "api.example.com", true),
+            (".example.com", "example.com", true),
+            (".example.com", "api.example.com", true),
+            ("example.com", "notexample.com", false),
+            ("localhost, 127.0.0.1", "127.0.0.1", true),
+            ("localhost, 127.0.0.1", "localhost", true),
+            ("EXAMPLE.com", "Api.Example.COM", true),
+            ("10.0.0.0/8", "10.1.2.3", true),
+            ("10.0.0.0/8", "11.1.2.3", false),
+            ("::1", "::1", true),
+            ("127.0.0.2", "127.0.0.1", false),
+            ("", "h", false),
+        ];
+        for (no_proxy, host, direct) in cases {
+            let e = env(&[("HTTP_PROXY", "http://p:1"), ("no_proxy", no_proxy)]);
+            let got = proxy_for(&e, false, host, 8000).unwrap().is_none();
+            assert_eq!(got, direct, "NO_PROXY={no_proxy:?} host {host}");
+        }
+        // NO_PROXY applies even when the proxy URL is unusable: those hosts never need it.
+        let e = env(&[("HTTP_PROXY", "socks5://p:1"), ("no_proxy", "127.0.0.1")]);
         assert!(proxy_for(&e, false, "127.0.0.1", 8000).unwrap().is_none());
     }
 
     #[test]
     fn credentials_become_a_sensitive_basic_header() {
-        let p = Proxy::parse("http://us%40er:p%3Ass@w@proxy:3128/", "HTTPS_PROXY").unwrap();
+        let e = env(&[("HTTPS_PROXY", "http://us%40er:p%3Ass%40w@proxy:3128/")]);
+        let p = proxy_for(&e, true, "h", 443).unwrap().unwrap();
         assert_eq!(p.address(), "proxy:3128");
         let value = p.authorization().unwrap();
         assert!(value.is_sensitive());
@@ -380,9 +309,17 @@ mod tests {
 
     #[test]
     fn bad_proxy_urls_do_not_echo_the_password() {
-        let e = Proxy::parse("socks5://u:hunter2@h:1", "ALL_PROXY").unwrap_err();
-        assert!(e.contains("socks5") && !e.contains("hunter2"), "{e}");
-        let e = Proxy::parse("http://u:hunter2@h:port", "HTTP_PROXY").unwrap_err();
-        assert!(e.contains("port") && !e.contains("hunter2"), "{e}");
+        for (value, says) in [
+            ("socks5://u:hunter2@h:1", "socks5"),
+            ("ftp://u:hunter2@h:1", "ftp"),
+            ("http://u:hunter2@h:port", "port"),
+            ("http://u:hunter2@", "http://[user:password@]host:port"),
+        ] {
+            let e = proxy_for(&env(&[("ALL_PROXY", value)]), false, "h", 80).unwrap_err();
+            assert!(
+                e.contains(says) && e.contains("ALL_PROXY") && !e.contains("hunter2"),
+                "{e}"
+            );
+        }
     }
 }

@@ -137,6 +137,9 @@ pub struct RequestRecord {
     /// step's `concurrency`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<crate::load::LoadPoint>,
+    /// With `--repeat N`: the repetition (1-based) of the step that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
     /// When the request was due, seconds after the run started: its time in the open-loop
     /// schedule, or in a closed loop the end of the connection's previous response (the step's
     /// release, or its ramp-up turn, for the first).

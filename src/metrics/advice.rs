@@ -13,19 +13,30 @@ pub const KNEE_GAIN: f64 = 0.05;
 /// Fills `scaling_efficiency_pct` of each step against the first step of the same test and
 /// the same kind of load point: (throughput / load value) relative to that first step.
 pub fn fill_scaling_efficiency(steps: &mut [StepStats]) {
+    let per_unit = |s: &StepStats| throughput(s) / s.load.value().max(f64::MIN_POSITIVE);
     for test in [TestKind::Input, TestKind::Output, TestKind::Multimodal] {
         for axis in [crate::load::LoadAxis::Concurrency, crate::load::LoadAxis::Rate] {
-            let mut base: Option<f64> = None;
-            for step in steps.iter_mut().filter(|s| s.test == test && s.load.axis() == axis) {
-                let per_unit = throughput(step) / step.load.value().max(f64::MIN_POSITIVE);
-                match base {
-                    None if per_unit > 0.0 => {
-                        base = Some(per_unit);
-                        step.scaling_efficiency_pct = Some(100.0);
-                    }
-                    Some(b) => step.scaling_efficiency_pct = Some(100.0 * per_unit / b),
-                    None => {}
+            let curve = |s: &StepStats| s.test == test && s.load.axis() == axis;
+            // The first step with throughput is the base; with --repeat, the mean over the
+            // repetitions of its load point (docs/metrics.md, "Repeats").
+            let Some(first) = steps.iter().position(|s| curve(s) && per_unit(s) > 0.0) else {
+                continue;
+            };
+            let base_point = steps[first].load;
+            let base = match steps[first].repeat {
+                None => per_unit(&steps[first]),
+                Some(_) => {
+                    let reps: Vec<f64> = steps
+                        .iter()
+                        .filter(|s| curve(s) && s.load == base_point && s.repeat.is_some())
+                        .map(per_unit)
+                        .filter(|v| *v > 0.0)
+                        .collect();
+                    reps.iter().sum::<f64>() / reps.len() as f64
                 }
+            };
+            for step in steps[first..].iter_mut().filter(|s| curve(s)) {
+                step.scaling_efficiency_pct = Some(100.0 * per_unit(step) / base);
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod dist;
 pub mod drift;
 pub mod lengths;
 pub mod pacing;
+pub mod repeat;
 pub mod slo;
 pub mod step;
 pub mod workload;

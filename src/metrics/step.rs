@@ -70,6 +70,9 @@ pub struct StepStats {
     /// The concurrency of a closed-loop step (the seed-era key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// With `--repeat N`: which repetition of its load point this step is (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
     /// `window` (a timed step: see `window`) or `batch` (a number of requests, first send →
     /// last end).
     #[serde(default)]
@@ -312,7 +315,65 @@ impl StepStats {
     pub fn is_open_loop(&self) -> bool {
         matches!(self.load, LoadPoint::Rate(_))
     }
+
+    /// A figure by its flattened summary name (see [`HEADLINE_FIGURES`]): `<dist>_<stat>_ms`
+    /// for a latency distribution (`ttft_p99_ms`, `e2e_mean_ms`), a scalar key as it is
+    /// (`output_throughput_tps`), `per_conn_tps_mean`. `None` when the step has no such figure
+    /// (no successful request, or a token figure of an embeddings step).
+    pub fn figure(&self, name: &str) -> Option<f64> {
+        let generation = !self.is_embeddings();
+        let scalar = match name {
+            "output_throughput_tps" => generation.then_some(self.output_throughput_tps),
+            "request_throughput_rps" => Some(self.request_throughput_rps),
+            "prompt_throughput_tps" => Some(self.prompt_throughput_tps),
+            "per_conn_tps_mean" => self.per_conn_tps.filter(|_| generation).map(|s| s.mean),
+            "slo_attainment_pct" => self.slo_attainment_pct,
+            "goodput_rps" => self.goodput_rps,
+            _ => return self.dist_figure(name),
+        };
+        scalar.filter(|v| v.is_finite())
+    }
+
+    fn dist_figure(&self, name: &str) -> Option<f64> {
+        let (dist, stat) = name.strip_suffix("_ms")?.rsplit_once('_')?;
+        let dist = match dist {
+            "ttft" => self.ttft_ms,
+            "itl" => self.itl_ms,
+            "itl_per_token" => self.itl_per_token_ms,
+            "tpot" => self.tpot_ms,
+            "e2e" => self.e2e_ms,
+            "ttft_from_intended" => self.ttft_from_intended_ms,
+            "e2e_from_intended" => self.e2e_from_intended_ms,
+            _ => None,
+        }?;
+        let value = match stat {
+            "mean" => dist.mean,
+            "p50" => dist.p50,
+            "p90" => dist.p90,
+            "p99" => dist.p99,
+            "min" => dist.min,
+            "max" => dist.max,
+            _ => return None,
+        };
+        value.is_finite().then_some(value)
+    }
 }
+
+/// The headline figures of a step, by their flattened summary names: what `--repeat` reports
+/// with a confidence interval and what a comparison of runs looks at first.
+pub const HEADLINE_FIGURES: [&str; 11] = [
+    "output_throughput_tps",
+    "request_throughput_rps",
+    "prompt_throughput_tps",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "tpot_p50_ms",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "per_conn_tps_mean",
+];
 
 /// How latencies are judged against an SLO.
 #[derive(Debug, Clone)]

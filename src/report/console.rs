@@ -1,4 +1,5 @@
-//! The same lines to the console and to the log file, plus a live progress line on a terminal.
+//! The same lines to the console and to the log file, plus the live view on a terminal
+//! ([`super::live`]): lines printed while it is up appear above it, and the log never gets it.
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
@@ -9,7 +10,8 @@ use std::sync::Mutex;
 pub struct Reporter {
     log: Mutex<Option<File>>,
     tty: bool,
-    progress_shown: AtomicBool,
+    /// The live view's lines as drawn on the terminal now (none: it is not up).
+    live: Mutex<Vec<String>>,
     log_failed: AtomicBool,
     results_lost: AtomicBool,
 }
@@ -35,7 +37,7 @@ impl Reporter {
         Ok(Self {
             log: Mutex::new(Some(file)),
             tty: std::io::stdout().is_terminal(),
-            progress_shown: AtomicBool::new(false),
+            live: Mutex::default(),
             log_failed: AtomicBool::new(false),
             results_lost: AtomicBool::new(false),
         })
@@ -46,7 +48,7 @@ impl Reporter {
         Self {
             log: Mutex::new(None),
             tty: std::io::stdout().is_terminal(),
-            progress_shown: AtomicBool::new(false),
+            live: Mutex::default(),
             log_failed: AtomicBool::new(false),
             results_lost: AtomicBool::new(false),
         }
@@ -56,16 +58,20 @@ impl Reporter {
         self.tty
     }
 
+    fn live(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// One line to the console and the log. Output errors (a closed pipe) are ignored: the
-    /// results on disk matter more than the console.
+    /// results on disk matter more than the console. On a terminal the line goes above the
+    /// live view, which is drawn again below it.
     pub fn line(&self, text: &str) {
+        let live = self.live();
         let mut out = std::io::stdout().lock();
-        if self.tty && self.progress_shown.swap(false, Ordering::Relaxed) {
-            let _ = write!(out, "\r\x1b[2K");
-        }
-        let _ = writeln!(out, "{text}");
+        let _ = write!(out, "{}{text}\n{}", clear(live.len()), draw(&live));
         let _ = out.flush();
         drop(out);
+        drop(live);
         // Nothing awaits while the lock is held.
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(file) = log.as_mut() {
@@ -88,15 +94,28 @@ impl Reporter {
         }
     }
 
-    /// A transient status line, shown only on a terminal and never logged.
-    pub fn progress(&self, text: &str) {
+    /// Shows the live view (a terminal only; never logged), in place of the one drawn before.
+    pub fn show_live(&self, lines: Vec<String>) {
         if !self.tty {
             return;
         }
+        let mut live = self.live();
         let mut out = std::io::stdout().lock();
-        let _ = write!(out, "\r\x1b[2K{text}");
+        let _ = write!(out, "{}{}", clear(live.len()), draw(&lines));
         let _ = out.flush();
-        self.progress_shown.store(true, Ordering::Relaxed);
+        *live = lines;
+    }
+
+    /// Takes the live view off the terminal.
+    pub fn hide_live(&self) {
+        let mut live = self.live();
+        if live.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", clear(live.len()));
+        let _ = out.flush();
+        live.clear();
     }
 
     /// A line for the console only (periodic progress when stdout is not a terminal).
@@ -124,4 +143,17 @@ impl Reporter {
             let _ = writeln!(std::io::stderr(), "llm-bench: warning: {text}");
         }
     }
+}
+
+/// Moves up over `lines` lines drawn by [`draw`] and clears from there to the end of the screen.
+fn clear(lines: usize) -> String {
+    match lines {
+        0 => String::new(),
+        n => format!("\x1b[{n}A\r\x1b[J"),
+    }
+}
+
+/// The lines, each ending with a line break (the cursor is left below them).
+fn draw(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }

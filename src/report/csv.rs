@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 /// Columns that say what a row is, first when present.
-const LEADING: [&str; 7] = [
+const LEADING: [&str; 8] = [
     "interval.index",
     "interval.start_s",
     "interval.end_s",
@@ -14,6 +14,7 @@ const LEADING: [&str; 7] = [
     "load.kind",
     "load.value",
     "concurrency",
+    "repeat",
 ];
 
 /// Cells as (column, value).

@@ -427,6 +427,10 @@ pub fn prompt_cache_sentence(s: &StepStats) -> String {
 /// it saturated.
 fn conc(s: &StepStats) -> String {
     let mut text = s.load.short();
+    // --repeat: which repetition of the point ("16#2").
+    if let Some(k) = s.repeat {
+        text.push_str(&format!("#{k}"));
+    }
     if s.saturated {
         text.push('*');
     }

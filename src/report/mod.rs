@@ -4,6 +4,8 @@ pub mod console;
 pub mod csv;
 pub mod format;
 pub mod jsonl;
+pub mod live;
+pub mod repeats;
 pub mod summary;
 
 pub use console::Reporter;

@@ -107,6 +107,9 @@ pub struct Summary {
     pub environment: Environment,
     #[serde(serialize_with = "crate::metrics::step::serialize_steps")]
     pub steps: Vec<StepStats>,
+    /// `--repeat N`: each headline figure of each (test, load point) over its repetitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<crate::metrics::repeat::RepeatStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stress: Option<StressReport>,
     /// `llm-bench capacity`: the answer, its bracketing probes, the SLO and what limited it.

@@ -4,7 +4,7 @@
 //! `--precision`; the answer is re-measured once. Every probe is a full measured step (with
 //! warm-up) and is written as a step of `summary.json`; the answer goes to `capacity`.
 
-use super::steps::run_step;
+use super::steps::{run_step, StepName};
 use super::{Outcome, RunContext};
 use crate::cli::config::CapacitySpec;
 use crate::load::point::fmt_rate;
@@ -113,8 +113,8 @@ impl Search<'_> {
         }
         let point = LoadPoint::with_value(self.spec.by, value);
         let test = ctx.config.tests[0];
-        let label = format!("probe {} [{test}] {point}", self.steps.len() + 1);
-        let result = run_step(ctx, point, self.spec.stop, test, label).await;
+        let name = StepName::probe(self.steps.len() + 1, test, point);
+        let result = run_step(ctx, point, self.spec.stop, test, name).await;
         if ctx.signals.stop.is_cancelled() {
             // A probe cut short by Ctrl-C says nothing about the SLO: kept, not judged.
             self.steps.push(result.stats);

@@ -15,6 +15,7 @@ use crate::load::{LiveCounters, LoadContext, StopSignals};
 use crate::metrics::{advice, StepStats};
 use crate::monitor::health::ClientWatch;
 use crate::monitor::Monitor;
+use crate::report::live::{LiveBoard, LiveView};
 use crate::report::summary::{now_rfc3339, ClientReport, Environment, MonitorReport, StressReport};
 use crate::report::{format, RecordWriter, Reporter, Summary};
 use crate::workload::Workload;
@@ -73,6 +74,9 @@ pub(crate) struct RunContext {
     pub summary: Summary,
     /// The last write of summary.json succeeded.
     pub summary_saved: bool,
+    /// On a terminal: what the live view draws from, and the task drawing it.
+    pub board: Option<Arc<LiveBoard>>,
+    pub live_view: Option<LiveView>,
 }
 
 impl RunContext {
@@ -104,6 +108,7 @@ impl RunContext {
     /// their scaling efficiency filled in.
     pub fn save_summary(&mut self, steps: &[StepStats], stress: Option<StressReport>) {
         self.summary.steps = steps.to_vec();
+        self.summary.repeats = crate::metrics::repeat::repeat_stats(steps);
         self.summary.client_bound = steps.iter().any(|s| s.client_bound)
             || stress
                 .iter()
@@ -225,6 +230,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Outcome> {
             (steps, None, outcome)
         }
     };
+    // The live view goes before the end of the run is printed.
+    ctx.live_view = None;
+    ctx.reporter.hide_live();
     ctx.monitor.sample();
     ctx.monitor.stop();
     ctx.client_watch.stop();
@@ -312,6 +320,12 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     };
     announce_run(&config, &model, &workload, &reporter);
     let client_watch = Arc::new(ClientWatch::start(config.threads));
+    let board = reporter
+        .is_tty()
+        .then(|| Arc::new(LiveBoard::new(live.clone(), run_start.into_std())));
+    let live_view = board
+        .clone()
+        .map(|board| crate::report::live::spawn(board, reporter.clone()));
     Ok(RunContext {
         config,
         reporter,
@@ -326,6 +340,8 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         session_ids: Arc::new(AtomicU64::new(0)),
         summary,
         summary_saved: false,
+        board,
+        live_view,
     })
     .inspect(|_| cleanup.armed = false)
 }
@@ -414,7 +430,9 @@ fn finish(
         ctx.reporter.line(&format!("Note: {note}"));
         ctx.summary.notes.push(note);
     }
-    let mut recommendations = advice::recommend(steps, ctx.config.min_tps, ctx.config.slo.as_ref());
+    // With --repeat each load point counts once, by the means of its repetitions.
+    let points = crate::metrics::repeat::per_point(steps);
+    let mut recommendations = advice::recommend(&points, ctx.config.min_tps, ctx.config.slo.as_ref());
     // Shared prefixes the server did not reuse: the one sentence, from the step with the most
     // later requests.
     let prefix_tokens = ctx.config.prompts.prefix.map(|p| p.tokens);
@@ -450,6 +468,13 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
     reporter.line("");
     for line in format::table(steps) {
         reporter.line(&line);
+    }
+    let repeats = crate::report::repeats::lines(&ctx.summary.repeats);
+    if !repeats.is_empty() {
+        reporter.line("");
+        for line in repeats {
+            reporter.line(&line);
+        }
     }
     let errors = format::error_lines(steps);
     if !errors.is_empty() {

@@ -1,9 +1,11 @@
 //! Runs a load while consuming its records: each record is written to requests.jsonl and
-//! handed to a sink (step statistics, stress windows); a timer flushes the file and refreshes
-//! the progress line. One message per finished request, never one per token.
+//! handed to a sink (step statistics, stress windows) and, on a terminal, to the live view's
+//! board; a timer flushes the file and, without a terminal, prints a plain progress line every
+//! few seconds. One message per finished request, never one per token.
 
 use crate::client::RequestRecord;
 use crate::load::LiveCounters;
+use crate::report::live::{LiveBoard, LiveStep};
 use crate::report::{RecordWriter, Reporter};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -28,6 +30,10 @@ pub struct Pump<'a> {
     pub label: String,
     /// Requests the load will send, when known.
     pub expected: Option<u64>,
+    /// `--repeat`: the repetition the records belong to (written into each).
+    pub repeat: Option<u32>,
+    /// The live view's board (a terminal only) and how it names this step.
+    pub board: Option<(&'a LiveBoard, LiveStep)>,
 }
 
 impl Pump<'_> {
@@ -44,10 +50,13 @@ impl Pump<'_> {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_plain = Instant::now();
+        if let Some((board, step)) = &self.board {
+            board.begin_step(step.clone());
+        }
         loop {
             tokio::select! {
                 biased;
-                Some(rec) = rx.recv() => self.take(&rec, sink),
+                Some(rec) = rx.recv() => self.take(rec, sink),
                 done = &mut load => {
                     result = done;
                     break;
@@ -59,19 +68,20 @@ impl Pump<'_> {
                     if let Some(problem) = self.writer.flush_if_due() {
                         self.reporter.warn_results_lost(&problem);
                     }
-                    let text = self.progress_text(now - started);
-                    if self.reporter.is_tty() {
-                        self.reporter.progress(&text);
-                    } else if now - last_plain >= PLAIN_PROGRESS_EVERY {
+                    // On a terminal the live view shows progress, drawn by its own task.
+                    if !self.reporter.is_tty() && now - last_plain >= PLAIN_PROGRESS_EVERY {
                         last_plain = now;
-                        self.reporter.console(&text);
+                        self.reporter.console(&self.progress_text(now - started));
                     }
                 }
             }
         }
         // The load has ended: what is left in the channel was sent before that.
         while let Ok(rec) = rx.try_recv() {
-            self.take(&rec, sink);
+            self.take(rec, sink);
+        }
+        if let Some((board, _)) = &self.board {
+            board.end_step(self.reporter);
         }
         if let Some(problem) = self.writer.flush() {
             self.reporter.warn_results_lost(&problem);
@@ -79,11 +89,15 @@ impl Pump<'_> {
         result
     }
 
-    fn take(&mut self, rec: &RequestRecord, sink: &mut impl RecordSink) {
-        if let Some(problem) = self.writer.write(rec) {
+    fn take(&mut self, mut rec: RequestRecord, sink: &mut impl RecordSink) {
+        rec.repeat = self.repeat;
+        if let Some(problem) = self.writer.write(&rec) {
             self.reporter.warn_results_lost(&problem);
         }
-        sink.record(rec);
+        if let Some((board, _)) = &self.board {
+            board.record(&rec);
+        }
+        sink.record(&rec);
     }
 
     fn progress_text(&self, elapsed: Duration) -> String {

@@ -6,7 +6,7 @@ use crate::cli::config::UsageError;
 use crate::load::LoadPoint;
 use crate::metrics::slo::Slo;
 use crate::metrics::step::SloJudge;
-use crate::metrics::{advice, StepAccumulator, StepStats};
+use crate::metrics::{advice, repeat, StepAccumulator, StepStats};
 use crate::report::jsonl::read_records;
 use crate::report::summary::{now_rfc3339, Summary};
 use crate::report::{format, Reporter};
@@ -44,17 +44,18 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
         slo: std::sync::Arc::new(slo.clone()),
         from_send,
     });
-    let mut order: Vec<(LoadPoint, crate::workload::TestKind)> = Vec::new();
+    // Repetitions of one point (`--repeat`) are steps of their own.
+    let mut order: Vec<(LoadPoint, crate::workload::TestKind, Option<u32>)> = Vec::new();
     let mut accumulators: Vec<StepAccumulator> = Vec::new();
     for rec in &records {
-        let key = (rec.point(), rec.test);
+        let key = (rec.point(), rec.test, rec.repeat);
         let index = match order.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {
                 // A timed step keeps the window it was measured over, when the summary says it.
                 let window = previous
                     .as_ref()
-                    .and_then(|p| p.steps.iter().find(|s| s.load == key.0 && s.test == key.1))
+                    .and_then(|p| p.steps.iter().find(|s| (s.load, s.test, s.repeat) == key))
                     .and_then(|s| s.window);
                 order.push(key);
                 accumulators.push(
@@ -71,13 +72,16 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
     let mut steps: Vec<StepStats> = accumulators
         .iter()
         .zip(&order)
-        .map(|(acc, (point, test))| {
+        .map(|(acc, &(point, test, repeat))| {
             // What is not in the records (in-flight counts, the scheduler's view) is kept from
             // the saved summary when there is one.
-            let saved = previous
-                .as_ref()
-                .and_then(|p| p.steps.iter().find(|s| s.load == *point && s.test == *test));
+            let saved = previous.as_ref().and_then(|p| {
+                p.steps
+                    .iter()
+                    .find(|s| (s.load, s.test, s.repeat) == (point, test, repeat))
+            });
             let mut stats = acc.stats(saved.map_or(0, |s| s.max_in_flight));
+            stats.repeat = repeat;
             if let Some(saved) = saved {
                 stats.saturated = saved.saturated;
                 stats.requests_unsent = saved.requests_unsent;
@@ -95,7 +99,8 @@ pub fn rebuild(dir: &Path) -> Result<Summary, UsageError> {
         .and_then(|p| p.config.get("min_tps"))
         .and_then(|v| v.as_f64());
     let mut summary = previous.unwrap_or_default();
-    summary.recommendations = advice::recommend(&steps, min_tps, slo.as_ref());
+    summary.repeats = repeat::repeat_stats(&steps);
+    summary.recommendations = advice::recommend(&repeat::per_point(&steps), min_tps, slo.as_ref());
     if let Some(capacity) = &summary.capacity {
         summary.recommendations.insert(0, capacity.answer.clone());
     }

@@ -1,14 +1,17 @@
 //! Step mode: one step per load point and test — a concurrency sweep (exactly that many
-//! requests in flight) or a rate sweep (requests at intended times) — and the single measured
-//! step that sweeps and the capacity search are made of.
+//! requests in flight) or a rate sweep (requests at intended times), the whole sweep run N
+//! times with `--repeat N` — and the single measured step that sweeps and the capacity search
+//! are made of.
 
 use super::pump::{Pump, RecordSink};
 use super::{Outcome, RunContext};
 use crate::cli::config::Mode;
 use crate::client::RequestRecord;
+use crate::i18n::{tr, Msg};
 use crate::load::{run_load, LoadPoint, Stop};
 use crate::metrics::{advice, pacing, StepAccumulator, StepStats, Window};
 use crate::report::format;
+use crate::report::live::{LiveStep, PlannedStep};
 use crate::workload::TestKind;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,13 +28,94 @@ fn stop_for(point: LoadPoint, stop: Option<Stop>) -> Stop {
     stop.unwrap_or(Stop::Requests(u64::from(point.concurrency().unwrap_or(1))))
 }
 
+/// How a step is named: in the plain progress lines, in the live view, in its records.
+pub(super) struct StepName {
+    /// "step 3/6 [output] concurrency 20".
+    pub label: String,
+    pub live: LiveStep,
+    /// `--repeat`: which repetition (1-based).
+    pub repeat: Option<u32>,
+}
+
+impl StepName {
+    /// Step `index` (0-based) of the `total` of a sweep.
+    fn sweep(step: &SweepStep, index: usize, total: usize, repeats: u32) -> Self {
+        let (point, test) = (step.point, step.test);
+        let run = step.repeat.map(|k| tr(Msg::RepeatRun, &[("k", &k), ("n", &repeats)]));
+        let mut label = format!("step {}/{total} [{test}] {point}", index + 1);
+        let mut heading = format!(
+            "{} · [{test}] {point}",
+            tr(Msg::LiveStep, &[("n", &(index + 1)), ("total", &total)])
+        );
+        if let Some(run) = &run {
+            label.push_str(&format!(" ({run})"));
+            heading.push_str(&format!(" · {run}"));
+        }
+        Self {
+            label,
+            live: LiveStep {
+                heading,
+                index: Some(index),
+                expected: None,
+            },
+            repeat: step.repeat,
+        }
+    }
+
+    /// Probe `n` (1-based) of a capacity search.
+    pub fn probe(n: usize, test: TestKind, point: LoadPoint) -> Self {
+        Self {
+            label: format!("probe {n} [{test}] {point}"),
+            live: LiveStep {
+                heading: format!("{} · [{test}] {point}", tr(Msg::LiveProbe, &[("n", &n)])),
+                index: None,
+                expected: None,
+            },
+            repeat: None,
+        }
+    }
+}
+
+/// One step of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SweepStep {
+    point: LoadPoint,
+    test: TestKind,
+    /// `--repeat N` (N ≥ 2): the repetition, 1-based.
+    repeat: Option<u32>,
+}
+
+/// The steps of a sweep in the order they run: every load point with each test, and with
+/// `--repeat N` that whole list N times (A1 B1 … A2 B2 …), so drift spreads over the points.
+fn sweep(points: &[LoadPoint], tests: &[TestKind], repeats: u32) -> Vec<SweepStep> {
+    (1..=repeats.max(1))
+        .flat_map(|k| {
+            points.iter().flat_map(move |&point| {
+                tests.iter().map(move |&test| SweepStep {
+                    point,
+                    test,
+                    repeat: (repeats > 1).then_some(k),
+                })
+            })
+        })
+        .collect()
+}
+
+/// How long (or how many requests) a step is planned to take, for the live view's time left.
+pub(super) fn planned(stop: Stop, ramp_up: std::time::Duration) -> PlannedStep {
+    match stop {
+        Stop::For(d) => PlannedStep::For((ramp_up + d).as_secs_f64()),
+        Stop::Requests(n) => PlannedStep::Requests(n),
+    }
+}
+
 /// Runs one step at `point` for `test`, prints its lines and returns its figures.
 pub(super) async fn run_step(
     ctx: &mut RunContext,
     point: LoadPoint,
     stop: Stop,
     test: TestKind,
-    label: String,
+    name: StepName,
 ) -> StepResult {
     let plan = ctx.config.load.plan(point, stop);
     ctx.live.reset();
@@ -52,12 +136,15 @@ pub(super) async fn run_step(
             Stop::Requests(n) => Some(n),
             Stop::For(_) => None,
         };
+        let live = LiveStep { expected, ..name.live };
         let mut pump = Pump {
             writer: &mut ctx.writer,
             reporter: &ctx.reporter,
             live: &ctx.live,
-            label,
+            label: name.label,
             expected,
+            repeat: name.repeat,
+            board: ctx.board.as_deref().map(|b| (b, live)),
         };
         pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut acc).await
     };
@@ -68,6 +155,7 @@ pub(super) async fn run_step(
     }
     let t1 = ctx.monitor.sample().t_s;
     let mut stats = acc.stats(ctx.live.max_in_flight.load(Ordering::Relaxed));
+    stats.repeat = name.repeat;
     let system = ctx.monitor.summary(t0, t1);
     let health = ctx
         .client_watch
@@ -121,28 +209,31 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
     let Mode::Step { points, stop } = ctx.config.mode.clone() else {
         unreachable!("run_steps is called for step mode only");
     };
-    let tests = ctx.config.tests.clone();
+    let repeats = ctx.config.repeat;
+    let list = sweep(&points, &ctx.config.tests, repeats);
+    if let Some(board) = &ctx.board {
+        let ramp_up = ctx.config.load.ramp_up;
+        board.set_plan(list.iter().map(|s| planned(stop_for(s.point, stop), ramp_up)).collect());
+    }
     let mut steps = Vec::new();
-    let total = points.len() * tests.len();
+    let total = list.len();
     let mut saturated_at: Option<LoadPoint> = None;
-    for (index, (point, test)) in points
-        .iter()
-        .flat_map(|&p| tests.iter().map(move |&t| (p, t)))
-        .enumerate()
-    {
+    for (index, step) in list.iter().enumerate() {
+        let point = step.point;
         if ctx.signals.stop.is_cancelled() {
             return (steps, Outcome::Interrupted);
         }
         if saturated_at.is_some_and(|s| s.value() < point.value()) {
             continue;
         }
-        let label = format!("step {}/{total} [{test}] {point}", index + 1);
-        let result = run_step(ctx, point, stop_for(point, stop), test, label).await;
+        let name = StepName::sweep(step, index, total, repeats);
+        let result = run_step(ctx, point, stop_for(point, stop), step.test, name).await;
         let over_budget = ctx
             .config
             .max_error_rate
             .filter(|max| result.stats.requests() > 0 && result.stats.error_rate() > *max);
-        if ctx.config.load.stop_when_saturated && pacing::oversaturated(&result.stats, result.ttft_rising) {
+        let lower = saturated_at.is_none_or(|s| point.value() < s.value());
+        if ctx.config.load.stop_when_saturated && lower && pacing::oversaturated(&result.stats, result.ttft_rising) {
             ctx.reporter.line(&format!(
                 "  --stop-when-saturated: {point} saturated the server; no higher load point is run."
             ));
@@ -168,4 +259,37 @@ pub(super) async fn run_steps(ctx: &mut RunContext) -> (Vec<StepStats>, Outcome)
         Outcome::Complete
     };
     (steps, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_run_the_whole_sweep_again() {
+        let points = [LoadPoint::Concurrency(1), LoadPoint::Concurrency(2)];
+        let tests = [TestKind::Input, TestKind::Output];
+        let order: Vec<(u32, TestKind, Option<u32>)> = sweep(&points, &tests, 2)
+            .iter()
+            .map(|s| (s.point.concurrency().unwrap(), s.test, s.repeat))
+            .collect();
+        use TestKind::{Input as I, Output as O};
+        assert_eq!(
+            order,
+            [
+                (1, I, Some(1)),
+                (1, O, Some(1)),
+                (2, I, Some(1)),
+                (2, O, Some(1)),
+                (1, I, Some(2)),
+                (1, O, Some(2)),
+                (2, I, Some(2)),
+                (2, O, Some(2)),
+            ]
+        );
+        // Once: the plain sweep, no repetition numbers.
+        let once = sweep(&points, &tests, 1);
+        assert_eq!(once.len(), 4);
+        assert!(once.iter().all(|s| s.repeat.is_none()));
+    }
 }

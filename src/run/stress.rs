@@ -6,10 +6,12 @@ use super::pump::{Pump, RecordSink};
 use super::steps::WindowedStep;
 use super::{Outcome, RunContext};
 use crate::client::RequestRecord;
+use crate::i18n::{tr, Msg};
 use crate::load::{run_load, LiveCounters, LoadPoint, Stop};
 use crate::metrics::{StepAccumulator, StepStats, Window};
 use crate::monitor::health::ClientWatch;
 use crate::monitor::{ClientHealth, HealthInputs, Monitor};
+use crate::report::live::{LiveBoard, LiveStep};
 use crate::report::summary::{Interval, MonitorReport, StressReport};
 use crate::report::{Reporter, Summary};
 use crate::workload::TestKind;
@@ -255,6 +257,16 @@ fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// How the live view names a stress run: one planned step, its ramp-up and duration long.
+fn live_step(board: &LiveBoard, point: LoadPoint, plan: &crate::load::StepPlan) -> LiveStep {
+    board.set_plan(vec![super::steps::planned(plan.stop, plan.ramp_up)]);
+    LiveStep {
+        heading: format!("{} · {point}", tr(Msg::LiveStress, &[])),
+        index: Some(0),
+        expected: None,
+    }
+}
+
 pub(super) async fn run_stress(
     ctx: &mut RunContext,
     point: LoadPoint,
@@ -307,6 +319,11 @@ pub(super) async fn run_stress(
             live: &ctx.live,
             label: format!("stress, {point}"),
             expected: None,
+            repeat: None,
+            board: ctx
+                .board
+                .as_deref()
+                .map(|board| (board, live_step(board, point, &plan))),
         };
         pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut sink).await
     };
