@@ -56,7 +56,7 @@ pub fn run(spec: &CompareSpec) -> anyhow::Result<Comparison> {
     build::disambiguate_labels(&mut runs);
     let comparison = build::compare(&runs, &thresholds);
     for line in console::lines(&runs, &comparison, &thresholds) {
-        println!("{line}");
+        say(&line);
     }
     let (json, html) = (spec.out.join("compare.json"), spec.out.join("compare.html"));
     std::fs::create_dir_all(&spec.out).map_err(|e| cannot_write(&spec.out, &e.to_string()))?;
@@ -64,14 +64,17 @@ pub fn run(spec: &CompareSpec) -> anyhow::Result<Comparison> {
     std::fs::write(&json, text).map_err(|e| cannot_write(&json, &e.to_string()))?;
     let labelled: Vec<(RunLabel, Summary)> = runs.into_iter().map(|r| (r.label, r.summary)).collect();
     write_html(&html, &labelled, &comparison).map_err(|e| cannot_write(&html, &e))?;
-    println!(
-        "{}",
-        tr(
-            Msg::CompareWritten,
-            &[("json", &json.display()), ("html", &html.display())]
-        )
-    );
+    say(&tr(
+        Msg::CompareWritten,
+        &[("json", &json.display()), ("html", &html.display())],
+    ));
     Ok(comparison)
+}
+
+/// A line on standard output; a closed pipe (`| head`) is not an error of the comparison.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn cannot_write(path: &Path, why: &str) -> anyhow::Error {

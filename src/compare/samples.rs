@@ -170,7 +170,7 @@ impl StepSamples {
             num: column.iter().map(|x| if x.is_nan() { 0.0 } else { *x }).collect(),
             den: column.iter().map(|x| if x.is_nan() { 0.0 } else { 1.0 }).collect(),
             count_noise: false,
-            edge: 0.0,
+            edge: (0.0, 0),
         };
         let open = matches!(self.load, LoadPoint::Rate(_));
         Some(match figure {
@@ -184,12 +184,20 @@ impl StepSamples {
                 // the tokens of the requests the schedule sent, whose number varies. A window's
                 // edges cut the requests in flight: completions and prompts (counted at once,
                 // when a request ends or its first token comes) move by whole requests there;
-                // output tokens arrive one chunk at a time and hardly move.
-                let edge = match flow {
-                    Flow::OutputTokens => 0.0,
+                // output tokens by what a request would generate in its TTFT, when none come.
+                let units = match flow {
+                    Flow::OutputTokens => {
+                        let (ttft, tpot) = (nan_mean(&self.ttft_ms), nan_mean(&self.tpot_ms));
+                        if tpot > 0.0 {
+                            self.in_flight() * ttft / tpot
+                        } else {
+                            0.0
+                        }
+                    }
                     Flow::Requests => self.in_flight(),
                     Flow::PromptTokens => self.in_flight() * mean(&self.prompt_tokens, &self.completed),
                 };
+                let edge = (units, 2 * self.windows.len());
                 Estimator::Ratio {
                     num: num.clone(),
                     den: if open {
@@ -211,7 +219,7 @@ impl StepSamples {
                     num: sum.clone(),
                     den: count.clone(),
                     count_noise: false,
-                    edge: 0.0,
+                    edge: (0.0, 0),
                 }
             }
             Figure::Latency(latency, stat) if latency.per_gap() => {
@@ -258,6 +266,19 @@ impl StepSamples {
             Figure::SpeedMean(Speed::Prefill) => present(&self.prefill_tps),
             Figure::Plain(_) | Figure::CapacityRps | Figure::CapacityConcurrency | Figure::Knee => return None,
         })
+    }
+}
+
+/// The mean of the values that are not NaN (0 without any).
+fn nan_mean(x: &[f64]) -> f64 {
+    let (sum, n) = x
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n > 0 {
+        sum / n as f64
+    } else {
+        0.0
     }
 }
 

@@ -45,8 +45,8 @@ pub enum Estimator {
         den: Vec<f64>,
         count_noise: bool,
         /// A window's edges cut the requests in flight: each edge shifts the count by a
-        /// uniform −½ … +½ of this many units of `num` (0 for a batch).
-        edge: f64,
+        /// uniform −½ … +½ of `edge.0` units of `num`; `edge.1` edges (0 for a batch).
+        edge: (f64, usize),
     },
     /// The quantile `q` of `sorted` values, drawn as from `n_eff` independent values.
     Quantile { sorted: Vec<f64>, q: f64, n_eff: usize },
@@ -133,7 +133,7 @@ pub fn value_at_quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn ratio_replicates(estimators: &[&Estimator], rows: usize, seed: u64, rng: &mut StdRng) -> Vec<Option<Vec<f64>>> {
-    let parts: Vec<(&[f64], &[f64], bool, f64)> = estimators
+    let parts: Vec<(&[f64], &[f64], bool, (f64, usize))> = estimators
         .iter()
         .map(|e| match e {
             Estimator::Ratio {
@@ -177,9 +177,10 @@ fn ratio_replicates(estimators: &[&Estimator], rows: usize, seed: u64, rng: &mut
                 let count: f64 = counts.as_ref().map_or(rows as f64, |p| p.sample(rng));
                 relative *= count / rows as f64;
             }
-            if *edge > 0.0 {
-                let (u1, u2): (f64, f64) = (rng.random(), rng.random());
-                relative *= 1.0 + (u1 + u2 - 1.0) * edge / totals[e];
+            let (units, edges) = *edge;
+            if units > 0.0 && edges > 0 {
+                let shift: f64 = (0..edges).map(|_| rng.random::<f64>() - 0.5).sum();
+                relative *= (1.0 + shift * units / totals[e]).max(0.0);
             }
             out[e].push(relative);
         }
@@ -275,7 +276,7 @@ mod tests {
             num: values.to_vec(),
             den: vec![1.0; values.len()],
             count_noise: false,
-            edge: 0.0,
+            edge: (0.0, 0),
         }
     }
 
@@ -427,7 +428,7 @@ mod tests {
                 num: v.clone(),
                 den: vec![1.0; v.len()],
                 count_noise: true,
-                edge: 0.0,
+                edge: (0.0, 0),
             }],
             3,
         );
