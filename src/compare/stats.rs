@@ -132,8 +132,11 @@ pub fn value_at_quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// A ratio estimator's numerators, denominators, count noise and edges.
+type RatioParts<'a> = (&'a [f64], &'a [f64], bool, (f64, usize));
+
 fn ratio_replicates(estimators: &[&Estimator], rows: usize, seed: u64, rng: &mut StdRng) -> Vec<Option<Vec<f64>>> {
-    let parts: Vec<(&[f64], &[f64], bool, (f64, usize))> = estimators
+    let parts: Vec<RatioParts> = estimators
         .iter()
         .map(|e| match e {
             Estimator::Ratio {
