@@ -61,6 +61,12 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                 crate::run::rebuild::print(&rebuilt, &crate::report::Reporter::console_only());
                 Ok(Outcome::Complete)
             }
+            Some(Command::Compare(args)) => {
+                crate::compare::run(&args.into()).map(|found| match found.breaches.is_empty() {
+                    true => Outcome::Complete,
+                    false => Outcome::ThresholdCrossed,
+                })
+            }
             Some(Command::Capacity(args)) => {
                 let config = RunConfig::for_capacity(*args, ProxyEnv::from_process())?;
                 crate::run::run(config).await
@@ -76,9 +82,13 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(130),
-        Ok(Outcome::ErrorBudget | Outcome::NothingSucceeded | Outcome::ResultsNotSaved | Outcome::SloUnmet) => {
-            ExitCode::from(1)
-        }
+        Ok(
+            Outcome::ErrorBudget
+            | Outcome::NothingSucceeded
+            | Outcome::ResultsNotSaved
+            | Outcome::SloUnmet
+            | Outcome::ThresholdCrossed,
+        ) => ExitCode::from(1),
         Err(e) => match e.downcast_ref::<UsageError>() {
             Some(usage) => fail(2, &usage.0),
             None => fail(1, &format!("{e:#}")),

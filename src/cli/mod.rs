@@ -1,6 +1,7 @@
 //! Command line: clap definitions (what the user typed), legacy-flag rewriting, and validation
 //! into a [`config::RunConfig`] that the engine uses. The engine never sees clap types.
 
+pub mod compare;
 pub mod config;
 pub mod legacy;
 pub mod parse;
@@ -67,6 +68,9 @@ pub enum Command {
     /// then bisect (each probe a full measured step). Same connection, workload and timing
     /// flags as a run.
     Capacity(Box<CapacityArgs>),
+    /// Compare runs step by step: each headline figure better, worse or within noise (judged
+    /// from the requests), with `--fail-if` thresholds for CI (exit 1 when one is crossed).
+    Compare(compare::CompareArgs),
 }
 
 #[derive(Debug, Args, Clone)]

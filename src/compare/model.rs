@@ -38,6 +38,9 @@ pub struct FigureRow {
     pub change_ci_pct: Vec<Option<(f64, f64)>>,
     /// Verdict of each run against run 0 (`None` for run 0).
     pub verdicts: Vec<Option<Verdict>>,
+    /// Run-level rows of one test (the knee of `output`); absent for step rows and capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
 }
 
 /// A step present in every run (same test, same load point).
@@ -48,6 +51,19 @@ pub struct StepMatch {
     /// The load point as the summary writes it (`{"kind": "concurrency", "value": 16}`).
     pub load: crate::load::LoadPoint,
     pub figures: Vec<FigureRow>,
+    /// Measured requests read from each run's requests.jsonl for this step (repetitions
+    /// pooled); `None` where a run has no records.
+    #[serde(default)]
+    pub requests: Vec<Option<u64>>,
+}
+
+/// A step of one run that is not in every run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnmatchedStep {
+    /// Index in [`Comparison::runs`].
+    pub run: usize,
+    pub test: String,
+    pub load: crate::load::LoadPoint,
 }
 
 /// Everything `compare` found.
@@ -63,4 +79,15 @@ pub struct Comparison {
     pub method: String,
     /// `--fail-if` breaches, one sentence each; empty when none.
     pub breaches: Vec<String>,
+    /// The same steps as `unmatched`, as data.
+    #[serde(default)]
+    pub unmatched_steps: Vec<UnmatchedStep>,
+    /// Confidence level of the intervals (0.95), bootstrap resamples per figure and run, and
+    /// the base seed.
+    #[serde(default)]
+    pub confidence: f64,
+    #[serde(default)]
+    pub resamples: usize,
+    #[serde(default)]
+    pub seed: u64,
 }

@@ -217,6 +217,15 @@ fn best_sentence(test: TestKind, measured: &[&StepStats]) -> String {
     )
 }
 
+/// The knee of a curve in load order: the first pair of neighbouring steps where the second
+/// adds less than [`KNEE_GAIN`] throughput over the first (the knee is the first of the two).
+pub fn knee<'a>(measured: &[&'a StepStats]) -> Option<[&'a StepStats; 2]> {
+    measured
+        .windows(2)
+        .find(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN))
+        .map(|w| [w[0], w[1]])
+}
+
 /// Where throughput stops growing, among the steps of one kind of load point.
 fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
     if measured.len() < 2 {
@@ -227,10 +236,7 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
         crate::load::LoadPoint::Concurrency(_) => tr(Msg::AdviceMoreConcurrency, &[]),
         crate::load::LoadPoint::Rate(_) => tr(Msg::AdviceHigherRate, &[]),
     };
-    let knee = measured
-        .windows(2)
-        .find(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN));
-    Some(match knee {
+    Some(match knee(measured) {
         Some(w) => {
             let gain = if throughput(w[0]) > 0.0 {
                 100.0 * (throughput(w[1]) / throughput(w[0]) - 1.0)

@@ -41,6 +41,8 @@ pub enum Outcome {
     ResultsNotSaved,
     /// A capacity search found that even the lowest load fails the SLO.
     SloUnmet,
+    /// `llm-bench compare`: a `--fail-if` threshold was crossed by more than noise.
+    ThresholdCrossed,
 }
 
 impl Outcome {
@@ -52,6 +54,7 @@ impl Outcome {
             Outcome::NothingSucceeded => "failed",
             Outcome::ResultsNotSaved => "results_not_saved",
             Outcome::SloUnmet => "slo_unmet",
+            Outcome::ThresholdCrossed => "threshold_crossed",
         }
     }
 }
