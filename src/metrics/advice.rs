@@ -203,6 +203,15 @@ fn best_sentence(test: TestKind, measured: &[&StepStats]) -> String {
     )
 }
 
+/// The knee of a curve of successful steps in load order: the index of the step after which
+/// throughput grows by less than [`KNEE_GAIN`]; `None` while it still grows (or with fewer than
+/// two steps). The recommendations and the report's charts both use it.
+pub fn knee_index(measured: &[&StepStats]) -> Option<usize> {
+    measured
+        .windows(2)
+        .position(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN))
+}
+
 /// Where throughput stops growing, among the steps of one kind of load point.
 fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
     if measured.len() < 2 {
@@ -213,9 +222,7 @@ fn knee_sentence(test: TestKind, measured: &[&StepStats]) -> Option<String> {
         crate::load::LoadPoint::Concurrency(_) => "More concurrency",
         crate::load::LoadPoint::Rate(_) => "A higher rate",
     };
-    let knee = measured
-        .windows(2)
-        .find(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN));
+    let knee = knee_index(measured).map(|i| [measured[i], measured[i + 1]]);
     Some(match knee {
         Some(w) => {
             let gain = if throughput(w[0]) > 0.0 {

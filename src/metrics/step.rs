@@ -243,6 +243,10 @@ pub struct StepStats {
     /// One line per kind whose average is more than 2% off what was asked, with the cause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub length_warnings: Vec<String>,
+    /// TTFT, ITL, TPOT and E2E at fixed percentiles, for the report's distribution charts
+    /// (steps only; a stress run's intervals leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdf: Option<super::dist::Cdf>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -788,6 +792,7 @@ impl StepAccumulator {
             image_bytes_per_request: (self.image_requests > 0)
                 .then(|| self.image_bytes as f64 / self.image_requests as f64),
             prefix_cache: self.shape.prefix_cache(),
+            cdf: super::dist::Cdf::of(&self.ttft, &self.itl, &self.tpot, &self.e2e),
             ..StepStats::default()
         };
         stats.length_warnings = stats

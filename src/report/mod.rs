@@ -3,6 +3,7 @@
 pub mod console;
 pub mod csv;
 pub mod format;
+pub mod html;
 pub mod jsonl;
 pub mod summary;
 

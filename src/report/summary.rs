@@ -1,5 +1,5 @@
 //! `summary.json`: configuration, environment, per-step figures, recommendations and monitor
-//! samples. Written atomically (temp file + rename) at every checkpoint, so a crash leaves the
+//! samples (and beside it `steps.csv`, `intervals.csv` and `report.html`). Written atomically (temp file + rename) at every checkpoint, so a crash leaves the
 //! last complete one.
 
 use crate::metrics::StepStats;
@@ -142,7 +142,9 @@ impl Summary {
                 std::fs::write(&path, table).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
         }
-        Ok(())
+        // The same figures as a page with charts (docs/metrics.md, "The HTML report").
+        super::html::write_report(dir, self)
+
     }
 }
 
