@@ -229,3 +229,96 @@ fn charts_section(runs: &[(RunLabel, Summary)], lang: Lang) -> String {
     out.push_str("</div></section>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{summary, EVIL};
+    use super::*;
+    use crate::load::LoadPoint;
+
+    fn comparison() -> (Vec<(RunLabel, Summary)>, Comparison) {
+        let runs = vec![
+            RunLabel {
+                label: "base".into(),
+                path: "results/a".into(),
+            },
+            RunLabel {
+                label: format!("new {EVIL}"),
+                path: "results/b".into(),
+            },
+        ];
+        let mut faster = summary(4);
+        for s in &mut faster.steps {
+            s.output_throughput_tps *= 1.2;
+        }
+        let row = |figure: &str, verdict: Verdict| FigureRow {
+            figure: figure.into(),
+            higher_is_better: figure.contains("throughput"),
+            values: vec![Some(100.0), Some(120.0)],
+            change_pct: vec![None, Some(20.0)],
+            change_ci_pct: vec![None, Some((15.0, 25.0))],
+            verdicts: vec![None, Some(verdict)],
+        };
+        let cmp = Comparison {
+            runs: runs.clone(),
+            matched: vec![crate::compare::model::StepMatch {
+                test: "output".into(),
+                load: LoadPoint::Concurrency(16),
+                figures: vec![row("output_throughput_tps", Verdict::Better), row("ttft_p99_ms", Verdict::Worse)],
+            }],
+            unmatched: vec![format!("run 2: output at concurrency 64 {EVIL}")],
+            run_figures: vec![row("knee", Verdict::WithinNoise)],
+            method: "bootstrap 95% CI of the difference".into(),
+            breaches: vec!["ttft_p99_ms > +10%: +20.0%".into()],
+        };
+        (
+            vec![(runs[0].clone(), summary(4)), (runs[1].clone(), faster)],
+            cmp,
+        )
+    }
+
+    #[test]
+    fn compare_page_overlays_runs_and_colours_verdicts() {
+        let (runs, cmp) = comparison();
+        let html = render_compare(&runs, &cmp, Lang::En);
+        for id in ["runs", "charts", "verdicts", "unmatched", "breaches"] {
+            assert!(html.contains(&format!("<section id=\"{id}\"")), "{id}");
+        }
+        // Each chart has one series per run and test, in the run's colour.
+        let throughput = html.split("<figure>").nth(1).unwrap();
+        assert_eq!(throughput.matches("<g class=\"series\"").count(), 4);
+        assert!(throughput.contains(super::super::svg::PALETTE[0]) && throughput.contains(super::super::svg::PALETTE[1]));
+        assert!(html.contains("<td class=\"verdict-better\">better</td>"));
+        assert!(html.contains("<td class=\"verdict-worse\">worse</td>"));
+        assert!(html.contains("<td class=\"verdict-within_noise\">within noise</td>"));
+        assert!(html.contains("+20.0") && html.contains("[+15.0, +25.0]"));
+        assert!(html.contains("bootstrap 95% CI of the difference"));
+        assert!(html.contains("ttft_p99_ms &gt; +10%: +20.0%"));
+        assert!(!html.contains("<script") && !html.contains("<img") && !html.contains("]]>"));
+        assert_eq!(html.matches("</style>").count(), 1);
+        assert!(html.contains("new &lt;script&gt;"), "labels are escaped");
+    }
+
+    #[test]
+    fn markers_in_untrusted_text_cannot_forge_a_class() {
+        let (runs, mut cmp) = comparison();
+        cmp.matched[0].figures[0].figure = "\u{1}x\" onmouseover=\"alert(1)\u{2}".into();
+        let html = render_compare(&runs, &cmp, Lang::En);
+        assert!(!html.contains("verdict-x"));
+        assert!(!html.contains("onmouseover=\"alert"));
+    }
+
+    #[test]
+    fn an_empty_comparison_says_so() {
+        let cmp = Comparison {
+            runs: Vec::new(),
+            matched: Vec::new(),
+            unmatched: Vec::new(),
+            run_figures: Vec::new(),
+            method: String::new(),
+            breaches: Vec::new(),
+        };
+        let html = render_compare(&[], &cmp, Lang::Zh);
+        assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("没有在所有运行中都出现的步"));
+    }
+}

@@ -223,3 +223,131 @@ mod tests {
         }
     }
 }
+
+/// Synthetic summaries for the page tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::load::LoadPoint;
+    use crate::metrics::dist::Cdf;
+    use crate::metrics::step::{ErrorSample, Window};
+    use crate::metrics::{Dist, Spread, StepStats};
+    use crate::monitor::Sample;
+    use crate::report::Summary;
+    use crate::workload::TestKind;
+
+    /// Text that would break out of the page if it were not escaped.
+    pub const EVIL: &str = r#"<script>alert(1)</script>"'</style>]]><img src=x>"#;
+
+    fn dist(base: f64) -> Dist {
+        Dist {
+            count: 100,
+            mean: base * 1.1,
+            p50: base,
+            p90: base * 1.5,
+            p99: base * 2.0,
+            min: base * 0.5,
+            max: base * 3.0,
+        }
+    }
+
+    fn cdf(base: f64) -> Vec<[f64; 2]> {
+        crate::metrics::dist::CDF_PERCENTILES
+            .iter()
+            .map(|&p| [p, base * (0.5 + p / 40.0)])
+            .collect()
+    }
+
+    /// One step: throughput grows until concurrency 64, then stays flat (the knee).
+    pub fn step(test: TestKind, n: u32, t0: f64) -> StepStats {
+        let c = f64::from(n);
+        let tps = 40.0 * c.min(64.0);
+        let ttft = 20.0 + c.max(64.0) - 64.0 + 5.0;
+        StepStats {
+            test,
+            load: LoadPoint::Concurrency(n),
+            concurrency: Some(n),
+            measured_over: "window".into(),
+            window: Some(Window {
+                start_s: t0,
+                end_s: t0 + 10.0,
+            }),
+            requests_ok: 100,
+            duration_s: 10.0,
+            output_throughput_tps: tps,
+            prompt_throughput_tps: tps * 10.0,
+            request_throughput_rps: tps / 64.0,
+            per_conn_tps: Some(Spread {
+                count: 100,
+                mean: tps / c,
+                std: 1.0,
+                min: 1.0,
+                max: 2.0,
+            }),
+            ttft_ms: Some(dist(ttft)),
+            itl_ms: (test != TestKind::Input).then(|| dist(10.0)),
+            tpot_ms: (test != TestKind::Input).then(|| dist(10.0)),
+            e2e_ms: Some(dist(ttft * 20.0)),
+            max_in_flight: u64::from(n),
+            cdf: Some(Cdf {
+                ttft_ms: cdf(ttft),
+                e2e_ms: cdf(ttft * 20.0),
+                ..Cdf::default()
+            }),
+            ..StepStats::default()
+        }
+    }
+
+    /// A step run of `points` load points of the input and output tests, with a client-bound
+    /// step, errors whose message is [`EVIL`], an SLO and `--min-tps`.
+    pub fn summary(points: u32) -> Summary {
+        let mut steps = Vec::new();
+        for k in 1..=points {
+            for test in [TestKind::Input, TestKind::Output] {
+                steps.push(step(test, 8 * k, f64::from(k) * 20.0));
+            }
+        }
+        let bad = &mut steps[3];
+        bad.client_bound = true;
+        bad.requests_failed = 7;
+        bad.errors.insert("http_500".into(), 7);
+        bad.error_samples.push(ErrorSample {
+            class: "http_500".into(),
+            message: EVIL.into(),
+            count: 7,
+        });
+        let config = serde_json::json!({
+            "url": "https://user:secret@example.com/v1?api_key=sk-live-123",
+            "tests": ["input", "output"],
+            "prompt_chars": 400,
+            "max_tokens": 64,
+            "min_tps": 30.0,
+            "slo": crate::metrics::slo::Slo::parse("ttft_p99=200ms,e2e=5s").unwrap(),
+            "mode": {"kind": "step", "points": [{"kind": "concurrency", "value": 8}], "stop": {"kind": "for", "value": 10.0}},
+            "load": {"arrival": {"kind": "poisson"}},
+        });
+        let samples = (0..200)
+            .map(|i| Sample {
+                t_s: f64::from(i) * 2.0,
+                cpu_pct: Some(30.0),
+                process_cpu_pct: Some(12.0),
+                mem_used_mb: None,
+                mem_total_mb: None,
+                process_rss_mb: None,
+                temp_c_max: Some(55.0),
+            })
+            .collect();
+        Summary {
+            status: "complete".into(),
+            started_at: "2026-12-02T01:00:00Z".into(),
+            model: Some(format!("model {EVIL}")),
+            config,
+            steps,
+            recommendations: vec![format!("[output] a sentence with {EVIL}")],
+            monitor: crate::report::summary::MonitorReport {
+                temperature_available: true,
+                samples,
+            },
+            ..Summary::default()
+        }
+    }
+}

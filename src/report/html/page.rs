@@ -743,3 +743,154 @@ fn errors_section(steps: &[StepStats], lang: Lang) -> String {
     out.push_str("</section>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::summary;
+    use super::super::{RepeatFigure, RepeatStats};
+    use super::*;
+
+    /// Tags a page may contain; anything else means text got in unescaped.
+    fn tags(html: &str) -> Vec<String> {
+        let mut names: Vec<String> = html
+            .split('<')
+            .skip(1)
+            .map(|rest| {
+                rest.trim_start_matches('/')
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '!')
+                    .collect::<String>()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn the_page_has_its_sections_in_order_and_no_external_reference() {
+        let html = render_report(&summary(6), Lang::En);
+        let at = |id: &str| html.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("{id}"));
+        assert!(at("run") < at("answers") && at("answers") < at("charts"));
+        assert!(at("charts") < at("tables") && at("tables") < at("errors"));
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<html lang=\"en\">"));
+        assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("<img"));
+        for tag in html.split('<').skip(1).map(|rest| rest.split('>').next().unwrap_or("")) {
+            for attribute in ["src=", "href=", "xlink:", "url(", "@import"] {
+                assert!(!tag.contains(attribute), "<{tag}>");
+            }
+        }
+        let style = html.split("<style>").nth(1).unwrap().split("</style>").next().unwrap();
+        assert!(!style.contains("url(") && !style.contains("@import") && !style.contains("@font-face"));
+        // Credentials and a key in the URL are not shown.
+        assert!(html.contains("https://example.com/v1?api_key=REDACTED"));
+        assert!(!html.contains("secret@") && !html.contains("sk-live-123"));
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped_everywhere() {
+        let html = render_report(&summary(4), Lang::En);
+        let allowed = [
+            "!DOCTYPE", "body", "circle", "dd", "div", "dl", "dt", "figure", "footer", "g", "h1", "h2", "h3",
+            "head", "header", "html", "li", "line", "meta", "p", "path", "polyline", "rect", "section", "style",
+            "svg", "table", "tbody", "td", "text", "th", "thead", "title", "tr", "ul",
+        ];
+        for tag in tags(&html) {
+            assert!(allowed.contains(&tag.as_str()), "unexpected <{tag}>");
+        }
+        assert_eq!(html.matches("</style>").count(), 1, "only the page's own style ends");
+        assert!(!html.contains("]]>"));
+        // The model name, the error message and the recommendation are all there, escaped.
+        assert!(html.matches("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;").count() >= 3);
+    }
+
+    #[test]
+    fn charts_mark_the_knee_the_best_point_and_the_limits() {
+        let html = render_report(&summary(12), Lang::En);
+        assert!(html.contains("class=\"mark knee\""), "the knee is marked");
+        assert!(html.contains("class=\"mark best\""));
+        assert!(html.contains("<g class=\"slo-line\">") && html.contains("SLO ttft p99 ≤ 200 ms"));
+        assert!(html.contains("SLO e2e ≤ 5000 ms"), "a per-request objective is drawn too");
+        assert!(html.contains("<g class=\"min-tps-line\">") && html.contains("--min-tps 30.0 tok/s"));
+        assert!(html.contains("<rect class=\"band\""), "the client-bound step is shaded");
+        assert!(html.contains("class=\"step-boundary\""), "monitor charts show step starts");
+        assert!(html.contains("concurrency (connections)") && html.contains("throughput (tokens/s)"));
+        // Throughput ×2 (prompt, output), speed, 4 latencies, 2 CDFs per test, CPU, temperature.
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 13);
+    }
+
+    #[test]
+    fn the_knee_is_where_the_recommendations_put_it() {
+        let s = summary(12);
+        let curve = curve(&s.steps, TestKind::Output, LoadAxis::Concurrency);
+        let k = advice::knee_index(&curve).expect("a knee");
+        assert_eq!(curve[k].load, LoadPoint::Concurrency(64));
+        let cv = Curves::new(&s, &[], Lang::En);
+        let chart = throughput_chart(&cv, false);
+        let knee = chart.marks.iter().find(|m| m.kind == MarkKind::Knee).unwrap();
+        assert_eq!(knee.x, 64.0);
+    }
+
+    #[test]
+    fn rate_steps_are_labelled_as_rates() {
+        let mut s = summary(3);
+        for step in &mut s.steps {
+            step.load = LoadPoint::Rate(step.load.value() / 4.0);
+        }
+        let html = render_report(&s, Lang::En);
+        assert!(html.contains("request rate (req/s)") && !html.contains("concurrency (connections)"));
+    }
+
+    #[test]
+    fn repeats_draw_error_bars() {
+        let s = summary(3);
+        let repeats = vec![RepeatStats {
+            test: TestKind::Output,
+            load: LoadPoint::Concurrency(16),
+            runs: 3,
+            figures: [(
+                "output_throughput_tps".to_string(),
+                RepeatFigure {
+                    mean: 640.0,
+                    ci95_low: 600.0,
+                    ci95_high: 680.0,
+                },
+            )]
+            .into(),
+        }];
+        let html = charts_section(&s, &repeats, Lang::En);
+        assert_eq!(html.matches("class=\"error-bar\"").count(), 1);
+        assert!(html.contains("95% confidence interval over 3 repeats"));
+        let none = charts_section(&s, &[], Lang::En);
+        assert!(!none.contains("class=\"error-bar\""));
+    }
+
+    #[test]
+    fn repeats_are_read_from_the_serialised_summary() {
+        assert!(repeats_of(&summary(2)).is_empty());
+        let value = serde_json::json!([{"test": "output", "load": {"kind": "concurrency", "value": 16}, "runs": 3,
+            "figures": {"output_throughput_tps": {"mean": 812.4, "ci95_low": 790.1, "ci95_high": 834.7, "std": 9.0, "values": [800.0]}}}]);
+        let parsed: Vec<RepeatStats> = serde_json::from_value(value).unwrap();
+        assert_eq!(parsed[0].figures["output_throughput_tps"].ci95_high, 834.7);
+    }
+
+    #[test]
+    fn a_thirty_step_run_stays_small() {
+        let html = render_report(&summary(30), Lang::En);
+        assert!(html.len() < 2_000_000, "{} bytes", html.len());
+        eprintln!("report.html of a 30-step run (2 tests): {} KB", html.len() / 1024);
+    }
+
+    #[test]
+    fn chinese_pages_are_chinese() {
+        let html = render_report(&summary(3), Lang::Zh);
+        assert!(html.contains("<html lang=\"zh-CN\">"));
+        assert!(html.contains("测试内容") && html.contains("并发数（连接）") && html.contains("拐点"));
+    }
+
+    #[test]
+    fn an_empty_run_says_so() {
+        let html = render_report(&Summary::default(), Lang::En);
+        assert!(html.contains("No step measured anything to draw.") && html.contains("No request failed."));
+    }
+}
