@@ -13,10 +13,14 @@ const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 2400;
 
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// Renders `page` to `png` with no network, no sync and no GPU; `None` after 90 s.
@@ -118,7 +122,11 @@ fn decode_png(bytes: &[u8]) -> Image {
 
 fn paeth(a: u8, b: u8, c: u8) -> u8 {
     let p = i16::from(a) + i16::from(b) - i16::from(c);
-    let (pa, pb, pc) = ((p - i16::from(a)).abs(), (p - i16::from(b)).abs(), (p - i16::from(c)).abs());
+    let (pa, pb, pc) = (
+        (p - i16::from(a)).abs(),
+        (p - i16::from(b)).abs(),
+        (p - i16::from(c)).abs(),
+    );
     if pa <= pb && pa <= pc {
         a
     } else if pb <= pc {
@@ -138,8 +146,21 @@ fn chromium_renders_the_report() {
     let s = Scratch::new();
     let out = s.run(
         &sim.url,
-        &["--output", "--start-threads", "2", "--end-threads", "8", "--step-threads", "2",
-          "--tokens-to-generate", "16", "--step-duration", "400ms", "--min-tps", "20"],
+        &[
+            "--output",
+            "--start-threads",
+            "2",
+            "--end-threads",
+            "8",
+            "--step-threads",
+            "2",
+            "--tokens-to-generate",
+            "16",
+            "--step-duration",
+            "400ms",
+            "--min-tps",
+            "20",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");

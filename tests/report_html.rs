@@ -50,7 +50,9 @@ fn report(s: &Scratch) -> String {
 /// No element of the page points anywhere: no src, href, import, font or url().
 fn assert_self_contained(html: &str) {
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("<img") && !html.contains("<iframe"));
+    assert!(
+        !html.contains("<script") && !html.contains("<link") && !html.contains("<img") && !html.contains("<iframe")
+    );
     for tag in html.split('<').skip(1).map(|rest| rest.split('>').next().unwrap_or("")) {
         for attribute in ["src=", "href=", "xlink:", "url(", "@import", "action="] {
             assert!(!tag.contains(attribute), "an external reference in <{tag}>");
@@ -141,7 +143,20 @@ fn server_markup_does_not_get_into_the_report() {
         ..fast_sim()
     });
     let s = Scratch::new();
-    s.run(&sim.url, &["--output", "--start-threads", "2", "--end-threads", "2", "--tokens-to-generate", "4", "--step-duration", "400ms"]);
+    s.run(
+        &sim.url,
+        &[
+            "--output",
+            "--start-threads",
+            "2",
+            "--end-threads",
+            "2",
+            "--tokens-to-generate",
+            "4",
+            "--step-duration",
+            "400ms",
+        ],
+    );
     let html = report(&s);
     assert_self_contained(&html);
     assert_eq!(html.matches("</style>").count(), 1);

@@ -38,9 +38,7 @@ catalogue! {
     HtmlRecommendations { en: "Recommendations", zh: "建议" }
     HtmlCapacity { en: "Capacity", zh: "容量" }
     HtmlSloTitle { en: "SLO attainment", zh: "SLO 达成率" }
-    HtmlSloLine { en: "{step}: {pct}% of requests met the SLO {slo}{pass}", zh: "{step}：{pct}% 的请求满足 SLO {slo}{pass}" }
-    HtmlSloPass { en: " (the step passes)", zh: "（该步通过）" }
-    HtmlSloFail { en: " (the step fails)", zh: "（该步未通过）" }
+    HtmlSloLine { en: "[{test}] SLO {slo}: {pct}% of requests met it; steps passing: {pass}; steps failing: {fail}.", zh: "[{test}] SLO {slo}：{pct}% 的请求满足；通过的步：{pass}；未通过的步：{fail}。" }
     HtmlClientBoundTitle { en: "The client was the bottleneck", zh: "瓶颈在客户端" }
     HtmlClientBoundLine { en: "{step}: llm-bench itself limited this step, so its figures describe the client, not the server. {reasons}", zh: "{step}：这一步受限于 llm-bench 自身，数据反映的是客户端而不是服务器。{reasons}" }
     HtmlSaturationTitle { en: "Saturation", zh: "饱和" }

@@ -39,7 +39,12 @@ pub struct Cdf {
 
 impl Cdf {
     /// `None` when every latency is empty.
-    pub fn of(ttft: &LatencyHistogram, itl: &LatencyHistogram, tpot: &LatencyHistogram, e2e: &LatencyHistogram) -> Option<Self> {
+    pub fn of(
+        ttft: &LatencyHistogram,
+        itl: &LatencyHistogram,
+        tpot: &LatencyHistogram,
+        e2e: &LatencyHistogram,
+    ) -> Option<Self> {
         let cdf = Self {
             ttft_ms: ttft.cdf_ms(),
             itl_ms: itl.cdf_ms(),

@@ -144,7 +144,6 @@ impl Summary {
         }
         // The same figures as a page with charts (docs/metrics.md, "The HTML report").
         super::html::write_report(dir, self)
-
     }
 }
 

@@ -17,7 +17,11 @@ pub fn render_compare(runs: &[(RunLabel, Summary)], cmp: &Comparison, lang: Lang
     let mut body = format!("<header><h1>{}</h1></header>", t(lang, Msg::HtmlCompareTitle));
     body.push_str(&runs_section(cmp, lang));
     body.push_str(&charts_section(runs, lang));
-    let _ = write!(body, "<section id=\"verdicts\"><h2>{}</h2>", t(lang, Msg::HtmlCompareVerdicts));
+    let _ = write!(
+        body,
+        "<section id=\"verdicts\"><h2>{}</h2>",
+        t(lang, Msg::HtmlCompareVerdicts)
+    );
     if !cmp.method.is_empty() {
         let _ = write!(
             body,
@@ -44,8 +48,20 @@ pub fn render_compare(runs: &[(RunLabel, Summary)], cmp: &Comparison, lang: Lang
         body.push_str(&colour_verdicts(&table(&headers, &rows, 2)));
     }
     body.push_str("</section>");
-    body.push_str(&list_section("unmatched", Msg::HtmlCompareUnmatched, Msg::HtmlCompareNoUnmatched, &cmp.unmatched, lang));
-    body.push_str(&list_section("breaches", Msg::HtmlCompareBreaches, Msg::HtmlCompareNoBreaches, &cmp.breaches, lang));
+    body.push_str(&list_section(
+        "unmatched",
+        Msg::HtmlCompareUnmatched,
+        Msg::HtmlCompareNoUnmatched,
+        &cmp.unmatched,
+        lang,
+    ));
+    body.push_str(&list_section(
+        "breaches",
+        Msg::HtmlCompareBreaches,
+        Msg::HtmlCompareNoBreaches,
+        &cmp.breaches,
+        lang,
+    ));
     document(lang, &tr_in(lang, Msg::HtmlCompareTitle, &[]), &body)
 }
 
@@ -219,10 +235,17 @@ fn charts_section(runs: &[(RunLabel, Summary)], lang: Lang) -> String {
         overlay(runs, lang, Msg::HtmlChartPerConn, Msg::HtmlAxisTokPerConn, &|s| {
             s.per_conn_tps.map(|p| p.mean)
         }),
-        overlay(runs, lang, Msg::HtmlChartTtftP99, Msg::HtmlAxisTtftP99, &|s| s.ttft_ms.map(|d| d.p99)),
-        overlay(runs, lang, Msg::HtmlChartE2eP99, Msg::HtmlAxisE2eP99, &|s| s.e2e_ms.map(|d| d.p99)),
+        overlay(runs, lang, Msg::HtmlChartTtftP99, Msg::HtmlAxisTtftP99, &|s| {
+            s.ttft_ms.map(|d| d.p99)
+        }),
+        overlay(runs, lang, Msg::HtmlChartE2eP99, Msg::HtmlAxisE2eP99, &|s| {
+            s.e2e_ms.map(|d| d.p99)
+        }),
     ];
-    let mut out = format!("<section id=\"charts\"><h2>{}</h2><div class=\"charts\">", t(lang, Msg::HtmlSecCharts));
+    let mut out = format!(
+        "<section id=\"charts\"><h2>{}</h2><div class=\"charts\">",
+        t(lang, Msg::HtmlSecCharts)
+    );
     for c in charts.iter().filter(|c| c.has_data()) {
         let _ = write!(out, "<figure>{}</figure>", c.render());
     }
@@ -264,17 +287,17 @@ mod tests {
             matched: vec![crate::compare::model::StepMatch {
                 test: "output".into(),
                 load: LoadPoint::Concurrency(16),
-                figures: vec![row("output_throughput_tps", Verdict::Better), row("ttft_p99_ms", Verdict::Worse)],
+                figures: vec![
+                    row("output_throughput_tps", Verdict::Better),
+                    row("ttft_p99_ms", Verdict::Worse),
+                ],
             }],
             unmatched: vec![format!("run 2: output at concurrency 64 {EVIL}")],
             run_figures: vec![row("knee", Verdict::WithinNoise)],
             method: "bootstrap 95% CI of the difference".into(),
             breaches: vec!["ttft_p99_ms > +10%: +20.0%".into()],
         };
-        (
-            vec![(runs[0].clone(), summary(4)), (runs[1].clone(), faster)],
-            cmp,
-        )
+        (vec![(runs[0].clone(), summary(4)), (runs[1].clone(), faster)], cmp)
     }
 
     #[test]
@@ -287,7 +310,9 @@ mod tests {
         // Each chart has one series per run and test, in the run's colour.
         let throughput = html.split("<figure>").nth(1).unwrap();
         assert_eq!(throughput.matches("<g class=\"series\"").count(), 4);
-        assert!(throughput.contains(super::super::svg::PALETTE[0]) && throughput.contains(super::super::svg::PALETTE[1]));
+        assert!(
+            throughput.contains(super::super::svg::PALETTE[0]) && throughput.contains(super::super::svg::PALETTE[1])
+        );
         assert!(html.contains("<td class=\"verdict-better\">better</td>"));
         assert!(html.contains("<td class=\"verdict-worse\">worse</td>"));
         assert!(html.contains("<td class=\"verdict-within_noise\">within noise</td>"));

@@ -87,9 +87,18 @@ pub fn clean_url(url: &str) -> String {
 
 fn secret_like(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["key", "token", "secret", "password", "passwd", "auth", "sig", "credential"]
-        .iter()
-        .any(|w| name.contains(w))
+    [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "sig",
+        "credential",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 /// Writes `report.html` into `dir` atomically (temp file + rename), in the process's language.
@@ -215,7 +224,10 @@ mod tests {
         for (url, clean) in [
             ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
             ("https://user:pa55@example.com/v1", "https://example.com/v1"),
-            ("https://u@h:1/v1?api_key=sk-123&x=1", "https://h:1/v1?api_key=REDACTED&x=1"),
+            (
+                "https://u@h:1/v1?api_key=sk-123&x=1",
+                "https://h:1/v1?api_key=REDACTED&x=1",
+            ),
             ("http://h/v1?token=abc#frag", "http://h/v1?token=REDACTED#frag"),
             ("h:8000", "h:8000"),
         ] {

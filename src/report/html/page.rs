@@ -37,7 +37,11 @@ pub fn render_report(summary: &Summary, lang: Lang) -> String {
     let _ = write!(
         body,
         "<footer>{}</footer>",
-        esc(&tr_in(lang, Msg::HtmlFooter, &[("version", &summary.environment.tool_version)]))
+        esc(&tr_in(
+            lang,
+            Msg::HtmlFooter,
+            &[("version", &summary.environment.tool_version)]
+        ))
     );
     document(lang, &tr_in(lang, Msg::HtmlTitle, &[]), &body)
 }
@@ -85,7 +89,11 @@ fn plain(v: &Value) -> String {
 
 fn run_section(summary: &Summary, lang: Lang) -> String {
     let c = &summary.config;
-    let url = c.get("url").and_then(Value::as_str).map(clean_url).unwrap_or_else(|| "-".into());
+    let url = c
+        .get("url")
+        .and_then(Value::as_str)
+        .map(clean_url)
+        .unwrap_or_else(|| "-".into());
     let tests = c
         .get("tests")
         .and_then(Value::as_array)
@@ -103,7 +111,10 @@ fn run_section(summary: &Summary, lang: Lang) -> String {
             ("host", &env.host.as_deref().unwrap_or("-")),
             ("os", &env.os.as_deref().unwrap_or("-")),
             ("cpus", &env.cpus),
-            ("memory", &env.memory_mb.map_or("-".into(), |m| format!("{:.1}", m / 1024.0))),
+            (
+                "memory",
+                &env.memory_mb.map_or("-".into(), |m| format!("{:.1}", m / 1024.0)),
+            ),
         ],
     );
     let rows: [(Msg, String); 9] = [
@@ -117,7 +128,10 @@ fn run_section(summary: &Summary, lang: Lang) -> String {
         (Msg::HtmlClientMachine, machine),
         (Msg::HtmlStatus, summary.status.clone()),
     ];
-    let mut out = format!("<section id=\"run\"><h2>{}</h2><dl class=\"run\">", t(lang, Msg::HtmlSecRun));
+    let mut out = format!(
+        "<section id=\"run\"><h2>{}</h2><dl class=\"run\">",
+        t(lang, Msg::HtmlSecRun)
+    );
     for (label, value) in rows {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", t(lang, label), esc(&value));
     }
@@ -200,7 +214,11 @@ fn answers_section(summary: &Summary, lang: Lang) -> String {
         .filter(|s| s.client_bound)
         .map(|s| {
             let reasons = s.client.as_ref().map(|c| c.reasons.join("; ")).unwrap_or_default();
-            tr_in(lang, Msg::HtmlClientBoundLine, &[("step", &step_name(lang, s)), ("reasons", &reasons)])
+            tr_in(
+                lang,
+                Msg::HtmlClientBoundLine,
+                &[("step", &step_name(lang, s)), ("reasons", &reasons)],
+            )
         })
         .collect();
     out.push_str(&list(Msg::HtmlClientBoundTitle, &bound, "warn"));
@@ -208,35 +226,18 @@ fn answers_section(summary: &Summary, lang: Lang) -> String {
     if let Some(cap) = &summary.capacity {
         out.push_str(&list(Msg::HtmlCapacity, std::slice::from_ref(&cap.answer), ""));
     }
-    let slo = slo_of(summary);
-    let attainment: Vec<String> = steps
-        .iter()
-        .filter_map(|s| {
-            let pct = s.slo_attainment_pct?;
-            let pass = match s.slo_pass {
-                Some(true) => tr_in(lang, Msg::HtmlSloPass, &[]),
-                Some(false) => tr_in(lang, Msg::HtmlSloFail, &[]),
-                None => String::new(),
-            };
-            Some(tr_in(
-                lang,
-                Msg::HtmlSloLine,
-                &[
-                    ("step", &step_name(lang, s)),
-                    ("pct", &format!("{pct:.1}")),
-                    ("slo", &slo.as_ref().map_or("-".into(), |s| s.spec.clone())),
-                    ("pass", &pass),
-                ],
-            ))
-        })
-        .collect();
+    let attainment = slo_lines(summary, lang);
     out.push_str(&list(Msg::HtmlSloTitle, &attainment, ""));
     let saturated: Vec<String> = steps
         .iter()
         .filter(|s| s.saturated)
         .map(|s| {
             let limit = s.backlog_limit.map_or("-".into(), |l| l.to_string());
-            tr_in(lang, Msg::HtmlSaturatedLine, &[("step", &step_name(lang, s)), ("limit", &limit)])
+            tr_in(
+                lang,
+                Msg::HtmlSaturatedLine,
+                &[("step", &step_name(lang, s)), ("limit", &limit)],
+            )
         })
         .collect();
     out.push_str(&list(Msg::HtmlSaturationTitle, &saturated, "warn"));
@@ -259,10 +260,61 @@ fn answers_section(summary: &Summary, lang: Lang) -> String {
     out
 }
 
+/// One line per test: the range of SLO attainment, and which steps pass and fail the SLO's
+/// percentile objectives.
+fn slo_lines(summary: &Summary, lang: Lang) -> Vec<String> {
+    let spec = slo_of(summary).map_or("-".into(), |s| s.spec);
+    let mut lines = Vec::new();
+    for test in TESTS {
+        let steps: Vec<&StepStats> = summary
+            .steps
+            .iter()
+            .filter(|s| s.test == test && s.slo_attainment_pct.is_some())
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let pcts = steps.iter().filter_map(|s| s.slo_attainment_pct);
+        let (lo, hi) = pcts.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p), hi.max(p)));
+        let loads = |pass: bool| -> String {
+            let names: Vec<String> = steps
+                .iter()
+                .filter(|s| s.slo_pass == Some(pass))
+                .map(|s| s.load.short())
+                .collect();
+            if names.is_empty() {
+                "-".into()
+            } else {
+                names.join(", ")
+            }
+        };
+        let range = if (hi - lo).abs() < 0.05 {
+            format!("{lo:.1}")
+        } else {
+            format!("{lo:.1}–{hi:.1}")
+        };
+        lines.push(tr_in(
+            lang,
+            Msg::HtmlSloLine,
+            &[
+                ("test", &test.name()),
+                ("slo", &spec),
+                ("pct", &range),
+                ("pass", &loads(true)),
+                ("fail", &loads(false)),
+            ],
+        ));
+    }
+    lines
+}
+
 /// The steps of one test along the run's load axis, in load order, one per load point (the
 /// first of a point's repeats).
 fn curve(steps: &[StepStats], test: TestKind, axis: LoadAxis) -> Vec<&StepStats> {
-    let mut curve: Vec<&StepStats> = steps.iter().filter(|s| s.test == test && s.load.axis() == axis).collect();
+    let mut curve: Vec<&StepStats> = steps
+        .iter()
+        .filter(|s| s.test == test && s.load.axis() == axis)
+        .collect();
     curve.sort_by(|a, b| a.load.value().total_cmp(&b.load.value()));
     curve.dedup_by(|a, b| a.load == b.load);
     curve
@@ -337,7 +389,11 @@ impl<'a> Curves<'a> {
 
 /// A shaded range around each client-bound step's load value.
 fn client_bound_bands(steps: &[StepStats], axis: LoadAxis, lang: Lang) -> Vec<Band> {
-    let mut values: Vec<f64> = steps.iter().filter(|s| s.load.axis() == axis).map(|s| s.load.value()).collect();
+    let mut values: Vec<f64> = steps
+        .iter()
+        .filter(|s| s.load.axis() == axis)
+        .map(|s| s.load.value())
+        .collect();
     values.sort_by(f64::total_cmp);
     values.dedup();
     let gap = values.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
@@ -376,7 +432,10 @@ fn throughput_chart(cv: &Curves, prompt: bool) -> Chart {
     };
     let mut c = cv.chart(title, Msg::HtmlAxisTokensPerS);
     for (i, (test, steps)) in cv.tests.iter().enumerate() {
-        if steps.first().is_none_or(|s| (throughput_key(s) == "prompt_throughput_tps") != prompt) {
+        if steps
+            .first()
+            .is_none_or(|s| (throughput_key(s) == "prompt_throughput_tps") != prompt)
+        {
             continue;
         }
         let points = steps
@@ -398,7 +457,10 @@ fn throughput_chart(cv: &Curves, prompt: bool) -> Chart {
                 kind: MarkKind::Knee,
             });
         }
-        if let Some(best) = measured.iter().max_by(|a, b| advice::throughput(a).total_cmp(&advice::throughput(b))) {
+        if let Some(best) = measured
+            .iter()
+            .max_by(|a, b| advice::throughput(a).total_cmp(&advice::throughput(b)))
+        {
             c.marks.push(Mark {
                 x: best.load.value(),
                 y: advice::throughput(best),
@@ -487,7 +549,11 @@ fn latency_chart(cv: &Curves, metric: SloMetric, key: &str, name: &str, slo: Opt
             }
         }
     }
-    for o in slo.iter().flat_map(|s| s.objectives.iter()).filter(|o| o.metric == metric) {
+    for o in slo
+        .iter()
+        .flat_map(|s| s.objectives.iter())
+        .filter(|o| o.metric == metric)
+    {
         c.y_rules.push(Rule {
             value: o.limit_ms,
             label: tr_in(
@@ -646,7 +712,11 @@ fn step_row(lang: Lang, s: &StepStats) -> Vec<String> {
         opt(s.tpot_ms.map(|d| d.p50), 1),
         p50_p99(s.e2e_ms),
         opt(s.slo_attainment_pct, 1),
-        if s.client_bound { tr_in(lang, Msg::HtmlYes, &[]) } else { String::new() },
+        if s.client_bound {
+            tr_in(lang, Msg::HtmlYes, &[])
+        } else {
+            String::new()
+        },
     ]
 }
 
@@ -679,7 +749,11 @@ fn tables_section(summary: &Summary, lang: Lang) -> String {
         t(lang, Msg::HtmlStepsTable)
     );
     let row_class = |s: &StepStats| if s.client_bound { "client-bound" } else { "" };
-    let rows: Vec<(Vec<String>, &str)> = summary.steps.iter().map(|s| (step_row(lang, s), row_class(s))).collect();
+    let rows: Vec<(Vec<String>, &str)> = summary
+        .steps
+        .iter()
+        .map(|s| (step_row(lang, s), row_class(s)))
+        .collect();
     out.push_str(&table(&step_headers(lang), &rows, 2));
     if let Some(stress) = &summary.stress {
         let _ = write!(out, "<h3>{}</h3>", t(lang, Msg::HtmlIntervalsTable));
@@ -726,7 +800,12 @@ fn errors_section(steps: &[StepStats], lang: Lang) -> String {
         .flat_map(|s| {
             s.error_samples.iter().map(move |e| {
                 (
-                    vec![step_name(lang, s), e.class.clone(), e.message.clone(), e.count.to_string()],
+                    vec![
+                        step_name(lang, s),
+                        e.class.clone(),
+                        e.message.clone(),
+                        e.count.to_string(),
+                    ],
                     "",
                 )
             })
@@ -734,10 +813,15 @@ fn errors_section(steps: &[StepStats], lang: Lang) -> String {
         .collect();
     if !samples.is_empty() {
         let _ = write!(out, "<h3>{}</h3>", t(lang, Msg::HtmlErrorSamples));
-        let headers: Vec<String> = [Msg::HtmlColStep, Msg::HtmlColClass, Msg::HtmlColMessage, Msg::HtmlColCount]
-            .iter()
-            .map(|&m| tr_in(lang, m, &[]))
-            .collect();
+        let headers: Vec<String> = [
+            Msg::HtmlColStep,
+            Msg::HtmlColClass,
+            Msg::HtmlColMessage,
+            Msg::HtmlColCount,
+        ]
+        .iter()
+        .map(|&m| tr_in(lang, m, &[]))
+        .collect();
         out.push_str(&table(&headers, &samples, 3));
     }
     out.push_str("</section>");
@@ -770,7 +854,10 @@ mod tests {
     #[test]
     fn the_page_has_its_sections_in_order_and_no_external_reference() {
         let html = render_report(&summary(6), Lang::En);
-        let at = |id: &str| html.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("{id}"));
+        let at = |id: &str| {
+            html.find(&format!("<section id=\"{id}\""))
+                .unwrap_or_else(|| panic!("{id}"))
+        };
         assert!(at("run") < at("answers") && at("answers") < at("charts"));
         assert!(at("charts") < at("tables") && at("tables") < at("errors"));
         assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<html lang=\"en\">"));
@@ -791,9 +878,9 @@ mod tests {
     fn untrusted_text_is_escaped_everywhere() {
         let html = render_report(&summary(4), Lang::En);
         let allowed = [
-            "!DOCTYPE", "body", "circle", "dd", "div", "dl", "dt", "figure", "footer", "g", "h1", "h2", "h3",
-            "head", "header", "html", "li", "line", "meta", "p", "path", "polyline", "rect", "section", "style",
-            "svg", "table", "tbody", "td", "text", "th", "thead", "title", "tr", "ul",
+            "!DOCTYPE", "body", "circle", "dd", "div", "dl", "dt", "figure", "footer", "g", "h1", "h2", "h3", "head",
+            "header", "html", "li", "line", "meta", "p", "path", "polyline", "rect", "section", "style", "svg",
+            "table", "tbody", "td", "text", "th", "thead", "title", "tr", "ul",
         ];
         for tag in tags(&html) {
             assert!(allowed.contains(&tag.as_str()), "unexpected <{tag}>");
@@ -810,10 +897,16 @@ mod tests {
         assert!(html.contains("class=\"mark knee\""), "the knee is marked");
         assert!(html.contains("class=\"mark best\""));
         assert!(html.contains("<g class=\"slo-line\">") && html.contains("SLO ttft p99 ≤ 200 ms"));
-        assert!(html.contains("SLO e2e ≤ 5000 ms"), "a per-request objective is drawn too");
+        assert!(
+            html.contains("SLO e2e ≤ 5000 ms"),
+            "a per-request objective is drawn too"
+        );
         assert!(html.contains("<g class=\"min-tps-line\">") && html.contains("--min-tps 30.0 tok/s"));
         assert!(html.contains("<rect class=\"band\""), "the client-bound step is shaded");
-        assert!(html.contains("class=\"step-boundary\""), "monitor charts show step starts");
+        assert!(
+            html.contains("class=\"step-boundary\""),
+            "monitor charts show step starts"
+        );
         assert!(html.contains("concurrency (connections)") && html.contains("throughput (tokens/s)"));
         // Throughput ×2 (prompt, output), speed, 4 latencies, 2 CDFs per test, CPU, temperature.
         assert_eq!(html.matches("<svg class=\"chart\"").count(), 13);

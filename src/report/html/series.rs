@@ -1,8 +1,8 @@
 //! Time-series charts: a stress run's report intervals, and the monitor's samples over the
 //! whole run with step boundaries.
 
-use super::svg::{Band, Chart, Point, Rule, Series};
 use super::page::load_label;
+use super::svg::{Band, Chart, Point, Rule, Series};
 use crate::i18n::{tr_in, Lang, Msg};
 use crate::metrics::{advice, StepStats};
 use crate::report::summary::Interval;
@@ -64,18 +64,26 @@ pub fn stress_charts(intervals: &[Interval], lang: Lang) -> Vec<Chart> {
         return Vec::new();
     }
     vec![
-        interval_chart(intervals, lang, Msg::HtmlChartStressThroughput, Msg::HtmlAxisTokensPerS, |s| {
-            Some(advice::throughput(s))
-        }),
+        interval_chart(
+            intervals,
+            lang,
+            Msg::HtmlChartStressThroughput,
+            Msg::HtmlAxisTokensPerS,
+            |s| Some(advice::throughput(s)),
+        ),
         interval_chart(intervals, lang, Msg::HtmlChartStressTtft, Msg::HtmlAxisTtftP99, |s| {
             s.ttft_ms.map(|d| d.p99)
         }),
         interval_chart(intervals, lang, Msg::HtmlChartStressErrors, Msg::HtmlAxisErrors, |s| {
             Some(s.requests_failed as f64)
         }),
-        interval_chart(intervals, lang, Msg::HtmlChartStressInFlight, Msg::HtmlAxisInFlight, |s| {
-            Some(s.max_in_flight as f64)
-        }),
+        interval_chart(
+            intervals,
+            lang,
+            Msg::HtmlChartStressInFlight,
+            Msg::HtmlAxisInFlight,
+            |s| Some(s.max_in_flight as f64),
+        ),
     ]
 }
 
@@ -126,16 +134,22 @@ pub fn monitor_charts(summary: &Summary, lang: Lang) -> Vec<Chart> {
     let mut cpu = frame(Msg::HtmlChartCpu, Msg::HtmlAxisCpu);
     let series = |name: Msg, color: usize, f: &dyn Fn(&crate::monitor::Sample) -> Option<f64>| Series {
         name: tr_in(lang, name, &[]),
-        points: samples.iter().filter_map(|s| f(s).map(|y| Point::new(s.t_s, y))).collect(),
+        points: samples
+            .iter()
+            .filter_map(|s| f(s).map(|y| Point::new(s.t_s, y)))
+            .collect(),
         color,
         dashed: false,
     };
-    cpu.series.push(series(Msg::HtmlSeriesMachineCpu, 0, &|s| s.cpu_pct.map(f64::from)));
-    cpu.series.push(series(Msg::HtmlSeriesProcessCpu, 1, &|s| s.process_cpu_pct));
+    cpu.series
+        .push(series(Msg::HtmlSeriesMachineCpu, 0, &|s| s.cpu_pct.map(f64::from)));
+    cpu.series
+        .push(series(Msg::HtmlSeriesProcessCpu, 1, &|s| s.process_cpu_pct));
     let mut charts = vec![cpu];
     if summary.monitor.temperature_available {
         let mut temp = frame(Msg::HtmlChartTemperature, Msg::HtmlAxisTemperature);
-        temp.series.push(series(Msg::HtmlSeriesTemperature, 3, &|s| s.temp_c_max.map(f64::from)));
+        temp.series
+            .push(series(Msg::HtmlSeriesTemperature, 3, &|s| s.temp_c_max.map(f64::from)));
         charts.push(temp);
     }
     charts

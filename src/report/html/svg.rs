@@ -132,7 +132,9 @@ impl Chart {
 
     /// True when at least one series has a finite point.
     pub fn has_data(&self) -> bool {
-        self.series.iter().any(|s| s.points.iter().any(|p| p.x.is_finite() && p.y.is_finite()))
+        self.series
+            .iter()
+            .any(|s| s.points.iter().any(|p| p.x.is_finite() && p.y.is_finite()))
     }
 
     /// The chart as one `<svg>` element (the caller checks [`Chart::has_data`]).
@@ -249,11 +251,7 @@ impl Chart {
             }
             let (px, py) = (x.at(m.x), y.at(m.y));
             let shape = match m.kind {
-                MarkKind::Knee => format!(
-                    r#"<path d="M{:.1} {:.1} l7 7 l-7 7 l-7 -7 z"/>"#,
-                    px,
-                    py - 7.0
-                ),
+                MarkKind::Knee => format!(r#"<path d="M{:.1} {:.1} l7 7 l-7 7 l-7 -7 z"/>"#, px, py - 7.0),
                 MarkKind::Best => format!(r#"<circle cx="{px:.1}" cy="{py:.1}" r="7"/>"#),
             };
             let _ = write!(
@@ -346,7 +344,10 @@ fn write_legend(out: &mut String, rows: &[Vec<LegendEntry>], top: f64) {
                     y - 4.0,
                     y - 4.0
                 ),
-                Swatch::Band => format!(r#"<rect class="band" x="{x:.1}" y="{:.1}" width="22" height="10"/>"#, y - 9.0),
+                Swatch::Band => format!(
+                    r#"<rect class="band" x="{x:.1}" y="{:.1}" width="22" height="10"/>"#,
+                    y - 9.0
+                ),
             };
             let label: String = e.label.chars().take(60).collect();
             let _ = write!(
@@ -411,7 +412,12 @@ fn write_axes(out: &mut String, x: Scale, y: Scale, x_label: &str, y_label: &str
 }
 
 fn write_series(out: &mut String, s: &Series, x: Scale, y: Scale) {
-    let mut points: Vec<Point> = s.points.iter().copied().filter(|p| p.x.is_finite() && p.y.is_finite()).collect();
+    let mut points: Vec<Point> = s
+        .points
+        .iter()
+        .copied()
+        .filter(|p| p.x.is_finite() && p.y.is_finite())
+        .collect();
     if points.len() > MAX_POINTS {
         let every = points.len().div_ceil(MAX_POINTS);
         let last = *points.last().expect("not empty");
@@ -419,7 +425,11 @@ fn write_series(out: &mut String, s: &Series, x: Scale, y: Scale) {
         points.push(last);
     }
     let color = PALETTE[s.color % PALETTE.len()];
-    let _ = write!(out, r#"<g class="series" data-name="{}" stroke="{color}" fill="{color}">"#, esc(&s.name));
+    let _ = write!(
+        out,
+        r#"<g class="series" data-name="{}" stroke="{color}" fill="{color}">"#,
+        esc(&s.name)
+    );
     let path: Vec<String> = points
         .iter()
         .map(|p| format!("{:.1},{:.1}", x.at(p.x), y.at(p.y)))
@@ -499,7 +509,11 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 fn tick_label(v: f64, range: f64) -> String {
     let step = nice_step(range);
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10().floor()) as usize
+    };
     let s = format!("{v:.decimals$}");
     if s == "-0" {
         "0".into()
@@ -531,7 +545,9 @@ mod tests {
         for (i, name) in ["input", "output"].iter().enumerate() {
             c.series.push(Series {
                 name: name.to_string(),
-                points: (1..=4).map(|k| Point::new(k as f64 * 4.0, k as f64 * 100.0 * (i + 1) as f64)).collect(),
+                points: (1..=4)
+                    .map(|k| Point::new(k as f64 * 4.0, k as f64 * 100.0 * (i + 1) as f64))
+                    .collect(),
                 color: i,
                 dashed: false,
             });
@@ -602,6 +618,10 @@ mod tests {
         c.series[0].points = (0..10_000).map(|i| Point::new(i as f64, (i % 7) as f64)).collect();
         let svg = c.render();
         assert!(svg.len() < 200_000, "{}", svg.len());
-        assert_eq!(svg.matches("<circle").count(), 4, "only the short series has hover points");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            4,
+            "only the short series has hover points"
+        );
     }
 }
