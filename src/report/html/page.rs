@@ -253,7 +253,9 @@ fn answers_section(summary: &Summary, lang: Lang) -> String {
     out.push_str(&list(Msg::HtmlLengthsTitle, &lengths, ""));
     let mut notes = summary.notes.clone();
     if let Some(stress) = &summary.stress {
-        notes.extend(stress.drift.iter().cloned());
+        // The drift sentences are usually among the recommendations already.
+        let new = stress.drift.iter().filter(|d| !summary.recommendations.contains(d));
+        notes.extend(new.cloned());
     }
     out.push_str(&list(Msg::HtmlNotesTitle, &notes, ""));
     out.push_str("</section>");

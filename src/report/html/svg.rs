@@ -476,16 +476,19 @@ fn write_series(out: &mut String, s: &Series, x: Scale, y: Scale) {
 fn nice_range(lo: f64, hi: f64) -> (f64, f64) {
     let (lo, hi) = match (lo.is_finite(), hi.is_finite()) {
         (true, true) if hi > lo => (lo, hi),
+        // One value: a unit around it, or from 0 to 1 (a count that stayed at 0).
+        (true, _) if lo == 0.0 => (0.0, 1.0),
         (true, _) => (lo - 1.0, lo + 1.0),
         _ => (0.0, 1.0),
     };
-    let step = nice_step(hi - lo);
+    // Finer than the ticks, so the range ends close to the data.
+    let step = nice_step(hi - lo, 8.0);
     ((lo / step).floor() * step, (hi / step).ceil() * step)
 }
 
-/// 1, 2 or 5 times a power of ten, for about five intervals over `range`.
-fn nice_step(range: f64) -> f64 {
-    let raw = range / 5.0;
+/// 1, 2 or 5 times a power of ten, for about `intervals` intervals over `range`.
+fn nice_step(range: f64, intervals: f64) -> f64 {
+    let raw = range / intervals;
     let magnitude = 10f64.powf(raw.log10().floor());
     let f = raw / magnitude;
     let nice = if f <= 1.0 {
@@ -501,14 +504,14 @@ fn nice_step(range: f64) -> f64 {
 }
 
 fn ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let step = nice_step(hi - lo);
+    let step = nice_step(hi - lo, 5.0);
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
 fn tick_label(v: f64, range: f64) -> String {
-    let step = nice_step(range);
+    let step = nice_step(range, 5.0);
     let decimals = if step >= 1.0 {
         0
     } else {
@@ -607,6 +610,8 @@ mod tests {
     fn ranges_and_ticks_are_round() {
         assert_eq!(nice_range(0.0, 97.0), (0.0, 100.0));
         assert_eq!(nice_range(3.0, 3.0), (2.0, 4.0));
+        assert_eq!(nice_range(0.0, 0.0), (0.0, 1.0), "a count that stayed at 0 is not drawn below 0");
+        assert_eq!(nice_range(0.0, 105.0), (0.0, 120.0));
         assert_eq!(ticks(0.0, 100.0), vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
         assert_eq!(tick_label(0.5, 2.0), "0.5");
         assert!(!Chart::default().has_data());
