@@ -59,6 +59,11 @@ catalogue! {
     HtmlChartStressTtft { en: "TTFT p99 over time", zh: "TTFT p99 随时间变化" }
     HtmlChartStressErrors { en: "Failed requests per interval", zh: "每个区间的失败请求数" }
     HtmlChartStressInFlight { en: "Requests in flight (highest so far)", zh: "进行中的请求数（至今最高）" }
+    HtmlChartTimelineTokens { en: "Output tokens per second during the steps", zh: "各步进行中每秒的输出 token" }
+    HtmlChartTimelineRequests { en: "Requests per second during the steps", zh: "各步进行中每秒的请求数" }
+    HtmlAxisRequestsPerS { en: "requests per second", zh: "每秒请求数" }
+    HtmlSeriesCompleted { en: "{test} completed", zh: "{test} 完成" }
+    HtmlSeriesFailed { en: "{test} failed", zh: "{test} 失败" }
     HtmlChartCpu { en: "Client CPU over the run", zh: "客户端 CPU 使用率随时间变化" }
     HtmlChartTemperature { en: "Client CPU temperature over the run", zh: "客户端 CPU 温度随时间变化" }
     HtmlSeriesMachineCpu { en: "machine, % of all cores", zh: "整机，占全部核心的 %" }

@@ -7,6 +7,7 @@ pub mod lengths;
 pub mod pacing;
 pub mod slo;
 pub mod step;
+pub mod timeline;
 pub mod workload;
 
 pub use dist::{Dist, LatencyHistogram, Moments, Spread};

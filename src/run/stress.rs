@@ -144,6 +144,7 @@ impl StressSink {
             let mut stats = acc.stats(self.live.max_in_flight.load(Ordering::Relaxed));
             stats.efficiency_pct = None;
             stats.cdf = None;
+            stats.timeline = None;
             stats.system = Some(p.system.clone());
             stats.client_bound = p.health.client_bound;
             stats.client = Some(p.health.clone());

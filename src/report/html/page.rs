@@ -631,6 +631,9 @@ fn charts_section(summary: &Summary, repeats: &[RepeatStats], lang: Lang) -> Str
     if let Some(stress) = &summary.stress {
         charts.extend(super::series::stress_charts(&stress.intervals, lang));
     }
+    if summary.stress.is_none() {
+        charts.extend(super::series::timeline_charts(&summary.steps, lang));
+    }
     charts.extend(super::series::monitor_charts(summary, lang));
     let mut out = format!("<section id=\"charts\"><h2>{}</h2>", t(lang, Msg::HtmlSecCharts));
     if !repeats.is_empty() {
@@ -981,6 +984,23 @@ mod tests {
         let html = render_report(&summary(3), Lang::Zh);
         assert!(html.contains("<html lang=\"zh-CN\">"));
         assert!(html.contains("测试内容") && html.contains("并发数（连接）") && html.contains("拐点"));
+    }
+
+    #[test]
+    fn timed_steps_are_drawn_over_the_run() {
+        let mut s = summary(3);
+        for step in &mut s.steps {
+            let w = step.window.unwrap();
+            let mut t = crate::metrics::timeline::Timeline::new(w);
+            t.add_completed(w.start_s + 0.5);
+            t.add_tokens(w.start_s + 0.5, 40.0);
+            t.add_failed(w.start_s + 1.5);
+            step.timeline = Some(t);
+        }
+        let html = render_report(&s, Lang::En);
+        assert!(html.contains("Output tokens per second during the steps"));
+        assert!(html.contains("Requests per second during the steps") && html.contains("output failed"));
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 15);
     }
 
     #[test]

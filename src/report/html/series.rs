@@ -154,3 +154,68 @@ pub fn monitor_charts(summary: &Summary, lang: Lang) -> Vec<Chart> {
     }
     charts
 }
+
+/// A timed step run's arrivals per bucket of each step's window, on the run's clock: output
+/// tokens per second, and completed and failed requests per second.
+pub fn timeline_charts(steps: &[StepStats], lang: Lang) -> Vec<Chart> {
+    if !steps.iter().any(|s| s.timeline.is_some()) {
+        return Vec::new();
+    }
+    let (rules, bands) = step_marks(steps, lang);
+    let frame = |title: Msg, y: Msg| {
+        let mut c = Chart::new(
+            tr_in(lang, title, &[]),
+            tr_in(lang, Msg::HtmlAxisTime, &[]),
+            tr_in(lang, y, &[]),
+        );
+        c.x_from_data = true;
+        c.x_rules = rules.clone();
+        c.bands = bands.clone();
+        c
+    };
+    let mut tokens = frame(Msg::HtmlChartTimelineTokens, Msg::HtmlAxisTokensPerS);
+    let mut requests = frame(Msg::HtmlChartTimelineRequests, Msg::HtmlAxisRequestsPerS);
+    let tests = [
+        crate::workload::TestKind::Input,
+        crate::workload::TestKind::Output,
+        crate::workload::TestKind::Multimodal,
+    ];
+    for (color, test) in tests.iter().enumerate() {
+        let timelines: Vec<&crate::metrics::timeline::Timeline> = steps
+            .iter()
+            .filter(|s| s.test == *test)
+            .filter_map(|s| s.timeline.as_ref())
+            .collect();
+        if timelines.is_empty() {
+            continue;
+        }
+        let points = |f: &dyn Fn(&crate::metrics::timeline::Timeline, usize) -> f64| -> Vec<Point> {
+            timelines
+                .iter()
+                .flat_map(|t| (0..t.completed.len()).map(move |i| Point::new(t.at(i), f(t, i) / t.bucket_s)))
+                .collect()
+        };
+        let name = test.name().to_string();
+        if *test != crate::workload::TestKind::Input {
+            tokens.series.push(Series {
+                name: name.clone(),
+                points: points(&|t, i| t.output_tokens[i]),
+                color,
+                dashed: false,
+            });
+        }
+        requests.series.push(Series {
+            name: tr_in(lang, Msg::HtmlSeriesCompleted, &[("test", &name)]),
+            points: points(&|t, i| t.completed[i] as f64),
+            color,
+            dashed: false,
+        });
+        requests.series.push(Series {
+            name: tr_in(lang, Msg::HtmlSeriesFailed, &[("test", &name)]),
+            points: points(&|t, i| t.failed[i] as f64),
+            color: color + 3,
+            dashed: true,
+        });
+    }
+    vec![tokens, requests]
+}
