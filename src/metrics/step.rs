@@ -655,6 +655,8 @@ impl StepAccumulator {
             Some(t) if t.start_s == window.start_s => t,
             other => other.insert(super::timeline::Timeline::new(window)),
         };
+        // A load that stopped early ends its window sooner.
+        timeline.end_s = window.end_s;
         // As `count_arrivals`: tokens of every request that delivered them (one cut by
         // llm-bench at the drain time too), whatever its phase.
         if rec.ok || rec.error == Some(ErrorClass::Cancelled) {

@@ -14,6 +14,8 @@ pub struct Timeline {
     /// The window's start, seconds after the run started: bucket `i` covers
     /// `[start_s + i × bucket_s, start_s + (i + 1) × bucket_s)`.
     pub start_s: f64,
+    /// The window's end: the last bucket may be cut short by it.
+    pub end_s: f64,
     pub bucket_s: f64,
     /// Requests that ended successfully in each bucket.
     pub completed: Vec<u64>,
@@ -28,6 +30,7 @@ impl Timeline {
         let buckets = window.length_s().max(1.0) / MAX_BUCKETS as f64;
         Self {
             start_s: window.start_s,
+            end_s: window.end_s,
             bucket_s: buckets.ceil().max(1.0),
             ..Self::default()
         }
@@ -66,6 +69,12 @@ impl Timeline {
         }
     }
 
+    /// How long bucket `i` lies inside the window (the last one may be shorter), in s.
+    pub fn width_s(&self, i: usize) -> f64 {
+        let from = self.start_s + i as f64 * self.bucket_s;
+        (self.end_s - from).clamp(0.0, self.bucket_s)
+    }
+
     /// The middle of bucket `i`, on the run's clock.
     pub fn at(&self, i: usize) -> f64 {
         self.start_s + (i as f64 + 0.5) * self.bucket_s
@@ -92,6 +101,12 @@ mod tests {
         assert_eq!(t.failed, vec![0, 0, 1]);
         assert_eq!(t.output_tokens, vec![0.0, 3.0, 0.0]);
         assert_eq!(t.at(1), 11.5);
+        let mut short = Timeline::new(Window {
+            start_s: 0.0,
+            end_s: 1.7,
+        });
+        short.add_completed(1.2);
+        assert!((short.width_s(1) - 0.7).abs() < 1e-9 && short.width_s(0) == 1.0);
         let mut long = Timeline::new(Window {
             start_s: 0.0,
             end_s: 3600.0,

@@ -192,7 +192,11 @@ pub fn timeline_charts(steps: &[StepStats], lang: Lang) -> Vec<Chart> {
         let points = |f: &dyn Fn(&crate::metrics::timeline::Timeline, usize) -> f64| -> Vec<Point> {
             timelines
                 .iter()
-                .flat_map(|t| (0..t.completed.len()).map(move |i| Point::new(t.at(i), f(t, i) / t.bucket_s)))
+                .flat_map(|t| {
+                    (0..t.completed.len())
+                        .filter(|&i| t.width_s(i) >= 0.25 * t.bucket_s)
+                        .map(move |i| Point::new(t.at(i), f(t, i) / t.width_s(i)))
+                })
                 .collect()
         };
         let name = test.name().to_string();

@@ -610,7 +610,11 @@ mod tests {
     fn ranges_and_ticks_are_round() {
         assert_eq!(nice_range(0.0, 97.0), (0.0, 100.0));
         assert_eq!(nice_range(3.0, 3.0), (2.0, 4.0));
-        assert_eq!(nice_range(0.0, 0.0), (0.0, 1.0), "a count that stayed at 0 is not drawn below 0");
+        assert_eq!(
+            nice_range(0.0, 0.0),
+            (0.0, 1.0),
+            "a count that stayed at 0 is not drawn below 0"
+        );
         assert_eq!(nice_range(0.0, 105.0), (0.0, 120.0));
         assert_eq!(ticks(0.0, 100.0), vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
         assert_eq!(tick_label(0.5, 2.0), "0.5");
