@@ -34,7 +34,7 @@ catalogue! {
     HtmlArrival { en: "arrivals: {arrival}", zh: "到达方式：{arrival}" }
     HtmlLoadConcurrency { en: "concurrency {n}", zh: "并发 {n}" }
     HtmlLoadRate { en: "{rate} req/s", zh: "{rate} 请求/秒" }
-    HtmlStepName { en: "{test} at {load}", zh: "{test}，{load}" }
+    HtmlStepName { en: "{test} at {load}", zh: "{test} 测试，{load}" }
     HtmlRecommendations { en: "Recommendations", zh: "建议" }
     HtmlCapacity { en: "Capacity", zh: "容量" }
     HtmlSloTitle { en: "SLO attainment", zh: "SLO 达成率" }
