@@ -124,6 +124,10 @@ pub struct SimArgs {
     #[arg(long, value_enum, default_value_t = ErrorBodyArg::Json)]
     pub fault_error_body: ErrorBodyArg,
 
+    /// The message of the injected JSON errors (default: "simulated fault: HTTP <status>").
+    #[arg(long, value_name = "TEXT")]
+    pub fault_error_message: Option<String>,
+
     /// Probability that a stream is cut (connection closed) after half of its tokens.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub fault_cut_rate: f64,
@@ -236,6 +240,7 @@ impl From<SimArgs> for SimConfig {
             fault_error_status: args.fault_error_status,
             fault_retry_after: args.fault_retry_after,
             fault_error_body: args.fault_error_body.into(),
+            fault_error_message: args.fault_error_message,
             fault_cut_rate: args.fault_cut_rate,
             fault_malformed_rate: args.fault_malformed_rate,
             fault_stall_rate: args.fault_stall_rate,

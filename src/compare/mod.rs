@@ -81,28 +81,8 @@ fn cannot_write(path: &Path, why: &str) -> anyhow::Error {
     anyhow::anyhow!(tr(Msg::CompareCannotWrite, &[("path", &path.display()), ("why", &why)]))
 }
 
-/// Writes compare.html. For now a minimal page; the HTML report's
-/// `crate::report::html::render_compare(runs, cmp, lang)` takes its place.
+/// Writes compare.html: the HTML report's style, every run's curves overlaid.
 fn write_html(out: &Path, runs: &[(RunLabel, Summary)], cmp: &Comparison) -> Result<(), String> {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&#39;")
-    };
-    let lang = crate::i18n::lang();
-    let title = escape(&tr(Msg::CompareHtmlTitle, &[]));
-    let mut body = String::new();
-    for (label, _) in runs {
-        body.push_str(&format!("<li>{}: {}</li>\n", escape(&label.label), escape(&label.path)));
-    }
-    let json = serde_json::to_string_pretty(cmp).map_err(|e| e.to_string())?;
-    let page = format!(
-        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
-         <body><h1>{title}</h1>\n<ul>\n{body}</ul>\n<pre>{}</pre>\n</body></html>\n",
-        lang.code(),
-        escape(&json)
-    );
+    let page = crate::report::html::render_compare(runs, cmp, crate::i18n::lang());
     std::fs::write(out, page).map_err(|e| e.to_string())
 }

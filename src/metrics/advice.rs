@@ -217,13 +217,18 @@ fn best_sentence(test: TestKind, measured: &[&StepStats]) -> String {
     )
 }
 
-/// The knee of a curve in load order: the first pair of neighbouring steps where the second
-/// adds less than [`KNEE_GAIN`] throughput over the first (the knee is the first of the two).
-pub fn knee<'a>(measured: &[&'a StepStats]) -> Option<[&'a StepStats; 2]> {
+/// The knee of a curve of successful steps in load order: the index of the step after which
+/// throughput grows by less than [`KNEE_GAIN`]; `None` while it still grows (or with fewer than
+/// two steps). The recommendations and the report's charts both use it.
+pub fn knee_index(measured: &[&StepStats]) -> Option<usize> {
     measured
         .windows(2)
-        .find(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN))
-        .map(|w| [w[0], w[1]])
+        .position(|w| throughput(w[1]) < throughput(w[0]) * (1.0 + KNEE_GAIN))
+}
+
+/// The knee as the pair of neighbouring steps: the knee and the step that adds too little.
+pub fn knee<'a>(measured: &[&'a StepStats]) -> Option<[&'a StepStats; 2]> {
+    knee_index(measured).map(|i| [measured[i], measured[i + 1]])
 }
 
 /// Where throughput stops growing, among the steps of one kind of load point.

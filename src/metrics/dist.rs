@@ -18,6 +18,46 @@ pub struct Dist {
     pub max: f64,
 }
 
+/// The percentiles a step's distributions are written at (`summary.json` → `cdf`): 0 is the
+/// minimum, 100 the maximum.
+pub const CDF_PERCENTILES: [f64; 23] = [
+    0.0, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 97.5, 99.0,
+    99.5, 99.9, 100.0,
+];
+
+/// Compact distributions of a step's latencies: `[percentile, ms]` pairs at
+/// [`CDF_PERCENTILES`], for the report's distribution charts. A latency with no values is left
+/// out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cdf {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttft_ms: Vec<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub itl_ms: Vec<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tpot_ms: Vec<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub e2e_ms: Vec<[f64; 2]>,
+}
+
+impl Cdf {
+    /// `None` when every latency is empty.
+    pub fn of(
+        ttft: &LatencyHistogram,
+        itl: &LatencyHistogram,
+        tpot: &LatencyHistogram,
+        e2e: &LatencyHistogram,
+    ) -> Option<Self> {
+        let cdf = Self {
+            ttft_ms: ttft.cdf_ms(),
+            itl_ms: itl.cdf_ms(),
+            tpot_ms: tpot.cdf_ms(),
+            e2e_ms: e2e.cdf_ms(),
+        };
+        (cdf != Self::default()).then_some(cdf)
+    }
+}
+
 /// A latency histogram in microseconds (3 significant digits: ±0.1%), summarised in ms.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram(Histogram<u64>);
@@ -37,6 +77,15 @@ impl LatencyHistogram {
     /// The value at percentile `p` (0–100], in ms.
     pub fn percentile_ms(&self, p: f64) -> Option<f64> {
         (!self.0.is_empty()).then(|| self.0.value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64 / 1000.0)
+    }
+
+    /// The value at each of [`CDF_PERCENTILES`] as `[percentile, ms]`; empty when nothing was
+    /// recorded.
+    pub fn cdf_ms(&self) -> Vec<[f64; 2]> {
+        CDF_PERCENTILES
+            .iter()
+            .filter_map(|&p| self.percentile_ms(p).map(|v| [p, v]))
+            .collect()
     }
 
     pub fn dist_ms(&self) -> Option<Dist> {
@@ -138,5 +187,14 @@ mod tests {
         assert!((d.std - 288.7).abs() < 1.0, "{d:?}");
         assert_eq!(d.min, 1.0);
         assert!(LatencyHistogram::default().dist_ms().is_none());
+        let cdf = h.cdf_ms();
+        assert_eq!(cdf.len(), CDF_PERCENTILES.len());
+        assert_eq!(cdf[0], [0.0, 1.0]);
+        assert!(cdf.windows(2).all(|w| w[0][1] <= w[1][1]), "{cdf:?}");
+        assert!((cdf[10][1] - 500.0).abs() < 1.0, "{cdf:?}");
+        let empty = LatencyHistogram::default();
+        assert!(LatencyHistogram::default().cdf_ms().is_empty());
+        assert!(Cdf::of(&empty, &empty, &empty, &empty).is_none());
+        assert!(Cdf::of(&h, &empty, &empty, &empty).is_some_and(|c| c.itl_ms.is_empty()));
     }
 }

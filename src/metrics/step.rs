@@ -246,6 +246,13 @@ pub struct StepStats {
     /// One line per kind whose average is more than 2% off what was asked, with the cause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub length_warnings: Vec<String>,
+    /// TTFT, ITL, TPOT and E2E at fixed percentiles, for the report's distribution charts
+    /// (steps only; a stress run's intervals leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdf: Option<super::dist::Cdf>,
+    /// A timed step's completions, failures and output tokens over its window (steps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<super::timeline::Timeline>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -433,6 +440,8 @@ pub struct StepAccumulator {
     /// the window.
     inputs: u64,
     window_inputs: u64,
+    /// Arrivals over the window, per bucket (a timed step).
+    timeline: Option<super::timeline::Timeline>,
     /// Some successful request had reasoning text.
     reasoning: bool,
     reasoning_tokens: u64,
@@ -672,6 +681,7 @@ impl StepAccumulator {
     /// What of this request arrived inside the window: its output tokens (per text chunk: exact
     /// from per-chunk usage, else evenly), its prompt (counted when prefill ended: its first token), its completion.
     fn count_arrivals(&mut self, rec: &RequestRecord, window: Window) {
+        self.count_timeline(rec, window);
         // A request cut by llm-bench at the drain time still delivered its tokens.
         if rec.error == Some(ErrorClass::Cancelled) {
             self.window_output_tokens += rec
@@ -701,6 +711,33 @@ impl StepAccumulator {
         }
         if let Some(gen) = self.generation_in_window_us(rec) {
             *self.generation_us_by_conn.entry(rec.conn).or_default() += gen;
+        }
+    }
+
+    /// The same arrivals per bucket of the window.
+    fn count_timeline(&mut self, rec: &RequestRecord, window: Window) {
+        let timeline = match &mut self.timeline {
+            Some(t) if t.start_s == window.start_s => t,
+            other => other.insert(super::timeline::Timeline::new(window)),
+        };
+        // A load that stopped early ends its window sooner.
+        timeline.end_s = window.end_s;
+        // As `count_arrivals`: tokens of every request that delivered them (one cut by
+        // llm-bench at the drain time too), whatever its phase.
+        if rec.ok || rec.error == Some(ErrorClass::Cancelled) {
+            for (i, &t) in rec.token_us.iter().enumerate() {
+                let at = rec.start_s + t as f64 / 1e6;
+                if window.contains(at) {
+                    timeline.add_tokens(at, rec.tokens_in_chunk(i));
+                }
+            }
+        }
+        if window.contains(rec.end_s()) {
+            match (rec.ok, rec.error) {
+                (true, _) => timeline.add_completed(rec.end_s()),
+                (false, Some(ErrorClass::Cancelled)) => {}
+                (false, _) => timeline.add_failed(rec.end_s()),
+            }
         }
     }
 
@@ -853,6 +890,8 @@ impl StepAccumulator {
             image_bytes_per_request: (self.image_requests > 0)
                 .then(|| self.image_bytes as f64 / self.image_requests as f64),
             prefix_cache: self.shape.prefix_cache(),
+            cdf: super::dist::Cdf::of(&self.ttft, &self.itl, &self.tpot, &self.e2e),
+            timeline: self.timeline.clone().filter(|t| !t.completed.is_empty()),
             ..StepStats::default()
         };
         stats.length_warnings = stats

@@ -4,6 +4,7 @@ pub mod console;
 pub mod csv;
 pub mod export;
 pub mod format;
+pub mod html;
 pub mod jsonl;
 pub mod live;
 pub mod repeats;

@@ -1,5 +1,5 @@
 //! `summary.json`: configuration, environment, per-step figures, recommendations and monitor
-//! samples. Written atomically (temp file + rename) at every checkpoint, so a crash leaves the
+//! samples (and beside it `steps.csv`, `intervals.csv` and `report.html`). Written atomically (temp file + rename) at every checkpoint, so a crash leaves the
 //! last complete one.
 
 use crate::i18n::{tr, Msg};
@@ -149,7 +149,8 @@ impl Summary {
                     .map_err(|e| tr(Msg::CannotWrite, &[("path", &path.display()), ("error", &e)]))?;
             }
         }
-        Ok(())
+        // The same figures as a page with charts (docs/metrics.md, "The HTML report").
+        super::html::write_report(dir, self)
     }
 }
 

@@ -145,6 +145,8 @@ impl StressSink {
         for acc in p.accs.into_values() {
             let mut stats = acc.stats(self.live.max_in_flight.load(Ordering::Relaxed));
             stats.efficiency_pct = None;
+            stats.cdf = None;
+            stats.timeline = None;
             stats.system = Some(p.system.clone());
             stats.client_bound = p.health.client_bound;
             stats.client = Some(p.health.clone());

@@ -98,6 +98,10 @@ pub struct SimConfig {
     /// Body of the injected error answers.
     pub fault_error_body: ErrorBody,
 
+    /// The `message` of the injected JSON errors, instead of "simulated fault: HTTP <status>"
+    /// (tests use it to send text a report must escape).
+    pub fault_error_message: Option<String>,
+
     /// Probability that a stream is cut (connection closed) after half of its tokens.
     pub fault_cut_rate: f64,
 
@@ -188,6 +192,7 @@ impl Default for SimConfig {
             fault_error_status: vec![DEFAULT_FAULT_ERROR_STATUS],
             fault_retry_after: None,
             fault_error_body: ErrorBody::Json,
+            fault_error_message: None,
             fault_cut_rate: 0.0,
             fault_malformed_rate: 0.0,
             fault_stall_rate: 0.0,

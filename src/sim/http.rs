@@ -66,6 +66,8 @@ struct InjectedErrors {
     statuses: Vec<StatusCode>,
     retry_after: Option<HeaderValue>,
     body: ErrorBody,
+    /// `--fault-error-message`.
+    message: Option<String>,
 }
 
 /// Everything the handlers share, built once at start.
@@ -120,6 +122,7 @@ impl AppState {
                 statuses,
                 retry_after: config.fault_retry_after.map(HeaderValue::from),
                 body: config.fault_error_body,
+                message: config.fault_error_message.clone(),
             },
             stall_for: Duration::from_millis(config.fault_stall_ms),
             huge_event_bytes: usize::try_from(config.fault_huge_event_kib.saturating_mul(1024)).unwrap_or(usize::MAX),
@@ -536,7 +539,10 @@ fn injected_error(state: &AppState, status: StatusCode) -> Reply {
         ErrorBody::Json => error(
             state.flavor,
             status,
-            &format!("simulated fault: HTTP {}", status.as_u16()),
+            &injected
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("simulated fault: HTTP {}", status.as_u16())),
         ),
         ErrorBody::Html => {
             let mut reply = Response::new(SimBody::full(html_page(status)));

@@ -1,0 +1,225 @@
+//! Time-series charts: a stress run's report intervals, and the monitor's samples over the
+//! whole run with step boundaries.
+
+use super::page::load_label;
+use super::svg::{Band, Chart, Point, Rule, Series};
+use crate::i18n::{tr_in, Lang, Msg};
+use crate::metrics::{advice, StepStats};
+use crate::report::summary::Interval;
+use crate::report::Summary;
+
+/// One figure of every test over the intervals, as a chart.
+fn interval_chart(
+    intervals: &[Interval],
+    lang: Lang,
+    title: Msg,
+    y_label: Msg,
+    figure: impl Fn(&StepStats) -> Option<f64>,
+) -> Chart {
+    let mut c = Chart::new(
+        tr_in(lang, title, &[]),
+        tr_in(lang, Msg::HtmlAxisTime, &[]),
+        tr_in(lang, y_label, &[]),
+    );
+    c.x_from_data = true;
+    let mut names: Vec<crate::workload::TestKind> = Vec::new();
+    for i in intervals {
+        for s in &i.tests {
+            if !names.contains(&s.test) {
+                names.push(s.test);
+            }
+        }
+    }
+    for (color, test) in names.iter().enumerate() {
+        let points = intervals
+            .iter()
+            .filter_map(|i| {
+                let s = i.tests.iter().find(|s| s.test == *test)?;
+                figure(s).map(|y| Point::new(i.end_s, y))
+            })
+            .collect();
+        c.series.push(Series {
+            name: test.name().to_string(),
+            points,
+            color,
+            dashed: false,
+        });
+    }
+    let label = tr_in(lang, Msg::HtmlClientBoundBand, &[]);
+    c.bands = intervals
+        .iter()
+        .filter(|i| i.tests.iter().any(|s| s.client_bound))
+        .map(|i| Band {
+            from: i.start_s,
+            to: i.end_s,
+            label: label.clone(),
+        })
+        .collect();
+    c
+}
+
+/// Throughput, TTFT p99, failed requests and requests in flight per report interval.
+pub fn stress_charts(intervals: &[Interval], lang: Lang) -> Vec<Chart> {
+    if intervals.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        interval_chart(
+            intervals,
+            lang,
+            Msg::HtmlChartStressThroughput,
+            Msg::HtmlAxisTokensPerS,
+            |s| Some(advice::throughput(s)),
+        ),
+        interval_chart(intervals, lang, Msg::HtmlChartStressTtft, Msg::HtmlAxisTtftP99, |s| {
+            s.ttft_ms.map(|d| d.p99)
+        }),
+        interval_chart(intervals, lang, Msg::HtmlChartStressErrors, Msg::HtmlAxisErrors, |s| {
+            Some(s.requests_failed as f64)
+        }),
+        interval_chart(
+            intervals,
+            lang,
+            Msg::HtmlChartStressInFlight,
+            Msg::HtmlAxisInFlight,
+            |s| Some(s.max_in_flight as f64),
+        ),
+    ]
+}
+
+/// Step starts as vertical rules and client-bound step windows as bands, on the run's clock.
+fn step_marks(steps: &[StepStats], lang: Lang) -> (Vec<Rule>, Vec<Band>) {
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut bands = Vec::new();
+    let label = tr_in(lang, Msg::HtmlClientBoundBand, &[]);
+    for s in steps {
+        let Some(w) = s.window else { continue };
+        if !rules.iter().any(|r| (r.value - w.start_s).abs() < 1e-6) {
+            rules.push(Rule {
+                value: w.start_s,
+                label: load_label(lang, s.load),
+                class: "step-boundary",
+            });
+        }
+        if s.client_bound {
+            bands.push(Band {
+                from: w.start_s,
+                to: w.end_s,
+                label: label.clone(),
+            });
+        }
+    }
+    (rules, bands)
+}
+
+/// The client machine over the run: CPU (machine and llm-bench), and temperature where the
+/// machine has a sensor.
+pub fn monitor_charts(summary: &Summary, lang: Lang) -> Vec<Chart> {
+    let samples = &summary.monitor.samples;
+    if samples.len() < 2 {
+        return Vec::new();
+    }
+    let (rules, bands) = step_marks(&summary.steps, lang);
+    let frame = |title: Msg, y: Msg| {
+        let mut c = Chart::new(
+            tr_in(lang, title, &[]),
+            tr_in(lang, Msg::HtmlAxisTime, &[]),
+            tr_in(lang, y, &[]),
+        );
+        c.x_from_data = true;
+        c.x_rules = rules.clone();
+        c.bands = bands.clone();
+        c
+    };
+    let mut cpu = frame(Msg::HtmlChartCpu, Msg::HtmlAxisCpu);
+    let series = |name: Msg, color: usize, f: &dyn Fn(&crate::monitor::Sample) -> Option<f64>| Series {
+        name: tr_in(lang, name, &[]),
+        points: samples
+            .iter()
+            .filter_map(|s| f(s).map(|y| Point::new(s.t_s, y)))
+            .collect(),
+        color,
+        dashed: false,
+    };
+    cpu.series
+        .push(series(Msg::HtmlSeriesMachineCpu, 0, &|s| s.cpu_pct.map(f64::from)));
+    cpu.series
+        .push(series(Msg::HtmlSeriesProcessCpu, 1, &|s| s.process_cpu_pct));
+    let mut charts = vec![cpu];
+    if summary.monitor.temperature_available {
+        let mut temp = frame(Msg::HtmlChartTemperature, Msg::HtmlAxisTemperature);
+        temp.series
+            .push(series(Msg::HtmlSeriesTemperature, 3, &|s| s.temp_c_max.map(f64::from)));
+        charts.push(temp);
+    }
+    charts
+}
+
+/// A timed step run's arrivals per bucket of each step's window, on the run's clock: output
+/// tokens per second, and completed and failed requests per second.
+pub fn timeline_charts(steps: &[StepStats], lang: Lang) -> Vec<Chart> {
+    if !steps.iter().any(|s| s.timeline.is_some()) {
+        return Vec::new();
+    }
+    let (rules, bands) = step_marks(steps, lang);
+    let frame = |title: Msg, y: Msg| {
+        let mut c = Chart::new(
+            tr_in(lang, title, &[]),
+            tr_in(lang, Msg::HtmlAxisTime, &[]),
+            tr_in(lang, y, &[]),
+        );
+        c.x_from_data = true;
+        c.x_rules = rules.clone();
+        c.bands = bands.clone();
+        c
+    };
+    let mut tokens = frame(Msg::HtmlChartTimelineTokens, Msg::HtmlAxisTokensPerS);
+    let mut requests = frame(Msg::HtmlChartTimelineRequests, Msg::HtmlAxisRequestsPerS);
+    let tests = [
+        crate::workload::TestKind::Input,
+        crate::workload::TestKind::Output,
+        crate::workload::TestKind::Multimodal,
+    ];
+    for (color, test) in tests.iter().enumerate() {
+        let timelines: Vec<&crate::metrics::timeline::Timeline> = steps
+            .iter()
+            .filter(|s| s.test == *test)
+            .filter_map(|s| s.timeline.as_ref())
+            .collect();
+        if timelines.is_empty() {
+            continue;
+        }
+        let points = |f: &dyn Fn(&crate::metrics::timeline::Timeline, usize) -> f64| -> Vec<Point> {
+            timelines
+                .iter()
+                .flat_map(|t| {
+                    (0..t.completed.len())
+                        .filter(|&i| t.width_s(i) >= 0.25 * t.bucket_s)
+                        .map(move |i| Point::new(t.at(i), f(t, i) / t.width_s(i)))
+                })
+                .collect()
+        };
+        let name = test.name().to_string();
+        if *test != crate::workload::TestKind::Input {
+            tokens.series.push(Series {
+                name: name.clone(),
+                points: points(&|t, i| t.output_tokens[i]),
+                color,
+                dashed: false,
+            });
+        }
+        requests.series.push(Series {
+            name: tr_in(lang, Msg::HtmlSeriesCompleted, &[("test", &name)]),
+            points: points(&|t, i| t.completed[i] as f64),
+            color,
+            dashed: false,
+        });
+        requests.series.push(Series {
+            name: tr_in(lang, Msg::HtmlSeriesFailed, &[("test", &name)]),
+            points: points(&|t, i| t.failed[i] as f64),
+            color: color + 3,
+            dashed: true,
+        });
+    }
+    vec![tokens, requests]
+}
