@@ -67,7 +67,7 @@ pub struct UnmatchedStep {
 }
 
 /// Everything `compare` found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Comparison {
     pub runs: Vec<RunLabel>,
     pub matched: Vec<StepMatch>,

@@ -281,6 +281,7 @@ mod tests {
             change_pct: vec![None, Some(20.0)],
             change_ci_pct: vec![None, Some((15.0, 25.0))],
             verdicts: vec![None, Some(verdict)],
+            test: None,
         };
         let cmp = Comparison {
             runs: runs.clone(),
@@ -291,11 +292,13 @@ mod tests {
                     row("output_throughput_tps", Verdict::Better),
                     row("ttft_p99_ms", Verdict::Worse),
                 ],
+                requests: vec![Some(100), Some(100)],
             }],
             unmatched: vec![format!("run 2: output at concurrency 64 {EVIL}")],
             run_figures: vec![row("knee", Verdict::WithinNoise)],
             method: "bootstrap 95% CI of the difference".into(),
             breaches: vec!["ttft_p99_ms > +10%: +20.0%".into()],
+            ..Default::default()
         };
         (vec![(runs[0].clone(), summary(4)), (runs[1].clone(), faster)], cmp)
     }
@@ -335,14 +338,7 @@ mod tests {
 
     #[test]
     fn an_empty_comparison_says_so() {
-        let cmp = Comparison {
-            runs: Vec::new(),
-            matched: Vec::new(),
-            unmatched: Vec::new(),
-            run_figures: Vec::new(),
-            method: String::new(),
-            breaches: Vec::new(),
-        };
+        let cmp = Comparison::default();
         let html = render_compare(&[], &cmp, Lang::Zh);
         assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("没有在所有运行中都出现的步"));
     }

@@ -259,6 +259,7 @@ pub(crate) mod fixtures {
             p99: base * 2.0,
             min: base * 0.5,
             max: base * 3.0,
+            std: base * 0.4,
         }
     }
 
