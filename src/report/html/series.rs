@@ -112,6 +112,19 @@ fn step_marks(steps: &[StepStats], lang: Lang) -> (Vec<Rule>, Vec<Band>) {
     (rules, bands)
 }
 
+/// An empty chart on the run's clock, with the steps' boundaries and client-bound bands.
+fn time_frame(lang: Lang, title: Msg, y: Msg, (rules, bands): &(Vec<Rule>, Vec<Band>)) -> Chart {
+    let mut c = Chart::new(
+        tr_in(lang, title, &[]),
+        tr_in(lang, Msg::HtmlAxisTime, &[]),
+        tr_in(lang, y, &[]),
+    );
+    c.x_from_data = true;
+    c.x_rules = rules.clone();
+    c.bands = bands.clone();
+    c
+}
+
 /// The client machine over the run: CPU (machine and llm-bench), and temperature where the
 /// machine has a sensor.
 pub fn monitor_charts(summary: &Summary, lang: Lang) -> Vec<Chart> {
@@ -119,18 +132,8 @@ pub fn monitor_charts(summary: &Summary, lang: Lang) -> Vec<Chart> {
     if samples.len() < 2 {
         return Vec::new();
     }
-    let (rules, bands) = step_marks(&summary.steps, lang);
-    let frame = |title: Msg, y: Msg| {
-        let mut c = Chart::new(
-            tr_in(lang, title, &[]),
-            tr_in(lang, Msg::HtmlAxisTime, &[]),
-            tr_in(lang, y, &[]),
-        );
-        c.x_from_data = true;
-        c.x_rules = rules.clone();
-        c.bands = bands.clone();
-        c
-    };
+    let marks = step_marks(&summary.steps, lang);
+    let frame = |title: Msg, y: Msg| time_frame(lang, title, y, &marks);
     let mut cpu = frame(Msg::HtmlChartCpu, Msg::HtmlAxisCpu);
     let series = |name: Msg, color: usize, f: &dyn Fn(&crate::monitor::Sample) -> Option<f64>| Series {
         name: tr_in(lang, name, &[]),
@@ -161,18 +164,8 @@ pub fn timeline_charts(steps: &[StepStats], lang: Lang) -> Vec<Chart> {
     if !steps.iter().any(|s| s.timeline.is_some()) {
         return Vec::new();
     }
-    let (rules, bands) = step_marks(steps, lang);
-    let frame = |title: Msg, y: Msg| {
-        let mut c = Chart::new(
-            tr_in(lang, title, &[]),
-            tr_in(lang, Msg::HtmlAxisTime, &[]),
-            tr_in(lang, y, &[]),
-        );
-        c.x_from_data = true;
-        c.x_rules = rules.clone();
-        c.bands = bands.clone();
-        c
-    };
+    let marks = step_marks(steps, lang);
+    let frame = |title: Msg, y: Msg| time_frame(lang, title, y, &marks);
     let mut tokens = frame(Msg::HtmlChartTimelineTokens, Msg::HtmlAxisTokensPerS);
     let mut requests = frame(Msg::HtmlChartTimelineRequests, Msg::HtmlAxisRequestsPerS);
     let tests = [
