@@ -418,6 +418,8 @@ catalogue! {
     HtmlSeriesCompleted { en: "{test} completed", zh: "{test} 完成" }
     HtmlSeriesFailed { en: "{test} failed", zh: "{test} 失败" }
     HtmlChartCpu { en: "Client CPU over the run", zh: "客户端 CPU 使用率随时间变化" }
+    HtmlChartInFlight { en: "Requests in flight over the run", zh: "进行中的请求数随时间变化" }
+    HtmlSeriesInFlight { en: "in flight", zh: "进行中" }
     HtmlChartTemperature { en: "Client CPU temperature over the run", zh: "客户端 CPU 温度随时间变化" }
     HtmlSeriesMachineCpu { en: "machine, % of all cores", zh: "整机，占全部核心的 %" }
     HtmlSeriesProcessCpu { en: "llm-bench, % of one core", zh: "llm-bench，占单核的 %" }

@@ -31,6 +31,9 @@ pub struct Sample {
     pub process_rss_mb: Option<f64>,
     /// Hottest CPU sensor, °C; `None` when the machine exposes none.
     pub temp_c_max: Option<f32>,
+    /// Requests in flight at the sample (sent, not yet ended), when a load is counting them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
 }
 
 /// A window of samples (a step, a report interval), summarised.
@@ -81,6 +84,8 @@ pub struct Monitor {
     samples: Mutex<Vec<Sample>>,
     stop: AtomicBool,
     temperature_available: bool,
+    /// Reads the load's in-flight count, once a run gives one ([`Monitor::count_in_flight`]).
+    in_flight: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -152,7 +157,14 @@ impl Monitor {
             samples: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             temperature_available,
+            in_flight: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Each later sample also records `count()`, the requests in flight (a relaxed read of the
+    /// load's counter: the sampler never touches the load path).
+    pub fn count_in_flight(&self, count: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.in_flight.set(Box::new(count));
     }
 
     pub fn temperature_available(&self) -> bool {
@@ -238,6 +250,7 @@ impl Monitor {
             mem_total_mb,
             process_rss_mb: process_rss_mb(),
             temp_c_max,
+            in_flight: self.in_flight.get().map(|count| count()),
         };
         self.samples
             .lock()

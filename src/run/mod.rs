@@ -301,6 +301,10 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     }
     monitor.start(config.monitor_interval);
     let live = Arc::new(LiveCounters::default());
+    monitor.count_in_flight({
+        let live = live.clone();
+        move || live.in_flight.load(Ordering::Relaxed)
+    });
     let signals = StopSignals {
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),

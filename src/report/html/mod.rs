@@ -347,6 +347,7 @@ pub(crate) mod fixtures {
                 mem_total_mb: None,
                 process_rss_mb: None,
                 temp_c_max: Some(55.0),
+                in_flight: Some((i % 9) as u64),
             })
             .collect();
         Summary {

@@ -629,7 +629,8 @@ fn charts_section(summary: &Summary, repeats: &[RepeatStats], lang: Lang) -> Str
         }
     }
     if let Some(stress) = &summary.stress {
-        charts.extend(super::series::stress_charts(&stress.intervals, lang));
+        let sampled = summary.monitor.samples.iter().any(|s| s.in_flight.is_some());
+        charts.extend(super::series::stress_charts(&stress.intervals, sampled, lang));
     }
     if summary.stress.is_none() {
         charts.extend(super::series::timeline_charts(&summary.steps, lang));
@@ -913,8 +914,9 @@ mod tests {
             "monitor charts show step starts"
         );
         assert!(html.contains("concurrency (connections)") && html.contains("throughput (tokens/s)"));
-        // Throughput ×2 (prompt, output), speed, 4 latencies, 2 CDFs per test, CPU, temperature.
-        assert_eq!(html.matches("<svg class=\"chart\"").count(), 13);
+        // Throughput ×2 (prompt, output), speed, 4 latencies, 2 CDFs per test, CPU, in flight,
+        // temperature.
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 14);
     }
 
     #[test]
@@ -1000,7 +1002,9 @@ mod tests {
         let html = render_report(&s, Lang::En);
         assert!(html.contains("Output tokens per second during the steps"));
         assert!(html.contains("Requests per second during the steps") && html.contains("output failed"));
-        assert_eq!(html.matches("<svg class=\"chart\"").count(), 15);
+        // 15 charts, and the monitor's in-flight count over the run.
+        assert!(html.contains("Requests in flight over the run"));
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 16);
     }
 
     #[test]

@@ -58,12 +58,13 @@ fn interval_chart(
     c
 }
 
-/// Throughput, TTFT p99, failed requests and requests in flight per report interval.
-pub fn stress_charts(intervals: &[Interval], lang: Lang) -> Vec<Chart> {
+/// Throughput, TTFT p99, failed requests and (when the monitor samples carry no in-flight
+/// count, as in a summary of an older version) the highest in-flight count per report interval.
+pub fn stress_charts(intervals: &[Interval], in_flight_sampled: bool, lang: Lang) -> Vec<Chart> {
     if intervals.is_empty() {
         return Vec::new();
     }
-    vec![
+    let mut charts = vec![
         interval_chart(
             intervals,
             lang,
@@ -77,14 +78,17 @@ pub fn stress_charts(intervals: &[Interval], lang: Lang) -> Vec<Chart> {
         interval_chart(intervals, lang, Msg::HtmlChartStressErrors, Msg::HtmlAxisErrors, |s| {
             Some(s.requests_failed as f64)
         }),
-        interval_chart(
+    ];
+    if !in_flight_sampled {
+        charts.push(interval_chart(
             intervals,
             lang,
             Msg::HtmlChartStressInFlight,
             Msg::HtmlAxisInFlight,
             |s| Some(s.max_in_flight as f64),
-        ),
-    ]
+        ));
+    }
+    charts
 }
 
 /// Step starts as vertical rules and client-bound step windows as bands, on the run's clock.
@@ -149,6 +153,13 @@ pub fn monitor_charts(summary: &Summary, lang: Lang) -> Vec<Chart> {
     cpu.series
         .push(series(Msg::HtmlSeriesProcessCpu, 1, &|s| s.process_cpu_pct));
     let mut charts = vec![cpu];
+    if samples.iter().any(|s| s.in_flight.is_some()) {
+        let mut in_flight = frame(Msg::HtmlChartInFlight, Msg::HtmlAxisInFlight);
+        in_flight
+            .series
+            .push(series(Msg::HtmlSeriesInFlight, 2, &|s| s.in_flight.map(|n| n as f64)));
+        charts.push(in_flight);
+    }
     if summary.monitor.temperature_available {
         let mut temp = frame(Msg::HtmlChartTemperature, Msg::HtmlAxisTemperature);
         temp.series
