@@ -16,10 +16,7 @@ fn interrupt_after(signal: i32, wait: Duration, mut command: Command) -> (std::p
         .unwrap();
     std::thread::sleep(wait);
     let sent = Instant::now();
-    // SAFETY: kill only sends a signal to our own child.
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
+    common::signal(&child, signal);
     let out = child.wait_with_output().unwrap();
     (out, sent.elapsed())
 }
@@ -105,8 +102,7 @@ fn second_ctrl_c_stops_at_once() {
     std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
     for _ in 0..2 {
-        // SAFETY: signals our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        common::signal(&child, libc::SIGINT);
         std::thread::sleep(Duration::from_millis(300));
     }
     let out = child.wait_with_output().unwrap();

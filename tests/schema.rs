@@ -300,10 +300,7 @@ fn an_interrupted_run_matches_the_schema() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2000));
-    // SAFETY: kill only sends a signal to our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let summary = s.summary();

@@ -681,26 +681,16 @@ impl StepAccumulator {
     /// What of this request arrived inside the window: its output tokens (per text chunk: exact
     /// from per-chunk usage, else evenly), its prompt (counted when prefill ended: its first token), its completion.
     fn count_arrivals(&mut self, rec: &RequestRecord, window: Window) {
-        self.count_timeline(rec, window);
+        let delivered = self.count_timeline(rec, window);
         // A request cut by llm-bench at the drain time still delivered its tokens.
         if rec.error == Some(ErrorClass::Cancelled) {
-            self.window_output_tokens += rec
-                .token_us
-                .iter()
-                .filter(|&&t| window.contains(rec.start_s + t as f64 / 1e6))
-                .count() as f64;
+            self.window_output_tokens += delivered.chunks as f64;
             return;
         }
         if !rec.ok {
             return;
         }
-        self.window_output_tokens += rec
-            .token_us
-            .iter()
-            .enumerate()
-            .filter(|(_, &t)| window.contains(rec.start_s + t as f64 / 1e6))
-            .map(|(i, _)| rec.tokens_in_chunk(i))
-            .sum::<f64>();
+        self.window_output_tokens += delivered.tokens;
         let prefilled_us = rec.first_token_us.or(rec.first_event_us).unwrap_or(rec.end_us);
         if window.contains(rec.start_s + prefilled_us as f64 / 1e6) {
             self.window_prompt_tokens += rec.prompt_tokens;
@@ -715,7 +705,10 @@ impl StepAccumulator {
     }
 
     /// The same arrivals per bucket of the window.
-    fn count_timeline(&mut self, rec: &RequestRecord, window: Window) {
+    /// Counts a request's arrivals inside the window into the timeline, in the one pass over its
+    /// chunks that also says what it delivered there (for `count_arrivals`).
+    fn count_timeline(&mut self, rec: &RequestRecord, window: Window) -> Delivered {
+        let mut delivered = Delivered::default();
         let timeline = match &mut self.timeline {
             Some(t) if t.start_s == window.start_s => t,
             other => other.insert(super::timeline::Timeline::new(window)),
@@ -728,7 +721,10 @@ impl StepAccumulator {
             for (i, &t) in rec.token_us.iter().enumerate() {
                 let at = rec.start_s + t as f64 / 1e6;
                 if window.contains(at) {
-                    timeline.add_tokens(at, rec.tokens_in_chunk(i));
+                    let tokens = rec.tokens_in_chunk(i);
+                    timeline.add_tokens(at, tokens);
+                    delivered.chunks += 1;
+                    delivered.tokens += tokens;
                 }
             }
         }
@@ -739,6 +735,7 @@ impl StepAccumulator {
                 (false, _) => timeline.add_failed(rec.end_s()),
             }
         }
+        delivered
     }
 
     /// First to last token, clipped to the window.
@@ -944,6 +941,13 @@ fn own_p99_gap_ms(rec: &RequestRecord) -> Option<f64> {
     let rank = ((0.99 * gaps.len() as f64).ceil() as usize).clamp(1, gaps.len()) - 1;
     let (_, value, _) = gaps.select_nth_unstable(rank);
     Some(*value as f64 / 1000.0)
+}
+
+/// What a request delivered inside a step's window: its chunks and their tokens.
+#[derive(Debug, Default, Clone, Copy)]
+struct Delivered {
+    chunks: u64,
+    tokens: f64,
 }
 
 #[cfg(test)]
