@@ -5,8 +5,11 @@
 //! even a short step gets its own CPU figure (CPU use is measured between two samples).
 //! `lag` and `health` watch the client itself: is llm-bench keeping up with what it measures?
 
+pub mod gpu;
 pub mod health;
 pub mod lag;
+pub mod prom;
+pub mod server;
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};

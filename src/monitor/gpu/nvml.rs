@@ -1,0 +1,1 @@
+//! Local NVIDIA GPUs through NVML, loaded at run time. Written by a helper.

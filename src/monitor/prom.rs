@@ -1,0 +1,1 @@
+//! Prometheus text format parser. Written by a helper.

@@ -1,0 +1,1 @@
+//! Engine families to common names. Written by a helper.
