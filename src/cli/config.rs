@@ -164,6 +164,8 @@ pub struct RunConfig {
     pub report_interval: Duration,
     #[serde(serialize_with = "secs")]
     pub monitor_interval: Duration,
+    /// `--server-metrics`, `--gpu-metrics`, `--metrics-interval`.
+    pub telemetry: crate::monitor::TelemetrySettings,
     pub min_tps: Option<f64>,
     pub max_error_rate: Option<f64>,
     /// `--repeat N`: every step of a sweep runs N times (1: once, no repeat keys).
@@ -581,8 +583,9 @@ impl RunConfig {
         }
         let slo = args.slo.as_deref().map(Slo::parse).transpose().map_err(usage)?;
         check_repeat(args.repeat, &mode)?;
-        let (endpoint, api_key_set, extra_header_names) = endpoint_from(&args, proxies)?;
+        let (endpoint, api_key_set, extra_header_names) = endpoint_from(&args, proxies.clone())?;
         check_intervals(&args)?;
+        let telemetry = super::telemetry::settings(&args, &endpoint, proxies)?;
         let proxy = endpoint.connector().proxy().map(|p| p.address());
         Ok(Self {
             url: endpoint.base_url.clone(),
@@ -618,6 +621,7 @@ impl RunConfig {
             slo_from_send: args.slo_from == SloFrom::Send,
             report_interval: args.report_interval,
             monitor_interval: args.monitor_interval,
+            telemetry,
             min_tps: args.min_tps,
             max_error_rate: args.max_error_rate,
             repeat: args.repeat,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod legacy;
 pub mod parse;
 pub mod sim;
+pub mod telemetry;
 pub mod workload;
 
 use crate::workload::ApiKind;
@@ -294,6 +295,8 @@ pub struct RunArgs {
     /// CPU / memory / temperature sampling interval.
     #[arg(long = "monitor-interval", visible_alias = "monitor_interval", value_name = "TIME", default_value = "10s", value_parser = parse::duration)]
     pub monitor_interval: Duration,
+    #[command(flatten)]
+    pub telemetry: telemetry::TelemetryArgs,
 
     /// Per-connection speed target (tok/s) for the recommendations.
     #[arg(long = "min-tps", visible_alias = "min_tps", value_name = "TOK_PER_S", value_parser = parse::positive_f64, allow_negative_numbers = true)]

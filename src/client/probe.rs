@@ -17,7 +17,23 @@ pub const PROBE_HEADER: &str = "x-llm-bench-probe";
 pub async fn get(endpoint: &Endpoint, api_path: &str, timeout: Duration) -> Result<(u16, Bytes), ConnectError> {
     let target = endpoint.request_target(api_path);
     let shown = endpoint.url(api_path);
-    exchange(endpoint, http::Method::GET, &target, &shown, None, timeout).await
+    exchange(endpoint, http::Method::GET, &target, &shown, None, timeout, BODY_LIMIT).await
+}
+
+/// The most of a body the pre-flight questions read.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A GET of a path at the server's root (`/metrics`, beside `/v1`), reading at most `limit`
+/// bytes of the body: a longer one is an error.
+pub async fn get_root(
+    endpoint: &Endpoint,
+    root_path: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<(u16, Bytes), ConnectError> {
+    let target = endpoint.root_target(root_path);
+    let shown = endpoint.root_url(root_path);
+    exchange(endpoint, http::Method::GET, &target, &shown, None, timeout, limit).await
 }
 
 /// POSTs a JSON body to a path at the server's root (e.g. `/tokenize`, beside `/v1`); returns
@@ -30,7 +46,7 @@ pub async fn post_root_json(
 ) -> Result<(u16, Bytes), ConnectError> {
     let target = endpoint.root_target(root_path);
     let shown = endpoint.root_url(root_path);
-    exchange(endpoint, http::Method::POST, &target, &shown, Some(body), timeout).await
+    exchange(endpoint, http::Method::POST, &target, &shown, Some(body), timeout, BODY_LIMIT).await
 }
 
 async fn exchange(
@@ -40,6 +56,7 @@ async fn exchange(
     shown: &str,
     body: Option<Bytes>,
     timeout: Duration,
+    limit: usize,
 ) -> Result<(u16, Bytes), ConnectError> {
     let unreachable = ConnectError::Unreachable;
     let work = async {
@@ -66,7 +83,7 @@ async fn exchange(
             .await
             .map_err(|e| unreachable(format!("{method} {shown} failed: {e}")))?;
         let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), 1024 * 1024)
+        let body = Limited::new(response.into_body(), limit)
             .collect()
             .await
             .map_err(|e| unreachable(format!("{method} {shown} failed while reading the body: {e}")))?

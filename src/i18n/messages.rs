@@ -540,4 +540,48 @@ catalogue! {
     LiveElapsed { en: "elapsed {elapsed}", zh: "已用 {elapsed}" }
     LiveLeft { en: "about {left} left", zh: "预计剩余 {left}" }
     LiveLeftUnknown { en: "time left unknown", zh: "剩余时间未知" }
+
+    // --- telemetry: server metrics, GPUs, energy (src/monitor, src/run/telemetry.rs) ---
+    MetricsUrlInvalid { en: "{flag}: {error}", zh: "{flag}：{error}" }
+    MetricsIntervalTooShort { en: "--metrics-interval must be at least 100ms", zh: "--metrics-interval 至少为 100ms" }
+    ServerMetricsOn { en: "Server metrics: {url} ({engine} families), every {interval}", zh: "服务器指标：{url}（{engine} 指标族），每 {interval} 采样一次" }
+    ServerMetricsUnknownEngine { en: "no known engine's", zh: "未识别引擎的" }
+    ServerMetricsNone { en: "Server metrics: none at {url} ({why}); --server-metrics URL names another", zh: "服务器指标：{url} 没有（{why}）；可用 --server-metrics URL 指定其他地址" }
+    ServerMetricsAskedFailing { en: "Server metrics: {url} gave {why} at pre-flight; trying again every {interval}", zh: "服务器指标：预检时 {url} 返回 {why}；之后每 {interval} 重试" }
+    GpuNvmlOn { en: "GPU telemetry: {n} GPU(s) through NVML ({names}), every {interval}", zh: "GPU 遥测：通过 NVML 读取 {n} 块 GPU（{names}），每 {interval} 采样一次" }
+    GpuNotAvailable { en: "GPU telemetry is not available: {why}", zh: "GPU 遥测不可用：{why}" }
+    GpuRemoteServer { en: "GPU telemetry: the server is not on this machine; --gpu-metrics URL reads its DCGM exporter", zh: "GPU 遥测：服务器不在本机；可用 --gpu-metrics URL 读取其 DCGM exporter" }
+    GpuDcgmOn { en: "GPU telemetry: {n} GPU(s) from the DCGM exporter at {url}, every {interval}", zh: "GPU 遥测：从 {url} 的 DCGM exporter 读取 {n} 块 GPU，每 {interval} 采样一次" }
+    GpuDcgmFailing { en: "GPU telemetry: {url} gave {why} at pre-flight; trying again every {interval}", zh: "GPU 遥测：预检时 {url} 返回 {why}；之后每 {interval} 重试" }
+    TelemetryFileUnwritable { en: "telemetry files could not be created in {dir}: {error}; samples are kept in summary.json only", zh: "无法在 {dir} 创建遥测文件：{error}；采样只保存在 summary.json 中" }
+    TelemetrySkipped { en: "{source}: {n} sample(s) skipped ({why})", zh: "{source}：跳过了 {n} 次采样（{why}）" }
+    TelemetryServer { en: "server: {items}", zh: "服务器：{items}" }
+    TelemetryRunning { en: "{mean} running (max {max})", zh: "运行中 {mean}（最多 {max}）" }
+    TelemetryWaiting { en: "{mean} waiting (max {max})", zh: "排队 {mean}（最多 {max}）" }
+    TelemetryKv { en: "KV cache {mean}% (max {max}%)", zh: "KV 缓存 {mean}%（最高 {max}%）" }
+    TelemetryPrefixHits { en: "prefix-cache hits {pct}%", zh: "前缀缓存命中 {pct}%" }
+    TelemetryPreemptions { en: "{n} preempted", zh: "抢占 {n} 次" }
+    TelemetryGpus { en: "GPUs ({n}): {items}", zh: "GPU（{n} 块）：{items}" }
+    TelemetryGpuBusy { en: "{pct}% busy", zh: "利用率 {pct}%" }
+    TokensGenerated { en: "generated tokens", zh: "生成 token" }
+    TokensPrompt { en: "prompt tokens", zh: "提示 token" }
+    TokenMismatch { en: "The server counted {server} {what} at {point}, llm-bench {ours} ({diff}%): other traffic on the server, or a counting difference.", zh: "{point} 时服务器统计的{what}为 {server}，llm-bench 为 {ours}（相差 {diff}%）：服务器上有其他流量，或计数方式不同。" }
+    AtPoint { en: "At {point}", zh: "在{point}时" }
+    PastPoint { en: "Past {point}", zh: "超过{point}后" }
+    ServerMemoryBound { en: "{when} the server queued up to {waiting} requests and its KV cache was {kv}% full: it is memory-bound; more concurrency only adds waiting.", zh: "{when}，服务器最多有 {waiting} 个请求排队，KV 缓存占用 {kv}%：受显存限制；再增加并发只会增加等待。" }
+    ServerBatchBound { en: "{when} the server queued up to {waiting} requests while running at most {running}: its batch (slots) is full; more concurrency only adds waiting.", zh: "{when}，服务器最多有 {waiting} 个请求排队，同时最多运行 {running} 个：批处理（槽位）已满；再增加并发只会增加等待。" }
+    ServerPreempted { en: "The server preempted {n} requests at {point}: its KV cache is too small for this load, and preempted requests are computed again.", zh: "{point} 时服务器抢占了 {n} 个请求：KV 缓存对这个负载太小，被抢占的请求会重新计算。" }
+    ServerPrefixOff { en: "Prefix-cache hit rate {pct}% although prompts share a {tokens}-token prefix: is prefix caching enabled?", zh: "提示共享 {tokens} 个 token 的前缀，但前缀缓存命中率为 {pct}%：前缀缓存是否已开启？" }
+    ServerTtftOutside { en: "At {point} our TTFT p50 was {ours} ms, the engine's own {engine} ms: {outside} ms went to the network, HTTP and queueing in front of the engine.", zh: "{point} 时我们测得的 TTFT p50 为 {ours} ms，引擎自己的为 {engine} ms：有 {outside} ms 花在网络、HTTP 和引擎前的排队上。" }
+    EnergyPerRequest { en: ", {j} J per request", zh: "，每个请求 {j} J" }
+    EnergyBest { en: "Most output tokens per joule at {point}: {tpj} tok/J ({kj} kJ over the step{per_request}; idle power included).", zh: "{point} 时每焦耳输出 token 最多：{tpj} tok/J（本步共 {kj} kJ{per_request}；含空闲功耗）。" }
+    GpuThrottledAt { en: "GPU {gpu} was slowed {why} {pct}% of the time at {point}.", zh: "{point} 时 GPU {gpu} 有 {pct}% 的时间{why}降频。" }
+    ThrottleForPower { en: "for power", zh: "因功耗" }
+    ThrottleForHeat { en: "for heat", zh: "因温度" }
+    DriftThroughputFell { en: "Throughput fell {pct}% between the first and the last {k} interval(s)", zh: "吞吐量在前 {k} 个和最后 {k} 个区间之间下降了 {pct}%" }
+    DriftThroughputRose { en: "Throughput rose {pct}% between the first and the last {k} interval(s)", zh: "吞吐量在前 {k} 个和最后 {k} 个区间之间上升了 {pct}%" }
+    DriftThroughputHeld { en: "Throughput held within {pct}% between the first and the last {k} interval(s)", zh: "吞吐量在前 {k} 个和最后 {k} 个区间之间的变化在 {pct}% 以内" }
+    DriftGpuTemperature { en: " and its temperature went from {from} to {to} °C", zh: "，温度从 {from} °C 变为 {to} °C" }
+    DriftGpuThrottled { en: " while GPU {gpu} was slowed {why} {pct}% of the time{heat}.", zh: "，同时 GPU {gpu} 有 {pct}% 的时间{why}降频{heat}。" }
+    DriftGpuNotThrottled { en: " while GPU {gpu} was never slowed for power or heat{heat}.", zh: "，GPU {gpu} 从未因功耗或温度降频{heat}。" }
 }

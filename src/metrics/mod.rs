@@ -8,6 +8,7 @@ pub mod pacing;
 pub mod repeat;
 pub mod slo;
 pub mod step;
+pub mod telemetry;
 pub mod timeline;
 pub mod workload;
 

@@ -228,6 +228,12 @@ pub struct StepStats {
     /// Machine and process figures over the step, when monitored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<crate::monitor::SystemSummary>,
+    /// The server's own figures over the step, from its `/metrics` (docs/telemetry.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<crate::monitor::ServerWindow>,
+    /// The GPUs over the step, with energy (docs/telemetry.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::monitor::GpuWindow>,
     /// Prompt tokens asked for against `usage.prompt_tokens` (token-exact prompts, traces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isl: Option<LengthCheck>,
@@ -390,9 +396,19 @@ pub struct SloJudge {
     pub from_send: bool,
 }
 
+/// What a step asked of the server, every request counted ([`StepAccumulator::served`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Served {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct StepAccumulator {
     test: TestKind,
+    /// Everything the step asked of the server, warm-up and failures included.
+    served: Served,
     load: LoadPoint,
     window: Option<Window>,
     /// Warm-up requests count only when sent inside the window (stress intervals); a step's
@@ -512,6 +528,9 @@ impl StepAccumulator {
     }
 
     pub fn add(&mut self, rec: &RequestRecord) {
+        self.served.requests += 1;
+        self.served.prompt_tokens += rec.prompt_tokens;
+        self.served.output_tokens += rec.output_tokens;
         self.embeddings |= rec.inputs > 0;
         if let Some(window) = self.window {
             self.count_arrivals(rec, window);
@@ -799,6 +818,12 @@ impl StepAccumulator {
     }
 
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).
+    /// Every request of the step and its tokens, warm-up and failures included: what the server
+    /// itself counted, to compare with its own counters.
+    pub fn served(&self) -> Served {
+        self.served
+    }
+
     pub fn stats(&self, max_in_flight: u64) -> StepStats {
         let batch_s = self
             .first_start_s

@@ -1,95 +1,28 @@
-//! Machine and process figures on the run's clock: CPU (whole machine and this process),
-//! memory, and CPU temperatures where the machine exposes them.
+//! Telemetry on the run's clock, beside the client's own records: the machine (CPU, memory,
+//! temperature), the server's own `/metrics`, and the GPUs (NVML or a DCGM exporter).
 //!
-//! Sampled by a plain thread every `--monitor-interval`, and on demand at step boundaries so
-//! even a short step gets its own CPU figure (CPU use is measured between two samples).
-//! `lag` and `health` watch the client itself: is llm-bench keeping up with what it measures?
+//! Each is a [`source::Source`] run by a [`source::Sampler`] on its own thread, every interval
+//! and at window boundaries (a step's start and end, a stress interval's end), so even a short
+//! step has samples at its edges. `window` turns samples into a window's figures; `lag` and
+//! `health` watch the client itself: is llm-bench keeping up with what it measures?
 
 pub mod gpu;
 pub mod health;
 pub mod lag;
 pub mod prom;
 pub mod server;
+pub mod source;
+pub mod system;
+pub mod window;
 
-use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use sysinfo::{Components, System};
 
 pub use health::{ClientHealth, HealthInputs};
 pub use lag::{LagProbe, LagStats};
-
-/// One sample. CPU figures are averages since the previous sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    /// Seconds after the run started.
-    pub t_s: f64,
-    /// Whole machine, percent of all cores.
-    pub cpu_pct: Option<f32>,
-    /// This process, percent of one core (200 = two cores busy).
-    pub process_cpu_pct: Option<f64>,
-    pub mem_used_mb: Option<f64>,
-    pub mem_total_mb: Option<f64>,
-    pub process_rss_mb: Option<f64>,
-    /// Hottest CPU sensor, °C; `None` when the machine exposes none.
-    pub temp_c_max: Option<f32>,
-    /// Requests in flight at the sample (sent, not yet ended), when a load is counting them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_flight: Option<u64>,
-}
-
-/// A window of samples (a step, a report interval), summarised.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SystemSummary {
-    pub samples: usize,
-    pub cpu_pct_mean: Option<f64>,
-    pub cpu_pct_max: Option<f64>,
-    pub process_cpu_pct_mean: Option<f64>,
-    pub process_rss_mb_max: Option<f64>,
-    pub temp_c_max: Option<f64>,
-}
-
-impl SystemSummary {
-    /// "CPU 45% (this process 30%), 61 °C" or "temperature not available".
-    pub fn describe(&self) -> String {
-        use crate::i18n::{tr, Msg};
-        let cpu = match self.cpu_pct_mean {
-            Some(c) => format!("CPU {c:.0}%"),
-            None => tr(Msg::SystemCpuUnknown, &[]),
-        };
-        let own = self
-            .process_cpu_pct_mean
-            .map(|p| tr(Msg::SystemOwnCpu, &[("pct", &format!("{p:.0}"))]))
-            .unwrap_or_default();
-        let temp = match self.temp_c_max {
-            Some(t) => tr(Msg::SystemTemp, &[("c", &format!("{t:.0}"))]),
-            None => tr(Msg::SystemNoTemp, &[]),
-        };
-        // Punctuation, not a sentence: the full-width comma in Chinese.
-        let comma = match crate::i18n::lang() {
-            crate::i18n::Lang::Zh => "，",
-            crate::i18n::Lang::En => ", ",
-        };
-        format!("{cpu}{own}{comma}{temp}")
-    }
-}
-
-struct Probe {
-    system: Option<System>,
-    components: Option<Components>,
-    last_cpu_time: Option<(Instant, f64)>,
-}
-
-pub struct Monitor {
-    run_start: Instant,
-    probe: Mutex<Probe>,
-    samples: Mutex<Vec<Sample>>,
-    stop: AtomicBool,
-    temperature_available: bool,
-    /// Reads the load's in-flight count, once a run gives one ([`Monitor::count_in_flight`]).
-    in_flight: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
-}
+pub use source::{RunClock, Sampler, Source};
+pub use system::{summarize, Sample, SystemSource, SystemSummary};
+pub use window::{GpuWindow, ServerWindow};
 
 static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
@@ -132,36 +65,45 @@ pub fn process_rss_mb() -> Option<f64> {
     Some(pages * page / (1024.0 * 1024.0))
 }
 
-fn is_cpu_sensor(label: &str) -> bool {
-    let l = label.to_ascii_lowercase();
-    ["cpu", "core", "package", "tctl", "tdie", "k10temp", "coretemp", "soc"]
-        .iter()
-        .any(|k| l.contains(k))
+/// The run's telemetry: the machine always, the server's metrics and the GPUs when found.
+pub struct Monitor {
+    clock: RunClock,
+    system: Arc<Sampler<SystemSource>>,
+    temperature_available: bool,
+    in_flight: system::InFlight,
+    server: Option<Arc<Sampler<server::scrape::ServerSource>>>,
+    gpu: Option<Arc<Sampler<gpu::source::GpuSource>>>,
 }
 
 impl Monitor {
     pub fn new(run_start: Instant) -> Arc<Self> {
-        let mut system = System::new().ok();
-        if let Some(s) = system.as_mut() {
-            s.refresh_cpu_usage();
-        }
-        let components = Components::new_with_refreshed_list().ok();
-        let temperature_available = components.as_ref().is_some_and(|c| {
-            c.iter()
-                .any(|c| c.temperature().is_some_and(|t| t.is_finite() && t > 0.0))
-        });
+        Self::with_sources(run_start, Duration::from_secs(10), None, None)
+    }
+
+    /// The machine sampled every `system_interval`; `server` and `gpu` sources, when given, on
+    /// their own intervals.
+    pub fn with_sources(
+        run_start: Instant,
+        system_interval: Duration,
+        server: Option<(server::scrape::ServerSource, Duration)>,
+        gpu: Option<(gpu::source::GpuSource, Duration)>,
+    ) -> Arc<Self> {
+        let clock = RunClock(run_start);
+        let source = SystemSource::new();
+        let temperature_available = source.temperature_available;
+        let in_flight = source.in_flight.clone();
         Arc::new(Self {
-            run_start,
-            probe: Mutex::new(Probe {
-                system,
-                components,
-                last_cpu_time: process_cpu_seconds().map(|s| (Instant::now(), s)),
-            }),
-            samples: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
+            clock,
+            system: Sampler::new(source, system_interval, clock),
             temperature_available,
-            in_flight: std::sync::OnceLock::new(),
+            in_flight,
+            server: server.map(|(s, every)| Sampler::new(s, every, clock)),
+            gpu: gpu.map(|(s, every)| Sampler::new(s, every, clock)),
         })
+    }
+
+    pub fn clock(&self) -> RunClock {
+        self.clock
     }
 
     /// Each later sample also records `count()`, the requests in flight (a relaxed read of the
@@ -174,117 +116,145 @@ impl Monitor {
         self.temperature_available
     }
 
-    /// Starts the periodic sampler thread; it ends when [`Monitor::stop`] is called.
-    pub fn start(self: &Arc<Self>, interval: Duration) {
-        let me = self.clone();
-        std::thread::Builder::new()
-            .name("llm-bench-monitor".into())
-            .spawn(move || {
-                let tick = Duration::from_millis(100).min(interval);
-                let mut next = Instant::now() + interval;
-                while !me.stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    if Instant::now() >= next {
-                        me.sample();
-                        next += interval;
-                    }
-                }
-            })
-            .ok();
+    /// Server and GPU samples are also written to `dir`'s `server_metrics.jsonl` and
+    /// `gpu_metrics.jsonl`.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        if let Some(s) = &self.server {
+            s.write_to(&dir.join("server_metrics.jsonl"))?;
+        }
+        if let Some(g) = &self.gpu {
+            g.write_to(&dir.join("gpu_metrics.jsonl"))?;
+        }
+        Ok(())
+    }
+
+    /// Starts every sampler thread; they end when [`Monitor::stop`] is called.
+    pub fn start(self: &Arc<Self>) {
+        self.system.start();
+        if let Some(s) = &self.server {
+            s.start();
+        }
+        if let Some(g) = &self.gpu {
+            g.start();
+        }
     }
 
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.system.stop();
+        if let Some(s) = &self.server {
+            s.stop();
+        }
+        if let Some(g) = &self.gpu {
+            g.stop();
+        }
     }
 
-    /// Takes a sample now and keeps it.
-    pub fn sample(&self) -> Sample {
-        // The lock is held only while reading counters; nothing awaits under it.
-        let mut probe = self.probe.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let (cpu_pct, mem_used_mb, mem_total_mb) = match probe.system.as_mut() {
-            Some(s) => {
-                s.refresh_cpu_usage();
-                s.refresh_memory();
-                let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-                (
-                    Some(s.global_cpu_usage()),
-                    Some(mb(s.used_memory())),
-                    Some(mb(s.total_memory())),
-                )
-            }
-            None => (None, None, None),
-        };
-        let temp_c_max = probe.components.as_mut().and_then(|components| {
-            components.refresh(false);
-            let temps: Vec<(bool, f32)> = components
-                .iter()
-                .filter_map(|c| {
-                    c.temperature()
-                        .filter(|t| t.is_finite() && *t > 0.0)
-                        .map(|t| (is_cpu_sensor(c.label()), t))
-                })
-                .collect();
-            let cpu_only: Vec<f32> = temps.iter().filter(|(cpu, _)| *cpu).map(|(_, t)| *t).collect();
-            let pool = if cpu_only.is_empty() {
-                temps.iter().map(|(_, t)| *t).collect()
-            } else {
-                cpu_only
-            };
-            pool.into_iter().reduce(f32::max)
-        });
-        let cpu_now = process_cpu_seconds();
-        let process_cpu_pct = match (probe.last_cpu_time, cpu_now) {
-            (Some((then, before)), Some(after)) => {
-                let wall = now.duration_since(then).as_secs_f64();
-                (wall > 0.01).then(|| 100.0 * (after - before) / wall)
-            }
-            _ => None,
-        };
-        if let Some(after) = cpu_now {
-            probe.last_cpu_time = Some((now, after));
+    /// Writes buffered telemetry lines to their files.
+    pub fn flush(&self) {
+        if let Some(s) = &self.server {
+            s.flush();
         }
-        drop(probe);
-        let sample = Sample {
-            t_s: now.duration_since(self.run_start).as_secs_f64(),
-            cpu_pct,
-            process_cpu_pct,
-            mem_used_mb,
-            mem_total_mb,
-            process_rss_mb: process_rss_mb(),
-            temp_c_max,
-            in_flight: self.in_flight.get().map(|count| count()),
-        };
-        self.samples
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(sample.clone());
-        sample
+        if let Some(g) = &self.gpu {
+            g.flush();
+        }
+    }
+
+    /// Takes a machine sample now and keeps it.
+    pub fn sample(&self) -> Sample {
+        match self.system.sample_now(true) {
+            Some((_, sample)) => sample,
+            None => Sample::empty(self.clock.now_s()),
+        }
+    }
+
+    /// A window's boundary: a machine sample now, and a sample of the server and the GPUs asked
+    /// for (not waited on: the load may be running). Returns the run-clock time.
+    pub fn boundary(&self) -> f64 {
+        let t_s = self.sample().t_s;
+        if let Some(s) = &self.server {
+            s.request();
+        }
+        if let Some(g) = &self.gpu {
+            g.request();
+        }
+        t_s
+    }
+
+    /// [`Monitor::boundary`], then waits (at most a scrape's timeout) for the server and GPU
+    /// samples: between steps, where nothing is being measured.
+    pub async fn boundary_settled(&self) -> f64 {
+        let t_s = self.sample().t_s;
+        let server = self.server.as_ref().map(|s| (s.request(), s));
+        let gpu = self.gpu.as_ref().map(|g| (g.request(), g));
+        if let Some((ticket, s)) = server {
+            s.wait(ticket, scrape_timeout(s.interval())).await;
+        }
+        if let Some((ticket, g)) = gpu {
+            g.wait(ticket, scrape_timeout(g.interval())).await;
+        }
+        t_s
     }
 
     pub fn samples(&self) -> Vec<Sample> {
-        self.samples.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.system.samples().into_iter().map(|s| s.reading).collect()
     }
 
-    /// Summary of the samples taken in `(from_s, to_s]`.
+    /// Summary of the machine samples taken in `(from_s, to_s]`.
     pub fn summary(&self, from_s: f64, to_s: f64) -> SystemSummary {
-        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        summarize(samples.iter().filter(|s| s.t_s > from_s && s.t_s <= to_s))
+        let samples = self.system.samples();
+        summarize(
+            samples
+                .iter()
+                .map(|s| &s.reading)
+                .filter(|s| s.t_s > from_s && s.t_s <= to_s),
+        )
+    }
+
+    /// The server's figures over `[from_s, to_s]`, when its metrics are scraped.
+    pub fn server_window(&self, from_s: f64, to_s: f64) -> Option<ServerWindow> {
+        let s = self.server.as_ref()?;
+        window::server_window(&s.around(from_s, to_s), from_s, to_s)
+    }
+
+    /// The GPUs' figures over `[from_s, to_s]`, when they are read.
+    pub fn gpu_window(&self, from_s: f64, to_s: f64) -> Option<GpuWindow> {
+        let g = self.gpu.as_ref()?;
+        let kind = g.kind();
+        window::gpu_window(&g.around(from_s, to_s), from_s, to_s, kind)
+    }
+
+    /// What each source did over the run, for `summary.json`'s `monitor.sources`.
+    pub fn sources(&self) -> Vec<window::SourceReport> {
+        let mut out = vec![window::SourceReport::of(&self.system, None)];
+        if let Some(s) = &self.server {
+            out.push(window::SourceReport::of(s, Some(s.about().to_string())));
+        }
+        if let Some(g) = &self.gpu {
+            out.push(window::SourceReport::of(g, Some(g.about().to_string())));
+        }
+        out
+    }
+
+    /// The server and GPU time series for the report (at most `max_points` each).
+    pub fn timelines(&self, max_points: usize) -> window::Timelines {
+        window::Timelines {
+            server: self
+                .server
+                .as_ref()
+                .map(|s| window::server_points(&s.samples(), max_points))
+                .unwrap_or_default(),
+            gpu: self
+                .gpu
+                .as_ref()
+                .map(|g| window::gpu_points(&g.samples(), max_points))
+                .unwrap_or_default(),
+        }
     }
 }
 
-pub fn summarize<'a>(samples: impl Iterator<Item = &'a Sample>) -> SystemSummary {
-    let samples: Vec<&Sample> = samples.collect();
-    let mean = |values: Vec<f64>| (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
-    let max = |values: Vec<f64>| values.into_iter().reduce(f64::max);
-    SystemSummary {
-        samples: samples.len(),
-        cpu_pct_mean: mean(samples.iter().filter_map(|s| s.cpu_pct.map(f64::from)).collect()),
-        cpu_pct_max: max(samples.iter().filter_map(|s| s.cpu_pct.map(f64::from)).collect()),
-        process_cpu_pct_mean: mean(samples.iter().filter_map(|s| s.process_cpu_pct).collect()),
-        process_rss_mb_max: max(samples.iter().filter_map(|s| s.process_rss_mb).collect()),
-        temp_c_max: max(samples.iter().filter_map(|s| s.temp_c_max.map(f64::from)).collect()),
-    }
+/// How long a boundary sample is waited for: the scrape's own timeout.
+pub fn scrape_timeout(interval: Duration) -> Duration {
+    interval.clamp(Duration::from_millis(500), Duration::from_secs(5))
 }
 
 #[cfg(test)]
@@ -307,4 +277,43 @@ mod tests {
             assert!(text.contains("temperature not available"), "{text}");
         }
     }
+}
+
+/// What to sample beside the load (validated; the clap side is `cli::telemetry`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TelemetrySettings {
+    /// "auto" (on when `{server root}/metrics` answers at pre-flight), "off", or the URL given.
+    pub server_metrics: String,
+    /// "auto" (NVML when the server is on this machine), "off", "nvml", or a DCGM exporter URL.
+    pub gpu_metrics: String,
+    #[serde(serialize_with = "secs")]
+    pub interval: Duration,
+    /// Where the server's metrics are read; `None` when off.
+    #[serde(skip)]
+    pub server_target: Option<server::scrape::MetricsTarget>,
+    #[serde(skip)]
+    pub dcgm_target: Option<server::scrape::MetricsTarget>,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            server_metrics: "off".into(),
+            gpu_metrics: "off".into(),
+            interval: Duration::from_secs(1),
+            server_target: None,
+            dcgm_target: None,
+        }
+    }
+}
+
+impl TelemetrySettings {
+    /// The server's metrics were named on the command line (not found on its own).
+    pub fn server_asked(&self) -> bool {
+        !matches!(self.server_metrics.as_str(), "auto" | "off")
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }

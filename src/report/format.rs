@@ -413,6 +413,7 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             continue;
         }
         lines.push(format!("== {} ==", tr(Msg::TableHeading, &[("test", &test)])));
+        let extra = TelemetryColumns::of(&rows);
         let header = if rows.iter().any(|s| s.is_open_loop()) {
             "load"
         } else {
@@ -441,12 +442,12 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         match test {
             TestKind::Input => {
                 lines.push(format!(
-                    "{:>6} {:>9} {:>14} {:>18} {:>10} {:>10} {:>8}",
-                    header, "ok/fail", "prompt tok/s", "prefill tok/s/req", "TTFT p50", "TTFT p99", "scaling"
+                    "{:>6} {:>9} {:>14} {:>18} {:>10} {:>10} {:>8}{}",
+                    header, "ok/fail", "prompt tok/s", "prefill tok/s/req", "TTFT p50", "TTFT p99", "scaling", extra.header()
                 ));
                 for s in rows {
                     lines.push(format!(
-                        "{:>6} {:>9} {:>14.1} {:>18} {:>10} {:>10} {:>8}",
+                        "{:>6} {:>9} {:>14.1} {:>18} {:>10} {:>10} {:>8}{}",
                         conc(s),
                         format!("{}/{}", s.requests_ok, s.requests_failed),
                         s.prompt_throughput_tps,
@@ -456,17 +457,18 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
                         ms(s.ttft_ms, |d| d.p50),
                         ms(s.ttft_ms, |d| d.p99),
                         pct(s.scaling_efficiency_pct),
+                        extra.cells(s),
                     ));
                 }
             }
             _ => {
                 lines.push(format!(
-                    "{:>6} {:>9} {:>10} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}",
-                    header, "ok/fail", "tok/s", "tok/s/conn", "TTFT p50", "TTFT p99", "ITL p50", "eff", "scaling"
+                    "{:>6} {:>9} {:>10} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}{}",
+                    header, "ok/fail", "tok/s", "tok/s/conn", "TTFT p50", "TTFT p99", "ITL p50", "eff", "scaling", extra.header()
                 ));
                 for s in rows {
                     lines.push(format!(
-                        "{:>6} {:>9} {:>10.1} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}",
+                        "{:>6} {:>9} {:>10.1} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}{}",
                         conc(s),
                         format!("{}/{}", s.requests_ok, s.requests_failed),
                         s.output_throughput_tps,
@@ -478,6 +480,7 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
                         ms(s.itl_ms, |d| d.p50),
                         pct(s.efficiency_pct),
                         pct(s.scaling_efficiency_pct),
+                        extra.cells(s),
                     ));
                 }
             }
@@ -490,6 +493,106 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
         lines.push(format!("  ! {}", tr(Msg::TableClientBound, &[])));
     }
     lines
+}
+
+/// The console table's telemetry columns, each shown when some row has its figure: the
+/// server's queue and KV cache at their peak, and output tokens per joule.
+struct TelemetryColumns {
+    waiting: bool,
+    kv: bool,
+    per_joule: bool,
+}
+
+impl TelemetryColumns {
+    fn of(rows: &[&StepStats]) -> Self {
+        let server = |f: fn(&crate::monitor::ServerWindow) -> bool| rows.iter().any(|s| s.server_metrics.as_ref().is_some_and(f));
+        Self {
+            waiting: server(|w| w.requests_waiting.is_some()),
+            kv: server(|w| w.kv_cache_usage_pct.is_some()),
+            per_joule: rows
+                .iter()
+                .any(|s| s.gpu.as_ref().is_some_and(|g| g.tokens_per_joule.is_some())),
+        }
+    }
+
+    fn header(&self) -> String {
+        let mut out = String::new();
+        if self.waiting {
+            out.push_str(&format!(" {:>8}", "wait max"));
+        }
+        if self.kv {
+            out.push_str(&format!(" {:>6}", "KV max"));
+        }
+        if self.per_joule {
+            out.push_str(&format!(" {:>7}", "tok/J"));
+        }
+        out
+    }
+
+    fn cells(&self, s: &StepStats) -> String {
+        let server = s.server_metrics.as_ref();
+        let mut out = String::new();
+        if self.waiting {
+            let v = server.and_then(|w| w.requests_waiting).map(|m| format!("{:.0}", m.max));
+            out.push_str(&format!(" {:>8}", v.unwrap_or_else(|| "-".into())));
+        }
+        if self.kv {
+            let v = server.and_then(|w| w.kv_cache_usage_pct).map(|m| format!("{:.0}%", m.max));
+            out.push_str(&format!(" {:>6}", v.unwrap_or_else(|| "-".into())));
+        }
+        if self.per_joule {
+            let v = s.gpu.as_ref().and_then(|g| g.tokens_per_joule).map(|t| format!("{t:.2}"));
+            out.push_str(&format!(" {:>7}", v.unwrap_or_else(|| "-".into())));
+        }
+        out
+    }
+}
+
+/// One line of what the server and the GPUs did over a step or an interval, when sampled:
+/// "server: 8 running (max 8), 3 waiting (max 5), KV cache 61% (max 97%) · GPUs: 700 W, 71 °C,
+/// 87% busy, 1.92 tok/J".
+pub fn telemetry_line(server: Option<&crate::monitor::ServerWindow>, gpu: Option<&crate::monitor::GpuWindow>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(w) = server {
+        let mut items = Vec::new();
+        if let Some(m) = w.requests_running {
+            items.push(tr(Msg::TelemetryRunning, &[("mean", &format!("{:.1}", m.mean)), ("max", &format!("{:.0}", m.max))]));
+        }
+        if let Some(m) = w.requests_waiting {
+            items.push(tr(Msg::TelemetryWaiting, &[("mean", &format!("{:.1}", m.mean)), ("max", &format!("{:.0}", m.max))]));
+        }
+        if let Some(m) = w.kv_cache_usage_pct {
+            items.push(tr(Msg::TelemetryKv, &[("mean", &format!("{:.0}", m.mean)), ("max", &format!("{:.0}", m.max))]));
+        }
+        if let Some(h) = w.prefix_cache_hit_pct {
+            items.push(tr(Msg::TelemetryPrefixHits, &[("pct", &format!("{h:.0}"))]));
+        }
+        if let Some(p) = w.preemptions.filter(|p| *p > 0) {
+            items.push(tr(Msg::TelemetryPreemptions, &[("n", &p)]));
+        }
+        if !items.is_empty() {
+            parts.push(tr(Msg::TelemetryServer, &[("items", &items.join(", "))]));
+        }
+    }
+    if let Some(g) = gpu {
+        let mut items = Vec::new();
+        if let Some(p) = g.power_w {
+            items.push(format!("{:.0} W", p.mean));
+        }
+        if let Some(t) = g.temperature_c {
+            items.push(format!("{:.0} °C", t.max));
+        }
+        if let Some(u) = g.utilization_pct {
+            items.push(tr(Msg::TelemetryGpuBusy, &[("pct", &format!("{:.0}", u.mean))]));
+        }
+        if let Some(t) = g.tokens_per_joule {
+            items.push(format!("{t:.2} tok/J"));
+        }
+        if !items.is_empty() {
+            parts.push(tr(Msg::TelemetryGpus, &[("n", &g.gpus), ("items", &items.join(", "))]));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// Chunks carried several tokens and the server did not say how many each: said once per step.

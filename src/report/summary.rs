@@ -44,6 +44,12 @@ pub struct Interval {
     /// One entry per test, figures over this interval only.
     #[serde(serialize_with = "crate::metrics::step::serialize_steps")]
     pub tests: Vec<StepStats>,
+    /// The server's own figures over the interval (all tests together), from its `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<crate::monitor::ServerWindow>,
+    /// The GPUs over the interval, with energy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::monitor::GpuWindow>,
 }
 
 /// What running the benchmark cost the client, and whether it kept up.
@@ -76,6 +82,34 @@ pub struct StressReport {
 pub struct MonitorReport {
     pub temperature_available: bool,
     pub samples: Vec<Sample>,
+    /// Every telemetry source: what it read, how often, samples taken and skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::monitor::window::SourceReport>,
+    /// The server's series on the run clock (at most [`TIMELINE_POINTS`]; every sample is in
+    /// server_metrics.jsonl).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server: Vec<crate::monitor::window::ServerPoint>,
+    /// The GPUs' series on the run clock (every sample is in gpu_metrics.jsonl).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu: Vec<crate::monitor::window::GpuPoint>,
+}
+
+/// The most points of a telemetry series kept in summary.json.
+pub const TIMELINE_POINTS: usize = 3600;
+
+impl MonitorReport {
+    pub fn of(monitor: &crate::monitor::Monitor) -> Self {
+        let timelines = monitor.timelines(TIMELINE_POINTS);
+        let sources = monitor.sources();
+        Self {
+            temperature_available: monitor.temperature_available(),
+            samples: monitor.samples(),
+            // The machine alone is not worth a list.
+            sources: if sources.len() > 1 { sources } else { Vec::new() },
+            server: timelines.server,
+            gpu: timelines.gpu,
+        }
+    }
 }
 
 /// The version of `summary.json`'s layout: raised whenever a key changes meaning or goes. The

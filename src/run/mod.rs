@@ -10,6 +10,7 @@ pub mod rebuild;
 mod steps;
 pub use capacity::Capacity;
 mod stress;
+mod telemetry;
 
 use crate::cli::config::{Mode, RunConfig, UsageError};
 use crate::i18n::{tr, Msg};
@@ -124,10 +125,8 @@ impl RunContext {
             client.cpu_us_per_event = (client.events > 0).then(|| 1e6 * client.cpu_s / client.events as f64);
             client.peak_rss_mb = crate::monitor::process_peak_rss_mb();
         }
-        self.summary.monitor = MonitorReport {
-            temperature_available: self.monitor.temperature_available(),
-            samples: self.monitor.samples(),
-        };
+        self.summary.monitor = MonitorReport::of(&self.monitor);
+        self.monitor.flush();
         match self.summary.write(&self.config.out_dir) {
             Ok(()) => self.summary_saved = true,
             Err(problem) => {
@@ -293,13 +292,21 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     }
     preflight::probe(&config, &model, &workload, &reporter).await?;
 
+    let (server_source, gpu_source) = telemetry::open_sources(&config, &reporter).await;
+
     let run_start = Instant::now();
     let startup_load_ms = crate::monitor::ms_since_process_start();
-    let monitor = Monitor::new(run_start.into_std());
+    let monitor = Monitor::with_sources(run_start.into_std(), config.monitor_interval, server_source, gpu_source);
     if !monitor.temperature_available() {
         reporter.line(&tr(Msg::NoTemperature, &[]));
     }
-    monitor.start(config.monitor_interval);
+    if let Err(e) = monitor.write_to(&config.out_dir) {
+        reporter.warn(&tr(
+            Msg::TelemetryFileUnwritable,
+            &[("dir", &config.out_dir.display()), ("error", &e)],
+        ));
+    }
+    monitor.start();
     let live = Arc::new(LiveCounters::default());
     monitor.count_in_flight({
         let live = live.clone();
@@ -481,6 +488,11 @@ fn finish(
     {
         recommendations.push(format!("[{test}] {sentence}"));
     }
+    recommendations.extend(crate::metrics::telemetry::sentences(
+        &points,
+        prefix_tokens,
+        stress.as_ref().map(|r| r.intervals.as_slice()),
+    ));
     if let Some(capacity) = &ctx.summary.capacity {
         recommendations.insert(0, capacity.answer.clone());
     }

@@ -141,7 +141,7 @@ pub(super) async fn run_step(
         window: plan.window(),
         clock: load_ctx.clock.clone(),
     };
-    let t0 = ctx.monitor.sample().t_s;
+    let t0 = ctx.monitor.boundary_settled().await;
     ctx.client_watch.begin_window();
     let report = {
         let expected = match stop {
@@ -165,9 +165,10 @@ pub(super) async fn run_step(
     if let Some((start_s, end_s)) = report.window {
         acc.set_window(Window { start_s, end_s });
     }
-    let t1 = ctx.monitor.sample().t_s;
+    let t1 = ctx.monitor.boundary_settled().await;
     let mut stats = acc.stats(ctx.live.max_in_flight.load(Ordering::Relaxed));
     stats.repeat = name.repeat;
+    super::telemetry::attach_step(&mut stats, &ctx.monitor, (t0, t1), acc.served());
     let system = ctx.monitor.summary(t0, t1);
     let health = ctx
         .client_watch
@@ -179,6 +180,16 @@ pub(super) async fn run_step(
     pacing::apply(&mut stats, &report, ctx.config.load.max_concurrency);
     for line in format::step_lines(&stats) {
         ctx.reporter.line(&line);
+    }
+    if let Some(line) = format::telemetry_line(stats.server_metrics.as_ref(), stats.gpu.as_ref()) {
+        ctx.reporter.line(&format!("  {line}"));
+    }
+    if let Some(line) = stats
+        .server_metrics
+        .as_ref()
+        .and_then(|w| crate::metrics::telemetry::token_mismatch_at(&stats.load.in_words(), w))
+    {
+        ctx.reporter.line(&format!("  {line}"));
     }
     if let Some(warning) = warning {
         ctx.reporter.line(&format!("  {warning}"));

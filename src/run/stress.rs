@@ -92,7 +92,7 @@ impl StressSink {
             acc.set_window(Window { start_s, end_s });
         }
         let system = {
-            self.monitor.sample();
+            self.monitor.boundary();
             self.monitor.summary(start_s, end_s)
         };
         // Several tests share the interval: judge the client by the strictest of their figures.
@@ -140,6 +140,8 @@ impl StressSink {
             start_s: p.start_s,
             end_s: p.end_s,
             tests: Vec::new(),
+            server_metrics: None,
+            gpu: None,
         };
         let missing = p.started_before_end.saturating_sub(p.seen);
         for acc in p.accs.into_values() {
@@ -153,6 +155,17 @@ impl StressSink {
             self.reporter
                 .line(&crate::report::format::interval_line(&elapsed.to_string(), &stats));
             interval.tests.push(stats);
+        }
+        super::telemetry::attach_interval(&mut interval, &self.monitor);
+        if let Some(line) = crate::report::format::telemetry_line(interval.server_metrics.as_ref(), interval.gpu.as_ref()) {
+            self.reporter.line(&format!("[{elapsed}] {line}"));
+        }
+        if let Some(line) = interval
+            .server_metrics
+            .as_ref()
+            .and_then(|w| crate::metrics::telemetry::token_mismatch_at(&elapsed.to_string(), w))
+        {
+            self.reporter.line(&format!("[{elapsed}] {line}"));
         }
         if missing > 0 {
             self.reporter.line(&format!(
@@ -194,10 +207,8 @@ impl StressSink {
             intervals: self.intervals.clone(),
             drift: Vec::new(),
         });
-        self.summary.monitor = MonitorReport {
-            temperature_available: self.monitor.temperature_available(),
-            samples: self.monitor.samples(),
-        };
+        self.summary.monitor = MonitorReport::of(&self.monitor);
+        self.monitor.flush();
         if let Err(problem) = self.summary.write(&self.out_dir) {
             self.reporter.warn_results_lost(&problem);
         }
@@ -246,6 +257,14 @@ fn began_s(rec: &RequestRecord) -> f64 {
     rec.start_s - before_us as f64 / 1e6
 }
 
+fn add_served(a: crate::metrics::step::Served, b: crate::metrics::step::Served) -> crate::metrics::step::Served {
+    crate::metrics::step::Served {
+        requests: a.requests + b.requests,
+        prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+        output_tokens: a.output_tokens + b.output_tokens,
+    }
+}
+
 fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -282,6 +301,8 @@ pub(super) async fn run_stress(
     let plan = ctx.config.load.plan(point, Stop::For(duration));
     let slo = ctx.config.slo_judge();
     let exact_output = ctx.config.ignore_eos;
+    // The first interval's telemetry starts from a sample taken before the load.
+    let started_s = ctx.monitor.boundary_settled().await;
     ctx.client_watch.begin_window();
     let mut sink = StressSink {
         point,
@@ -334,6 +355,7 @@ pub(super) async fn run_stress(
     if now - sink.window_start >= Duration::from_secs(1) || (sink.intervals.is_empty() && sink.pending.is_empty()) {
         sink.close_window(now);
     }
+    let ended_s = ctx.monitor.boundary_settled().await;
     sink.report_ready(now, true);
     if let Some((start_s, end_s)) = report.window {
         // The load's own window: it ends early at saturation or a stop.
@@ -342,8 +364,11 @@ pub(super) async fn run_stress(
         }
     }
     let mut totals = sink.totals();
+    // The server and the GPUs serve every test at once: their figures are the whole load's.
+    let served = sink.totals.values().map(|w| w.acc.served()).fold(Default::default(), add_served);
     for total in &mut totals {
         crate::metrics::pacing::apply(total, &report, ctx.config.load.max_concurrency);
+        super::telemetry::attach_step(total, &ctx.monitor, (started_s, ended_s), served);
     }
     let report = StressReport {
         drift: crate::metrics::drift::drift(&sink.intervals),

@@ -3,6 +3,7 @@
 
 pub mod dcgm;
 pub mod nvml;
+pub mod source;
 
 use serde::{Deserialize, Serialize};
 

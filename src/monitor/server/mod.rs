@@ -2,6 +2,7 @@
 //! each engine's families to common names (docs/telemetry.md, "Server metrics").
 
 pub mod engines;
+pub mod scrape;
 
 use serde::{Deserialize, Serialize};
 
