@@ -2,7 +2,7 @@
 
 use super::nvml::NvmlReader;
 use super::GpuReading;
-use crate::monitor::server::scrape::{scrape, MetricsTarget, Scraped};
+use crate::monitor::server::scrape::{scrape, MetricsTarget, ScrapeRuntime, Scraped};
 use crate::monitor::source::{RunClock, Source};
 use std::time::Duration;
 
@@ -11,13 +11,13 @@ pub enum GpuSource {
     Dcgm {
         target: MetricsTarget,
         timeout: Duration,
-        runtime: tokio::runtime::Runtime,
+        runtime: ScrapeRuntime,
     },
 }
 
 impl GpuSource {
     pub fn dcgm(target: MetricsTarget, timeout: Duration) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = ScrapeRuntime::new()?;
         Ok(Self::Dcgm {
             target,
             timeout,
@@ -59,7 +59,9 @@ impl Source for GpuSource {
                 runtime,
             } => {
                 let sent = clock.now_s();
-                let scraped = runtime.block_on(scrape(target, *timeout));
+                let scraped = runtime
+                    .block_on(scrape(target, *timeout))
+                    .unwrap_or(Scraped::Unusable("stopped".into()));
                 let t_s = (sent + clock.now_s()) / 2.0;
                 match scraped {
                     Scraped::Unusable(why) => Err(why),

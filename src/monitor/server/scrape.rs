@@ -55,11 +55,34 @@ pub async fn scrape(target: &MetricsTarget, timeout: Duration) -> Scraped {
     }
 }
 
+/// A small runtime of a sampler's own, for its HTTP exchanges. Dropped without waiting: the
+/// sampler may be let go of on an async thread, where a runtime cannot block.
+pub struct ScrapeRuntime(Option<tokio::runtime::Runtime>);
+
+impl ScrapeRuntime {
+    pub fn new() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
+        self.0.as_ref().map(|rt| rt.block_on(work))
+    }
+}
+
+impl Drop for ScrapeRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// The server's metrics, sampled.
 pub struct ServerSource {
     target: MetricsTarget,
     timeout: Duration,
-    runtime: tokio::runtime::Runtime,
+    runtime: ScrapeRuntime,
     /// Every series' last value written, so a line carries only what changed.
     written: HashMap<String, f64>,
     /// The raw series of the last reading, for its line.
@@ -68,7 +91,7 @@ pub struct ServerSource {
 
 impl ServerSource {
     pub fn new(target: MetricsTarget, timeout: Duration) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = ScrapeRuntime::new()?;
         Ok(Self {
             target,
             timeout,
@@ -92,7 +115,10 @@ impl Source for ServerSource {
 
     fn read(&mut self, clock: RunClock) -> Result<(f64, ServerReading), String> {
         let sent = clock.now_s();
-        let scraped = self.runtime.block_on(scrape(&self.target, self.timeout));
+        let scraped = self
+            .runtime
+            .block_on(scrape(&self.target, self.timeout))
+            .unwrap_or(Scraped::Unusable("stopped".into()));
         // The counters stand for a moment between the request and the answer.
         let t_s = (sent + clock.now_s()) / 2.0;
         match scraped {
