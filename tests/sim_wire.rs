@@ -361,19 +361,36 @@ async fn llama_server_completions_stream_and_errors() {
     sim.shutdown();
 }
 
+/// Each flavor counts tokens under its own server's names (tests/sim_metrics.rs has the rest).
 #[tokio::test]
-async fn metrics_count_tokens_in_both_flavors() {
+async fn metrics_count_tokens_in_each_flavor() {
     for flavor in [Flavor::Openai, Flavor::LlamaServer] {
         let sim = start(SimConfig { flavor, ..fast() }).await;
         stream(&sim, "/v1/chat/completions", &chat(5)).await;
+        eventually(&sim, "tokens counted", |s| s.output_tokens_total == 5).await;
         let mut conn = Conn::open(sim.addr).await;
         conn.send("GET", "/metrics", &[], "").await;
         let head = conn.read_head().await;
         let text = String::from_utf8(conn.read_body(&head).await).unwrap();
         assert!(head.headers["content-type"].starts_with("text/plain"));
         let stats = sim.stats();
-        assert!(text.contains(&format!("llamacpp:prompt_tokens_total {}\n", stats.prompt_tokens_total)));
-        assert!(text.contains("llamacpp:tokens_predicted_total 5\n"), "{text}");
+        let (prompt, output, other) = match flavor {
+            Flavor::Openai => (
+                format!(
+                    "vllm:prompt_tokens_total{{engine=\"0\",model_name=\"llm-bench-sim\"}} {}.0\n",
+                    stats.prompt_tokens_total
+                ),
+                "vllm:generation_tokens_total{engine=\"0\",model_name=\"llm-bench-sim\"} 5.0\n",
+                "llamacpp:",
+            ),
+            Flavor::LlamaServer => (
+                format!("llamacpp:prompt_tokens_total {}\n", stats.prompt_tokens_total),
+                "llamacpp:tokens_predicted_total 5\n",
+                "vllm:",
+            ),
+        };
+        assert!(text.contains(&prompt) && text.contains(output), "{text}");
+        assert!(!text.contains(other), "{text}");
         // /props belongs to llama-server only.
         assert_eq!(
             get(sim.addr, "/props").await.0.status == 200,

@@ -3,11 +3,11 @@
 
 use crate::sim::config::{
     check_non_negative, check_probability, DEFAULT_DECODE_BASE_MS, DEFAULT_DECODE_MS_PER_SEQ,
-    DEFAULT_FAULT_ERROR_STATUS, DEFAULT_FAULT_HUGE_EVENT_KIB, DEFAULT_FAULT_STALL_MS, DEFAULT_MAX_BATCH,
+    DEFAULT_FAULT_ERROR_STATUS, DEFAULT_FAULT_HUGE_EVENT_KIB, DEFAULT_FAULT_STALL_MS, DEFAULT_GPUS, DEFAULT_MAX_BATCH,
     DEFAULT_MAX_MODEL_LEN, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, DEFAULT_PORT, DEFAULT_PREFILL_US_PER_TOKEN,
-    DEFAULT_TOKENS_PER_CHUNK,
+    DEFAULT_TOKENS_PER_CHUNK, MAX_GPUS,
 };
-use crate::sim::{ErrorBody, Flavor, SimConfig};
+use crate::sim::{ErrorBody, Flavor, MetricsFault, SimConfig};
 
 /// `--flavor`: the clap side of [`Flavor`].
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,30 @@ impl From<ErrorBodyArg> for ErrorBody {
         match arg {
             ErrorBodyArg::Json => ErrorBody::Json,
             ErrorBodyArg::Html => ErrorBody::Html,
+        }
+    }
+}
+
+/// `--metrics-fault`: the clap side of [`MetricsFault`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFaultArg {
+    /// A correct answer.
+    None,
+    /// The correct answer, after 5 s.
+    Slow,
+    /// A valid-looking answer of about 20 MB.
+    Huge,
+    /// An HTML page with status 200.
+    Garbage,
+}
+
+impl From<MetricsFaultArg> for MetricsFault {
+    fn from(arg: MetricsFaultArg) -> Self {
+        match arg {
+            MetricsFaultArg::None => MetricsFault::None,
+            MetricsFaultArg::Slow => MetricsFault::Slow,
+            MetricsFaultArg::Huge => MetricsFault::Huge,
+            MetricsFaultArg::Garbage => MetricsFault::Garbage,
         }
     }
 }
@@ -217,6 +241,29 @@ pub struct SimArgs {
     /// `delta.reasoning_content`, the rest as `delta.content`. 0: no reasoning.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub reasoning_tokens: u64,
+
+    /// KV cache capacity behind GET /metrics' KV usage: tokens held by the running sequences
+    /// (prompt plus generated so far) / N, capped at 1. 0: running sequences / --max-batch.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub kv_cache_tokens: u64,
+
+    /// Serve GET /dcgm/metrics (a DCGM exporter's page) with every GPU drawing W watts.
+    #[arg(long, value_name = "W", value_parser = non_negative)]
+    pub gpu_power_w: Option<f64>,
+
+    /// GPUs listed by GET /dcgm/metrics.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_GPUS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_GPUS)))]
+    pub gpus: u32,
+
+    /// DCGM_FI_DEV_CLOCK_THROTTLE_REASONS of every GPU, decimal or 0x hex (0x4: software
+    /// power cap).
+    #[arg(long, value_name = "MASK", default_value = "0", value_parser = bitmask)]
+    pub gpu_throttle_mask: u64,
+
+    /// Make GET /metrics misbehave: answer after 5 s, answer ~20 MB, or answer an HTML page.
+    #[arg(long, value_enum, default_value_t = MetricsFaultArg::None)]
+    pub metrics_fault: MetricsFaultArg,
 }
 
 impl From<SimArgs> for SimConfig {
@@ -261,6 +308,11 @@ impl From<SimArgs> for SimConfig {
             max_output: args.max_output,
             no_prefix_cache: args.no_prefix_cache,
             reasoning_tokens: args.reasoning_tokens,
+            kv_cache_tokens: args.kv_cache_tokens,
+            gpu_power_w: args.gpu_power_w,
+            gpus: args.gpus,
+            gpu_throttle_mask: args.gpu_throttle_mask,
+            metrics_fault: args.metrics_fault.into(),
         }
     }
 }
@@ -268,6 +320,14 @@ impl From<SimArgs> for SimConfig {
 fn non_negative(s: &str) -> Result<f64, String> {
     let value: f64 = s.parse().map_err(|e| format!("{e}"))?;
     check_non_negative(value)
+}
+
+fn bitmask(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{e}"))
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -325,6 +385,10 @@ mod tests {
             &["--max-output", "0"],
             &["--max-model-len", "0"],
             &["--flavor", "vllm"],
+            &["--gpus", "0"],
+            &["--gpu-power-w", "-5"],
+            &["--gpu-throttle-mask", "0xZ"],
+            &["--metrics-fault", "slowly"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
@@ -357,6 +421,27 @@ mod tests {
             (Some(7), Some(100), 4096)
         );
         assert!(sim.no_tokenize && sim.no_prefix_cache);
+        sim.validate().unwrap();
+    }
+
+    #[test]
+    fn telemetry_flags_parse() {
+        let sim = parse(&[
+            "--kv-cache-tokens",
+            "4096",
+            "--gpu-power-w",
+            "350.5",
+            "--gpus",
+            "8",
+            "--gpu-throttle-mask",
+            "0x4",
+            "--metrics-fault",
+            "huge",
+        ])
+        .unwrap();
+        assert_eq!((sim.kv_cache_tokens, sim.gpu_power_w, sim.gpus), (4096, Some(350.5), 8));
+        assert_eq!((sim.gpu_throttle_mask, sim.metrics_fault), (4, MetricsFault::Huge));
+        assert_eq!(parse(&["--gpu-throttle-mask", "12"]).unwrap().gpu_throttle_mask, 12);
         sim.validate().unwrap();
     }
 }

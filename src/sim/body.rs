@@ -53,7 +53,11 @@ pub(crate) struct SimBody {
 enum Kind {
     Full(Option<Bytes>),
     Stream(Box<TokenStream>),
-    Abort { done: bool },
+    /// Frames made as they are sent, for an answer too large to hold at once.
+    Generated(Box<dyn Iterator<Item = Bytes> + Send>),
+    Abort {
+        done: bool,
+    },
 }
 
 impl SimBody {
@@ -67,6 +71,14 @@ impl SimBody {
     pub fn stream(stream: TokenStream) -> Self {
         Self {
             kind: Kind::Stream(Box::new(stream)),
+            _in_flight: None,
+        }
+    }
+
+    /// A body of the frames `frames` yields, made one at a time as hyper asks for them.
+    pub fn generated(frames: impl Iterator<Item = Bytes> + Send + 'static) -> Self {
+        Self {
+            kind: Kind::Generated(Box::new(frames)),
             _in_flight: None,
         }
     }
@@ -93,6 +105,7 @@ impl Body for SimBody {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Stream(stream) => stream.poll_next(cx),
+            Kind::Generated(frames) => Poll::Ready(frames.next().map(|b| Ok(Frame::data(b)))),
             Kind::Abort { done } => {
                 if std::mem::replace(done, true) {
                     Poll::Ready(None)
@@ -107,7 +120,7 @@ impl Body for SimBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Stream(stream) => stream.phase == Phase::Finished,
-            Kind::Abort { .. } => false,
+            Kind::Generated(_) | Kind::Abort { .. } => false,
         }
     }
 
@@ -360,7 +373,9 @@ impl TokenStream {
         } else {
             chunk
         };
-        self.truth.stamp(&self.stats);
+        if let (Some(ttft), true) = (self.truth.stamp(&self.stats), self.spec.counted) {
+            self.stats.telemetry.ttft.observe(ttft);
+        }
         self.sent_chunks += 1;
         data(chunk)
     }
@@ -407,12 +422,15 @@ impl TruthRecorder {
         }
     }
 
-    fn stamp(&mut self, stats: &Stats) {
+    /// Stamps a content chunk; returns the TTFT when it is the first.
+    fn stamp(&mut self, stats: &Stats) -> Option<Duration> {
         let now = Instant::now();
+        let mut ttft = None;
         match self.last {
             None => {
                 self.first = Some(now);
-                self.ttft_us = Some(micros(now - self.received_at));
+                ttft = Some(now - self.received_at);
+                self.ttft_us = ttft.map(micros);
             }
             Some(last) => {
                 let gap = u32::try_from(micros(now - last)).unwrap_or(u32::MAX);
@@ -423,6 +441,7 @@ impl TruthRecorder {
             }
         }
         self.last = Some(now);
+        ttft
     }
 
     /// The stream's timings as llama-server reports them, from the same stamps.

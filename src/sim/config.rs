@@ -20,6 +20,10 @@ pub const DEFAULT_FAULT_ERROR_STATUS: u16 = 500;
 pub const DEFAULT_FAULT_STALL_MS: u64 = 2000;
 /// Just over 1 MiB: past the event size many SSE clients assume.
 pub const DEFAULT_FAULT_HUGE_EVENT_KIB: u64 = 1100;
+/// `--gpus` when not given.
+pub const DEFAULT_GPUS: u32 = 1;
+/// The most GPUs `--gpus` accepts: a node's worth and then some.
+pub const MAX_GPUS: u32 = 1024;
 
 /// Which server's wire format the simulator imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,6 +43,20 @@ pub enum ErrorBody {
     Json,
     /// An HTML page, as a reverse proxy in front of the server sends.
     Html,
+}
+
+/// How GET /metrics misbehaves, for tests of a client that scrapes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsFault {
+    /// A correct answer.
+    #[default]
+    None,
+    /// The correct answer, after 5 s.
+    Slow,
+    /// A valid-looking answer of about 20 MB.
+    Huge,
+    /// An HTML page with status 200, as a login portal in front of the server sends.
+    Garbage,
 }
 
 /// Configuration of the built-in OpenAI-compatible simulator.
@@ -169,6 +187,24 @@ pub struct SimConfig {
     /// `delta.reasoning_content`, the rest as `delta.content`; usage reports them as
     /// `completion_tokens_details.reasoning_tokens`. 0: no reasoning.
     pub reasoning_tokens: u64,
+
+    /// KV cache capacity in tokens behind GET /metrics' KV usage: the tokens the running
+    /// sequences hold (prompt plus generated so far) / N, capped at 1. 0: usage is the running
+    /// sequences / --max-batch.
+    pub kv_cache_tokens: u64,
+
+    /// Serve GET /dcgm/metrics, a DCGM exporter's page, with every GPU drawing this many watts.
+    /// `None`: no such route.
+    pub gpu_power_w: Option<f64>,
+
+    /// GPUs listed by GET /dcgm/metrics.
+    pub gpus: u32,
+
+    /// `DCGM_FI_DEV_CLOCK_THROTTLE_REASONS` of every GPU (0x4: software power cap).
+    pub gpu_throttle_mask: u64,
+
+    /// How GET /metrics misbehaves.
+    pub metrics_fault: MetricsFault,
 }
 
 impl Default for SimConfig {
@@ -213,6 +249,11 @@ impl Default for SimConfig {
             max_output: None,
             no_prefix_cache: false,
             reasoning_tokens: 0,
+            kv_cache_tokens: 0,
+            gpu_power_w: None,
+            gpus: DEFAULT_GPUS,
+            gpu_throttle_mask: 0,
+            metrics_fault: MetricsFault::None,
         }
     }
 }
@@ -274,6 +315,12 @@ impl SimConfig {
         if self.max_output == Some(0) {
             bail!("--max-output must be at least 1");
         }
+        if let Some(Err(e)) = self.gpu_power_w.map(check_non_negative) {
+            bail!("--gpu-power-w: {e}");
+        }
+        if !(1..=MAX_GPUS).contains(&self.gpus) {
+            bail!("--gpus must be between 1 and {MAX_GPUS}");
+        }
         Ok(())
     }
 }
@@ -326,6 +373,14 @@ mod tests {
             },
             SimConfig {
                 max_batch: 0,
+                ..SimConfig::default()
+            },
+            SimConfig {
+                gpu_power_w: Some(f64::INFINITY),
+                ..SimConfig::default()
+            },
+            SimConfig {
+                gpus: 0,
                 ..SimConfig::default()
             },
         ];

@@ -21,12 +21,14 @@ use tokio::time::Instant;
 
 use super::body::{SimBody, StreamSpec, TokenStream};
 use super::chunks::{Chunks, Endpoint, Finish, PromptUsage, MALFORMED};
-use super::config::{ErrorBody, Flavor, SimConfig};
+use super::config::{ErrorBody, Flavor, MetricsFault, SimConfig};
 use super::conn::{ConnControl, Ending};
-use super::engine::{EngineHandle, Tick};
+use super::dcgm::Gpus;
+use super::engine::{EngineHandle, Job, Tick};
 use super::errors::{error_json, html_page};
 use super::faults::{ExclusiveFault, FaultPlan, FaultRates};
 use super::llama;
+use super::metrics::{self, Exposition};
 use super::prefix::{PrefixCache, Reuse, PREFIX_CACHE_BLOCKS};
 use super::request::{self, GenRequest};
 use super::stats::{Fault, Stats};
@@ -100,6 +102,11 @@ pub(crate) struct AppState {
     tokenize: bool,
     max_model_len: u64,
     embeddings: super::embeddings::Embeddings,
+    /// GET /metrics' layout, and how it misbehaves.
+    exposition: Exposition,
+    metrics_fault: MetricsFault,
+    /// GET /dcgm/metrics (`None` without `--gpu-power-w`).
+    gpus: Option<Gpus>,
     pub stats: Arc<Stats>,
 }
 
@@ -147,6 +154,9 @@ impl AppState {
             tokenize: !config.no_tokenize,
             max_model_len: config.max_model_len,
             embeddings: super::embeddings::Embeddings::new(config, Arc::clone(&stats)),
+            exposition: Exposition::new(config),
+            metrics_fault: config.metrics_fault,
+            gpus: Gpus::new(config, std::time::Instant::now()),
             stats,
         }
     }
@@ -211,7 +221,8 @@ pub(crate) async fn handle(
             Ok(()) => json(StatusCode::OK, state.chunks.models.clone()),
             Err(e) => e.into_reply(flavor),
         },
-        (&Method::GET, "/metrics") => prometheus(llama::metrics(&state.stats.snapshot())),
+        (&Method::GET, "/metrics") => scrape(&state).await,
+        (method, "/dcgm/metrics") if state.gpus.is_some() => dcgm(&state, method),
         (&Method::GET, "/props") if flavor == Flavor::LlamaServer => json(
             StatusCode::OK,
             llama::props(&state.model, state.max_batch, !state.reject_images),
@@ -246,6 +257,42 @@ pub(crate) async fn handle(
         (_, path) => error(flavor, StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
     Ok(reply)
+}
+
+/// How long `--metrics-fault slow` holds GET /metrics back.
+const METRICS_SLOW: Duration = Duration::from_secs(5);
+
+/// GET /metrics, or the fault `--metrics-fault` asks for.
+async fn scrape(state: &AppState) -> Reply {
+    let text = || state.exposition.render(&state.stats);
+    match state.metrics_fault {
+        MetricsFault::None => prometheus(SimBody::full(text())),
+        MetricsFault::Slow => {
+            tokio::time::sleep(METRICS_SLOW).await;
+            prometheus(SimBody::full(text()))
+        }
+        MetricsFault::Huge => prometheus(SimBody::generated(metrics::huge(text()))),
+        MetricsFault::Garbage => {
+            let mut reply = Response::new(SimBody::full(metrics::GARBAGE_PAGE));
+            reply
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            reply
+        }
+    }
+}
+
+/// GET /dcgm/metrics, from the engine's last published state.
+fn dcgm(state: &AppState, method: &Method) -> Reply {
+    let Some(gpus) = &state.gpus else {
+        return error(state.flavor, StatusCode::NOT_FOUND, "no route for /dcgm/metrics");
+    };
+    if method != Method::GET {
+        return error(state.flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    }
+    let g = state.stats.telemetry.gauges();
+    let e = &state.exposition;
+    prometheus(SimBody::full(gpus.render(e.busy(g), e.kv_usage(g))))
 }
 
 /// `POST /tokenize` in the flavor's shape: vLLM's `{"count", "max_model_len", "tokens"}` or
@@ -432,13 +479,21 @@ fn submit(state: &AppState, endpoint: Endpoint, parsed: &GenRequest, arrival: Ar
         false => 0,
     };
     let prompt_evaluated = parsed.prompt_tokens - cached;
+    let job = Job {
+        prefill_tokens: prompt_evaluated,
+        prompt_tokens: parsed.prompt_tokens,
+        output_tokens: if endless { u64::MAX } else { output_tokens },
+        chunks,
+        counted: arrival.counted,
+    };
     let rx = state
         .engine
-        .submit(prompt_evaluated, chunks)
+        .submit(job)
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator is shutting down"))?;
     if arrival.counted {
         // Like llama-server's prompt_tokens_total: tokens processed, a cached prefix not.
         state.stats.add_prompt_tokens(prompt_evaluated);
+        state.stats.telemetry.count_prefix_lookup(parsed.prompt_tokens, cached);
     }
     Ok(Admitted {
         rx,
@@ -501,13 +556,17 @@ async fn respond(
     // Non-streamed: wait for the whole generation, then answer at once. Of the stream faults,
     // only cut, stall and malformed have a one-document form; the others do not apply here.
     let chunks = state.chunks.get(endpoint);
-    for _ in 0..chunks.chunk_count(output_tokens) {
+    for i in 0..chunks.chunk_count(output_tokens) {
         if rx.recv().await.is_none() {
             return error(
                 state.flavor,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "simulator is shutting down",
             );
+        }
+        if i == 0 && counted {
+            // The engine's first token, as vLLM times it whether or not the answer streams.
+            state.stats.telemetry.ttft.observe(received_at.elapsed());
         }
     }
     if plan.cut {
@@ -595,8 +654,8 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     reply
 }
 
-fn prometheus(text: String) -> Reply {
-    let mut reply = Response::new(SimBody::full(text));
+fn prometheus(body: SimBody) -> Reply {
+    let mut reply = Response::new(body);
     reply.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -1,8 +1,5 @@
-//! What llama-server has beyond the OpenAI API: the `timings` object of its streams, GET /props,
-//! and the Prometheus counters of GET /metrics (served in both flavors, under llama-server's
-//! names, so that a client's token totals can be checked against a server's own).
-
-use super::stats::SimStats;
+//! What llama-server has beyond the OpenAI API: the `timings` object of its streams and GET
+//! /props. (Its GET /metrics families are in [`super::metrics`].)
 
 /// The server's own account of one generation, as llama-server reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,36 +49,6 @@ pub(crate) fn props(model: &str, total_slots: usize, vision: bool) -> String {
     .to_string()
 }
 
-/// GET /metrics in Prometheus text format. Like the rest of the simulator's counters, these
-/// leave llm-bench's pre-flight requests out.
-pub(crate) fn metrics(stats: &SimStats) -> String {
-    let mut text = String::new();
-    let mut add = |name: &str, kind: &str, help: &str, value: u64| {
-        text.push_str(&format!(
-            "# HELP llamacpp:{name} {help}\n# TYPE llamacpp:{name} {kind}\nllamacpp:{name} {value}\n"
-        ));
-    };
-    add(
-        "prompt_tokens_total",
-        "counter",
-        "Number of prompt tokens processed.",
-        stats.prompt_tokens_total,
-    );
-    add(
-        "tokens_predicted_total",
-        "counter",
-        "Number of generation tokens processed.",
-        stats.output_tokens_total,
-    );
-    add(
-        "requests_processing",
-        "gauge",
-        "Number of requests processing.",
-        stats.in_flight,
-    );
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,18 +67,5 @@ mod tests {
         assert_eq!(v["prompt_per_second"], 2000.0);
         assert_eq!(v["predicted_per_second"], 110.0);
         assert_eq!(v["prompt_n"], 100);
-    }
-
-    #[test]
-    fn metrics_text() {
-        let stats = SimStats {
-            prompt_tokens_total: 12,
-            output_tokens_total: 34,
-            ..SimStats::default()
-        };
-        let text = metrics(&stats);
-        assert!(text.contains("\nllamacpp:prompt_tokens_total 12\n"), "{text}");
-        assert!(text.contains("\nllamacpp:tokens_predicted_total 34\n"), "{text}");
-        assert!(text.contains("# TYPE llamacpp:tokens_predicted_total counter"));
     }
 }

@@ -10,21 +10,25 @@
 //! Layout: `config` (flags), `http` (routes), `request` (parsing), `engine`
 //! (batch scheduling), `body` (the streamed response), `chunks` (pre-built
 //! bytes in each flavor's layout), `errors` (error bodies), `llama` (timings,
-//! /props, /metrics), `faults` (deterministic fault plans), `stats` (counters
-//! and truth), `server` (TCP accept loop), `conn` (closing or resetting a
-//! connection on a request's behalf), `tokenizer` (the deterministic token
-//! count and ids behind usage and /tokenize), `prefix` (the prefix cache).
+//! /props), `metrics` (GET /metrics per flavor and the engine's gauges behind
+//! it), `dcgm` (GET /dcgm/metrics, simulated GPUs), `faults` (deterministic
+//! fault plans), `stats` (counters and truth), `server` (TCP accept loop),
+//! `conn` (closing or resetting a connection on a request's behalf),
+//! `tokenizer` (the deterministic token count and ids behind usage and
+//! /tokenize), `prefix` (the prefix cache).
 
 mod body;
 mod chunks;
 pub mod config;
 mod conn;
+mod dcgm;
 mod embeddings;
 mod engine;
 mod errors;
 mod faults;
 mod http;
 mod llama;
+mod metrics;
 mod prefix;
 mod reasoning;
 mod request;
@@ -38,7 +42,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ErrorBody, Flavor, SimConfig};
+pub use config::{ErrorBody, Flavor, MetricsFault, SimConfig};
 pub use server::raise_fd_limit;
 pub use stats::{Arrivals, Dist, FaultCounts, SimStats, Truth};
 
@@ -91,7 +95,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle> {
 
     let cancel = CancellationToken::new();
     let stats = Stats::new();
-    let engine = engine::spawn(EngineParams::from_config(&config), cancel.clone());
+    let engine = engine::spawn(EngineParams::from_config(&config), Arc::clone(&stats), cancel.clone());
     let state = Arc::new(AppState::new(&config, Arc::clone(&stats), engine));
     server::spawn(listener, state, cancel.clone());
     Ok(SimHandle { addr, stats, cancel })

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hdrhistogram::Histogram;
+
+use super::metrics::Telemetry;
 use serde::{Deserialize, Serialize};
 
 /// A snapshot of the simulator's counters (also served as GET /sim/stats).
@@ -162,6 +164,8 @@ pub(crate) struct Stats {
     error_statuses: [AtomicU64; STATUS_COUNT],
     truth: Mutex<TruthHists>,
     arrivals: Mutex<std::collections::VecDeque<std::time::Instant>>,
+    /// What GET /metrics adds to these counters.
+    pub telemetry: Telemetry,
 }
 
 impl Stats {
@@ -177,6 +181,7 @@ impl Stats {
             error_statuses: std::array::from_fn(|_| AtomicU64::new(0)),
             truth: Mutex::new(TruthHists::new()),
             arrivals: Mutex::new(std::collections::VecDeque::new()),
+            telemetry: Telemetry::new(),
         })
     }
 
@@ -255,6 +260,14 @@ impl Stats {
         self.output_tokens_total.fetch_add(n, Relaxed);
     }
 
+    /// Prompt and output tokens so far, without the cost of a whole snapshot.
+    pub fn token_totals(&self) -> (u64, u64) {
+        (
+            self.prompt_tokens_total.load(Relaxed),
+            self.output_tokens_total.load(Relaxed),
+        )
+    }
+
     pub fn count_completed(&self) {
         self.requests_completed.fetch_add(1, Relaxed);
     }
@@ -274,8 +287,8 @@ impl Stats {
         }
     }
 
-    /// Zeroes every counter and the truth, but not `in_flight` (those
-    /// requests are still open); `max_in_flight` restarts from it.
+    /// Zeroes every counter, the truth and GET /metrics' counters, but not `in_flight` (those
+    /// requests are still open) nor the engine's gauges; `max_in_flight` restarts from it.
     pub fn reset(&self) {
         let in_flight = self.in_flight.load(Relaxed);
         self.max_in_flight.store(in_flight, Relaxed);
@@ -294,6 +307,7 @@ impl Stats {
         truth.ttft_us.reset();
         truth.itl_us.reset();
         self.arrivals.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.telemetry.reset();
     }
 
     pub fn snapshot(&self) -> SimStats {
