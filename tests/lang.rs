@@ -173,7 +173,6 @@ const ALLOWED: &[(&str, &str)] = &[
     ("src/sim/server.rs", "llm-bench simulator: accept failed"),
     ("src/sim/conn.rs", "llm-bench simulator: cannot arm a connection reset"),
     // Prometheus text the simulator serves, not a sentence.
-    ("src/sim/llama.rs", "# HELP llamacpp:"),
 ];
 
 /// Files whose prints are not llm-bench's user-facing output.

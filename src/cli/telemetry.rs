@@ -34,7 +34,9 @@ pub fn settings(
     use crate::i18n::{tr, Msg};
     use crate::monitor::server::scrape::MetricsTarget;
     let t = &args.telemetry;
-    let fail = |flag: &str, e: String| super::config::UsageError(tr(Msg::MetricsUrlInvalid, &[("flag", &flag), ("error", &e)]));
+    let fail = |flag: &str, e: String| {
+        super::config::UsageError(tr(Msg::MetricsUrlInvalid, &[("flag", &flag), ("error", &e)]))
+    };
     if t.metrics_interval < Duration::from_millis(100) {
         return Err(super::config::UsageError(tr(Msg::MetricsIntervalTooShort, &[])));
     }

@@ -46,7 +46,16 @@ pub async fn post_root_json(
 ) -> Result<(u16, Bytes), ConnectError> {
     let target = endpoint.root_target(root_path);
     let shown = endpoint.root_url(root_path);
-    exchange(endpoint, http::Method::POST, &target, &shown, Some(body), timeout, BODY_LIMIT).await
+    exchange(
+        endpoint,
+        http::Method::POST,
+        &target,
+        &shown,
+        Some(body),
+        timeout,
+        BODY_LIMIT,
+    )
+    .await
 }
 
 async fn exchange(

@@ -49,11 +49,8 @@ fn queue_sentence(curve: &[&StepStats]) -> Option<String> {
         .iter()
         .position(|s| server(s).and_then(|w| w.requests_waiting).is_some_and(|m| m.max >= 1.0))?;
     let from = &curve[first..];
-    let max_of = |f: fn(&ServerWindow) -> Option<f64>| {
-        from.iter()
-            .filter_map(|s| server(s).and_then(f))
-            .reduce(f64::max)
-    };
+    let max_of =
+        |f: fn(&ServerWindow) -> Option<f64>| from.iter().filter_map(|s| server(s).and_then(f)).reduce(f64::max);
     let waiting = max_of(|w| w.requests_waiting.map(|m| m.max))?;
     let point = match first {
         0 => tr(Msg::AtPoint, &[("point", &curve[0].load.in_words())]),
@@ -69,7 +66,11 @@ fn queue_sentence(curve: &[&StepStats]) -> Option<String> {
             let running = max_of(|w| w.requests_running.map(|m| m.max))?;
             Some(tr(
                 Msg::ServerBatchBound,
-                &[("when", &point), ("waiting", &fmt0(waiting)), ("running", &fmt0(running))],
+                &[
+                    ("when", &point),
+                    ("waiting", &fmt0(waiting)),
+                    ("running", &fmt0(running)),
+                ],
             ))
         }
     }
@@ -117,7 +118,12 @@ pub fn token_mismatch_at(point: &str, w: &ServerWindow) -> Option<String> {
             check.generation_diff_pct?,
         )
     } else {
-        (Msg::TokensPrompt, w.prompt_tokens?, check.ours_prompt_tokens, check.prompt_diff_pct?)
+        (
+            Msg::TokensPrompt,
+            w.prompt_tokens?,
+            check.ours_prompt_tokens,
+            check.prompt_diff_pct?,
+        )
     };
     Some(tr(
         Msg::TokenMismatch,
@@ -226,14 +232,26 @@ fn stress_sentence(intervals: &[Interval]) -> Option<String> {
     }
     let k = (intervals.len() / 4).clamp(1, 3);
     let (first, last) = (&intervals[..k], &intervals[intervals.len() - k..]);
-    let tput = |slice: &[Interval]| mean(slice.iter().map(|i| i.tests.iter().map(|s| s.output_throughput_tps).sum()));
+    let tput = |slice: &[Interval]| {
+        mean(
+            slice
+                .iter()
+                .map(|i| i.tests.iter().map(|s| s.output_throughput_tps).sum()),
+        )
+    };
     let (a, b) = (tput(first)?, tput(last)?);
     let change = if a > 0.0 { 100.0 * (b - a) / a } else { 0.0 };
     // The GPU slowed for longest over the whole run.
     let devices = intervals.iter().filter_map(|i| i.gpu.as_ref()).flat_map(|g| &g.devices);
     let mut worst: Option<(u32, f64)> = None;
     for index in devices.clone().map(|d| d.index) {
-        let share = mean(devices.clone().filter(|d| d.index == index).filter_map(|d| d.throttled_pct)).unwrap_or(0.0);
+        let share = mean(
+            devices
+                .clone()
+                .filter(|d| d.index == index)
+                .filter_map(|d| d.throttled_pct),
+        )
+        .unwrap_or(0.0);
         if worst.is_none_or(|(_, w)| share > w) {
             worst = Some((index, share));
         }

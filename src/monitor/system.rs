@@ -208,4 +208,3 @@ pub fn summarize<'a>(samples: impl Iterator<Item = &'a Sample>) -> SystemSummary
         temp_c_max: max(samples.iter().filter_map(|s| s.temp_c_max.map(f64::from)).collect()),
     }
 }
-

@@ -264,7 +264,10 @@ pub fn server_window(samples: &[Timed<ServerReading>], from_s: f64, to_s: f64) -
         generation_throughput_tps: gauge(|r| r.generation_throughput_tps),
         batch_size: gauge(|r| r.batch_size),
         ttft_ms: percentiles(e.before.reading.ttft.as_ref(), e.after.reading.ttft.as_ref()),
-        queue_time_ms: percentiles(e.before.reading.queue_time.as_ref(), e.after.reading.queue_time.as_ref()),
+        queue_time_ms: percentiles(
+            e.before.reading.queue_time.as_ref(),
+            e.after.reading.queue_time.as_ref(),
+        ),
         token_check: None,
         ttft_p50_outside_ms: None,
     })
@@ -311,12 +314,19 @@ fn device_energy(samples: &[Timed<GpuReading>], e: &Edges<GpuReading>, index: u3
         .filter_map(|s| device(&s.reading, index).and_then(|d| d.power_w).map(|p| (s.t_s, p)))
         .collect();
     (points.len() >= 2).then(|| {
-        let joules = points.windows(2).map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0).sum();
+        let joules = points
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum();
         (joules, "power_integral")
     })
 }
 
-fn device_window(samples: &[Timed<GpuReading>], e: &Edges<GpuReading>, index: u32) -> (GpuDeviceWindow, Option<&'static str>) {
+fn device_window(
+    samples: &[Timed<GpuReading>],
+    e: &Edges<GpuReading>,
+    index: u32,
+) -> (GpuDeviceWindow, Option<&'static str>) {
     let inside: Vec<&GpuDevice> = e.inside.iter().filter_map(|s| device(&s.reading, index)).collect();
     let gauge = |get: fn(&GpuDevice) -> Option<f64>| mean_max(inside.iter().filter_map(|d| get(d)));
     let with_reasons: Vec<&Vec<String>> = inside.iter().filter_map(|d| d.throttle.as_ref()).collect();
@@ -559,7 +569,10 @@ mod tests {
         assert_eq!(w.prompt_tokens, Some(2400));
         assert_eq!(w.generation_tokens_per_s, Some(400.0));
         let running = w.requests_running.unwrap();
-        assert!((running.mean - 22.0 / 3.0).abs() < 1e-9 && running.max == 8.0, "{running:?}");
+        assert!(
+            (running.mean - 22.0 / 3.0).abs() < 1e-9 && running.max == 8.0,
+            "{running:?}"
+        );
         assert_eq!(w.source, "vllm");
         assert_eq!(w.samples, 5);
     }

@@ -443,7 +443,14 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             TestKind::Input => {
                 lines.push(format!(
                     "{:>6} {:>9} {:>14} {:>18} {:>10} {:>10} {:>8}{}",
-                    header, "ok/fail", "prompt tok/s", "prefill tok/s/req", "TTFT p50", "TTFT p99", "scaling", extra.header()
+                    header,
+                    "ok/fail",
+                    "prompt tok/s",
+                    "prefill tok/s/req",
+                    "TTFT p50",
+                    "TTFT p99",
+                    "scaling",
+                    extra.header()
                 ));
                 for s in rows {
                     lines.push(format!(
@@ -464,7 +471,16 @@ pub fn table(steps: &[StepStats]) -> Vec<String> {
             _ => {
                 lines.push(format!(
                     "{:>6} {:>9} {:>10} {:>14} {:>10} {:>10} {:>9} {:>6} {:>8}{}",
-                    header, "ok/fail", "tok/s", "tok/s/conn", "TTFT p50", "TTFT p99", "ITL p50", "eff", "scaling", extra.header()
+                    header,
+                    "ok/fail",
+                    "tok/s",
+                    "tok/s/conn",
+                    "TTFT p50",
+                    "TTFT p99",
+                    "ITL p50",
+                    "eff",
+                    "scaling",
+                    extra.header()
                 ));
                 for s in rows {
                     lines.push(format!(
@@ -505,7 +521,9 @@ struct TelemetryColumns {
 
 impl TelemetryColumns {
     fn of(rows: &[&StepStats]) -> Self {
-        let server = |f: fn(&crate::monitor::ServerWindow) -> bool| rows.iter().any(|s| s.server_metrics.as_ref().is_some_and(f));
+        let server = |f: fn(&crate::monitor::ServerWindow) -> bool| {
+            rows.iter().any(|s| s.server_metrics.as_ref().is_some_and(f))
+        };
         Self {
             waiting: server(|w| w.requests_waiting.is_some()),
             kv: server(|w| w.kv_cache_usage_pct.is_some()),
@@ -537,11 +555,17 @@ impl TelemetryColumns {
             out.push_str(&format!(" {:>8}", v.unwrap_or_else(|| "-".into())));
         }
         if self.kv {
-            let v = server.and_then(|w| w.kv_cache_usage_pct).map(|m| format!("{:.0}%", m.max));
+            let v = server
+                .and_then(|w| w.kv_cache_usage_pct)
+                .map(|m| format!("{:.0}%", m.max));
             out.push_str(&format!(" {:>6}", v.unwrap_or_else(|| "-".into())));
         }
         if self.per_joule {
-            let v = s.gpu.as_ref().and_then(|g| g.tokens_per_joule).map(|t| format!("{t:.2}"));
+            let v = s
+                .gpu
+                .as_ref()
+                .and_then(|g| g.tokens_per_joule)
+                .map(|t| format!("{t:.2}"));
             out.push_str(&format!(" {:>7}", v.unwrap_or_else(|| "-".into())));
         }
         out
@@ -551,18 +575,30 @@ impl TelemetryColumns {
 /// One line of what the server and the GPUs did over a step or an interval, when sampled:
 /// "server: 8 running (max 8), 3 waiting (max 5), KV cache 61% (max 97%) · GPUs: 700 W, 71 °C,
 /// 87% busy, 1.92 tok/J".
-pub fn telemetry_line(server: Option<&crate::monitor::ServerWindow>, gpu: Option<&crate::monitor::GpuWindow>) -> Option<String> {
+pub fn telemetry_line(
+    server: Option<&crate::monitor::ServerWindow>,
+    gpu: Option<&crate::monitor::GpuWindow>,
+) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(w) = server {
         let mut items = Vec::new();
         if let Some(m) = w.requests_running {
-            items.push(tr(Msg::TelemetryRunning, &[("mean", &format!("{:.1}", m.mean)), ("max", &format!("{:.0}", m.max))]));
+            items.push(tr(
+                Msg::TelemetryRunning,
+                &[("mean", &format!("{:.1}", m.mean)), ("max", &format!("{:.0}", m.max))],
+            ));
         }
         if let Some(m) = w.requests_waiting {
-            items.push(tr(Msg::TelemetryWaiting, &[("mean", &format!("{:.1}", m.mean)), ("max", &format!("{:.0}", m.max))]));
+            items.push(tr(
+                Msg::TelemetryWaiting,
+                &[("mean", &format!("{:.1}", m.mean)), ("max", &format!("{:.0}", m.max))],
+            ));
         }
         if let Some(m) = w.kv_cache_usage_pct {
-            items.push(tr(Msg::TelemetryKv, &[("mean", &format!("{:.0}", m.mean)), ("max", &format!("{:.0}", m.max))]));
+            items.push(tr(
+                Msg::TelemetryKv,
+                &[("mean", &format!("{:.0}", m.mean)), ("max", &format!("{:.0}", m.max))],
+            ));
         }
         if let Some(h) = w.prefix_cache_hit_pct {
             items.push(tr(Msg::TelemetryPrefixHits, &[("pct", &format!("{h:.0}"))]));

@@ -157,7 +157,9 @@ impl StressSink {
             interval.tests.push(stats);
         }
         super::telemetry::attach_interval(&mut interval, &self.monitor);
-        if let Some(line) = crate::report::format::telemetry_line(interval.server_metrics.as_ref(), interval.gpu.as_ref()) {
+        if let Some(line) =
+            crate::report::format::telemetry_line(interval.server_metrics.as_ref(), interval.gpu.as_ref())
+        {
             self.reporter.line(&format!("[{elapsed}] {line}"));
         }
         if let Some(line) = interval
@@ -365,7 +367,11 @@ pub(super) async fn run_stress(
     }
     let mut totals = sink.totals();
     // The server and the GPUs serve every test at once: their figures are the whole load's.
-    let served = sink.totals.values().map(|w| w.acc.served()).fold(Default::default(), add_served);
+    let served = sink
+        .totals
+        .values()
+        .map(|w| w.acc.served())
+        .fold(Default::default(), add_served);
     for total in &mut totals {
         crate::metrics::pacing::apply(total, &report, ctx.config.load.max_concurrency);
         super::telemetry::attach_step(total, &ctx.monitor, (started_s, ended_s), served);
