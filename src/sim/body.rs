@@ -364,17 +364,26 @@ impl TokenStream {
         }
     }
 
-    /// Hands a content chunk to hyper, stamping the truth record.
+    /// Hands a content chunk to hyper, stamping the truth record. Its tokens are counted now,
+    /// as they go out (as vLLM counts generation tokens every engine step), so that a scrape
+    /// in the middle of a long stream sees the tokens sent so far.
     fn content(&mut self, chunk: Bytes) -> FramePoll {
+        let chunks = self.spec.chunks.get(self.spec.endpoint);
+        let limit = self.token_limit();
+        let (before, after) = (
+            chunks.tokens_in(self.sent_chunks, limit),
+            chunks.tokens_in(self.sent_chunks + 1, limit),
+        );
         let chunk = if self.spec.continuous_usage {
-            let chunks = self.spec.chunks.get(self.spec.endpoint);
-            let so_far = chunks.tokens_in(self.sent_chunks + 1, self.token_limit());
-            chunks.with_usage(&chunk, self.spec.prompt, so_far)
+            chunks.with_usage(&chunk, self.spec.prompt, after)
         } else {
             chunk
         };
         if let (Some(ttft), true) = (self.truth.stamp(&self.stats), self.spec.counted) {
             self.stats.telemetry.ttft.observe(ttft);
+        }
+        if self.spec.counted {
+            self.stats.add_output_tokens(after - before);
         }
         self.sent_chunks += 1;
         data(chunk)
@@ -382,13 +391,8 @@ impl TokenStream {
 }
 
 impl Drop for TokenStream {
-    /// Whatever way the stream ended, account for what was actually sent.
+    /// Whatever way the stream ended, its tokens were counted as each chunk was handed over.
     fn drop(&mut self) {
-        let chunks = self.spec.chunks.get(self.spec.endpoint);
-        if self.spec.counted {
-            self.stats
-                .add_output_tokens(chunks.tokens_in(self.sent_chunks, self.token_limit()));
-        }
         self.truth.flush(&self.stats);
     }
 }
