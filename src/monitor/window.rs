@@ -624,7 +624,10 @@ mod tests {
         w.prompt_tokens = Some(600);
         w.check_tokens(1000, 400, 1030);
         let check = w.token_check.unwrap();
-        assert_eq!((check.prompt_diff_pct, check.ours_cached_prompt_tokens), (Some(0.0), Some(400)));
+        assert_eq!(
+            (check.prompt_diff_pct, check.ours_cached_prompt_tokens),
+            (Some(0.0), Some(400))
+        );
     }
 
     fn gpu(t: f64, power: f64, energy_mj: Option<f64>, throttle: &[&str]) -> Timed<GpuReading> {
