@@ -333,3 +333,49 @@ fn sharegpt_dataset_against_llama_server() {
         assert!(rec["prompt_tokens"].as_u64().unwrap() > 5);
     }
 }
+
+/// llama-server's own `/metrics` (the script starts it with `--metrics`), scraped during the
+/// run: found at pre-flight, its token counters over each step equal our totals (the pre-flight
+/// request comes before the first step's first sample), and its `requests_processing` gauge
+/// reaches the step's concurrency (the server has 8 slots).
+#[test]
+fn server_metrics_of_llama_server_match_our_totals() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let out = s.run(
+        &url,
+        &[
+            "-o",
+            "-st",
+            "4",
+            "-et",
+            "8",
+            "-ts",
+            "4",
+            "--step-duration",
+            "4s",
+            "-tg",
+            "16",
+            "--ignore-eos",
+            "--metrics-interval",
+            "500ms",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("(llamacpp families)"), "{stdout}");
+    for step in steps(&s) {
+        let server = &step["server_metrics"];
+        assert_eq!(server["source"], "llamacpp", "{step}");
+        let check = &server["token_check"];
+        assert_eq!(check["mismatch"], false, "{server}");
+        assert_eq!(
+            server["generation_tokens"], check["ours_generation_tokens"],
+            "every generated token counted by both: {server}"
+        );
+        let concurrency = step["concurrency"].as_f64().unwrap();
+        let running = server["requests_running"]["max"].as_f64().unwrap();
+        assert_eq!(running, concurrency.min(8.0), "{server}");
+    }
+    assert!(s.path("results").join("server_metrics.jsonl").exists());
+}

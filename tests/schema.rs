@@ -235,8 +235,13 @@ const CASES: &[Case] = &[
 #[test]
 fn summaries_of_every_mode_match_the_schema() {
     let plain = Sim::start(fast_sim());
+    // The faulty server also serves DCGM figures, so stress intervals carry `gpu` (with a
+    // throttle reason) beside `server_metrics`.
     let faulty = Sim::start(SimConfig {
         fault_error_rate: 0.05,
+        gpu_power_w: Some(200.0),
+        gpus: 2,
+        gpu_throttle_mask: 0x4,
         ..fast_sim()
     });
     let reasoning = Sim::start(SimConfig {
@@ -253,7 +258,12 @@ fn summaries_of_every_mode_match_the_schema() {
             Server::Reasoning => &reasoning,
         };
         let s = Scratch::new();
-        let out = s.run(&sim.url, case.args);
+        let dcgm = sim.url.trim_end_matches("/v1").to_string() + "/dcgm/metrics";
+        let mut args = case.args.to_vec();
+        if case.server == Server::Faulty {
+            args.extend(["--gpu-metrics", dcgm.as_str()]);
+        }
+        let out = s.run(&sim.url, &args);
         let (stdout, stderr) = text(&out);
         assert!(
             out.status.success(),

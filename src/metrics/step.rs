@@ -402,6 +402,8 @@ pub struct Served {
     pub requests: u64,
     pub prompt_tokens: u64,
     pub output_tokens: u64,
+    /// Of the prompt tokens, those the server said it took from its cache.
+    pub cached_prompt_tokens: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -531,6 +533,7 @@ impl StepAccumulator {
         self.served.requests += 1;
         self.served.prompt_tokens += rec.prompt_tokens;
         self.served.output_tokens += rec.output_tokens;
+        self.served.cached_prompt_tokens += rec.cached_prompt_tokens().map_or(0, |(n, _)| n);
         self.embeddings |= rec.inputs > 0;
         if let Some(window) = self.window {
             self.count_arrivals(rec, window);

@@ -37,6 +37,10 @@ pub struct ServerPercentiles {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TokenCheck {
     pub ours_prompt_tokens: u64,
+    /// Of ours, the prompt tokens the server said came from its cache, when the server's prompt
+    /// counter matches ours without them (llama.cpp counts only the tokens it evaluated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ours_cached_prompt_tokens: Option<u64>,
     pub ours_generation_tokens: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_diff_pct: Option<f64>,
@@ -274,8 +278,9 @@ pub fn server_window(samples: &[Timed<ServerReading>], from_s: f64, to_s: f64) -
 }
 
 impl ServerWindow {
-    /// Compares the server's token deltas with ours for the same window.
-    pub fn check_tokens(&mut self, ours_prompt: u64, ours_generation: u64) {
+    /// Compares the server's token deltas with ours for the same window. A server whose prompt
+    /// counter leaves out cached tokens is compared with ours less the `cached` ones.
+    pub fn check_tokens(&mut self, ours_prompt: u64, cached: u64, ours_generation: u64) {
         if self.prompt_tokens.is_none() && self.generation_tokens.is_none() {
             return;
         }
@@ -286,11 +291,22 @@ impl ServerWindow {
                 _ => 100.0 * (s as f64 - ours as f64) / ours as f64,
             })
         };
-        let prompt_diff_pct = diff(self.prompt_tokens, ours_prompt);
+        let mut prompt_diff_pct = diff(self.prompt_tokens, ours_prompt);
+        let mut ours_cached_prompt_tokens = None;
+        if cached > 0 {
+            let uncached = diff(self.prompt_tokens, ours_prompt.saturating_sub(cached));
+            if let (Some(u), Some(p)) = (uncached, prompt_diff_pct) {
+                if u.abs() < p.abs() {
+                    prompt_diff_pct = Some(u);
+                    ours_cached_prompt_tokens = Some(cached);
+                }
+            }
+        }
         let generation_diff_pct = diff(self.generation_tokens, ours_generation);
         let over = |d: Option<f64>| d.is_some_and(|d| d.abs() > TOKEN_MISMATCH_PCT);
         self.token_check = Some(TokenCheck {
             ours_prompt_tokens: ours_prompt,
+            ours_cached_prompt_tokens,
             ours_generation_tokens: ours_generation,
             prompt_diff_pct,
             generation_diff_pct,
@@ -597,13 +613,21 @@ mod tests {
             generation_tokens: Some(1030),
             ..ServerWindow::default()
         };
-        w.check_tokens(1000, 1000);
+        w.check_tokens(1000, 0, 1000);
         let check = w.token_check.clone().unwrap();
         assert_eq!(check.prompt_diff_pct, Some(0.0));
         assert!((check.generation_diff_pct.unwrap() - 3.0).abs() < 1e-9);
         assert!(check.mismatch);
-        w.check_tokens(1000, 1020);
-        assert!(!w.token_check.unwrap().mismatch);
+        w.check_tokens(1000, 0, 1020);
+        assert!(!w.token_check.clone().unwrap().mismatch);
+        // A server that counts only the prompt tokens it evaluated.
+        w.prompt_tokens = Some(600);
+        w.check_tokens(1000, 400, 1030);
+        let check = w.token_check.unwrap();
+        assert_eq!(
+            (check.prompt_diff_pct, check.ours_cached_prompt_tokens),
+            (Some(0.0), Some(400))
+        );
     }
 
     fn gpu(t: f64, power: f64, energy_mj: Option<f64>, throttle: &[&str]) -> Timed<GpuReading> {

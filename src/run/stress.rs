@@ -264,6 +264,7 @@ fn add_served(a: crate::metrics::step::Served, b: crate::metrics::step::Served) 
         requests: a.requests + b.requests,
         prompt_tokens: a.prompt_tokens + b.prompt_tokens,
         output_tokens: a.output_tokens + b.output_tokens,
+        cached_prompt_tokens: a.cached_prompt_tokens + b.cached_prompt_tokens,
     }
 }
 

@@ -107,7 +107,7 @@ pub(super) fn attach_step(
     served: crate::metrics::step::Served,
 ) {
     stats.server_metrics = monitor.server_window(from_s, to_s).map(|mut w| {
-        w.check_tokens(served.prompt_tokens, served.output_tokens);
+        w.check_tokens(served.prompt_tokens, served.cached_prompt_tokens, served.output_tokens);
         w.ttft_p50_outside_ms = outside_ms(stats, &w);
         w
     });
@@ -128,7 +128,7 @@ pub(super) fn attach_interval(interval: &mut crate::report::summary::Interval, m
     let generation = sum(|s| s.output_throughput_tps * s.duration_s);
     let requests = tests.iter().map(|s| s.requests_ok + s.requests_failed).sum();
     interval.server_metrics = monitor.server_window(from_s, to_s).map(|mut w| {
-        w.check_tokens(prompt, generation);
+        w.check_tokens(prompt, 0, generation);
         if let Some(first) = tests.first() {
             w.ttft_p50_outside_ms = outside_ms(first, &w);
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub enum GpuSource {
     Nvml(Box<NvmlReader>),
     Dcgm {
-        target: MetricsTarget,
+        target: Box<MetricsTarget>,
         timeout: Duration,
         runtime: ScrapeRuntime,
     },
@@ -19,7 +19,7 @@ impl GpuSource {
     pub fn dcgm(target: MetricsTarget, timeout: Duration) -> std::io::Result<Self> {
         let runtime = ScrapeRuntime::new()?;
         Ok(Self::Dcgm {
-            target,
+            target: Box::new(target),
             timeout,
             runtime,
         })
