@@ -510,6 +510,16 @@ fn a_prefix_cache_that_never_hits_is_said() {
         let hit = num(&sm["prefix_cache_hit_pct"]);
         assert!(num(&sm["prefix_cache_queries"]) > 0.0, "{sm}");
         let said = has_recommendation(&summary, "is prefix caching enabled?");
+        // The simulator's prompt counter leaves a cached prefix out, as llama.cpp's does: the
+        // token check compares it with ours less the cached tokens, and finds no mismatch.
+        let check = &sm["token_check"];
+        assert_eq!(check["mismatch"], false, "{sm}");
+        assert!(!stdout.contains("The server counted"), "{stdout}");
+        assert_eq!(
+            check.get("ours_cached_prompt_tokens").is_some(),
+            !no_prefix_cache,
+            "{sm}"
+        );
         if no_prefix_cache {
             assert_eq!(hit, 0.0, "{sm}");
             assert!(said, "{:?}", recommendations(&summary));

@@ -338,7 +338,7 @@ pub(crate) mod fixtures {
             "mode": {"kind": "step", "points": [{"kind": "concurrency", "value": 8}], "stop": {"kind": "for", "value": 10.0}},
             "load": {"arrival": {"kind": "poisson"}},
         });
-        let samples = (0..200)
+        let samples = (0..200u32)
             .map(|i| Sample {
                 t_s: f64::from(i) * 2.0,
                 cpu_pct: Some(30.0),
@@ -347,7 +347,7 @@ pub(crate) mod fixtures {
                 mem_total_mb: None,
                 process_rss_mb: None,
                 temp_c_max: Some(55.0),
-                in_flight: Some((i % 9) as u64),
+                in_flight: Some(u64::from(i % 9)),
             })
             .collect();
         Summary {
@@ -360,6 +360,7 @@ pub(crate) mod fixtures {
             monitor: crate::report::summary::MonitorReport {
                 temperature_available: true,
                 samples,
+                ..Default::default()
             },
             ..Summary::default()
         }
