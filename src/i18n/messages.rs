@@ -547,12 +547,12 @@ catalogue! {
     ServerMetricsOn { en: "Server metrics: {url} ({engine} families), every {interval}", zh: "服务器指标：{url}（{engine} 指标族），每 {interval} 采样一次" }
     ServerMetricsUnknownEngine { en: "no known engine's", zh: "未识别引擎的" }
     ServerMetricsNone { en: "Server metrics: none at {url} ({why}); --server-metrics URL names another", zh: "服务器指标：{url} 没有（{why}）；可用 --server-metrics URL 指定其他地址" }
-    ServerMetricsAskedFailing { en: "Server metrics: {url} gave {why} at pre-flight; trying again every {interval}", zh: "服务器指标：预检时 {url} 返回 {why}；之后每 {interval} 重试" }
+    ServerMetricsAskedFailing { en: "Server metrics: no usable answer from {url} at pre-flight ({why}); trying again every {interval}", zh: "服务器指标：预检时 {url} 没有可用的应答（{why}）；之后每 {interval} 重试" }
     GpuNvmlOn { en: "GPU telemetry: {n} GPU(s) through NVML ({names}), every {interval}", zh: "GPU 遥测：通过 NVML 读取 {n} 块 GPU（{names}），每 {interval} 采样一次" }
     GpuNotAvailable { en: "GPU telemetry is not available: {why}", zh: "GPU 遥测不可用：{why}" }
     GpuRemoteServer { en: "GPU telemetry: the server is not on this machine; --gpu-metrics URL reads its DCGM exporter", zh: "GPU 遥测：服务器不在本机；可用 --gpu-metrics URL 读取其 DCGM exporter" }
     GpuDcgmOn { en: "GPU telemetry: {n} GPU(s) from the DCGM exporter at {url}, every {interval}", zh: "GPU 遥测：从 {url} 的 DCGM exporter 读取 {n} 块 GPU，每 {interval} 采样一次" }
-    GpuDcgmFailing { en: "GPU telemetry: {url} gave {why} at pre-flight; trying again every {interval}", zh: "GPU 遥测：预检时 {url} 返回 {why}；之后每 {interval} 重试" }
+    GpuDcgmFailing { en: "GPU telemetry: no usable answer from {url} at pre-flight ({why}); trying again every {interval}", zh: "GPU 遥测：预检时 {url} 没有可用的应答（{why}）；之后每 {interval} 重试" }
     TelemetryFileUnwritable { en: "telemetry files could not be created in {dir}: {error}; samples are kept in summary.json only", zh: "无法在 {dir} 创建遥测文件：{error}；采样只保存在 summary.json 中" }
     TelemetrySkipped { en: "{source}: {n} sample(s) skipped ({why})", zh: "{source}：跳过了 {n} 次采样（{why}）" }
     TelemetryServer { en: "server: {items}", zh: "服务器：{items}" }

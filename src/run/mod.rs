@@ -538,6 +538,14 @@ fn print_end(ctx: &RunContext, steps: &[StepStats], recommendations: &[String], 
             reporter.line(&format!("- {r}"));
         }
     }
+    // A telemetry source that skipped samples, said once at the end (its reason said once).
+    for source in ctx.summary.monitor.sources.iter().filter(|s| s.skipped > 0) {
+        let why = source.skip_reason.clone().unwrap_or_default();
+        reporter.line(&tr(
+            Msg::TelemetrySkipped,
+            &[("source", &source.name), ("n", &source.skipped), ("why", &why)],
+        ));
+    }
     if let Some(client) = &ctx.summary.client {
         reporter.line("");
         let mut line = format::client_line(client);
