@@ -1,5 +1,6 @@
 //! report.html in real results folders: a step run and a stress run against the simulator, a
-//! server whose error messages and model name are markup, and `llm-bench report DIR`.
+//! server whose error messages and model name are markup, `llm-bench report DIR`, and the
+//! server's and the GPUs' telemetry (drawn when it was read, absent when it was not).
 
 mod common;
 
@@ -182,4 +183,91 @@ fn report_dir_regenerates_the_page() {
     assert_self_contained(&html);
     assert_sections(&html);
     assert!(!Path::new(&dir.join(".report.html.tmp")).exists());
+}
+
+/// The elements only telemetry draws.
+const TELEMETRY: &[&str] = &[
+    "id=\"chart-server\"",
+    "id=\"chart-server-kv\"",
+    "id=\"chart-gpu\"",
+    "id=\"chart-gpu-temperature\"",
+    "id=\"chart-gpu-utilization\"",
+    "id=\"telemetry-sources\"",
+    "<th>server queue max</th>",
+    "<th>KV cache max (%)</th>",
+    "<th>GPU energy (kJ)</th>",
+    "<th>tok/J</th>",
+    "<th>J/request</th>",
+];
+
+#[test]
+fn telemetry_is_drawn_when_it_was_read() {
+    // /metrics (vLLM's families) and a DCGM exporter's page of two GPUs under a power cap.
+    let sim = Sim::start(SimConfig {
+        gpu_power_w: Some(350.0),
+        gpus: 2,
+        gpu_throttle_mask: 0x4,
+        ..fast_sim()
+    });
+    let dcgm = sim.url.replace("/v1", "/dcgm/metrics");
+    let mut args = STEPS.to_vec();
+    args.extend(["--gpu-metrics", &dcgm, "--metrics-interval", "100ms"]);
+    let s = run_ok(&sim, &args);
+    let html = report(&s);
+    assert_self_contained(&html);
+    assert_sections(&html);
+    for needle in TELEMETRY {
+        assert!(html.contains(needle), "{needle}");
+    }
+    for needle in [
+        "Server requests running and waiting over the run",
+        "GPU power over the run",
+        "<rect class=\"band throttled\"",
+        "<td class=\"text\">dcgm</td>",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    let summary = s.summary();
+    assert!(summary["steps"][0]["gpu"]["energy_j"].as_f64().is_some_and(|j| j > 0.0));
+}
+
+#[test]
+fn without_telemetry_the_report_has_none_of_it() {
+    let sim = Sim::start(SimConfig {
+        gpu_power_w: Some(350.0),
+        ..fast_sim()
+    });
+    let mut args = STEPS.to_vec();
+    args.extend(["--no-server-metrics", "--no-gpu-metrics"]);
+    let s = run_ok(&sim, &args);
+    let html = report(&s);
+    assert_sections(&html);
+    for needle in TELEMETRY
+        .iter()
+        .chain(&["band throttled\"", "Telemetry sources", "server token count"])
+    {
+        assert!(!html.contains(needle), "{needle}");
+    }
+}
+
+#[test]
+fn what_telemetry_sources_report_is_escaped() {
+    use llm_bench::monitor::window::SourceReport;
+    let evil = r#"<script>alert("x")</script>"'</style>]]><img src=http://x/y.png>"#;
+    let mut summary = llm_bench::report::Summary::default();
+    summary.monitor.sources = vec![SourceReport {
+        name: "server".into(),
+        kind: "prometheus".into(),
+        about: Some(format!("http://user:pw@h:1/metrics?{evil}")),
+        interval_s: 1.0,
+        samples: 2,
+        skipped: 5,
+        skip_reason: Some(format!("garbage: {evil}")),
+    }];
+    let html = llm_bench::report::html::render_report(&summary, llm_bench::i18n::Lang::En);
+    assert_self_contained(&html);
+    assert_eq!(html.matches("</style>").count(), 1);
+    assert!(!html.contains("]]>") && !html.contains("<img") && !html.contains("pw@"));
+    assert!(html.contains("garbage: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&quot;&#39;"));
+    assert!(html.contains("http://h:1/metrics?&lt;script&gt;"));
 }

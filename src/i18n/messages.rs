@@ -488,6 +488,42 @@ catalogue! {
     HtmlVerdictWorse { en: "worse", zh: "更差" }
     HtmlVerdictWithinNoise { en: "within noise", zh: "在噪声范围内" }
     HtmlVerdictUnknown { en: "cannot tell (no records)", zh: "无法判断（无请求记录）" }
+    HtmlChartServerQueue { en: "Server requests running and waiting over the run", zh: "服务器运行中与排队的请求数随时间变化" }
+    HtmlChartServerKv { en: "Server KV-cache use over the run", zh: "服务器 KV 缓存占用随时间变化" }
+    HtmlAxisServerRequests { en: "requests (server)", zh: "请求数（服务器）" }
+    HtmlAxisKvCache { en: "KV cache used (%)", zh: "KV 缓存占用（%）" }
+    HtmlSeriesRunning { en: "running", zh: "运行中" }
+    HtmlSeriesWaiting { en: "waiting", zh: "排队中" }
+    HtmlSeriesKvCache { en: "KV cache", zh: "KV 缓存" }
+    HtmlChartGpuPower { en: "GPU power over the run", zh: "GPU 功耗随时间变化" }
+    HtmlChartGpuTemperature { en: "GPU temperature over the run", zh: "GPU 温度随时间变化" }
+    HtmlChartGpuUtilization { en: "GPU utilisation over the run", zh: "GPU 利用率随时间变化" }
+    HtmlAxisGpuPower { en: "power (W)", zh: "功耗（W）" }
+    HtmlAxisGpuUtilization { en: "utilisation (%)", zh: "利用率（%）" }
+    HtmlSeriesGpuSum { en: "all GPUs together", zh: "所有 GPU 合计" }
+    HtmlSeriesGpuHottest { en: "hottest GPU", zh: "温度最高的 GPU" }
+    HtmlSeriesGpuMean { en: "mean over the GPUs", zh: "各 GPU 平均" }
+    HtmlThrottledBand { en: "a GPU slowed for power or heat", zh: "有 GPU 因功耗或温度降频" }
+    HtmlColServerQueueMax { en: "server queue max", zh: "服务器排队最多" }
+    HtmlColKvMax { en: "KV cache max (%)", zh: "KV 缓存最高（%）" }
+    HtmlColPrefixHits { en: "prefix-cache hits (%)", zh: "前缀缓存命中（%）" }
+    HtmlColServerTtft { en: "server TTFT p50 (ms)", zh: "服务器 TTFT p50（毫秒）" }
+    HtmlColTokenCheck { en: "server token count", zh: "服务器 token 计数" }
+    HtmlColEnergy { en: "GPU energy (kJ)", zh: "GPU 能耗（kJ）" }
+    HtmlColTokPerJoule { en: "tok/J", zh: "token/焦耳" }
+    HtmlColJoulePerRequest { en: "J/request", zh: "焦耳/请求" }
+    HtmlTokenCheckOk { en: "✓ agrees", zh: "✓ 一致" }
+    HtmlTokenCheckMismatch { en: "✗ differs: {diffs}", zh: "✗ 不一致：{diffs}" }
+    HtmlTokenDiffPrompt { en: "prompt {pct}%", zh: "输入 {pct}%" }
+    HtmlTokenDiffGenerated { en: "generated {pct}%", zh: "生成 {pct}%" }
+    HtmlSourcesTitle { en: "Telemetry sources", zh: "遥测来源" }
+    HtmlColSource { en: "source", zh: "来源" }
+    HtmlColSourceKind { en: "kind", zh: "类型" }
+    HtmlColSourceAbout { en: "what it reads", zh: "读取对象" }
+    HtmlColSkipReason { en: "why samples were skipped", zh: "跳过采样的原因" }
+    HtmlColSourceInterval { en: "every (s)", zh: "间隔（秒）" }
+    HtmlColSamples { en: "samples", zh: "采样数" }
+    HtmlColSkipped { en: "skipped", zh: "跳过" }
 
     // --- llm-bench compare (src/compare) ---
     CompareWithinNoise { en: "within noise", zh: "在噪声范围内" }

@@ -22,6 +22,7 @@ mod compare;
 mod page;
 mod series;
 pub mod svg;
+mod telemetry;
 
 pub use compare::render_compare;
 pub use page::render_report;
@@ -167,6 +168,7 @@ svg .axis-line { stroke: #8c959f; stroke-width: 1; }
 svg .series circle { stroke: none; }
 svg .error-bar { fill: none; stroke-width: 1.5; }
 svg .band { fill: #fde68a; opacity: 0.55; }
+svg .band.throttled { fill: #fca5a5; opacity: 0.45; }
 svg .slo-line line { stroke: #b91c1c; stroke-width: 1.5; stroke-dasharray: 6 4; }
 svg .slo-line text { fill: #b91c1c; font-size: 11px; }
 svg .min-tps-line line { stroke: #047857; stroke-width: 1.5; stroke-dasharray: 6 4; }
@@ -181,6 +183,7 @@ th { background: var(--soft); font-weight: 600; }
 td.text, th.text { text-align: left; }
 td.long { white-space: normal; overflow-wrap: break-word; min-width: 24em; max-width: 60em; }
 tr.client-bound td { background: #fffbeb; }
+tr.skipped td { background: #fff7ed; }
 .table-wrap { overflow-x: auto; }
 .verdict-better { color: #047857; font-weight: 600; }
 .verdict-worse { color: #b91c1c; font-weight: 600; }
@@ -364,5 +367,87 @@ pub(crate) mod fixtures {
             },
             ..Summary::default()
         }
+    }
+
+    /// [`summary`] with the server's and the GPUs' telemetry: series over the run (GPUs
+    /// throttled from 100 s to 140 s), every step's windows, a token mismatch at the fourth step,
+    /// and sources whose reported text is [`EVIL`].
+    pub fn with_telemetry(points: u32) -> Summary {
+        use crate::monitor::window::{GpuPoint, MeanMax, ServerPercentiles, ServerPoint, SourceReport, TokenCheck};
+        use crate::monitor::{GpuWindow, ServerWindow};
+        let mut s = summary(points);
+        let mm = |mean: f64, max: f64| Some(MeanMax { mean, max });
+        for (k, step) in s.steps.iter_mut().enumerate() {
+            let c = f64::from(step.concurrency.unwrap_or(1));
+            step.server_metrics = Some(ServerWindow {
+                source: "vllm".into(),
+                samples: 12,
+                requests_waiting: mm(c / 4.0, c / 2.0),
+                kv_cache_usage_pct: mm(30.0, 42.5),
+                prefix_cache_hit_pct: Some(61.25),
+                ttft_ms: Some(ServerPercentiles {
+                    p50: 17.5,
+                    p90: 30.0,
+                    p99: 45.0,
+                    count: 100.0,
+                }),
+                token_check: Some(TokenCheck {
+                    ours_prompt_tokens: 1000,
+                    ours_generation_tokens: 1000,
+                    prompt_diff_pct: Some(if k == 3 { 3.5 } else { 0.0 }),
+                    generation_diff_pct: Some(0.0),
+                    mismatch: k == 3,
+                }),
+                ..ServerWindow::default()
+            });
+            step.gpu = Some(GpuWindow {
+                source: "dcgm".into(),
+                gpus: 2,
+                samples: 12,
+                energy_j: Some(12_345.0),
+                power_w: mm(600.0, 700.0),
+                tokens_per_joule: Some(0.75),
+                joules_per_request: Some(123.4),
+                ..GpuWindow::default()
+            });
+        }
+        s.monitor.server = (0..200)
+            .map(|i| ServerPoint {
+                t_s: f64::from(i) * 2.0,
+                requests_running: Some(f64::from(i % 16)),
+                requests_waiting: Some(f64::from(i % 5)),
+                kv_cache_usage_pct: Some(f64::from(i % 90)),
+                generation_tps: None,
+            })
+            .collect();
+        s.monitor.gpu = (0..200)
+            .map(|i| GpuPoint {
+                t_s: f64::from(i) * 2.0,
+                power_w: Some(500.0 + f64::from(i % 50)),
+                temperature_c: Some(60.0),
+                utilization_pct: Some(90.0),
+                throttled: (50..70).contains(&i),
+            })
+            .collect();
+        let source = |name: &str, kind: &str, about: String, skipped: u64| SourceReport {
+            name: name.into(),
+            kind: kind.into(),
+            about: Some(about),
+            interval_s: 1.0,
+            samples: 200,
+            skipped,
+            skip_reason: (skipped > 0).then(|| format!("HTTP 500 {EVIL}")),
+        };
+        s.monitor.sources = vec![
+            source("system", "system", "-".into(), 0),
+            source(
+                "server",
+                "prometheus",
+                format!("http://u:pw@h:8000/metrics?x={EVIL}"),
+                3,
+            ),
+            source("gpu", "dcgm", format!("dcgm {EVIL}"), 0),
+        ];
+        s
     }
 }

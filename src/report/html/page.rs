@@ -2,12 +2,14 @@
 //! drawn from the same figures as its `summary.json`.
 
 use super::svg::{Band, Chart, Mark, MarkKind, Point, Rule, Series};
+use super::telemetry::Columns;
 use super::{clean_url, document, esc, repeats_of, t, RepeatStats};
 use crate::i18n::{tr_in, Lang, Msg};
 use crate::load::{LoadAxis, LoadPoint};
 use crate::metrics::advice;
 use crate::metrics::slo::{Slo, SloMetric};
 use crate::metrics::{Dist, StepStats};
+use crate::report::summary::Interval;
 use crate::report::Summary;
 use crate::workload::TestKind;
 use serde_json::Value;
@@ -135,7 +137,9 @@ fn run_section(summary: &Summary, lang: Lang) -> String {
     for (label, value) in rows {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", t(lang, label), esc(&value));
     }
-    out.push_str("</dl></section>");
+    out.push_str("</dl>");
+    out.push_str(&super::telemetry::sources(summary, lang));
+    out.push_str("</section>");
     out
 }
 
@@ -409,6 +413,7 @@ fn client_bound_bands(steps: &[StepStats], axis: LoadAxis, lang: Lang) -> Vec<Ba
                 from: v - half,
                 to: v + half,
                 label: label.clone(),
+                class: super::svg::BAND,
             });
         }
     }
@@ -628,14 +633,17 @@ fn charts_section(summary: &Summary, repeats: &[RepeatStats], lang: Lang) -> Str
             charts.push(cdf_chart(&cv, *test, steps, metric, name));
         }
     }
+    let clock = super::series::RunClock::of(summary, lang);
     if let Some(stress) = &summary.stress {
         let sampled = summary.monitor.samples.iter().any(|s| s.in_flight.is_some());
-        charts.extend(super::series::stress_charts(&stress.intervals, sampled, lang));
+        charts.extend(super::series::stress_charts(&stress.intervals, sampled, &clock));
     }
     if summary.stress.is_none() {
-        charts.extend(super::series::timeline_charts(&summary.steps, lang));
+        charts.extend(super::series::timeline_charts(&summary.steps, &clock));
     }
-    charts.extend(super::series::monitor_charts(summary, lang));
+    charts.extend(super::telemetry::server_charts(summary, &clock));
+    charts.extend(super::telemetry::gpu_charts(summary, &clock));
+    charts.extend(super::series::monitor_charts(summary, &clock));
     let mut out = format!("<section id=\"charts\"><h2>{}</h2>", t(lang, Msg::HtmlSecCharts));
     if !repeats.is_empty() {
         let runs = repeats.iter().map(|r| r.runs).max().unwrap_or(0);
@@ -681,16 +689,21 @@ const LONG_CELL: usize = 40;
 /// A table: a header row and rows of plain-text cells (escaped here), the first `text_cols`
 /// left-aligned.
 pub(super) fn table(headers: &[String], rows: &[(Vec<String>, &str)], text_cols: usize) -> String {
+    table_cols(headers, rows, &|i| i < text_cols)
+}
+
+/// A table whose columns `text(i)` are left-aligned text (wrapped when long).
+pub(super) fn table_cols(headers: &[String], rows: &[(Vec<String>, &str)], text: &dyn Fn(usize) -> bool) -> String {
     let mut out = String::from("<div class=\"table-wrap\"><table><thead><tr>");
     for (i, h) in headers.iter().enumerate() {
-        let class = if i < text_cols { " class=\"text\"" } else { "" };
+        let class = if text(i) { " class=\"text\"" } else { "" };
         let _ = write!(out, "<th{class}>{}</th>", esc(h));
     }
     out.push_str("</tr></thead><tbody>");
     for (cells, row_class) in rows {
         let _ = write!(out, "<tr class=\"{row_class}\">");
         for (i, cell) in cells.iter().enumerate() {
-            let class = match i < text_cols {
+            let class = match text(i) {
                 true if cell.chars().count() > LONG_CELL => " class=\"text long\"",
                 true => " class=\"text\"",
                 false => "",
@@ -754,32 +767,67 @@ fn tables_section(summary: &Summary, lang: Lang) -> String {
         t(lang, Msg::HtmlSecTables),
         t(lang, Msg::HtmlStepsTable)
     );
-    let row_class = |s: &StepStats| if s.client_bound { "client-bound" } else { "" };
+    let windows: Vec<_> = summary
+        .steps
+        .iter()
+        .map(|s| (s.server_metrics.as_ref(), s.gpu.as_ref()))
+        .collect();
+    let extra = Columns::of(&windows, lang);
     let rows: Vec<(Vec<String>, &str)> = summary
         .steps
         .iter()
-        .map(|s| (step_row(lang, s), row_class(s)))
+        .map(|s| {
+            let mut cells = step_row(lang, s);
+            cells.extend(extra.cells(s.server_metrics.as_ref(), s.gpu.as_ref()));
+            (cells, row_class(s))
+        })
         .collect();
-    out.push_str(&table(&step_headers(lang), &rows, 2));
+    let mut headers = step_headers(lang);
+    headers.extend(extra.headers());
+    out.push_str(&table(&headers, &rows, 2));
     if let Some(stress) = &summary.stress {
         let _ = write!(out, "<h3>{}</h3>", t(lang, Msg::HtmlIntervalsTable));
-        let mut headers = vec![tr_in(lang, Msg::HtmlColInterval, &[])];
-        headers.extend(step_headers(lang));
-        let rows: Vec<(Vec<String>, &str)> = stress
-            .intervals
-            .iter()
-            .flat_map(|i| {
-                i.tests.iter().map(move |s| {
-                    let mut cells = vec![format!("{} ({:.0}–{:.0} s)", i.index + 1, i.start_s, i.end_s)];
-                    cells.extend(step_row(lang, s));
-                    (cells, row_class(s))
-                })
-            })
-            .collect();
-        out.push_str(&table(&headers, &rows, 3));
+        out.push_str(&intervals_table(&stress.intervals, lang));
     }
     out.push_str("</section>");
     out
+}
+
+fn row_class(s: &StepStats) -> &'static str {
+    if s.client_bound {
+        "client-bound"
+    } else {
+        ""
+    }
+}
+
+/// A row per test and interval; the interval's server and GPU figures (all tests together) on
+/// its first row.
+fn intervals_table(intervals: &[Interval], lang: Lang) -> String {
+    let windows: Vec<_> = intervals
+        .iter()
+        .map(|i| (i.server_metrics.as_ref(), i.gpu.as_ref()))
+        .collect();
+    let extra = Columns::of(&windows, lang);
+    let mut headers = vec![tr_in(lang, Msg::HtmlColInterval, &[])];
+    headers.extend(step_headers(lang));
+    headers.extend(extra.headers());
+    let extra = &extra;
+    let rows: Vec<(Vec<String>, &str)> = intervals
+        .iter()
+        .flat_map(|i| {
+            i.tests.iter().enumerate().map(move |(k, s)| {
+                let mut cells = vec![format!("{} ({:.0}–{:.0} s)", i.index + 1, i.start_s, i.end_s)];
+                cells.extend(step_row(lang, s));
+                cells.extend(match k {
+                    0 => extra.cells(i.server_metrics.as_ref(), i.gpu.as_ref()),
+                    _ => extra.blank(),
+                });
+                (cells, row_class(s))
+            })
+        })
+        .collect();
+    table(&headers, &rows, 3)
 }
 
 fn errors_section(steps: &[StepStats], lang: Lang) -> String {

@@ -85,7 +85,14 @@ pub struct Band {
     pub from: f64,
     pub to: f64,
     pub label: String,
+    /// The CSS class: [`BAND`] (client-bound) or [`THROTTLED_BAND`].
+    pub class: &'static str,
 }
+
+/// A client-bound step or interval.
+pub const BAND: &str = "band";
+/// A period in which a GPU was slowed for power or heat.
+pub const THROTTLED_BAND: &str = "band throttled";
 
 #[derive(Debug, Clone, Default)]
 pub struct Chart {
@@ -103,6 +110,10 @@ pub struct Chart {
     pub x_from_data: bool,
     /// A fixed y range (percentiles: 0–100) instead of one fitted to the data.
     pub y_range: Option<(f64, f64)>,
+    /// An x range every chart of a kind shares (the run's clock), widened to fit the data.
+    pub x_range: Option<(f64, f64)>,
+    /// The `id` of the `<svg>` element.
+    pub id: Option<&'static str>,
 }
 
 /// A linear scale from data to pixels.
@@ -155,9 +166,10 @@ impl Chart {
             to: TOP,
         };
         let mut out = String::with_capacity(8192);
+        let id = self.id.map(|id| format!(r#" id="{}""#, esc(id))).unwrap_or_default();
         let _ = write!(
             out,
-            r#"<svg class="chart" viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="{t}"><title>{t}</title>"#,
+            r#"<svg class="chart"{id} viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="{t}"><title>{t}</title>"#,
             t = esc(&self.title)
         );
         let _ = write!(
@@ -196,7 +208,10 @@ impl Chart {
         let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
         let x_lo = if self.x_from_data { min(&xs) } else { min(&xs).min(0.0) };
-        let x_range = nice_range(x_lo, max(&xs));
+        let x_range = match self.x_range {
+            Some((lo, hi)) => nice_range(x_lo.min(lo), max(&xs).max(hi)),
+            None => nice_range(x_lo, max(&xs)),
+        };
         let y_lo = min(&ys).min(0.0);
         let y_range = self.y_range.unwrap_or_else(|| nice_range(y_lo, max(&ys) * 1.05));
         (x_range, y_range)
@@ -207,7 +222,8 @@ impl Chart {
             let (x0, x1) = (x.at(b.from), x.at(b.to));
             let _ = write!(
                 out,
-                r#"<rect class="band" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
+                r#"<rect class="{}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
+                b.class,
                 x0.min(x1),
                 y.to,
                 (x1 - x0).abs().max(2.0),
@@ -281,11 +297,15 @@ impl Chart {
                 swatch: Swatch::Rule(r.class),
             });
         }
-        if let Some(b) = self.bands.first() {
-            entries.push(LegendEntry {
-                label: b.label.clone(),
-                swatch: Swatch::Band,
-            });
+        let mut classes: Vec<&str> = Vec::new();
+        for b in &self.bands {
+            if !classes.contains(&b.class) {
+                classes.push(b.class);
+                entries.push(LegendEntry {
+                    label: b.label.clone(),
+                    swatch: Swatch::Band(b.class),
+                });
+            }
         }
         let mut rows: Vec<Vec<LegendEntry>> = Vec::new();
         let mut width = f64::INFINITY;
@@ -306,7 +326,7 @@ impl Chart {
 enum Swatch {
     Line(usize, bool),
     Rule(&'static str),
-    Band,
+    Band(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -319,7 +339,7 @@ impl LegendEntry {
     /// An estimate: wide characters (CJK) count double.
     fn width(&self) -> f64 {
         let chars: f64 = self.label.chars().map(|c| if c.is_ascii() { 1.0 } else { 2.0 }).sum();
-        34.0 + 6.6 * chars.min(60.0)
+        34.0 + 7.0 * chars.min(60.0)
     }
 }
 
@@ -344,8 +364,8 @@ fn write_legend(out: &mut String, rows: &[Vec<LegendEntry>], top: f64) {
                     y - 4.0,
                     y - 4.0
                 ),
-                Swatch::Band => format!(
-                    r#"<rect class="band" x="{x:.1}" y="{:.1}" width="22" height="10"/>"#,
+                Swatch::Band(class) => format!(
+                    r#"<rect class="{class}" x="{x:.1}" y="{:.1}" width="22" height="10"/>"#,
                     y - 9.0
                 ),
             };
@@ -588,6 +608,7 @@ mod tests {
             from: 14.0,
             to: 18.0,
             label: "client-bound".into(),
+            class: BAND,
         });
         c.series[0].points[1].err = Some((180.0, 220.0));
         let svg = c.render();
