@@ -578,7 +578,7 @@ catalogue! {
     LiveLeftUnknown { en: "time left unknown", zh: "剩余时间未知" }
 
     // --- telemetry: server metrics, GPUs, energy (src/monitor, src/run/telemetry.rs) ---
-    MetricsUrlInvalid { en: "{flag}: {error}", zh: "{flag}：{error}" }
+    MetricsUrlInvalid { en: "{flag}: {error}", zh: "{flag} 的地址无效：{error}" }
     MetricsIntervalTooShort { en: "--metrics-interval must be at least 100ms", zh: "--metrics-interval 至少为 100ms" }
     ServerMetricsOn { en: "Server metrics: {url} ({engine} families), every {interval}", zh: "服务器指标：{url}（{engine} 指标族），每 {interval} 采样一次" }
     ServerMetricsUnknownEngine { en: "no known engine's", zh: "未识别引擎的" }
