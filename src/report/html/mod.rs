@@ -397,6 +397,7 @@ pub(crate) mod fixtures {
                     prompt_diff_pct: Some(if k == 3 { 3.5 } else { 0.0 }),
                     generation_diff_pct: Some(0.0),
                     mismatch: k == 3,
+                    ..TokenCheck::default()
                 }),
                 ..ServerWindow::default()
             });
