@@ -179,11 +179,17 @@ fn http_proxy_forwards_http_runs_in_absolute_form() {
     // The model list, the test request, and one connection per worker.
     assert!(seen.len() >= 5, "{seen:?}");
     let authority = sim.url.trim_start_matches("http://").trim_end_matches("/v1");
+    // The server's /metrics is scraped through the same proxy, in the same form.
+    let origin = sim.url.trim_end_matches("/v1");
+    assert!(
+        seen.iter().any(|r| r.request_line.contains(&format!(" {origin}/metrics "))),
+        "{seen:?}"
+    );
     for request in &seen {
         assert!(
-            request
-                .request_line
-                .contains(&format!(" {}/v1/", sim.url.trim_end_matches("/v1"))),
+            [format!(" {origin}/v1/"), format!(" {origin}/metrics ")]
+                .iter()
+                .any(|form| request.request_line.contains(form.as_str())),
             "not absolute form: {request:?}"
         );
         assert_eq!(request.host.as_deref(), Some(authority));
