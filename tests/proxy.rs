@@ -182,7 +182,8 @@ fn http_proxy_forwards_http_runs_in_absolute_form() {
     // The server's /metrics is scraped through the same proxy, in the same form.
     let origin = sim.url.trim_end_matches("/v1");
     assert!(
-        seen.iter().any(|r| r.request_line.contains(&format!(" {origin}/metrics "))),
+        seen.iter()
+            .any(|r| r.request_line.contains(&format!(" {origin}/metrics "))),
         "{seen:?}"
     );
     for request in &seen {
