@@ -162,7 +162,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Writes summary.json, the CSV tables and report.html. A folder removed while they were
+    /// being written is said as such, whichever file found it gone.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
+        self.write_files(dir).map_err(|problem| {
+            if dir.is_dir() {
+                problem
+            } else {
+                tr(Msg::RemovedDuringRun, &[("path", &dir.display())])
+            }
+        })
+    }
+
+    fn write_files(&self, dir: &Path) -> Result<(), String> {
         let path = dir.join("summary.json");
         let tmp = dir.join(".summary.json.tmp");
         let unserialisable = |e: serde_json::Error| tr(Msg::SummaryUnserialisable, &[("error", &e)]);
