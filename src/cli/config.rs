@@ -62,26 +62,38 @@ pub struct LoadSettings {
     pub warmup: Duration,
     pub max_backlog: Option<u64>,
     pub stop_when_saturated: bool,
+    /// `--shard I/N`: this process runs its share of every step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::load::Shard>,
 }
 
 impl LoadSettings {
-    /// The plan of one step at `point`.
+    /// The plan of one step at `point` (on a shard: its share of it).
     pub fn plan(&self, point: LoadPoint, stop: Stop) -> StepPlan {
+        let shard = self.shard;
+        let share_u32 = |n: u32| shard.map_or(n, |s| s.concurrency(n));
         let pacing = match point {
-            LoadPoint::Concurrency(concurrency) => Pacing::Closed { concurrency },
+            LoadPoint::Concurrency(concurrency) => Pacing::Closed {
+                concurrency: share_u32(concurrency),
+            },
             LoadPoint::Rate(rate) => Pacing::Open {
-                rate,
+                rate: shard.map_or(rate, |s| s.rate(rate)),
                 arrival: self.arrival.clone(),
-                seed: self.seed,
-                max_concurrency: self.max_concurrency,
+                seed: shard.map_or(self.seed, |s| s.seed(self.seed)),
+                max_concurrency: self.max_concurrency.map(|m| share_u32(m).max(1)),
             },
         };
+        let stop = match (stop, shard) {
+            (Stop::Requests(n), Some(s)) => Stop::Requests(s.requests(n)),
+            (stop, _) => stop,
+        };
         StepPlan {
+            point,
             pacing,
             ramp_up: self.ramp_up,
             warmup: self.warmup,
             stop,
-            max_backlog: self.max_backlog,
+            max_backlog: self.max_backlog.map(|b| shard.map_or(b, |s| s.requests(b).max(1))),
         }
     }
 }
@@ -166,6 +178,8 @@ pub struct RunConfig {
     pub monitor_interval: Duration,
     /// `--server-metrics`, `--gpu-metrics`, `--metrics-interval`.
     pub telemetry: crate::monitor::TelemetrySettings,
+    /// `--run-id`, `--shard`, `--start-at` (docs/distributed.md).
+    pub distributed: super::distributed::Distributed,
     pub min_tps: Option<f64>,
     pub max_error_rate: Option<f64>,
     /// `--repeat N`: every step of a sweep runs N times (1: once, no repeat keys).
@@ -377,6 +391,7 @@ fn load_settings_from(args: &RunArgs) -> Result<LoadSettings, UsageError> {
         warmup: args.warmup,
         max_backlog: args.max_backlog,
         stop_when_saturated: args.stop_when_saturated,
+        shard: None,
     })
 }
 
@@ -467,9 +482,10 @@ impl RunConfig {
 
     /// Replays a trace: one open-loop step that sends each row at its recorded time (divided
     /// by `--trace-speed`), keyed by the trace's mean rate.
-    pub fn replay(&mut self, times: crate::load::arrivals::TraceTimes) {
-        let requests = times.len() as u64;
-        let rate = times.mean_rate();
+    /// Replays `times`; `whole` is the whole trace's requests and mean rate when this process is
+    /// one shard of it (`times` then are its rows, and its steps are labelled with the whole's).
+    pub fn replay(&mut self, times: crate::load::arrivals::TraceTimes, whole: Option<(u64, f64)>) {
+        let (requests, rate) = whole.unwrap_or((times.len() as u64, times.mean_rate()));
         let rate = if rate.is_finite() && rate > 0.0 {
             rate
         } else {
@@ -586,6 +602,11 @@ impl RunConfig {
         let (endpoint, api_key_set, extra_header_names) = endpoint_from(&args, proxies.clone())?;
         check_intervals(&args)?;
         let telemetry = super::telemetry::settings(&args, &endpoint, proxies)?;
+        let distributed = super::distributed::settings(&args.distributed, args.seed)?;
+        let load = LoadSettings {
+            shard: distributed.shard,
+            ..load
+        };
         let proxy = endpoint.connector().proxy().map(|p| p.address());
         Ok(Self {
             url: endpoint.base_url.clone(),
@@ -622,6 +643,7 @@ impl RunConfig {
             report_interval: args.report_interval,
             monitor_interval: args.monitor_interval,
             telemetry,
+            distributed,
             min_tps: args.min_tps,
             max_error_rate: args.max_error_rate,
             repeat: args.repeat,

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod config;
+pub mod distributed;
 pub mod legacy;
 pub mod parse;
 pub mod sim;
@@ -297,6 +298,8 @@ pub struct RunArgs {
     pub monitor_interval: Duration,
     #[command(flatten)]
     pub telemetry: telemetry::TelemetryArgs,
+    #[command(flatten)]
+    pub distributed: distributed::DistributedArgs,
 
     /// Per-connection speed target (tok/s) for the recommendations.
     #[arg(long = "min-tps", visible_alias = "min_tps", value_name = "TOK_PER_S", value_parser = parse::positive_f64, allow_negative_numbers = true)]

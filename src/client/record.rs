@@ -126,8 +126,14 @@ pub enum Phase {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
-    /// Sequence number within the run.
+    /// Sequence number within the run (unique across the shards of a distributed run).
     pub id: u64,
+    /// The run this request belongs to (`--run-id`, or derived from the seed and start time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// `--shard I/N`: the index of the shard that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
     pub test: TestKind,
     /// Concurrency of the step (or the stress run) that sent it.
     pub concurrency: u32,

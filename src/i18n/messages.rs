@@ -620,4 +620,20 @@ catalogue! {
     DriftGpuTemperature { en: " and its temperature went from {from} to {to} °C", zh: "，温度从 {from} °C 变为 {to} °C" }
     DriftGpuThrottled { en: " while GPU {gpu} was slowed {why} {pct}% of the time{heat}.", zh: "，同时 GPU {gpu} 有 {pct}% 的时间{why}降频{heat}。" }
     DriftGpuNotThrottled { en: " while GPU {gpu} was never slowed for power or heat{heat}.", zh: "，GPU {gpu} 从未因功耗或温度降频{heat}。" }
+
+    // --- distributed runs: shards, run id, synchronised start (src/cli/distributed.rs, src/run) ---
+    ShardInvalid { en: "--shard: {error}", zh: "--shard 参数无效：{error}" }
+    ShardNotIN { en: "`{text}` is not I/N (e.g. 0/4)", zh: "`{text}` 不是 I/N 的形式（例如 0/4）" }
+    ShardNotNumber { en: "`{text}`: I and N must be whole numbers", zh: "`{text}`：I 和 N 必须是整数" }
+    ShardCountZero { en: "the number of shards must be at least 1", zh: "分片数至少为 1" }
+    ShardIndexTooHigh { en: "shard index {index} is not below the number of shards {count} (indexes start at 0)", zh: "分片序号 {index} 必须小于分片数 {count}（序号从 0 开始）" }
+    ShardsNeedIndex { en: "--shards N needs {env} (set by a Kubernetes Indexed Job) or --shard I/N", zh: "--shards N 需要环境变量 {env}（由 Kubernetes Indexed Job 设置）或 --shard I/N" }
+    ShardIndexNotNumber { en: "{env}={value} is not a shard index (a whole number)", zh: "{env}={value} 不是分片序号（应为整数）" }
+    StartAtInvalid { en: "--start-at {value} is not an RFC 3339 time; write it like 2026-12-01T12:00:00Z", zh: "--start-at {value} 不是 RFC 3339 时间；请写成 2026-12-01T12:00:00Z 这样" }
+    RunIdInvalid { en: "--run-id {value}: use 1–63 letters, digits, '-', '_' or '.'", zh: "--run-id {value}：请使用 1–63 个字母、数字、'-'、'_' 或 '.'" }
+    ShardHeader { en: "Shard {shard} of run {run_id}: {share}", zh: "运行 {run_id} 的分片 {shard}：{share}" }
+    ShardShare { en: "{share} of {point} (first step)", zh: "{point} 中的 {share}（第一步）" }
+    StartWaiting { en: "Ready; the first step starts at {at} (in {wait})", zh: "已就绪；第一步于 {at} 开始（还有 {wait}）" }
+    StartLate { en: "Ready {late} after the start time {at}: this shard starts late, by that much", zh: "在开始时间 {at} 之后 {late} 才就绪：本分片晚开始了这么久" }
+    StepLate { en: "{point} started {late} after its scheduled time (the previous step ran past its slot)", zh: "{point} 比计划时间晚 {late} 开始（上一步超出了它的时段）" }
 }

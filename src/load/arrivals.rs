@@ -56,6 +56,18 @@ impl TraceTimes {
         self.0.len()
     }
 
+    /// The times of a shard's rows (row k when k mod N is its index), on the whole trace's clock.
+    pub fn rows_of(&self, shard: super::Shard) -> Self {
+        Self(
+            self.0
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| shard.takes_row(*k as u64))
+                .map(|(_, t)| *t)
+                .collect(),
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

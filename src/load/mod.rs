@@ -11,11 +11,13 @@ pub mod dispatch;
 pub mod plan;
 pub mod point;
 pub mod session;
+pub mod shard;
 
 pub use arrivals::Arrival;
 pub use dispatch::{run_load, LoadReport};
 pub use plan::{Pacing, StepPlan, Stop};
 pub use point::{LoadAxis, LoadPoint};
+pub use shard::Shard;
 
 use crate::client::{Endpoint, Outgoing, RequestRecord, Timeouts};
 use crate::workload::plan::SessionPlan;
@@ -33,6 +35,8 @@ pub struct RequestMaker {
     /// Tests sent in turn by each connection (a stress run mixes the enabled tests).
     tests: Vec<TestKind>,
     next_id: Arc<AtomicU64>,
+    /// On a shard, ids are spaced so that they are unique across shards.
+    shard: Option<Shard>,
     /// Multi-turn sessions, and the seed of their think times.
     sessions: Option<(SessionPlan, u64)>,
     next_session: Arc<AtomicU64>,
@@ -80,9 +84,21 @@ impl RequestMaker {
             workload,
             tests,
             next_id,
+            shard: None,
             sessions: None,
             next_session: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Ids of this shard's requests: `local × N + index`, unique across the run's shards.
+    pub fn on_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    fn next_id(&self) -> u64 {
+        let local = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shard.map_or(local, |s| s.request_id(local))
     }
 
     /// The test of connection `conn`'s request `k`: each connection takes the tests in turn.
@@ -118,7 +134,7 @@ impl RequestMaker {
     /// prompt source's question after the history. Returns the question too, for the history.
     pub fn make_turn(&self, conversation: &session::Conversation) -> (Prepared, String) {
         let test = conversation.test;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         let mut spec = self.workload.prompt(test, id);
         if conversation.turn > 0 {
             // The asked length was for one message; later turns carry the history too.
@@ -138,7 +154,7 @@ impl RequestMaker {
     /// Request number `k` of connection `conn`, number `seq` of the step's schedule.
     pub fn make(&self, conn: u32, k: u64, seq: u64) -> Prepared {
         let test = self.test_for(conn, k);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         // Prompts are keyed by the run-wide id (distinct across steps), a trace's by its place
         // in the schedule (row k goes at the trace's time k).
         let key = if self.workload.source().keyed_by_schedule() {

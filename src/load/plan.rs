@@ -43,6 +43,9 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// One step of load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepPlan {
+    /// The load point this step stands for: the whole run's, also on a shard (whose `pacing`
+    /// holds its share).
+    pub point: LoadPoint,
     pub pacing: Pacing,
     /// The rate (or the number of active connections) grows linearly from near zero to the
     /// target over this time; requests sent during it are warm-up.
@@ -62,10 +65,7 @@ pub const DEFAULT_BACKLOG_SECONDS: f64 = 60.0;
 
 impl StepPlan {
     pub fn point(&self) -> LoadPoint {
-        match self.pacing {
-            Pacing::Closed { concurrency } => LoadPoint::Concurrency(concurrency),
-            Pacing::Open { rate, .. } => LoadPoint::Rate(rate),
-        }
+        self.point
     }
 
     /// Requests sent before this time after the release are warm-up.

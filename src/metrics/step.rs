@@ -228,6 +228,11 @@ pub struct StepStats {
     /// Machine and process figures over the step, when monitored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<crate::monitor::SystemSummary>,
+    /// `--start-at`: when the step was scheduled to start (RFC 3339, ms), and how late it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lateness_ms: Option<f64>,
     /// The server's own figures over the step, from its `/metrics` (docs/telemetry.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<crate::monitor::ServerWindow>,

@@ -13,6 +13,8 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 pub struct RecordWriter {
     path: PathBuf,
+    /// The run id and shard index put on every record ([`RecordWriter::stamp`]).
+    run_identity: Option<(String, Option<u32>)>,
     out: Option<BufWriter<File>>,
     /// (device, inode) of the file written: writes to a file whose folder was removed still
     /// succeed, so each flush checks that the path still leads to it.
@@ -32,6 +34,7 @@ impl RecordWriter {
         Ok(Self {
             path: path.to_path_buf(),
             identity: (meta.dev(), meta.ino()),
+            run_identity: None,
             out: Some(BufWriter::with_capacity(256 * 1024, file)),
             last_flush: Instant::now(),
             failure: None,
@@ -40,6 +43,19 @@ impl RecordWriter {
     }
 
     /// Writes a record. Returns what went wrong the first time writing fails.
+    /// Every record written from now on carries `run_id` and (on a shard) its index.
+    pub fn stamp_with(&mut self, run_id: String, shard: Option<u32>) {
+        self.run_identity = Some((run_id, shard));
+    }
+
+    /// Puts the run's identity on `rec` before it is written.
+    pub fn stamp(&self, rec: &mut RequestRecord) {
+        if let Some((run_id, shard)) = &self.run_identity {
+            rec.run_id = Some(run_id.clone());
+            rec.shard = *shard;
+        }
+    }
+
     pub fn write(&mut self, rec: &RequestRecord) -> Option<String> {
         let out = self.out.as_mut()?;
         let result = serde_json::to_writer(&mut *out, rec)

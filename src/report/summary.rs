@@ -136,7 +136,18 @@ pub struct Summary {
     /// (nothing succeeded), `results_not_saved` (requests.jsonl or a checkpoint could not be
     /// written), `rebuilt`.
     pub status: String,
+    /// The run this summary belongs to (`--run-id`, or derived from the seed and start time):
+    /// the shards of one distributed run share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// `--shard I/N`: which shard of the run this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::load::Shard>,
     pub started_at: String,
+    /// The run clock's zero (every `t_s`, `start_s`, window) as Unix time in seconds, to the
+    /// microsecond: what puts shards' clocks side by side in `llm-bench merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_start_unix_s: Option<f64>,
     pub finished_at: Option<String>,
     pub model: Option<String>,
     pub config: serde_json::Value,

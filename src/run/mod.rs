@@ -9,6 +9,7 @@ mod pump;
 pub mod rebuild;
 mod steps;
 pub use capacity::Capacity;
+mod schedule;
 mod stress;
 mod telemetry;
 
@@ -77,15 +78,45 @@ pub(crate) struct RunContext {
     pub summary: Summary,
     /// The last write of summary.json succeeded.
     pub summary_saved: bool,
+    /// `--start-at`: when each step starts.
+    pub schedule: Option<schedule::Schedule>,
     /// On a terminal: what the live view draws from, and the task drawing it.
     pub board: Option<Arc<LiveBoard>>,
     pub live_view: Option<LiveView>,
 }
 
 impl RunContext {
+    /// Waits for a step's scheduled start; says when the first is late, or a later one ran
+    /// past its slot. Returns how late it started (ms).
+    pub async fn reach(&mut self, slot: schedule::Slot, point: crate::load::LoadPoint) -> f64 {
+        let wait = slot
+            .at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        if slot.first && wait > std::time::Duration::from_millis(500) {
+            self.reporter.line(&tr(
+                Msg::StartWaiting,
+                &[
+                    ("at", &schedule::rfc3339_ms(slot.at)),
+                    ("wait", &humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64))),
+                ],
+            ));
+        }
+        let late_ms = schedule::reach(slot).await;
+        let late = humantime::format_duration(std::time::Duration::from_millis(late_ms as u64));
+        if slot.first && late_ms > schedule::LATE_MS {
+            self.reporter.warn(&tr(Msg::StartLate, &[("late", &late), ("at", &schedule::rfc3339_ms(slot.at))]));
+        } else if late_ms > schedule::LATE_MS {
+            self.reporter.warn(&tr(Msg::StepLate, &[("point", &point.in_words()), ("late", &late)]));
+        }
+        late_ms
+    }
+
     /// What builds a step's requests: its tests, the workload, sessions when asked.
     pub fn request_maker(&self, tests: Vec<crate::workload::TestKind>) -> crate::load::RequestMaker {
-        crate::load::RequestMaker::new(self.workload.clone(), tests, self.ids.clone()).with_sessions(
+        crate::load::RequestMaker::new(self.workload.clone(), tests, self.ids.clone())
+            .on_shard(self.config.load.shard)
+            .with_sessions(
             self.config.prompts.sessions,
             self.config.prompts.seed,
             self.session_ids.clone(),
@@ -287,7 +318,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     let built = prompts::build(&config, &model, &reporter, files).await?;
     let workload = built.workload;
     match built.trace {
-        Some(times) => config.replay(times),
+        Some(times) => config.replay(times, built.trace_whole),
         None => config.check_closed_loop_flags()?,
     }
     preflight::probe(&config, &model, &workload, &reporter).await?;
@@ -295,6 +326,10 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     let (server_source, gpu_source) = telemetry::open_sources(&config, &reporter).await;
 
     let run_start = Instant::now();
+    let run_start_unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .ok();
     let startup_load_ms = crate::monitor::ms_since_process_start();
     let monitor = Monitor::with_sources(run_start.into_std(), config.monitor_interval, server_source, gpu_source);
     if !monitor.temperature_available() {
@@ -321,7 +356,10 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
 
     let summary = Summary {
         status: "running".into(),
+        run_id: Some(config.distributed.run_id.clone()),
+        shard: config.distributed.shard,
         started_at: now_rfc3339(),
+        run_start_unix_s,
         model: Some(model.clone()),
         config: config_json(&config),
         environment: Environment::current(),
@@ -334,7 +372,23 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         ..Summary::default()
     };
     announce_run(&config, &model, &workload, &reporter);
+    if let Some(shard) = config.distributed.shard {
+        reporter.line(&tr(
+            Msg::ShardHeader,
+            &[
+                ("shard", &shard),
+                ("run_id", &config.distributed.run_id),
+                ("share", &shard_share(&config, shard)),
+            ],
+        ));
+    }
     let client_watch = Arc::new(ClientWatch::start(config.threads));
+    let distributed = &config.distributed;
+    let schedule = distributed
+        .start_at_time
+        .map(|at| schedule::Schedule::new(at, distributed.step_gap));
+    let mut writer = writer;
+    writer.stamp_with(distributed.run_id.clone(), distributed.shard.map(|s| s.index));
     let board = reporter
         .is_tty()
         .then(|| Arc::new(LiveBoard::new(live.clone(), run_start.into_std())));
@@ -355,10 +409,23 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         session_ids: Arc::new(AtomicU64::new(0)),
         summary,
         summary_saved: false,
+        schedule,
         board,
         live_view,
     })
     .inspect(|_| cleanup.armed = false)
+}
+
+/// What this shard runs of the first step, in words: "2 of concurrency 8", "5 of 20 req/s".
+fn shard_share(config: &RunConfig, shard: crate::load::Shard) -> String {
+    let Some(point) = config.mode.points().first().copied() else {
+        return String::new();
+    };
+    let share = match point {
+        crate::load::LoadPoint::Concurrency(c) => crate::load::LoadPoint::Concurrency(shard.concurrency(c)),
+        crate::load::LoadPoint::Rate(r) => crate::load::LoadPoint::Rate(shard.rate(r)),
+    };
+    tr(Msg::ShardShare, &[("share", &share.in_words()), ("point", &point.in_words())])
 }
 
 /// The run's configuration for summary.json, with the language its sentences are in.

@@ -27,6 +27,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Built {
     pub workload: Arc<Workload>,
     pub trace: Option<TraceTimes>,
+    /// On a shard: the whole trace's requests and mean rate.
+    pub trace_whole: Option<(u64, f64)>,
 }
 
 /// A dataset whose rows all carry timestamps is replayed at them, unless the user asked for
@@ -95,6 +97,7 @@ pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: 
         None
     };
     let mut trace = None;
+    let mut trace_whole = None;
     let source: Arc<dyn PromptSource> = match (dataset, &text) {
         (Some(dataset), _) => {
             let stamps = replay_times(config, &dataset, reporter);
@@ -105,6 +108,17 @@ pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: 
                 let speed = config.prompts.dataset.as_ref().map_or(1.0, |d| d.trace_speed);
                 trace = Some(TraceTimes::from_ms(source.order.iter().map(|&i| stamps[i]), speed));
                 source.replay = true;
+            }
+            // A shard sends row k (in send order) when k mod N is its index; a trace keeps the
+            // whole trace's clock, so the shards' rows together replay it as recorded.
+            if let Some(shard) = config.load.shard {
+                let mut k = 0u64;
+                source.order.retain(|_| {
+                    k += 1;
+                    shard.takes_row(k - 1)
+                });
+                trace_whole = trace.as_ref().map(|t| (t.len() as u64, t.mean_rate()));
+                trace = trace.map(|t| t.rows_of(shard));
             }
             Arc::new(source)
         }
@@ -140,6 +154,7 @@ pub async fn build(config: &RunConfig, model: &str, reporter: &Reporter, files: 
     Ok(Built {
         workload: Arc::new(Workload::new(spec)),
         trace,
+        trace_whole,
     })
 }
 

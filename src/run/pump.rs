@@ -91,6 +91,7 @@ impl Pump<'_> {
 
     fn take(&mut self, mut rec: RequestRecord, sink: &mut impl RecordSink) {
         rec.repeat = self.repeat;
+        self.writer.stamp(&mut rec);
         if let Some(problem) = self.writer.write(&rec) {
             self.reporter.warn_results_lost(&problem);
         }

@@ -141,7 +141,15 @@ pub(super) async fn run_step(
         window: plan.window(),
         clock: load_ctx.clock.clone(),
     };
+    let slot = ctx.schedule.as_mut().and_then(|s| s.take(&plan));
+    if let Some(slot) = slot {
+        super::schedule::prepare(slot).await;
+    }
     let t0 = ctx.monitor.boundary_settled().await;
+    let late_ms = match slot {
+        Some(slot) => Some(ctx.reach(slot, point).await),
+        None => None,
+    };
     ctx.client_watch.begin_window();
     let report = {
         let expected = match stop {
@@ -168,6 +176,10 @@ pub(super) async fn run_step(
     let t1 = ctx.monitor.boundary_settled().await;
     let mut stats = acc.stats(ctx.live.max_in_flight.load(Ordering::Relaxed));
     stats.repeat = name.repeat;
+    if let (Some(slot), Some(late_ms)) = (slot, late_ms) {
+        stats.scheduled_start = Some(super::schedule::rfc3339_ms(slot.at));
+        stats.start_lateness_ms = Some(late_ms);
+    }
     super::telemetry::attach_step(&mut stats, &ctx.monitor, (t0, t1), acc.served());
     let system = ctx.monitor.summary(t0, t1);
     let health = ctx

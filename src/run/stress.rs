@@ -305,7 +305,15 @@ pub(super) async fn run_stress(
     let slo = ctx.config.slo_judge();
     let exact_output = ctx.config.ignore_eos;
     // The first interval's telemetry starts from a sample taken before the load.
+    let slot = ctx.schedule.as_mut().and_then(|s| s.take(&plan));
+    if let Some(slot) = slot {
+        super::schedule::prepare(slot).await;
+    }
     let started_s = ctx.monitor.boundary_settled().await;
+    let late_ms = match slot {
+        Some(slot) => Some(ctx.reach(slot, point).await),
+        None => None,
+    };
     ctx.client_watch.begin_window();
     let mut sink = StressSink {
         point,
@@ -376,6 +384,10 @@ pub(super) async fn run_stress(
     for total in &mut totals {
         crate::metrics::pacing::apply(total, &report, ctx.config.load.max_concurrency);
         super::telemetry::attach_step(total, &ctx.monitor, (started_s, ended_s), served);
+        if let (Some(slot), Some(late_ms)) = (slot, late_ms) {
+            total.scheduled_start = Some(super::schedule::rfc3339_ms(slot.at));
+            total.start_lateness_ms = Some(late_ms);
+        }
     }
     let report = StressReport {
         drift: crate::metrics::drift::drift(&sink.intervals),
