@@ -458,9 +458,13 @@ fn bad_metrics_endpoints_never_hold_the_run_back() {
         let started = std::time::Instant::now();
         let (s, stdout, stderr) = run_all(&sim, &args);
         let took = started.elapsed().as_secs_f64();
-        // The warning at pre-flight, and not again for every skipped scrape.
-        assert!(stdout.contains("Server metrics: ") && stdout.contains(" at pre-flight; trying again every 1s"));
-        assert_eq!(count(&stdout, why), 1, "{fault:?}:\n{stdout}");
+        // The warning at pre-flight and one line at the end, not a line for every skipped scrape.
+        assert!(
+            stdout.contains("Server metrics: no usable answer from") && stdout.contains("; trying again every 1s"),
+            "{stdout}"
+        );
+        assert_eq!(count(&stdout, why), 2, "{fault:?}:\n{stdout}");
+        assert_eq!(count(&stdout, "sample(s) skipped"), 1, "{fault:?}:\n{stdout}");
         assert!(count(&stderr, why) <= 1, "{fault:?}:\n{stderr}");
         let summary = s.summary();
         assert_eq!(summary["status"], "complete");
