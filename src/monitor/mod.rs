@@ -73,6 +73,8 @@ pub struct Monitor {
     in_flight: system::InFlight,
     server: Option<Arc<Sampler<server::scrape::ServerSource>>>,
     gpu: Option<Arc<Sampler<gpu::source::GpuSource>>>,
+    /// This process is one shard of a run: the server and GPUs serve the others too.
+    shard: std::sync::atomic::AtomicBool,
 }
 
 impl Monitor {
@@ -99,7 +101,17 @@ impl Monitor {
             in_flight,
             server: server.map(|(s, every)| Sampler::new(s, every, clock)),
             gpu: gpu.map(|(s, every)| Sampler::new(s, every, clock)),
+            shard: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Marks this process as one shard of a run (`--shard`).
+    pub fn serving_a_shard(&self) {
+        self.shard.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_shard(&self) -> bool {
+        self.shard.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn clock(&self) -> RunClock {

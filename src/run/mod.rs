@@ -79,7 +79,7 @@ pub(crate) struct RunContext {
     /// The last write of summary.json succeeded.
     pub summary_saved: bool,
     /// `--start-at`: when each step starts.
-    pub schedule: Option<schedule::Schedule>,
+    pub(super) schedule: Option<schedule::Schedule>,
     /// On a terminal: what the live view draws from, and the task drawing it.
     pub board: Option<Arc<LiveBoard>>,
     pub live_view: Option<LiveView>,
@@ -88,7 +88,7 @@ pub(crate) struct RunContext {
 impl RunContext {
     /// Waits for a step's scheduled start; says when the first is late, or a later one ran
     /// past its slot. Returns how late it started (ms).
-    pub async fn reach(&mut self, slot: schedule::Slot, point: crate::load::LoadPoint) -> f64 {
+    pub(super) async fn reach(&mut self, slot: schedule::Slot, point: crate::load::LoadPoint) -> f64 {
         let wait = slot
             .at
             .duration_since(std::time::SystemTime::now())
@@ -340,6 +340,9 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
             Msg::TelemetryFileUnwritable,
             &[("dir", &config.out_dir.display()), ("error", &e)],
         ));
+    }
+    if config.distributed.shard.is_some() {
+        monitor.serving_a_shard();
     }
     monitor.start();
     let live = Arc::new(LiveCounters::default());

@@ -15,7 +15,7 @@ pub(super) const LATE_MS: f64 = 10.0;
 /// How long before a slot the step's telemetry boundary is taken.
 const PREPARE: Duration = Duration::from_millis(300);
 
-pub(super) struct Schedule {
+pub(crate) struct Schedule {
     start: SystemTime,
     gap: Duration,
     /// The next step's offset from the start; `None` once a step of unknown length ran.
@@ -24,7 +24,7 @@ pub(super) struct Schedule {
 
 /// When a step was meant to start and how late it did.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Slot {
+pub(crate) struct Slot {
     pub at: SystemTime,
     pub first: bool,
 }

@@ -106,13 +106,20 @@ pub(super) fn attach_step(
     (from_s, to_s): (f64, f64),
     served: crate::metrics::step::Served,
 ) {
+    // A shard's server and GPUs also serve the other shards: their counts are checked, and
+    // energy shared out, only by `llm-bench merge` against the whole run's.
+    let whole = !monitor.is_shard();
     stats.server_metrics = monitor.server_window(from_s, to_s).map(|mut w| {
-        w.check_tokens(served.prompt_tokens, served.cached_prompt_tokens, served.output_tokens);
+        if whole {
+            w.check_tokens(served.prompt_tokens, served.cached_prompt_tokens, served.output_tokens);
+        }
         w.ttft_p50_outside_ms = outside_ms(stats, &w);
         w
     });
     stats.gpu = monitor.gpu_window(from_s, to_s).map(|mut g| {
-        g.relate(served.output_tokens, served.requests);
+        if whole {
+            g.relate(served.output_tokens, served.requests);
+        }
         g
     });
 }
@@ -127,15 +134,20 @@ pub(super) fn attach_interval(interval: &mut crate::report::summary::Interval, m
     let prompt = sum(|s| s.prompt_throughput_tps * s.duration_s);
     let generation = sum(|s| s.output_throughput_tps * s.duration_s);
     let requests = tests.iter().map(|s| s.requests_ok + s.requests_failed).sum();
+    let whole = !monitor.is_shard();
     interval.server_metrics = monitor.server_window(from_s, to_s).map(|mut w| {
-        w.check_tokens(prompt, 0, generation);
+        if whole {
+            w.check_tokens(prompt, 0, generation);
+        }
         if let Some(first) = tests.first() {
             w.ttft_p50_outside_ms = outside_ms(first, &w);
         }
         w
     });
     interval.gpu = monitor.gpu_window(from_s, to_s).map(|mut g| {
-        g.relate(generation, requests);
+        if whole {
+            g.relate(generation, requests);
+        }
         g
     });
 }
