@@ -72,9 +72,14 @@ impl From<MetricsFaultArg> for MetricsFault {
 /// The `serve` subcommand's flags: the clap side of [`SimConfig`].
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
-    /// TCP port to listen on (127.0.0.1). 0 picks a free port.
+    /// TCP port to listen on. 0 picks a free port.
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
+
+    /// Address to listen on (IPv4). Keep loopback unless the simulator must be reached from a
+    /// network namespace of your own (tests of shards as separate hosts do that).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::Ipv4Addr,
 
     /// Model id served by GET /v1/models and accepted in requests.
     #[arg(long, default_value = DEFAULT_MODEL)]
@@ -270,6 +275,7 @@ impl From<SimArgs> for SimConfig {
     fn from(args: SimArgs) -> Self {
         SimConfig {
             port: args.port,
+            host: args.host,
             model: args.model,
             flavor: args.flavor.into(),
             prefill_us_per_token: args.prefill_us_per_token,

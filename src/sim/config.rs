@@ -62,8 +62,12 @@ pub enum MetricsFault {
 /// Configuration of the built-in OpenAI-compatible simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// TCP port to listen on (127.0.0.1). 0 picks a free port.
+    /// TCP port to listen on. 0 picks a free port.
     pub port: u16,
+
+    /// Address to listen on: loopback, or (in tests) an address of a network namespace's
+    /// interface the test made.
+    pub host: std::net::Ipv4Addr,
 
     /// Model id served by GET /v1/models and accepted in requests.
     pub model: String,
@@ -211,6 +215,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             port: DEFAULT_PORT,
+            host: std::net::Ipv4Addr::LOCALHOST,
             model: DEFAULT_MODEL.to_string(),
             flavor: Flavor::Openai,
             prefill_us_per_token: DEFAULT_PREFILL_US_PER_TOKEN,

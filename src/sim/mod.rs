@@ -85,12 +85,13 @@ impl SimHandle {
     }
 }
 
-/// Binds 127.0.0.1:`config.port` (0 = a free port) and serves in background
+/// Binds `config.host:config.port` (0 = a free port) and serves in background
 /// tasks on the current tokio runtime.
 pub async fn start(config: SimConfig) -> Result<SimHandle> {
     config.validate().context("invalid simulator configuration")?;
     raise_fd_limit();
-    let listener = server::bind(config.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
+    let listener = server::bind(config.host, config.port)
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
 
     let cancel = CancellationToken::new();

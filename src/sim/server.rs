@@ -24,13 +24,13 @@ use super::http::{handle, AppState};
 /// at `net.core.somaxconn`.
 const BACKLOG: u32 = 8192;
 
-/// Binds 127.0.0.1:`port` (0 = a free port).
-pub(crate) fn bind(port: u16) -> std::io::Result<TcpListener> {
+/// Binds `host:port` (0 = a free port).
+pub(crate) fn bind(host: std::net::Ipv4Addr, port: u16) -> std::io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
     // Lets `serve` restart at once on the same port after a previous run.
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
-    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.bind(std::net::SocketAddr::from((host, port)))?;
     socket.listen(BACKLOG)
 }
 

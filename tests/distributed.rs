@@ -1,0 +1,277 @@
+//! Shards of one run as separate processes started together by `--start-at`: on loopback, and
+//! as real hosts with their own addresses in network namespaces this test makes (root and
+//! iproute2 needed: without them that test says SKIPPED and passes).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+/// Two timed steps, concurrency 4 then 8, 2 s each with 1 s between.
+const STEPS: &[&str] = &[
+    "-o",
+    "-pp",
+    "40",
+    "-tg",
+    "20",
+    "--start-threads",
+    "4",
+    "--end-threads",
+    "8",
+    "--step-threads",
+    "4",
+    "--step-duration",
+    "2s",
+    "--step-gap",
+    "1s",
+    "--no-server-metrics",
+    "--no-gpu-metrics",
+];
+
+/// `--start-at` this far ahead: time for every shard to start and prepare.
+fn start_at(ahead: Duration) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now() + ahead + Duration::from_secs(1)).to_string()
+}
+
+/// The shard's own arguments: which shard, the run, the start, and where its results go.
+fn shard_args(dir: &std::path::Path, shard: &str, run_id: &str, at: &str) -> Vec<String> {
+    let mut args: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();
+    for extra in [
+        "--run-id",
+        run_id,
+        "--start-at",
+        at,
+        "--out",
+        &dir.join("results").display().to_string(),
+        "-l",
+        &dir.join("log").display().to_string(),
+    ] {
+        args.push(extra.to_string());
+    }
+    if !shard.is_empty() {
+        args.extend(["--shard".to_string(), shard.to_string()]);
+    }
+    args
+}
+
+fn summary_of(dir: &std::path::Path) -> Value {
+    read_json(&dir.join("results").join("summary.json"))
+}
+
+fn wait_all(children: Vec<Child>) {
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+    }
+}
+
+/// Each shard's steps: same scheduled start on every shard, each started within 10 ms of it,
+/// and the run's identity on the summary and every record.
+fn check_shards(dirs: &[tempfile::TempDir], run_id: &str) {
+    let n = dirs.len();
+    let mut starts: Vec<Vec<String>> = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let summary = summary_of(dir.path());
+        assert_eq!(summary["run_id"], run_id);
+        assert_eq!(summary["shard"]["index"], i);
+        assert_eq!(summary["shard"]["count"], n);
+        let steps = summary["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2);
+        for (step, whole) in steps.iter().zip([4u32, 8]) {
+            // The step keeps the whole run's load point; the shard ran its share.
+            assert_eq!(step["load"]["value"], whole);
+            let share = whole as usize / n + usize::from(i < whole as usize % n);
+            assert_eq!(step["max_in_flight"], share, "{step}");
+            let late = step["start_lateness_ms"].as_f64().unwrap();
+            assert!(late < 10.0, "shard {i} started {late} ms late");
+        }
+        starts.push(steps.iter().map(|s| s["scheduled_start"].as_str().unwrap().to_string()).collect());
+        for rec in std::fs::read_to_string(dir.path().join("results/requests.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        {
+            assert_eq!(rec["run_id"], run_id);
+            assert_eq!(rec["shard"], i);
+            assert_eq!(rec["id"].as_u64().unwrap() % n as u64, i as u64, "ids unique across shards");
+        }
+    }
+    assert!(starts.windows(2).all(|w| w[0] == w[1]), "{starts:?}");
+}
+
+#[test]
+fn shards_on_loopback_start_each_step_together() {
+    let sim = Sim::start(fast_sim());
+    for n in [2usize, 4] {
+        let run_id = format!("loop-{n}");
+        let at = start_at(Duration::from_secs(2));
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let children: Vec<Child> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                bin()
+                    .args(["-u", &sim.url])
+                    .args(shard_args(dir.path(), &format!("{i}/{n}"), &run_id, &at))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        wait_all(children);
+        check_shards(&dirs, &run_id);
+    }
+    // The simulator saw the shards' connections together: the whole concurrency at once.
+    assert_eq!(sim.stats().max_in_flight, 8);
+}
+
+#[test]
+fn the_shard_index_can_come_from_an_indexed_job() {
+    let sim = Sim::start(fast_sim());
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = shard_args(dir.path(), "", "job-1", &start_at(Duration::ZERO));
+    args.extend(["--shards".into(), "2".into()]);
+    let out = bin()
+        .args(["-u", &sim.url])
+        .args(&args)
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = summary_of(dir.path());
+    assert_eq!(summary["shard"]["index"], 1);
+    assert_eq!(summary["shard"]["count"], 2);
+    assert!(stdout.contains("Shard 1/2 of run job-1"), "{stdout}");
+}
+
+#[test]
+fn bad_shard_flags_are_one_line_each() {
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (&["--shard", "2/2"], &[], "not below the number of shards"),
+        (&["--shard", "x"], &[], "is not I/N"),
+        (&["--shards", "2"], &[], "JOB_COMPLETION_INDEX"),
+        (&["--shards", "2"], &[("JOB_COMPLETION_INDEX", "two")], "is not a shard index"),
+        (&["--start-at", "tomorrow"], &[], "RFC 3339"),
+        (&["--run-id", "a b"], &[], "--run-id"),
+    ];
+    for (args, env, want) in cases {
+        let mut cmd = bin();
+        cmd.args(["-u", "http://127.0.0.1:9/v1", "-o"]).args(*args);
+        for (k, v) in *env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].contains(want), "{args:?}: {stderr}");
+    }
+}
+
+/// Network namespaces made and removed by this test: a bridge with the simulator's address,
+/// and one namespace per shard with its own address on it.
+struct Hosts {
+    bridge: String,
+    namespaces: Vec<String>,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+impl Hosts {
+    /// `n` hosts 10.77.`net`.(10+i)/24 around a bridge at 10.77.`net`.1.
+    fn make(n: usize, net: u8) -> Result<Self, String> {
+        let tag = std::process::id() % 100_000;
+        let mut hosts = Hosts {
+            bridge: format!("lbbr{tag}"),
+            namespaces: Vec::new(),
+        };
+        let gateway = format!("10.77.{net}.1/24");
+        ip(&["link", "add", &hosts.bridge, "type", "bridge"])?;
+        ip(&["addr", "add", &gateway, "dev", &hosts.bridge])?;
+        ip(&["link", "set", &hosts.bridge, "up"])?;
+        for i in 0..n {
+            let ns = format!("lbns{tag}-{i}");
+            let (outer, inner) = (format!("lbo{tag}{i}"), format!("lbi{tag}{i}"));
+            ip(&["netns", "add", &ns])?;
+            hosts.namespaces.push(ns.clone());
+            ip(&["link", "add", &outer, "type", "veth", "peer", "name", &inner])?;
+            ip(&["link", "set", &outer, "master", &hosts.bridge, "up"])?;
+            ip(&["link", "set", &inner, "netns", &ns])?;
+            let address = format!("10.77.{net}.{}/24", 10 + i);
+            ip(&["-n", &ns, "addr", "add", &address, "dev", &inner])?;
+            ip(&["-n", &ns, "link", "set", &inner, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(hosts)
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = ip(&["netns", "del", ns]);
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+#[test]
+fn shards_as_hosts_in_network_namespaces() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let has_ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !root || !has_ip {
+        eprintln!("SKIPPED: shards in network namespaces need root and iproute2 (`ip`)");
+        return;
+    }
+    let net = (std::process::id() % 200 + 20) as u8;
+    let n = 4;
+    let hosts = match Hosts::make(n, net) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("SKIPPED: network namespaces could not be made here: {e}");
+            return;
+        }
+    };
+    let sim = Sim::start(llm_bench::sim::SimConfig {
+        host: std::net::Ipv4Addr::new(10, 77, net, 1),
+        ..fast_sim()
+    });
+    let run_id = "netns-4";
+    let at = start_at(Duration::from_secs(3));
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let children: Vec<Child> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            Command::new("ip")
+                .args(["netns", "exec", &hosts.namespaces[i], env!("CARGO_BIN_EXE_llm-bench")])
+                .args(["-u", &sim.url])
+                .args(shard_args(dir.path(), &format!("{i}/{n}"), run_id, &at))
+                .env_remove("HTTP_PROXY")
+                .env_remove("http_proxy")
+                .env_remove("LLM_BENCH_API_KEY")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_all(children);
+    check_shards(&dirs, run_id);
+    assert_eq!(sim.stats().max_in_flight, 8, "the four hosts' connections at once");
+    drop(hosts);
+}
