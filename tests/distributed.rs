@@ -275,3 +275,81 @@ fn shards_as_hosts_in_network_namespaces() {
     assert_eq!(sim.stats().max_in_flight, 8, "the four hosts' connections at once");
     drop(hosts);
 }
+
+/// Runs `n` shards of `args` against `sim` together and returns their folders.
+fn run_shards(sim: &Sim, n: usize, args: &[&str], run_id: &str) -> Vec<tempfile::TempDir> {
+    let at = start_at(Duration::from_secs(2));
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let children = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let out = dir.path().join("results").display().to_string();
+            bin()
+                .args(["-u", &sim.url])
+                .args(args)
+                .args(["--shard", &format!("{i}/{n}"), "--run-id", run_id, "--start-at", &at, "--out", &out])
+                .args(["-l", &dir.path().join("log").display().to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_all(children);
+    dirs
+}
+
+fn records_of(dir: &tempfile::TempDir) -> Vec<Value> {
+    std::fs::read_to_string(dir.path().join("results/requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_trace_is_split_by_rows_and_replayed_on_the_common_clock() {
+    let sim = Sim::start(fast_sim());
+    let trace = format!("{}/tests/fixtures/workloads/mooncake.jsonl", env!("CARGO_MANIFEST_DIR"));
+    let dirs = run_shards(&sim, 2, &["-o", "--dataset", &trace, "--no-server-metrics", "--no-gpu-metrics"], "trace-2");
+    let mut rows = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let summary = summary_of(dir.path());
+        let step = &summary["steps"][0];
+        // Both shards' step stands for the whole trace: 6 requests at its mean rate.
+        assert_eq!(step["load"]["kind"], "rate", "{step}");
+        let scheduled = humantime::parse_rfc3339_weak(step["scheduled_start"].as_str().unwrap()).unwrap();
+        let scheduled_s = scheduled.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let zero = summary["run_start_unix_s"].as_f64().unwrap();
+        for rec in records_of(dir) {
+            let row = rec["row"].as_u64().unwrap();
+            assert_eq!(row % 2, i as u64, "row {row} on shard {i}");
+            // The trace's rows are 100 ms apart from its first, on every shard's clock alike.
+            let due = zero + rec["intended_s"].as_f64().unwrap() - scheduled_s;
+            assert!((due - row as f64 * 0.1).abs() < 0.015, "row {row} due at +{due:.4} s");
+            rows.push(row);
+        }
+    }
+    rows.sort_unstable();
+    assert_eq!(rows, (0..6).collect::<Vec<u64>>());
+}
+
+#[test]
+fn a_rate_is_split_and_the_shards_together_send_it() {
+    let sim = Sim::start(fast_sim());
+    let args = ["-o", "-tg", "2", "--rate", "40", "--step-duration", "3s", "--no-server-metrics", "--no-gpu-metrics"];
+    let dirs = run_shards(&sim, 2, &args, "rate-2");
+    let mut seeds = Vec::new();
+    for dir in &dirs {
+        let step = &summary_of(dir.path())["steps"][0];
+        assert_eq!(step["load"]["value"], 40.0);
+        let achieved = step["achieved_rps"].as_f64().unwrap();
+        assert!((achieved - 20.0).abs() < 4.0, "each shard sends half: {achieved}");
+        let firsts: Vec<f64> = records_of(dir).iter().take(5).map(|r| r["intended_s"].as_f64().unwrap()).collect();
+        seeds.push(firsts);
+    }
+    assert_ne!(seeds[0], seeds[1], "each shard draws its own schedule");
+    let arrivals = sim.stats().arrivals;
+    assert!((arrivals.rate_rps - 40.0).abs() < 6.0, "the server saw {} req/s", arrivals.rate_rps);
+}
