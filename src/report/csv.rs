@@ -170,6 +170,8 @@ fn text(out: &mut String, v: Option<&str>) {
 /// for records of older versions that had only `concurrency`.
 pub const REQUEST_COLUMNS: &[(&str, CellWriter)] = &[
     ("id", |r, o| num(o, r.id)),
+    ("run_id", |r, o| text(o, r.run_id.as_deref())),
+    ("shard", |r, o| opt(o, r.shard)),
     ("test", |r, o| o.push_str(r.test.name())),
     ("concurrency", |r, o| num(o, r.concurrency)),
     ("conn", |r, o| num(o, r.conn)),
@@ -379,6 +381,8 @@ mod tests {
     fn full_record() -> RequestRecord {
         RequestRecord {
             id: 7,
+            run_id: Some("run-7".into()),
+            shard: Some(1),
             test: crate::workload::TestKind::Multimodal,
             concurrency: 4,
             conn: 2,
@@ -456,9 +460,9 @@ mod tests {
         csv.write(&RequestRecord::default()).unwrap();
         let text = String::from_utf8(csv.finish().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("id,test,concurrency,conn,load.kind,load.value,repeat,intended_s,"));
+        assert!(lines[0].starts_with("id,run_id,shard,test,concurrency,conn,load.kind,load.value,repeat,intended_s,"));
         assert!(
-            lines[1].starts_with("7,multimodal,4,2,rate,2.5,2,1.5,3,warmup,1.75,"),
+            lines[1].starts_with("7,run-7,1,multimodal,4,2,rate,2.5,2,1.5,3,warmup,1.75,"),
             "{}",
             lines[1]
         );
