@@ -474,7 +474,7 @@ mod tests {
         let cells = |line: &str| line.matches(',').count();
         assert_eq!(cells(lines[2]), REQUEST_COLUMNS.len() - 1);
         assert!(
-            lines[2].starts_with("0,output,0,0,concurrency,0,,,0,measured,0,"),
+            lines[2].starts_with("0,,,output,0,0,concurrency,0,,,0,measured,0,"),
             "{}",
             lines[2]
         );
