@@ -88,7 +88,12 @@ fn check_shards(dirs: &[tempfile::TempDir], run_id: &str) {
             let late = step["start_lateness_ms"].as_f64().unwrap();
             assert!(late < 10.0, "shard {i} started {late} ms late");
         }
-        starts.push(steps.iter().map(|s| s["scheduled_start"].as_str().unwrap().to_string()).collect());
+        starts.push(
+            steps
+                .iter()
+                .map(|s| s["scheduled_start"].as_str().unwrap().to_string())
+                .collect(),
+        );
         for rec in std::fs::read_to_string(dir.path().join("results/requests.jsonl"))
             .unwrap()
             .lines()
@@ -96,7 +101,11 @@ fn check_shards(dirs: &[tempfile::TempDir], run_id: &str) {
         {
             assert_eq!(rec["run_id"], run_id);
             assert_eq!(rec["shard"], i);
-            assert_eq!(rec["id"].as_u64().unwrap() % n as u64, i as u64, "ids unique across shards");
+            assert_eq!(
+                rec["id"].as_u64().unwrap() % n as u64,
+                i as u64,
+                "ids unique across shards"
+            );
         }
     }
     assert!(starts.windows(2).all(|w| w[0] == w[1]), "{starts:?}");
@@ -155,7 +164,11 @@ fn bad_shard_flags_are_one_line_each() {
         (&["--shard", "2/2"], &[], "not below the number of shards"),
         (&["--shard", "x"], &[], "is not I/N"),
         (&["--shards", "2"], &[], "JOB_COMPLETION_INDEX"),
-        (&["--shards", "2"], &[("JOB_COMPLETION_INDEX", "two")], "is not a shard index"),
+        (
+            &["--shards", "2"],
+            &[("JOB_COMPLETION_INDEX", "two")],
+            "is not a shard index",
+        ),
         (&["--start-at", "tomorrow"], &[], "RFC 3339"),
         (&["--run-id", "a b"], &[], "--run-id"),
     ];
@@ -186,7 +199,11 @@ fn ip(args: &[&str]) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -288,7 +305,16 @@ fn run_shards(sim: &Sim, n: usize, args: &[&str], run_id: &str) -> Vec<tempfile:
             bin()
                 .args(["-u", &sim.url])
                 .args(args)
-                .args(["--shard", &format!("{i}/{n}"), "--run-id", run_id, "--start-at", &at, "--out", &out])
+                .args([
+                    "--shard",
+                    &format!("{i}/{n}"),
+                    "--run-id",
+                    run_id,
+                    "--start-at",
+                    &at,
+                    "--out",
+                    &out,
+                ])
                 .args(["-l", &dir.path().join("log").display().to_string()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -312,7 +338,12 @@ fn records_of(dir: &tempfile::TempDir) -> Vec<Value> {
 fn a_trace_is_split_by_rows_and_replayed_on_the_common_clock() {
     let sim = Sim::start(fast_sim());
     let trace = format!("{}/tests/fixtures/workloads/mooncake.jsonl", env!("CARGO_MANIFEST_DIR"));
-    let dirs = run_shards(&sim, 2, &["-o", "--dataset", &trace, "--no-server-metrics", "--no-gpu-metrics"], "trace-2");
+    let dirs = run_shards(
+        &sim,
+        2,
+        &["-o", "--dataset", &trace, "--no-server-metrics", "--no-gpu-metrics"],
+        "trace-2",
+    );
     let mut rows = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         let summary = summary_of(dir.path());
@@ -338,7 +369,17 @@ fn a_trace_is_split_by_rows_and_replayed_on_the_common_clock() {
 #[test]
 fn a_rate_is_split_and_the_shards_together_send_it() {
     let sim = Sim::start(fast_sim());
-    let args = ["-o", "-tg", "2", "--rate", "40", "--step-duration", "3s", "--no-server-metrics", "--no-gpu-metrics"];
+    let args = [
+        "-o",
+        "-tg",
+        "2",
+        "--rate",
+        "40",
+        "--step-duration",
+        "3s",
+        "--no-server-metrics",
+        "--no-gpu-metrics",
+    ];
     let dirs = run_shards(&sim, 2, &args, "rate-2");
     let mut seeds = Vec::new();
     for dir in &dirs {
@@ -346,10 +387,18 @@ fn a_rate_is_split_and_the_shards_together_send_it() {
         assert_eq!(step["load"]["value"], 40.0);
         let achieved = step["achieved_rps"].as_f64().unwrap();
         assert!((achieved - 20.0).abs() < 4.0, "each shard sends half: {achieved}");
-        let firsts: Vec<f64> = records_of(dir).iter().take(5).map(|r| r["intended_s"].as_f64().unwrap()).collect();
+        let firsts: Vec<f64> = records_of(dir)
+            .iter()
+            .take(5)
+            .map(|r| r["intended_s"].as_f64().unwrap())
+            .collect();
         seeds.push(firsts);
     }
     assert_ne!(seeds[0], seeds[1], "each shard draws its own schedule");
     let arrivals = sim.stats().arrivals;
-    assert!((arrivals.rate_rps - 40.0).abs() < 6.0, "the server saw {} req/s", arrivals.rate_rps);
+    assert!(
+        (arrivals.rate_rps - 40.0).abs() < 6.0,
+        "the server saw {} req/s",
+        arrivals.rate_rps
+    );
 }
