@@ -160,7 +160,9 @@ fn the_shard_index_can_come_from_an_indexed_job() {
 
 #[test]
 fn bad_shard_flags_are_one_line_each() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    // (flags, environment, what the one line says)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--shard", "2/2"], &[], "not below the number of shards"),
         (&["--shard", "x"], &[], "is not I/N"),
         (&["--shards", "2"], &[], "JOB_COMPLETION_INDEX"),
