@@ -48,14 +48,18 @@ pub fn settings(args: &DistributedArgs, seed: u64) -> Result<Distributed, super:
     use crate::i18n::{tr, Msg};
     let usage = |m: String| super::config::UsageError(m);
     let shard = match (&args.shard, args.shards) {
-        (Some(text), _) => Some(crate::load::Shard::parse(text).map_err(|e| usage(tr(Msg::ShardInvalid, &[("error", &e)])))?),
+        (Some(text), _) => {
+            Some(crate::load::Shard::parse(text).map_err(|e| usage(tr(Msg::ShardInvalid, &[("error", &e)])))?)
+        }
         (None, Some(count)) => {
-            let index = std::env::var(INDEX_ENV)
-                .map_err(|_| usage(tr(Msg::ShardsNeedIndex, &[("env", &INDEX_ENV)])))?;
-            let index: u32 = index
-                .trim()
-                .parse()
-                .map_err(|_| usage(tr(Msg::ShardIndexNotNumber, &[("env", &INDEX_ENV), ("value", &index.trim())])))?;
+            let index =
+                std::env::var(INDEX_ENV).map_err(|_| usage(tr(Msg::ShardsNeedIndex, &[("env", &INDEX_ENV)])))?;
+            let index: u32 = index.trim().parse().map_err(|_| {
+                usage(tr(
+                    Msg::ShardIndexNotNumber,
+                    &[("env", &INDEX_ENV), ("value", &index.trim())],
+                ))
+            })?;
             Some(crate::load::Shard::new(index, count).map_err(|e| usage(tr(Msg::ShardInvalid, &[("error", &e)])))?)
         }
         (None, None) => None,
@@ -69,7 +73,9 @@ pub fn settings(args: &DistributedArgs, seed: u64) -> Result<Distributed, super:
         Some(id) => {
             let ok = !id.is_empty()
                 && id.len() <= 63
-                && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok {
                 return Err(usage(tr(Msg::RunIdInvalid, &[("value", &id)])));
             }

@@ -25,7 +25,11 @@ impl Shard {
             .trim()
             .split_once('/')
             .ok_or_else(|| tr(Msg::ShardNotIN, &[("text", &text)]))?;
-        let number = |v: &str| v.trim().parse::<u32>().map_err(|_| tr(Msg::ShardNotNumber, &[("text", &text)]));
+        let number = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| tr(Msg::ShardNotNumber, &[("text", &text)]))
+        };
         Self::new(number(i)?, number(n)?)
     }
 
@@ -89,9 +93,13 @@ mod tests {
     fn shares_add_up_to_the_whole() {
         for count in 1..=7u32 {
             for total in [0u32, 1, 5, 16, 2500, 10_001] {
-                let sum: u32 = (0..count).map(|i| Shard::new(i, count).unwrap().concurrency(total)).sum();
+                let sum: u32 = (0..count)
+                    .map(|i| Shard::new(i, count).unwrap().concurrency(total))
+                    .sum();
                 assert_eq!(sum, total, "{total} over {count}");
-                let sum: u64 = (0..count).map(|i| Shard::new(i, count).unwrap().requests(u64::from(total))).sum();
+                let sum: u64 = (0..count)
+                    .map(|i| Shard::new(i, count).unwrap().requests(u64::from(total)))
+                    .sum();
                 assert_eq!(sum, u64::from(total));
             }
             let rates: f64 = (0..count).map(|i| Shard::new(i, count).unwrap().rate(10.0)).sum();
@@ -116,7 +124,12 @@ mod tests {
 
     #[test]
     fn bad_shards_say_why() {
-        for (text, want) in [("4/4", "not below"), ("1", "not I/N"), ("a/2", "whole numbers"), ("0/0", "at least 1")] {
+        for (text, want) in [
+            ("4/4", "not below"),
+            ("1", "not I/N"),
+            ("a/2", "whole numbers"),
+            ("0/0", "at least 1"),
+        ] {
             let e = Shard::parse(text).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
         }

@@ -238,6 +238,9 @@ pub const REQUEST_COLUMNS: &[(&str, CellWriter)] = &[
         num(o, r.reasoning_tokens_estimated)
     }),
     ("inputs", |r, o| num(o, r.inputs)),
+    // Last, so that the columns of files before distributed runs keep their places.
+    ("run_id", |r, o| text(o, r.run_id.as_deref())),
+    ("shard", |r, o| opt(o, r.shard)),
 ];
 
 /// `requests.csv`, written row by row.
@@ -379,6 +382,8 @@ mod tests {
     fn full_record() -> RequestRecord {
         RequestRecord {
             id: 7,
+            run_id: Some("run-1".into()),
+            shard: Some(1),
             test: crate::workload::TestKind::Multimodal,
             concurrency: 4,
             conn: 2,

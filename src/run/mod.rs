@@ -3,6 +3,7 @@
 
 mod capacity;
 mod files;
+pub mod merge;
 mod preflight;
 mod prompts;
 mod pump;
@@ -89,25 +90,29 @@ impl RunContext {
     /// Waits for a step's scheduled start; says when the first is late, or a later one ran
     /// past its slot. Returns how late it started (ms).
     pub(super) async fn reach(&mut self, slot: schedule::Slot, point: crate::load::LoadPoint) -> f64 {
-        let wait = slot
-            .at
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default();
+        let wait = slot.at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         if slot.first && wait > std::time::Duration::from_millis(500) {
             self.reporter.line(&tr(
                 Msg::StartWaiting,
                 &[
                     ("at", &schedule::rfc3339_ms(slot.at)),
-                    ("wait", &humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64))),
+                    (
+                        "wait",
+                        &humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64)),
+                    ),
                 ],
             ));
         }
         let late_ms = schedule::reach(slot).await;
         let late = humantime::format_duration(std::time::Duration::from_millis(late_ms as u64));
         if slot.first && late_ms > schedule::LATE_MS {
-            self.reporter.warn(&tr(Msg::StartLate, &[("late", &late), ("at", &schedule::rfc3339_ms(slot.at))]));
+            self.reporter.warn(&tr(
+                Msg::StartLate,
+                &[("late", &late), ("at", &schedule::rfc3339_ms(slot.at))],
+            ));
         } else if late_ms > schedule::LATE_MS {
-            self.reporter.warn(&tr(Msg::StepLate, &[("point", &point.in_words()), ("late", &late)]));
+            self.reporter
+                .warn(&tr(Msg::StepLate, &[("point", &point.in_words()), ("late", &late)]));
         }
         late_ms
     }
@@ -117,10 +122,10 @@ impl RunContext {
         crate::load::RequestMaker::new(self.workload.clone(), tests, self.ids.clone())
             .on_shard(self.config.load.shard)
             .with_sessions(
-            self.config.prompts.sessions,
-            self.config.prompts.seed,
-            self.session_ids.clone(),
-        )
+                self.config.prompts.sessions,
+                self.config.prompts.seed,
+                self.session_ids.clone(),
+            )
     }
 
     /// What a load needs from the run, with a fresh channel for its records.
@@ -428,7 +433,10 @@ fn shard_share(config: &RunConfig, shard: crate::load::Shard) -> String {
         crate::load::LoadPoint::Concurrency(c) => crate::load::LoadPoint::Concurrency(shard.concurrency(c)),
         crate::load::LoadPoint::Rate(r) => crate::load::LoadPoint::Rate(shard.rate(r)),
     };
-    tr(Msg::ShardShare, &[("share", &share.in_words()), ("point", &point.in_words())])
+    tr(
+        Msg::ShardShare,
+        &[("share", &share.in_words()), ("point", &point.in_words())],
+    )
 }
 
 /// The run's configuration for summary.json, with the language its sentences are in.
