@@ -61,6 +61,16 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                 crate::run::rebuild::print(&rebuilt, &crate::report::Reporter::console_only());
                 Ok(Outcome::Complete)
             }
+            Some(Command::Merge(args)) => {
+                let options = crate::run::merge::MergeOptions {
+                    dirs: args.dirs,
+                    out: args.out,
+                    allow_partial: args.allow_partial,
+                };
+                let merged = crate::run::merge::merge(&options)?;
+                crate::run::merge::print(&merged, &options.out, &crate::report::Reporter::console_only());
+                Ok(Outcome::Complete)
+            }
             Some(Command::Compare(args)) => {
                 crate::compare::run(&args.into()).map(|found| match found.breaches.is_empty() {
                     true => Outcome::Complete,

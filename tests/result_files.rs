@@ -50,7 +50,7 @@ fn a_run_writes_requests_csv_and_the_vllm_export() {
     let rows = csv_rows(&s);
     assert_eq!(rows.len(), records.len() + 1, "a header and one row per record");
     assert!(
-        rows[0].starts_with("id,run_id,shard,test,concurrency,conn,load.kind,load.value,"),
+        rows[0].starts_with("id,test,concurrency,conn,load.kind,load.value,"),
         "{}",
         rows[0]
     );

@@ -286,6 +286,35 @@ fn summaries_of_every_mode_match_the_schema() {
     check_all(&summaries);
 }
 
+/// `llm-bench merge`: the shards' summaries and the merged one (with `shards` and `merged`).
+#[test]
+fn shards_and_their_merge_match_the_schema() {
+    let sim = Sim::start(fast_sim());
+    let shards: Vec<Scratch> = ["0/2", "1/2"]
+        .iter()
+        .map(|shard| {
+            let s = Scratch::new();
+            let args = ["-o", "-st", "2", "-et", "2", "--requests", "6", "-tg", "10"];
+            let out = s.run(
+                &sim.url,
+                &[&args[..], &["--shard", shard, "--run-id", "schema-merge"]].concat(),
+            );
+            assert!(out.status.success(), "{:?}", text(&out));
+            s
+        })
+        .collect();
+    let merged = Scratch::new();
+    let out = run(&["merge", &shards[0].out(), &shards[1].out(), "--out", &merged.out()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let mut summaries: Vec<(String, Value)> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("shard {i}"), s.summary()))
+        .collect();
+    summaries.push(("a merged summary".into(), merged.summary()));
+    check_all(&summaries);
+}
+
 #[test]
 fn an_interrupted_run_matches_the_schema() {
     let sim = Sim::start(fast_sim());

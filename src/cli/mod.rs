@@ -73,6 +73,22 @@ pub enum Command {
     /// Compare runs step by step: each headline figure better, worse or within noise (judged
     /// from the requests), with `--fail-if` thresholds for CI (exit 1 when one is crossed).
     Compare(compare::CompareArgs),
+    /// Merge the results folders of a distributed run's shards (`--shard I/N`) into one, as if
+    /// one process had sent every request: percentiles, totals and throughputs over all of them.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MergeArgs {
+    /// The shards' results folders (each with summary.json and requests.jsonl).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged summary.json, report.html, CSV files and histograms.jsonl.
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Merge the shards there are when some are missing (the summary says which, and `partial`).
+    #[arg(long = "allow-partial")]
+    pub allow_partial: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -636,4 +636,23 @@ catalogue! {
     StartWaiting { en: "Ready; the first step starts at {at} (in {wait})", zh: "已就绪；第一步于 {at} 开始（还有 {wait}）" }
     StartLate { en: "Ready {late} after the start time {at}: this shard starts late, by that much", zh: "在开始时间 {at} 之后 {late} 才就绪：本分片晚开始了这么久" }
     StepLate { en: "{point} started {late} after its scheduled time (the previous step ran past its slot)", zh: "{point} 比计划时间晚 {late} 开始（上一步超出了它的时段）" }
+
+    // --- llm-bench merge (src/run/merge.rs) ---
+    MergeNoSummary { en: "{dir} has no summary.json; give each shard's results folder", zh: "{dir} 中没有 summary.json；请给出每个分片的结果文件夹" }
+    MergeNoRecords { en: "{dir} has no requests.jsonl; give each shard's results folder", zh: "{dir} 中没有 requests.jsonl；请给出每个分片的结果文件夹" }
+    MergeUnreadable { en: "{dir}/summary.json cannot be read: {error}", zh: "无法读取 {dir}/summary.json：{error}" }
+    MergeNotShard { en: "{dir} is not a shard of a distributed run (its summary.json has no run_id or shard); run it with --shard I/N", zh: "{dir} 不是分布式运行的分片（其 summary.json 没有 run_id 或 shard）；请用 --shard I/N 运行" }
+    MergeRunId { en: "{dir} belongs to run {id}, {first_dir} to run {first}: merge the shards of one run", zh: "{dir} 属于运行 {id}，{first_dir} 属于运行 {first}：请合并同一次运行的分片" }
+    MergeShardCount { en: "{dir} is one of {count} shards, {first_dir} one of {first}: the shards of one run share --shard I/N's N", zh: "{dir} 是 {count} 个分片之一，{first_dir} 是 {first} 个分片之一：同一次运行的分片的 --shard I/N 中 N 相同" }
+    MergeShardTwice { en: "shard {index} is given twice: {first_dir} and {dir}", zh: "分片 {index} 出现了两次：{first_dir} 和 {dir}" }
+    MergeShardMissing { en: "shard {missing} of {count} of run {run_id} is missing (have {have}); --allow-partial merges what is there", zh: "运行 {run_id} 的 {count} 个分片中缺少分片 {missing}（已有 {have}）；--allow-partial 会合并现有的分片" }
+    MergeConfigDiffers { en: "{dir} was run with another configuration than {first_dir}: `{key}` differs", zh: "{dir} 的配置与 {first_dir} 不同：`{key}` 不一致" }
+    MergeStepsDiffer { en: "{dir} ran other steps than {first_dir}: step {n} is {theirs} there, {ours} in {first_dir}", zh: "{dir} 运行的步骤与 {first_dir} 不同：第 {n} 步在那里是 {theirs}，在 {first_dir} 中是 {ours}" }
+    MergeNoStep { en: "none", zh: "无" }
+    MergePartial { en: "partial merge: shard {missing} of {count} missing; the figures are those of the shards present", zh: "部分合并：{count} 个分片中缺少分片 {missing}；各项数据只来自现有的分片" }
+    MergeMerged { en: "merged {shards} shards of run {run_id} from {n} records", zh: "根据 {n} 条记录合并了运行 {run_id} 的 {shards} 个分片" }
+    MergeSkipped { en: "merged {shards} shards of run {run_id} from {n} records ({bad} unreadable lines skipped)", zh: "根据 {n} 条记录合并了运行 {run_id} 的 {shards} 个分片（跳过了 {bad} 行无法读取的内容）" }
+    MergeWritten { en: "merged results: {dir}", zh: "合并结果：{dir}" }
+    MergeCannotCreate { en: "cannot create {dir}: {error}", zh: "无法创建 {dir}：{error}" }
+    MergeHistogramsUnreadable { en: "{path}: line {line} is not a histogram line: {error}", zh: "{path}：第 {line} 行不是直方图行：{error}" }
 }

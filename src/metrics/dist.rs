@@ -88,6 +88,30 @@ impl LatencyHistogram {
             .collect()
     }
 
+    /// The histogram losslessly, as `[value_us, count]` per non-empty bucket (the bucket's
+    /// highest equivalent value): [`Self::from_buckets`] gives back the same histogram, bucket for
+    /// bucket, so its percentiles, mean, min and max are the same (`histograms.jsonl`).
+    pub fn buckets(&self) -> Vec<[u64; 2]> {
+        self.0
+            .iter_recorded()
+            .map(|v| [v.value_iterated_to(), v.count_at_value()])
+            .collect()
+    }
+
+    /// The histogram of [`Self::buckets`].
+    pub fn from_buckets(buckets: &[[u64; 2]]) -> Self {
+        let mut h = Self::default();
+        for &[value, count] in buckets {
+            let _ = h.0.record_n(value.max(1), count);
+        }
+        h
+    }
+
+    /// Adds another histogram's counts (same precision: exact).
+    pub fn merge(&mut self, other: &Self) {
+        let _ = self.0.add(&other.0);
+    }
+
     pub fn dist_ms(&self) -> Option<Dist> {
         if self.0.is_empty() {
             return None;

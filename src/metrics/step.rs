@@ -223,6 +223,9 @@ pub struct StepStats {
     /// llm-bench rather than the server.
     #[serde(default)]
     pub client_bound: bool,
+    /// `llm-bench merge`: the shards whose step was client-bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_bound_shards: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<crate::monitor::ClientHealth>,
     /// Machine and process figures over the step, when monitored.
@@ -828,6 +831,16 @@ impl StepAccumulator {
     /// The figures so far. `max_in_flight` comes from the live counters (not in records).
     /// Every request of the step and its tokens, warm-up and failures included: what the server
     /// itself counted, to compare with its own counters.
+    /// The TTFT, ITL, TPOT and E2E histograms, by name (`histograms.jsonl`).
+    pub fn histograms(&self) -> [(&'static str, &LatencyHistogram); 4] {
+        [
+            ("ttft", &self.ttft),
+            ("itl", &self.itl),
+            ("tpot", &self.tpot),
+            ("e2e", &self.e2e),
+        ]
+    }
+
     pub fn served(&self) -> Served {
         self.served
     }

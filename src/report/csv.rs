@@ -170,8 +170,6 @@ fn text(out: &mut String, v: Option<&str>) {
 /// for records of older versions that had only `concurrency`.
 pub const REQUEST_COLUMNS: &[(&str, CellWriter)] = &[
     ("id", |r, o| num(o, r.id)),
-    ("run_id", |r, o| text(o, r.run_id.as_deref())),
-    ("shard", |r, o| opt(o, r.shard)),
     ("test", |r, o| o.push_str(r.test.name())),
     ("concurrency", |r, o| num(o, r.concurrency)),
     ("conn", |r, o| num(o, r.conn)),
@@ -240,6 +238,9 @@ pub const REQUEST_COLUMNS: &[(&str, CellWriter)] = &[
         num(o, r.reasoning_tokens_estimated)
     }),
     ("inputs", |r, o| num(o, r.inputs)),
+    // Last, so that the columns of files before distributed runs keep their places.
+    ("run_id", |r, o| text(o, r.run_id.as_deref())),
+    ("shard", |r, o| opt(o, r.shard)),
 ];
 
 /// `requests.csv`, written row by row.
@@ -460,9 +461,9 @@ mod tests {
         csv.write(&RequestRecord::default()).unwrap();
         let text = String::from_utf8(csv.finish().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("id,run_id,shard,test,concurrency,conn,load.kind,load.value,repeat,intended_s,"));
+        assert!(lines[0].starts_with("id,test,concurrency,conn,load.kind,load.value,repeat,intended_s,"));
         assert!(
-            lines[1].starts_with("7,run-7,1,multimodal,4,2,rate,2.5,2,1.5,3,warmup,1.75,"),
+            lines[1].starts_with("7,multimodal,4,2,rate,2.5,2,1.5,3,warmup,1.75,"),
             "{}",
             lines[1]
         );
@@ -474,7 +475,7 @@ mod tests {
         let cells = |line: &str| line.matches(',').count();
         assert_eq!(cells(lines[2]), REQUEST_COLUMNS.len() - 1);
         assert!(
-            lines[2].starts_with("0,,,output,0,0,concurrency,0,,,0,measured,0,"),
+            lines[2].starts_with("0,output,0,0,concurrency,0,,,0,measured,0,"),
             "{}",
             lines[2]
         );

@@ -143,6 +143,11 @@ pub struct Summary {
     /// `--shard I/N`: which shard of the run this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::load::Shard>,
+    /// `llm-bench merge`: each shard merged into this summary, and how the merge went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<crate::run::merge::ShardReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::run::merge::MergeReport>,
     pub started_at: String,
     /// The run clock's zero (every `t_s`, `start_s`, window) as Unix time in seconds, to the
     /// microsecond: what puts shards' clocks side by side in `llm-bench merge`.

@@ -3,6 +3,7 @@
 
 mod capacity;
 mod files;
+pub mod merge;
 mod preflight;
 mod prompts;
 mod pump;

@@ -55,7 +55,11 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuilt, UsageErr
     };
     let mut steps = StepsByKey::default();
     while let Some(rec) = reader.next_record().map_err(UsageError)? {
-        steps.add(&rec, previous.as_ref(), &saved);
+        steps.add(
+            &rec,
+            |key| saved_step(previous.as_ref(), key).and_then(|s| s.window),
+            &saved,
+        );
         if let Some(csv) = csv.as_mut() {
             csv.write(&rec).map_err(UsageError)?;
         }
@@ -95,15 +99,15 @@ fn rebuilt_note(records: u64, bad_lines: u64) -> String {
 }
 
 /// What the saved summary says about how steps were judged.
-struct SavedSettings {
-    slo: Option<Slo>,
+pub(crate) struct SavedSettings {
+    pub(crate) slo: Option<Slo>,
     judge: Option<SloJudge>,
     exact_output: bool,
-    min_tps: Option<f64>,
+    pub(crate) min_tps: Option<f64>,
 }
 
 impl SavedSettings {
-    fn from(previous: Option<&Summary>) -> Self {
+    pub(crate) fn from(previous: Option<&Summary>) -> Self {
         let config = |key: &str| previous.and_then(|p| p.config.get(key));
         let slo = config("slo")
             .and_then(|v| v.get("spec"))
@@ -125,31 +129,39 @@ impl SavedSettings {
 
 /// What a step is keyed by: its load point, test and repetition (`--repeat`: repetitions of
 /// one point are steps of their own).
-type StepKey = (LoadPoint, TestKind, Option<u32>);
+pub(crate) type StepKey = (LoadPoint, TestKind, Option<u32>);
 
 /// The saved summary's step of a key.
-fn saved_step(previous: Option<&Summary>, key: StepKey) -> Option<&StepStats> {
+pub(crate) fn saved_step(previous: Option<&Summary>, key: StepKey) -> Option<&StepStats> {
     previous?.steps.iter().find(|s| (s.load, s.test, s.repeat) == key)
 }
 
-/// One accumulator per step key, in the order first seen.
+/// One accumulator per step key, in the order first seen: `llm-bench report` feeds it one
+/// folder's records, `llm-bench merge` every shard's (on one clock).
 #[derive(Default)]
-struct StepsByKey {
-    keys: Vec<StepKey>,
-    accumulators: Vec<StepAccumulator>,
+pub(crate) struct StepsByKey {
+    pub(crate) keys: Vec<StepKey>,
+    pub(crate) accumulators: Vec<StepAccumulator>,
     /// The step of the last record: records of a step come together, so most lookups end here.
     last: usize,
 }
 
 impl StepsByKey {
-    fn add(&mut self, rec: &RequestRecord, previous: Option<&Summary>, saved: &SavedSettings) {
+    /// Adds a record to its step's accumulator; a new step is measured over `window_of` its key
+    /// (a timed step's saved window, or `None`: a batch).
+    pub(crate) fn add(
+        &mut self,
+        rec: &RequestRecord,
+        window_of: impl Fn(StepKey) -> Option<crate::metrics::step::Window>,
+        saved: &SavedSettings,
+    ) -> usize {
         let key = (rec.point(), rec.test, rec.repeat);
         if self.keys.get(self.last) != Some(&key) {
             self.last = match self.keys.iter().position(|k| *k == key) {
                 Some(i) => i,
                 None => {
                     // A timed step keeps the window it was measured over, when the summary says it.
-                    let window = saved_step(previous, key).and_then(|s| s.window);
+                    let window = window_of(key);
                     self.keys.push(key);
                     self.accumulators.push(
                         StepAccumulator::new(key.1, key.0)
@@ -162,11 +174,12 @@ impl StepsByKey {
             };
         }
         self.accumulators[self.last].add(rec);
+        self.last
     }
 
     /// The steps' figures. What is not in the records (in-flight counts, the scheduler's view)
     /// is kept from the saved summary when there is one.
-    fn stats(&self, previous: Option<&Summary>) -> Vec<StepStats> {
+    pub(crate) fn stats(&self, previous: Option<&Summary>) -> Vec<StepStats> {
         self.accumulators
             .iter()
             .zip(&self.keys)

@@ -1,0 +1,287 @@
+//! `llm-bench merge`: two shards of one run, run at the same time against the simulator, merged
+//! into one summary exactly as one process recording every request would have written it; and
+//! the folders it refuses (one line, exit 2).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, SystemTime};
+
+/// `--start-at` a few seconds ahead, in RFC 3339.
+fn start_at(ahead: Duration) -> String {
+    humantime::format_rfc3339_millis(SystemTime::now() + ahead).to_string()
+}
+
+/// Runs the shards of one run (`--shard I/N` each) at the same time; fails unless all succeed.
+fn run_shards(sim: &Sim, run_id: &str, count: u32) -> Vec<Scratch> {
+    let at = start_at(Duration::from_secs(3));
+    let children: Vec<(Scratch, std::process::Child)> = (0..count)
+        .map(|i| {
+            let s = Scratch::new();
+            let shard = format!("{i}/{count}");
+            let args = [
+                "-o",
+                "-st",
+                "2",
+                "-et",
+                "4",
+                "-ts",
+                "2",
+                "--step-duration",
+                "2s",
+                "--step-gap",
+                "1s",
+                "-tg",
+                "20",
+                "-pp",
+                "50",
+                "--shard",
+                &shard,
+                "--run-id",
+                run_id,
+                "--start-at",
+                &at,
+            ];
+            let child = s
+                .command(&sim.url, &args)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (s, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(s, child)| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{:?}", text(&out));
+            s
+        })
+        .collect()
+}
+
+fn merge(dirs: &[&Path], out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = bin();
+    cmd.arg("merge");
+    cmd.args(dirs).arg("--out").arg(out).args(extra);
+    cmd.output().unwrap()
+}
+
+fn results(s: &Scratch) -> std::path::PathBuf {
+    s.path("results")
+}
+
+/// Every record of the shards, each with `start_s` on the common clock (the earliest run start).
+fn union_records(shards: &[Scratch]) -> Vec<Value> {
+    let starts: Vec<f64> = shards.iter().map(|s| num(&s.summary()["run_start_unix_s"])).collect();
+    let earliest = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut all = Vec::new();
+    for (s, start) in shards.iter().zip(&starts) {
+        // As the merge does: the shift first (run starts are ~1e9 s: adding them to a record's
+        // time would round it).
+        let shift = start - earliest;
+        for mut rec in s.records() {
+            rec["start_s"] = (num(&rec["start_s"]) + shift).into();
+            if let Some(t) = rec.get("intended_s").and_then(Value::as_f64) {
+                rec["intended_s"] = (t + shift).into();
+            }
+            all.push(rec);
+        }
+    }
+    all
+}
+
+/// The value at quantile `q` as an HDR histogram reads it: the ⌈q·n⌉-th smallest.
+fn at_quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+/// TTFT and E2E (ms) of the step's measured successful requests sent inside its window.
+fn latencies(records: &[Value], step: &Value) -> (Vec<f64>, Vec<f64>) {
+    let (start, end) = (num(&step["window"]["start_s"]), num(&step["window"]["end_s"]));
+    let mut ttft = Vec::new();
+    let mut e2e = Vec::new();
+    for r in records {
+        let sent = r
+            .get("intended_s")
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| num(&r["start_s"]));
+        let measured = r.get("phase").and_then(Value::as_str) != Some("warmup");
+        if r["load"] != step["load"] || !measured || r["ok"] != true || sent < start || sent >= end {
+            continue;
+        }
+        ttft.push(num(&r["first_token_us"]) / 1000.0);
+        e2e.push(num(&r["end_us"]) / 1000.0);
+    }
+    ttft.sort_by(f64::total_cmp);
+    e2e.sort_by(f64::total_cmp);
+    (ttft, e2e)
+}
+
+fn close(ours: f64, truth: f64) -> bool {
+    (ours - truth).abs() <= truth * 0.002 + 0.002
+}
+
+#[test]
+fn two_shards_merge_into_what_one_process_would_report() {
+    let sim = Sim::start(fast_sim());
+    let shards = run_shards(&sim, "merge-test", 2);
+    let out = Scratch::new();
+    let merged_dir = out.path("merged");
+    let dirs: Vec<_> = shards.iter().map(results).collect();
+    let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+    let done = merge(&dirs, &merged_dir, &[]);
+    assert!(done.status.success(), "{:?}", text(&done));
+    let merged = read_json(&merged_dir.join("summary.json"));
+    assert_eq!(merged["run_id"], "merge-test");
+    assert!(merged.get("shard").is_none(), "{}", merged["shard"]);
+    assert_eq!(merged["merged"]["shards_merged"], 2);
+    assert_eq!(merged["merged"]["partial"], false);
+    assert!(merged_dir.join("report.html").is_file() && merged_dir.join("steps.csv").is_file());
+    let records = union_records(&shards);
+    let summaries: Vec<Value> = shards.iter().map(Scratch::summary).collect();
+    let steps = merged["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    for (i, step) in steps.iter().enumerate() {
+        for key in ["requests_ok", "output_tokens"] {
+            let sum: f64 = summaries.iter().map(|s| num(&s["steps"][i][key])).sum();
+            assert_eq!(num(&step[key]), sum, "step {i} {key}");
+        }
+        let (ttft, e2e) = latencies(&records, step);
+        assert_eq!(ttft.len() as f64, num(&step["ttft_ms"]["count"]), "step {i}");
+        for (name, values) in [("ttft_ms", &ttft), ("e2e_ms", &e2e)] {
+            for (p, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+                let (ours, truth) = (num(&step[name][p]), at_quantile(values, q));
+                assert!(close(ours, truth), "step {i} {name} {p}: merged {ours} vs {truth}");
+            }
+        }
+        let concurrency = step["load"]["value"].as_u64().unwrap_or(0);
+        assert_eq!(step["max_in_flight"].as_u64(), Some(concurrency), "step {i}: {step}");
+        assert!(step_start_skew_ms(&summaries, i) < 10.0, "step {i}");
+    }
+    histograms_match_the_summary(&merged_dir, steps);
+    // The merged summary validates like any other (tests/schema.rs checks it closed).
+    assert!(num(&merged["merged"]["start_spread_ms"]) < 10.0, "{}", merged["merged"]);
+}
+
+/// The actual start of step `i` on each shard (scheduled + lateness): the largest difference.
+fn step_start_skew_ms(summaries: &[Value], i: usize) -> f64 {
+    let starts: Vec<f64> = summaries
+        .iter()
+        .map(|s| {
+            let step = &s["steps"][i];
+            let at = humantime::parse_rfc3339(step["scheduled_start"].as_str().unwrap()).unwrap();
+            let at = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0;
+            at + num(&step["start_lateness_ms"])
+        })
+        .collect();
+    let lo = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = starts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    hi - lo
+}
+
+/// histograms.jsonl: the merged histograms' percentiles are the merged summary's.
+fn histograms_match_the_summary(dir: &Path, steps: &[Value]) {
+    let text = std::fs::read_to_string(dir.join("histograms.jsonl")).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), steps.len());
+    for (line, step) in lines.iter().zip(steps) {
+        assert_eq!(line["load"], step["load"]);
+        for (name, key) in [
+            ("ttft", "ttft_ms"),
+            ("itl", "itl_ms"),
+            ("tpot", "tpot_ms"),
+            ("e2e", "e2e_ms"),
+        ] {
+            let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+            for pair in line[name].as_array().unwrap() {
+                h.record_n(pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap())
+                    .unwrap();
+            }
+            assert_eq!(h.len() as f64, num(&step[key]["count"]), "{name}");
+            for (p, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+                let from_histogram = h.value_at_quantile(q) as f64 / 1000.0;
+                assert_eq!(from_histogram, num(&step[key][p]), "{name} {p}");
+            }
+        }
+    }
+}
+
+/// A refused (or partial) merge: name, folders, extra flags, exit code, what the line says.
+type Case<'a> = (&'a str, Vec<&'a Path>, &'a [&'a str], u8, &'a str);
+
+#[test]
+fn folders_that_do_not_make_one_run_are_refused_in_one_line() {
+    let sim = Sim::start(fast_sim());
+    let a = run_shards(&sim, "run-a", 2);
+    let b = run_shards(&sim, "run-b", 2);
+    let empty = Scratch::new();
+    std::fs::create_dir_all(empty.path("results")).unwrap();
+    let (a0, a1, b1, none) = (results(&a[0]), results(&a[1]), results(&b[1]), results(&empty));
+    let cases: [Case; 4] = [
+        ("wrong run id", vec![&a0, &b1], &[], 2, "run-b"),
+        (
+            "missing shard",
+            vec![&a0],
+            &[],
+            2,
+            "shard 1 of 2 of run run-a is missing (have 0)",
+        ),
+        (
+            "partial",
+            vec![&a1],
+            &["--allow-partial"],
+            0,
+            "partial merge: shard 0 of 2 missing",
+        ),
+        ("no summary.json", vec![&a0, &none], &[], 2, "has no summary.json"),
+    ];
+    for (name, dirs, extra, code, says) in cases {
+        let out = Scratch::new();
+        let done = merge(&dirs, &out.path("merged"), extra);
+        let (stdout, stderr) = text(&done);
+        assert_eq!(done.status.code(), Some(i32::from(code)), "{name}: {stdout}\n{stderr}");
+        if code == 2 {
+            assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
+            assert!(stderr.contains(says), "{name}: {stderr}");
+        } else {
+            assert!(stdout.contains(says), "{name}: {stdout}");
+            let merged = read_json(&out.path("merged").join("summary.json"));
+            assert_eq!(merged["merged"]["partial"], true, "{name}");
+            assert_eq!(merged["merged"]["missing"], serde_json::json!([0]), "{name}");
+            assert!(merged["notes"].to_string().contains(says), "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_shard_index_comes_from_job_completion_index_with_shards() {
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = s
+        .command(
+            &sim.url,
+            &[
+                "-o",
+                "-st",
+                "2",
+                "-et",
+                "2",
+                "--requests",
+                "4",
+                "-tg",
+                "10",
+                "--shards",
+                "2",
+            ],
+        )
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(s.summary()["shard"], serde_json::json!({"index": 1, "count": 2}));
+}
