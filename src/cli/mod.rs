@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod config;
+pub mod k8s;
 pub mod legacy;
 pub mod parse;
 pub mod sim;
@@ -72,6 +73,10 @@ pub enum Command {
     /// Compare runs step by step: each headline figure better, worse or within noise (judged
     /// from the requests), with `--fail-if` thresholds for CI (exit 1 when one is crossed).
     Compare(compare::CompareArgs),
+    /// Print a Kubernetes manifest for a sharded run: an Indexed Job of N shards and the Job
+    /// that merges their results (docs/distributed.md).
+    #[command(name = "k8s-job", long_about = k8s::LONG_ABOUT, after_help = k8s::AFTER_HELP)]
+    K8sJob(k8s::K8sJobArgs),
 }
 
 #[derive(Debug, Args, Clone)]
