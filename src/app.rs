@@ -77,6 +77,10 @@ pub fn main_with_args(argv: Vec<OsString>) -> ExitCode {
                     false => Outcome::ThresholdCrossed,
                 })
             }
+            Some(Command::K8sJob(args)) => {
+                crate::k8s::print(&args.try_into()?)?;
+                Ok(Outcome::Complete)
+            }
             Some(Command::Capacity(args)) => {
                 let config = RunConfig::for_capacity(*args, ProxyEnv::from_process())?;
                 crate::run::run(config).await

@@ -11,6 +11,7 @@ pub mod client;
 pub mod compare;
 pub mod demo;
 pub mod i18n;
+pub mod k8s;
 pub mod load;
 pub mod metrics;
 pub mod monitor;

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod config;
 pub mod distributed;
+pub mod k8s;
 pub mod legacy;
 pub mod parse;
 pub mod sim;
@@ -76,6 +77,10 @@ pub enum Command {
     /// Merge the results folders of a distributed run's shards (`--shard I/N`) into one, as if
     /// one process had sent every request: percentiles, totals and throughputs over all of them.
     Merge(MergeArgs),
+    /// Print a Kubernetes manifest for a sharded run: an Indexed Job of N shards and the Job
+    /// that merges their results (docs/distributed.md).
+    #[command(name = "k8s-job", long_about = k8s::LONG_ABOUT, after_help = k8s::AFTER_HELP)]
+    K8sJob(k8s::K8sJobArgs),
 }
 
 #[derive(Debug, Args, Clone)]

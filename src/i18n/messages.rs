@@ -655,4 +655,30 @@ catalogue! {
     MergeWritten { en: "merged results: {dir}", zh: "合并结果：{dir}" }
     MergeCannotCreate { en: "cannot create {dir}: {error}", zh: "无法创建 {dir}：{error}" }
     MergeHistogramsUnreadable { en: "{path}: line {line} is not a histogram line: {error}", zh: "{path}：第 {line} 行不是直方图行：{error}" }
+    // --- k8s-job (src/k8s) ---
+    K8sHeader { en: "llm-bench k8s-job: run {id}, {shards} shard(s) of the image {image}", zh: "llm-bench k8s-job：运行 {id}，镜像 {image}，共 {shards} 个分片" }
+    K8sHeaderRunId { en: "run id: {id}", zh: "运行 ID：{id}" }
+    K8sHeaderStartAt { en: "start at: {at} (now + {start_in}); apply this file before then: every shard waits for that time, and one that starts later records how late", zh: "开始时间：{at}（当前时间 + {start_in}）；请在此之前应用本文件：每个分片都等到这个时间才开始，晚开始的分片会记录晚了多久" }
+    K8sHeaderClaim { en: "results: the claim {claim}, mounted at /results in every pod, gets {dir}/shard-0 … shard-{last} and {dir}/merged; it must be ReadWriteMany when the pods land on several nodes", zh: "结果：每个 Pod 都把存储卷声明 {claim} 挂载在 /results，分片写入 {dir}/shard-0 … shard-{last}，合并结果写入 {dir}/merged；Pod 分布在多个节点上时，它必须是 ReadWriteMany" }
+    K8sHeaderSteps { en: "Steps (docs/distributed.md has them in full):", zh: "步骤（完整说明见 docs/distributed.md）：" }
+    K8sStepApply { en: "1. create both Jobs: {command}", zh: "1. 创建两个 Job：{command}" }
+    K8sStepWait { en: "2. wait until every shard has finished (the timeout longer than the run): {command}", zh: "2. 等待所有分片完成（超时要长于整个运行）：{command}" }
+    K8sStepMerge { en: "3. start the merge Job, which waits suspended until then: {command}", zh: "3. 启动合并 Job（在此之前它处于暂停状态）：{command}" }
+    K8sStepMergeWait { en: "4. wait for the merge: {command}", zh: "4. 等待合并完成：{command}" }
+    K8sStepCopy { en: "5. copy {dir} out with kubectl cp from a pod that mounts the claim (docs/distributed.md, \"Copy the results out\"), then open its report.html", zh: "5. 用 kubectl cp 从挂载该存储卷声明的 Pod 中把 {dir} 复制出来（见 docs/distributed.md 的“Copy the results out”），然后打开其中的 report.html" }
+    K8sShardJobNote { en: "The shards: one pod per shard index; a failed shard fails the Job and is not run again", zh: "分片：每个分片序号一个 Pod；任何一个分片失败，整个 Job 即失败，不会重跑" }
+    K8sMergeJobNote { en: "The merge: created suspended; resume it (step 3) once the shards' Job is complete", zh: "合并：创建时处于暂停状态；分片的 Job 完成后再恢复它（第 3 步）" }
+    K8sNoUrl { en: "the run arguments (after --) have no --url: in a pod the default {url} is the pod itself; give the server's address, e.g. -- -u http://my-server.my-namespace.svc:8000/v1 …", zh: "运行参数（-- 之后）没有 --url：在 Pod 里默认地址 {url} 指向 Pod 自己；请给出服务器地址，例如 -- -u http://my-server.my-namespace.svc:8000/v1 …" }
+    K8sInlineKey { en: "the run arguments carry an API key ({what}): the Job would keep it in plain text; put it in a Secret and give --api-key-secret NAME[:KEY] instead", zh: "运行参数中带有 API 密钥（{what}）：Job 会以明文保存它；请把它放进 Secret，改用 --api-key-secret NAME[:KEY]" }
+    K8sInlineHeader { en: "the header {name} in the run arguments looks like a credential: the Job would keep it in plain text; put it in a Secret and give --api-key-secret NAME[:KEY] (sent as Authorization: Bearer), or write the header's value as $(LLM_BENCH_API_KEY), which Kubernetes fills in from that Secret", zh: "运行参数中的请求头 {name} 看起来是凭据：Job 会以明文保存它；请把它放进 Secret 并使用 --api-key-secret NAME[:KEY]（以 Authorization: Bearer 发送），或把该请求头的值写成 $(LLM_BENCH_API_KEY)，由 Kubernetes 从该 Secret 填入" }
+    K8sSetByManifest { en: "{flag} is set by the manifest for each shard: leave it out of the run arguments", zh: "{flag} 由清单为每个分片设置：请不要写在运行参数里" }
+    K8sRunArgsInvalid { en: "the run arguments (after --): {error}", zh: "运行参数（-- 之后）有误：{error}" }
+    K8sRunArgsCommand { en: "the run arguments (after --) are the flags of a run; {name} is a command of its own", zh: "运行参数（-- 之后）应当是一次运行的参数；{name} 是另一个命令" }
+    K8sBadName { en: "--name {value}: it names the Jobs, their pods and the run: use 1 to {max} lowercase letters, digits and '-', a letter first and no '-' last", zh: "--name {value}：它用作 Job、Pod 和运行的名字：请使用 1 到 {max} 个小写字母、数字和 '-'，以字母开头，不以 '-' 结尾" }
+    K8sBadNamespace { en: "--namespace {value}: a namespace is 1 to 63 lowercase letters, digits and '-', beginning and ending with a letter or digit", zh: "--namespace {value}：命名空间由 1 到 63 个小写字母、数字和 '-' 组成，首尾须为字母或数字" }
+    K8sBadClaim { en: "--pvc {value}: a claim's name is lowercase letters, digits, '-' and '.', each part beginning and ending with a letter or digit", zh: "--pvc {value}：存储卷声明的名字由小写字母、数字、'-' 和 '.' 组成，每一段首尾须为字母或数字" }
+    K8sBadSecret { en: "--api-key-secret {value}: give NAME or NAME:KEY, NAME a Secret's name (lowercase letters, digits, '-' and '.') and KEY one of its keys (letters, digits, '-', '_' and '.')", zh: "--api-key-secret {value}：请写成 NAME 或 NAME:KEY，NAME 是 Secret 的名字（小写字母、数字、'-' 和 '.'），KEY 是其中的一个键（字母、数字、'-'、'_' 和 '.'）" }
+    K8sBadQuantity { en: "{flag} {value} is not a Kubernetes quantity: write it like 500m or 2 (CPU), 512Mi or 2Gi (memory)", zh: "{flag} {value} 不是 Kubernetes 的数量写法：请写成 500m 或 2（CPU）、512Mi 或 2Gi（内存）这样" }
+    K8sBadImage { en: "--image {value}: give an image reference without spaces, e.g. registry.example.com/llm-bench:0.1.0", zh: "--image {value}：请给出不含空格的镜像地址，例如 registry.example.com/llm-bench:0.1.0" }
+    K8sCannotWrite { en: "cannot write the manifest: {error}", zh: "无法输出清单：{error}" }
 }
