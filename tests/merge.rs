@@ -164,6 +164,11 @@ fn two_shards_merge_into_what_one_process_would_report() {
         assert!(step_start_skew_ms(&summaries, i) < 10.0, "step {i}");
     }
     histograms_match_the_summary(&merged_dir, steps);
+    // Each shard wrote its own, lossless: they are its summary's figures too.
+    for s in &shards {
+        let steps = s.summary()["steps"].as_array().unwrap().clone();
+        histograms_match_the_summary(&results(s), &steps);
+    }
     // The merged summary validates like any other (tests/schema.rs checks it closed).
     assert!(num(&merged["merged"]["start_spread_ms"]) < 10.0, "{}", merged["merged"]);
 }

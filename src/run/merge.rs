@@ -506,12 +506,21 @@ impl HistogramLine {
     }
 }
 
-/// Writes `histograms.jsonl` beside summary.json: one line per step (atomically).
+/// Writes `histograms.jsonl` beside summary.json: one line per step.
 pub fn write_histograms(dir: &Path, keys: &[StepKey], accs: &[StepAccumulator]) -> Result<(), String> {
+    let lines: Vec<HistogramLine> = keys.iter().zip(accs).map(|(k, a)| HistogramLine::of(*k, a)).collect();
+    write_histogram_lines(dir, &lines.iter().collect::<Vec<_>>())
+}
+
+/// Writes `histograms.jsonl` (atomically: temp file + rename, as summary.json); nothing when
+/// there is no step.
+pub fn write_histogram_lines(dir: &Path, lines: &[&HistogramLine]) -> Result<(), String> {
+    if lines.is_empty() {
+        return Ok(());
+    }
     let mut text = String::new();
-    for (key, acc) in keys.iter().zip(accs) {
-        let line = serde_json::to_string(&HistogramLine::of(*key, acc))
-            .map_err(|e| tr(Msg::SummaryUnserialisable, &[("error", &e)]))?;
+    for line in lines {
+        let line = serde_json::to_string(line).map_err(|e| tr(Msg::SummaryUnserialisable, &[("error", &e)]))?;
         text.push_str(&line);
         text.push('\n');
     }

@@ -79,6 +79,9 @@ pub(crate) struct RunContext {
     pub summary: Summary,
     /// The last write of summary.json succeeded.
     pub summary_saved: bool,
+    /// Each measured step's latency histograms, lossless, for `histograms.jsonl` (what
+    /// `llm-bench merge` can add up).
+    pub(super) histograms: Vec<merge::HistogramLine>,
     /// `--start-at`: when each step starts.
     pub(super) schedule: Option<schedule::Schedule>,
     /// On a terminal: what the live view draws from, and the task drawing it.
@@ -143,6 +146,20 @@ impl RunContext {
         (load, rx)
     }
 
+    /// The histograms of `steps`, in their order (the latest measured of each key: a capacity
+    /// search may measure a point twice).
+    fn histograms_of(&self, steps: &[StepStats]) -> Vec<&merge::HistogramLine> {
+        steps
+            .iter()
+            .filter_map(|s| {
+                self.histograms
+                    .iter()
+                    .rev()
+                    .find(|h| (h.load, h.test, h.repeat) == (s.load, s.test, s.repeat))
+            })
+            .collect()
+    }
+
     /// Writes summary.json as it stands (a checkpoint or the final one); `steps` come with
     /// their scaling efficiency filled in.
     pub fn save_summary(&mut self, steps: &[StepStats], stress: Option<StressReport>) {
@@ -163,7 +180,11 @@ impl RunContext {
         }
         self.summary.monitor = MonitorReport::of(&self.monitor);
         self.monitor.flush();
-        match self.summary.write(&self.config.out_dir) {
+        let written = self
+            .summary
+            .write(&self.config.out_dir)
+            .and_then(|()| merge::write_histogram_lines(&self.config.out_dir, &self.histograms_of(steps)));
+        match written {
             Ok(()) => self.summary_saved = true,
             Err(problem) => {
                 self.summary_saved = false;
@@ -417,6 +438,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         session_ids: Arc::new(AtomicU64::new(0)),
         summary,
         summary_saved: false,
+        histograms: Vec::new(),
         schedule,
         board,
         live_view,

@@ -176,6 +176,10 @@ pub(super) async fn run_step(
     let t1 = ctx.monitor.boundary_settled().await;
     let mut stats = acc.stats(ctx.live.max_in_flight.load(Ordering::Relaxed));
     stats.repeat = name.repeat;
+    ctx.histograms.push(super::merge::HistogramLine::of(
+        (stats.load, stats.test, stats.repeat),
+        &acc,
+    ));
     if let (Some(slot), Some(late_ms)) = (slot, late_ms) {
         stats.scheduled_start = Some(super::schedule::rfc3339_ms(slot.at));
         stats.start_lateness_ms = Some(late_ms);
