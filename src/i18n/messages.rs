@@ -654,7 +654,8 @@ catalogue! {
     MergeSkipped { en: "merged {shards} shards of run {run_id} from {n} records ({bad} unreadable lines skipped)", zh: "根据 {n} 条记录合并了运行 {run_id} 的 {shards} 个分片（跳过了 {bad} 行无法读取的内容）" }
     MergeWritten { en: "merged results: {dir}", zh: "合并结果：{dir}" }
     MergeCannotCreate { en: "cannot create {dir}: {error}", zh: "无法创建 {dir}：{error}" }
-    MergeHistogramsUnreadable { en: "{path}: line {line} is not a histogram line: {error}", zh: "{path}：第 {line} 行不是直方图行：{error}" }
+    MergeStep { en: "{test} at {load}", zh: "{load} 时的 {test}" }
+    MergeStepRepeat { en: "{test} at {load} (repetition {r})", zh: "{load} 时的 {test}（第 {r} 次重复）" }
     // --- k8s-job (src/k8s) ---
     K8sHeader { en: "llm-bench k8s-job: run {id}, {shards} shard(s) of the image {image}", zh: "llm-bench k8s-job：运行 {id}，镜像 {image}，共 {shards} 个分片" }
     K8sHeaderRunId { en: "run id: {id}", zh: "运行 ID：{id}" }

@@ -240,8 +240,8 @@ fn check_steps(first: &ShardInput, other: &ShardInput) -> Result<(), UsageError>
         |s: &ShardInput| -> Vec<StepKey> { s.summary.steps.iter().map(|s| (s.load, s.test, s.repeat)).collect() };
     let (ours, theirs) = (keys(first), keys(other));
     let label = |k: Option<&StepKey>| match k {
-        Some((load, test, Some(r))) => format!("{test} at {load} (repetition {r})"),
-        Some((load, test, None)) => format!("{test} at {load}"),
+        Some((load, test, Some(r))) => tr(Msg::MergeStepRepeat, &[("test", &test), ("load", &load), ("r", &r)]),
+        Some((load, test, None)) => tr(Msg::MergeStep, &[("test", &test), ("load", &load)]),
         None => tr(Msg::MergeNoStep, &[]),
     };
     let n = (0..ours.len().max(theirs.len())).find(|&i| ours.get(i) != theirs.get(i));
