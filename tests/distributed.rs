@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use llm_bench::sim::SimConfig;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -78,6 +79,10 @@ fn check_shards(dirs: &[tempfile::TempDir], run_id: &str) {
         assert_eq!(summary["run_id"], run_id);
         assert_eq!(summary["shard"]["index"], i);
         assert_eq!(summary["shard"]["count"], n);
+        // One machine, one clock: the server's Date header agrees with ours within the bounds.
+        let clock = &summary["clock"];
+        let (offset, within) = (num(&clock["offset_ms"]), num(&clock["uncertainty_ms"]));
+        assert!(offset.abs() <= within + 1.0, "{clock}");
         let steps = summary["steps"].as_array().unwrap();
         assert_eq!(steps.len(), 2);
         for (step, whole) in steps.iter().zip([4u32, 8]) {
@@ -133,6 +138,7 @@ fn shards_on_loopback_start_each_step_together() {
             .collect();
         wait_all(children);
         check_shards(&dirs, &run_id);
+        check_merge(&dirs, &[4, 8]);
     }
     // The simulator saw the shards' connections together: the whole concurrency at once.
     assert_eq!(sim.stats().max_in_flight, 8);
@@ -159,6 +165,27 @@ fn the_shard_index_can_come_from_an_indexed_job() {
 }
 
 #[test]
+fn a_shard_estimates_its_clock_from_the_servers_date_header() {
+    // A server whose clock is 1.25 s ahead of this machine's.
+    let sim = Sim::start(SimConfig {
+        clock_offset_s: 1.25,
+        ..fast_sim()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let args = shard_args(dir.path(), "0/1", "clock-1", &start_at(Duration::from_secs(4)));
+    let out = bin().args(["-u", &sim.url]).args(&args).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let clock = &summary_of(dir.path())["clock"];
+    assert_eq!(clock["method"], "http-date");
+    let (offset, within) = (num(&clock["offset_ms"]), num(&clock["uncertainty_ms"]));
+    assert!((offset - 1250.0).abs() <= within + 1.0, "{clock}");
+    assert!(within < 250.0, "a bisection of 1 s over at least 3 probes: {clock}");
+    assert!(num(&clock["probes"]) >= 3.0, "{clock}");
+    assert!(stdout.contains("ahead of this machine's"), "{stdout}");
+}
+
+#[test]
 fn bad_shard_flags_are_one_line_each() {
     // (flags, environment, what the one line says)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
@@ -173,10 +200,22 @@ fn bad_shard_flags_are_one_line_each() {
         ),
         (&["--start-at", "tomorrow"], &[], "RFC 3339"),
         (&["--run-id", "a b"], &[], "--run-id"),
+        (
+            &["capacity", "--slo", "ttft=1s", "--shard", "0/2"],
+            &[],
+            "a capacity search cannot run as shards",
+        ),
     ];
     for (args, env, want) in cases {
         let mut cmd = bin();
-        cmd.args(["-u", "http://127.0.0.1:9/v1", "-o"]).args(*args);
+        let args = match args.split_first() {
+            Some((&"capacity", rest)) => {
+                cmd.arg("capacity");
+                rest
+            }
+            _ => args,
+        };
+        cmd.args(["-u", "http://127.0.0.1:9/v1", "-o"]).args(args);
         for (k, v) in *env {
             cmd.env(k, v);
         }
@@ -293,6 +332,40 @@ fn shards_as_hosts_in_network_namespaces() {
     check_shards(&dirs, run_id);
     assert_eq!(sim.stats().max_in_flight, 8, "the four hosts' connections at once");
     drop(hosts);
+    check_merge(&dirs, &[4, 8]);
+}
+
+/// `llm-bench merge` of the shards: totals are the sum, the in-flight peak the whole
+/// concurrency, the steps' starts within 10 ms, every shard's clock estimate listed.
+fn check_merge(dirs: &[tempfile::TempDir], concurrency: &[u64]) {
+    let merged = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.arg("merge");
+    for dir in dirs {
+        cmd.arg(dir.path().join("results"));
+    }
+    let out = cmd.arg("--out").arg(merged.path()).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = read_json(&merged.path().join("summary.json"));
+    let shards: Vec<Value> = dirs.iter().map(|d| summary_of(d.path())).collect();
+    for (i, (step, whole)) in summary["steps"].as_array().unwrap().iter().zip(concurrency).enumerate() {
+        let sum: u64 = shards
+            .iter()
+            .map(|s| s["steps"][i]["requests_ok"].as_u64().unwrap())
+            .sum();
+        assert_eq!(step["requests_ok"].as_u64(), Some(sum), "{step}");
+        assert_eq!(step["max_in_flight"].as_u64(), Some(*whole), "{step}");
+    }
+    let report = &summary["merged"];
+    assert!(num(&report["start_spread_ms"]) < 10.0, "{report}");
+    assert!(
+        num(&report["clock_offset_spread_ms"]) <= num(&report["clock_uncertainty_ms"]) * 2.0 + 1.0,
+        "{report}"
+    );
+    for shard in summary["shards"].as_array().unwrap() {
+        assert!(shard["clock_offset_ms"].is_number(), "{shard}");
+    }
 }
 
 /// Runs `n` shards of `args` against `sim` together and returns their folders.

@@ -379,3 +379,36 @@ fn server_metrics_of_llama_server_match_our_totals() {
     }
     assert!(s.path("results").join("server_metrics.jsonl").exists());
 }
+
+/// llama-server's answers carry no `Date` header: a shard says its clock cannot be estimated,
+/// once, and runs.
+#[test]
+fn a_shard_says_llama_server_gives_no_clock() {
+    let Some(url) = real_url() else { return };
+    let s = Scratch::new();
+    let out = s.run(
+        &url,
+        &[
+            "-o",
+            "-st",
+            "2",
+            "-et",
+            "2",
+            "--step-duration",
+            "2s",
+            "-tg",
+            "8",
+            "--shard",
+            "0/2",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches("Clock: no offset estimate").count(), 1, "{stdout}");
+    let clock = &s.summary()["clock"];
+    assert_eq!(
+        clock["unavailable"], "the server's answers carry no Date header",
+        "{clock}"
+    );
+    assert!(clock.get("offset_ms").is_none(), "{clock}");
+}

@@ -603,6 +603,9 @@ impl RunConfig {
         check_intervals(&args)?;
         let telemetry = super::telemetry::settings(&args, &endpoint, proxies)?;
         let distributed = super::distributed::settings(&args.distributed, args.seed)?;
+        if distributed.shard.is_some() && matches!(mode, Mode::Capacity(_)) {
+            return Err(usage(tr(Msg::CapacityOnShards, &[])));
+        }
         let load = LoadSettings {
             shard: distributed.shard,
             ..load

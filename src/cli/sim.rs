@@ -269,6 +269,11 @@ pub struct SimArgs {
     /// Make GET /metrics misbehave: answer after 5 s, answer ~20 MB, or answer an HTML page.
     #[arg(long, value_enum, default_value_t = MetricsFaultArg::None)]
     pub metrics_fault: MetricsFaultArg,
+
+    /// Date headers this many seconds off this machine's clock (e.g. -2.5: a server whose
+    /// clock is 2.5 s behind), to check a shard's clock-offset estimate.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, allow_negative_numbers = true)]
+    pub clock_offset: f64,
 }
 
 impl From<SimArgs> for SimConfig {
@@ -319,6 +324,7 @@ impl From<SimArgs> for SimConfig {
             gpus: args.gpus,
             gpu_throttle_mask: args.gpu_throttle_mask,
             metrics_fault: args.metrics_fault.into(),
+            clock_offset_s: args.clock_offset,
         }
     }
 }

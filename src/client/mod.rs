@@ -1,5 +1,6 @@
 //! Talking to the server: connections (TCP or TLS, direct or through a proxy), SSE decoding, and one timeline record per request.
 
+pub mod clock;
 pub mod connect;
 pub mod endpoint;
 pub mod error_body;

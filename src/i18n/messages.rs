@@ -168,6 +168,7 @@ catalogue! {
     RepeatRate { en: "{mean} ± {half} {unit}", zh: "{mean} ± {half} {unit}" }
     RepeatLatency { en: "{name} {mean} ± {half} ms", zh: "{name} {mean} ± {half} ms" }
     RepeatWithStress { en: "--repeat is for step sweeps: a stress run (-d/--duration) is one long load, reported per interval; drop --repeat", zh: "--repeat 只用于分步测试：压力测试（-d/--duration）是一段连续负载，按时间段报告；请去掉 --repeat" }
+    CapacityOnShards { en: "a capacity search cannot run as shards: each shard would search alone, at its share of the load, and stop at its own answer; search on one machine, or run the rates it would try as a sharded sweep (--rate 2,4,8 --shard I/N) and read the answer from the merge", zh: "容量搜索不能分片运行：每个分片会各自以自己那一份负载搜索，并停在各自的答案上；请在一台机器上搜索，或把它要试的速率作为分片扫描运行（--rate 2,4,8 --shard I/N），再从合并结果中读出答案" }
     RepeatWithCapacity { en: "--repeat is for step sweeps: a capacity search chooses its own probes (and measures its answer twice); drop --repeat", zh: "--repeat 只用于分步测试：容量搜索自行选择探测点（并对结果复测一次）；请去掉 --repeat" }
     // llm-bench report DIR, requests.csv, --export (src/run/rebuild.rs, src/report/csv.rs, src/report/export.rs)
     ReportNoRecords { en: "{dir} has no requests.jsonl; give a results folder of llm-bench", zh: "{dir} 中没有 requests.jsonl；请给出 llm-bench 的结果文件夹" }
@@ -635,6 +636,12 @@ catalogue! {
     ShardShare { en: "{share} of {point} (first step)", zh: "{point} 中的 {share}（第一步）" }
     StartWaiting { en: "Ready; the first step starts at {at} (in {wait})", zh: "已就绪；第一步于 {at} 开始（还有 {wait}）" }
     StartLate { en: "Ready {late} after the start time {at}: this shard starts late, by that much", zh: "在开始时间 {at} 之后 {late} 才就绪：本分片晚开始了这么久" }
+    ClockOffset { en: "Clock: the server's is {offset} ms {side} this machine's (± {plusminus} ms, {probes} probes of its Date header)", zh: "时钟：服务器时钟{side}本机 {offset} ms（± {plusminus} ms，探测其 Date 头 {probes} 次）" }
+    ClockAhead { en: "ahead of", zh: "快于" }
+    ClockBehind { en: "behind", zh: "慢于" }
+    ClockUnavailable { en: "Clock: no offset estimate ({why}); the merge cannot say how far the shards' clocks disagree", zh: "时钟：无法估计偏差（{why}）；合并时无法说明各分片时钟相差多少" }
+    ClockNoDate { en: "the server's answers carry no Date header", zh: "服务器的响应没有 Date 头" }
+    ClockInconsistent { en: "a clock stepped while probing", zh: "探测期间时钟发生了跳变" }
     StepLate { en: "{point} started {late} after its scheduled time (the previous step ran past its slot)", zh: "{point} 比计划时间晚 {late} 开始（上一步超出了它的时段）" }
 
     // --- llm-bench merge (src/run/merge.rs) ---

@@ -143,6 +143,9 @@ pub struct Summary {
     /// `--shard I/N`: which shard of the run this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::load::Shard>,
+    /// A shard's clock against the server's (`--shard`, `--start-at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::run::clock::ClockReport>,
     /// `llm-bench merge`: each shard merged into this summary, and how the merge went.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<crate::run::merge::ShardReport>,

@@ -2,6 +2,7 @@
 //! then recommendations. Results are on disk at every stage.
 
 mod capacity;
+pub mod clock;
 mod files;
 pub mod merge;
 mod preflight;
@@ -350,6 +351,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     preflight::probe(&config, &model, &workload, &reporter).await?;
 
     let (server_source, gpu_source) = telemetry::open_sources(&config, &reporter).await;
+    let clock = clock::estimate_for_shard(&config, &reporter).await;
 
     let run_start = Instant::now();
     let run_start_unix_s = std::time::SystemTime::now()
@@ -387,6 +389,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         status: "running".into(),
         run_id: Some(config.distributed.run_id.clone()),
         shard: config.distributed.shard,
+        clock,
         started_at: now_rfc3339(),
         run_start_unix_s,
         model: Some(model.clone()),

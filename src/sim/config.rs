@@ -209,6 +209,10 @@ pub struct SimConfig {
 
     /// How GET /metrics misbehaves.
     pub metrics_fault: MetricsFault,
+
+    /// Answers carry a `Date` header this many seconds off the machine's clock (tests of the
+    /// clock-offset estimate); 0: hyper's own header.
+    pub clock_offset_s: f64,
 }
 
 impl Default for SimConfig {
@@ -259,6 +263,7 @@ impl Default for SimConfig {
             gpus: DEFAULT_GPUS,
             gpu_throttle_mask: 0,
             metrics_fault: MetricsFault::None,
+            clock_offset_s: 0.0,
         }
     }
 }
@@ -326,9 +331,15 @@ impl SimConfig {
         if !(1..=MAX_GPUS).contains(&self.gpus) {
             bail!("--gpus must be between 1 and {MAX_GPUS}");
         }
+        if !(self.clock_offset_s.is_finite() && self.clock_offset_s.abs() <= MAX_CLOCK_OFFSET_S) {
+            bail!("--clock-offset must be a number of seconds between -{MAX_CLOCK_OFFSET_S} and {MAX_CLOCK_OFFSET_S}");
+        }
         Ok(())
     }
 }
+
+/// The most `--clock-offset` may shift the Date header (a day).
+pub const MAX_CLOCK_OFFSET_S: f64 = 86_400.0;
 
 /// `value` when it is a finite number >= 0, else why not.
 pub fn check_non_negative(value: f64) -> std::result::Result<f64, String> {

@@ -105,6 +105,7 @@ pub(crate) struct AppState {
     /// GET /metrics' layout, and how it misbehaves.
     exposition: Exposition,
     metrics_fault: MetricsFault,
+    clock_offset_s: f64,
     /// GET /dcgm/metrics (`None` without `--gpu-power-w`).
     gpus: Option<Gpus>,
     pub stats: Arc<Stats>,
@@ -156,6 +157,7 @@ impl AppState {
             embeddings: super::embeddings::Embeddings::new(config, Arc::clone(&stats)),
             exposition: Exposition::new(config),
             metrics_fault: config.metrics_fault,
+            clock_offset_s: config.clock_offset_s,
             gpus: Gpus::new(config, std::time::Instant::now()),
             stats,
         }
@@ -256,7 +258,24 @@ pub(crate) async fn handle(
         ) => error(flavor, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         (_, path) => error(flavor, StatusCode::NOT_FOUND, &format!("no route for {path}")),
     };
-    Ok(reply)
+    Ok(with_date(&state, reply))
+}
+
+/// `--clock-offset`: a Date header of a clock that far off (hyper adds the true one otherwise).
+fn with_date(state: &AppState, mut reply: Reply) -> Reply {
+    if state.clock_offset_s != 0.0 {
+        let now = std::time::SystemTime::now();
+        let shift = Duration::from_secs_f64(state.clock_offset_s.abs());
+        let at = if state.clock_offset_s > 0.0 {
+            now.checked_add(shift)
+        } else {
+            now.checked_sub(shift)
+        };
+        if let Some(value) = at.and_then(|at| HeaderValue::from_str(&httpdate::fmt_http_date(at)).ok()) {
+            reply.headers_mut().insert(header::DATE, value);
+        }
+    }
+    reply
 }
 
 /// How long `--metrics-fault slow` holds GET /metrics back.
