@@ -8,59 +8,45 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// `--start-at` a few seconds ahead, in RFC 3339.
-fn start_at(ahead: Duration) -> String {
-    humantime::format_rfc3339_millis(SystemTime::now() + ahead).to_string()
-}
+/// A step sweep of two timed steps.
+const STEPS: &[&str] = &[
+    "-o",
+    "-st",
+    "2",
+    "-et",
+    "4",
+    "-ts",
+    "2",
+    "--step-duration",
+    "2s",
+    "--step-gap",
+    "1s",
+    "-tg",
+    "20",
+    "-pp",
+    "50",
+];
+
+/// A stress run of three 2 s intervals.
+const STRESS: &[&str] = &[
+    "-o",
+    "-st",
+    "4",
+    "--duration",
+    "6s",
+    "--report-interval",
+    "2s",
+    "-tg",
+    "20",
+    "-pp",
+    "50",
+];
 
 /// Runs the shards of one run (`--shard I/N` each) at the same time; fails unless all succeed.
 fn run_shards(sim: &Sim, run_id: &str, count: u32) -> Vec<Scratch> {
-    let at = start_at(Duration::from_secs(3));
-    let children: Vec<(Scratch, std::process::Child)> = (0..count)
-        .map(|i| {
-            let s = Scratch::new();
-            let shard = format!("{i}/{count}");
-            let args = [
-                "-o",
-                "-st",
-                "2",
-                "-et",
-                "4",
-                "-ts",
-                "2",
-                "--step-duration",
-                "2s",
-                "--step-gap",
-                "1s",
-                "-tg",
-                "20",
-                "-pp",
-                "50",
-                "--shard",
-                &shard,
-                "--run-id",
-                run_id,
-                "--start-at",
-                &at,
-            ];
-            let child = s
-                .command(&sim.url, &args)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            (s, child)
-        })
-        .collect();
-    children
-        .into_iter()
-        .map(|(s, child)| {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{:?}", text(&out));
-            s
-        })
-        .collect()
+    run_shards_together(sim, run_id, count, STEPS)
 }
 
 fn merge(dirs: &[&Path], out: &Path, extra: &[&str]) -> Output {
@@ -163,14 +149,132 @@ fn two_shards_merge_into_what_one_process_would_report() {
         assert_eq!(step["max_in_flight"].as_u64(), Some(concurrency), "step {i}: {step}");
         assert!(step_start_skew_ms(&summaries, i) < 10.0, "step {i}");
     }
-    histograms_match_the_summary(&merged_dir, steps);
+    histograms_match_the_summary(&merged_dir, &merged);
     // Each shard wrote its own, lossless: they are its summary's figures too.
     for s in &shards {
-        let steps = s.summary()["steps"].as_array().unwrap().clone();
-        histograms_match_the_summary(&results(s), &steps);
+        histograms_match_the_summary(&results(s), &s.summary());
     }
     // The merged summary validates like any other (tests/schema.rs checks it closed).
     assert!(num(&merged["merged"]["start_spread_ms"]) < 10.0, "{}", merged["merged"]);
+}
+
+/// Measured successful requests sent inside `[start, end)` (common clock) that ended before
+/// `end + wait`: those the window rule counts in a stress interval.
+fn sent_in(records: &[Value], (start, end): (f64, f64), wait: f64) -> u64 {
+    let counted = |r: &&Value| {
+        let sent = r
+            .get("intended_s")
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| num(&r["start_s"]));
+        let ended = num(&r["start_s"]) + num(&r["end_us"]) / 1e6;
+        let measured = r.get("phase").and_then(Value::as_str) != Some("warmup");
+        measured && r["ok"] == true && (start..end).contains(&sent) && ended < end + wait
+    };
+    records.iter().filter(counted).count() as u64
+}
+
+/// Shard `s`'s interval `k`, its window on the common clock (its run start − `earliest` later).
+fn own_window(s: &Value, k: usize, earliest: f64) -> (f64, f64) {
+    let shift = num(&s["run_start_unix_s"]) - earliest;
+    let i = &s["stress"]["intervals"][k];
+    (num(&i["start_s"]) + shift, num(&i["end_s"]) + shift)
+}
+
+#[test]
+fn stress_shards_merge_interval_by_interval() {
+    let sim = Sim::start(fast_sim());
+    let shards = run_shards_together(&sim, "stress-merge", 2, STRESS);
+    let out = Scratch::new();
+    let merged_dir = out.path("merged");
+    let dirs: Vec<_> = shards.iter().map(results).collect();
+    let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+    let done = merge(&dirs, &merged_dir, &[]);
+    assert!(done.status.success(), "{:?}", text(&done));
+    let merged = read_json(&merged_dir.join("summary.json"));
+    let summaries: Vec<Value> = shards.iter().map(Scratch::summary).collect();
+    // The totals: the shards' together; each shard's connections its own.
+    let total = &merged["steps"][0];
+    for key in ["requests_ok", "output_tokens"] {
+        let sum: f64 = summaries.iter().map(|s| num(&s["steps"][0][key])).sum();
+        assert_eq!(num(&total[key]), sum, "totals {key}");
+    }
+    assert_eq!(total["max_in_flight"].as_u64(), Some(4), "{total}");
+    let most = summaries
+        .iter()
+        .map(|s| num(&s["steps"][0]["efficiency_pct"]))
+        .fold(0.0, f64::max);
+    assert!(num(&total["efficiency_pct"]) <= most + 0.5, "{most}: {total}");
+    // The intervals all shards have (said in a note when one has more).
+    let counts: Vec<usize> = summaries
+        .iter()
+        .map(|s| s["stress"]["intervals"].as_array().unwrap().len())
+        .collect();
+    let n = *counts.iter().min().unwrap();
+    let intervals = merged["stress"]["intervals"].as_array().unwrap();
+    assert!(n >= 2 && intervals.len() == n, "{counts:?}: {} merged", intervals.len());
+    let more = counts.iter().any(|&c| c > n);
+    assert_eq!(
+        merged["notes"].to_string().contains("are not merged"),
+        more,
+        "{}",
+        merged["notes"]
+    );
+    let earliest = summaries
+        .iter()
+        .map(|s| num(&s["run_start_unix_s"]))
+        .fold(f64::INFINITY, f64::min);
+    let records = union_records(&shards);
+    for (k, interval) in intervals.iter().enumerate() {
+        interval_is_the_shards_together(k, interval, &summaries, &records, earliest);
+    }
+    assert!(!merged["stress"]["drift"].as_array().unwrap().is_empty(), "{merged}");
+    histograms_match_the_summary(&merged_dir, &merged);
+    for s in &shards {
+        histograms_match_the_summary(&results(s), &s.summary());
+    }
+}
+
+/// Merged interval `k`: over the union of the shards' interval k windows; its requests exactly
+/// those the window rule counts, its requests and tokens the shards' own within what their
+/// windows' few milliseconds apart allow.
+fn interval_is_the_shards_together(k: usize, interval: &Value, summaries: &[Value], records: &[Value], earliest: f64) {
+    assert_eq!(interval["index"], k);
+    let own: Vec<(f64, f64)> = summaries.iter().map(|s| own_window(s, k, earliest)).collect();
+    let union = (
+        own.iter().map(|w| w.0).fold(f64::INFINITY, f64::min),
+        own.iter().map(|w| w.1).fold(f64::NEG_INFINITY, f64::max),
+    );
+    let window = (num(&interval["start_s"]), num(&interval["end_s"]));
+    assert!(
+        (window.0 - union.0).abs() < 1e-9 && (window.1 - union.1).abs() < 1e-9,
+        "interval {k}: {window:?} vs {own:?}"
+    );
+    let test = &interval["tests"][0];
+    let theirs = |f: &dyn Fn(&Value) -> f64| -> f64 {
+        summaries
+            .iter()
+            .map(|s| f(&s["stress"]["intervals"][k]["tests"][0]))
+            .sum()
+    };
+    let ok = num(&test["requests_ok"]);
+    assert_eq!(ok, sent_in(records, window, 2.0) as f64, "interval {k}: {test}");
+    let shards_ok = theirs(&|t| num(&t["requests_ok"]));
+    assert!(
+        (ok - shards_ok).abs() <= 2.0 + 0.02 * shards_ok,
+        "interval {k}: {ok} vs {shards_ok}"
+    );
+    let arrived = |t: &Value| num(&t["output_throughput_tps"]) * num(&t["duration_s"]);
+    let (ours, shards_tokens) = (arrived(test), theirs(&arrived));
+    assert!(
+        shards_tokens > 0.0 && (ours - shards_tokens).abs() <= 20.0 + 0.03 * shards_tokens,
+        "interval {k}: {ours} tokens vs the shards' {shards_tokens}"
+    );
+    let in_flight = num(&test["max_in_flight"]);
+    assert!((1.0..=4.0).contains(&in_flight), "interval {k}: {test}");
+    let bound = summaries
+        .iter()
+        .any(|s| s["stress"]["intervals"][k]["tests"][0]["client_bound"] == true);
+    assert_eq!(test["client_bound"] == true, bound, "interval {k}");
 }
 
 /// The actual start of step `i` on each shard (scheduled + lateness): the largest difference.
@@ -189,13 +293,30 @@ fn step_start_skew_ms(summaries: &[Value], i: usize) -> f64 {
     hi - lo
 }
 
-/// histograms.jsonl: the merged histograms' percentiles are the merged summary's.
-fn histograms_match_the_summary(dir: &Path, steps: &[Value]) {
+/// histograms.jsonl: a line per stress interval and test (with `interval`, in order), then one
+/// per step; each line's percentiles are those of the figures it belongs to.
+fn histograms_match_the_summary(dir: &Path, summary: &Value) {
     let text = std::fs::read_to_string(dir.join("histograms.jsonl")).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), steps.len());
-    for (line, step) in lines.iter().zip(steps) {
-        assert_eq!(line["load"], step["load"]);
+    let intervals = summary["stress"]["intervals"].as_array().cloned().unwrap_or_default();
+    let mut expected: Vec<(Value, Value)> = Vec::new();
+    for interval in &intervals {
+        for test in interval["tests"].as_array().unwrap() {
+            expected.push((interval["index"].clone(), test.clone()));
+        }
+    }
+    for step in summary["steps"].as_array().unwrap() {
+        expected.push((Value::Null, step.clone()));
+    }
+    assert_eq!(lines.len(), expected.len(), "{}", dir.display());
+    for (line, (interval, figures)) in lines.iter().zip(&expected) {
+        let at = format!("{}: interval {interval}", dir.display());
+        assert_eq!(line.get("interval").unwrap_or(&Value::Null), interval, "{at}");
+        assert_eq!(
+            (&line["load"], &line["test"]),
+            (&figures["load"], &figures["test"]),
+            "{at}"
+        );
         for (name, key) in [
             ("ttft", "ttft_ms"),
             ("itl", "itl_ms"),
@@ -207,10 +328,10 @@ fn histograms_match_the_summary(dir: &Path, steps: &[Value]) {
                 h.record_n(pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap())
                     .unwrap();
             }
-            assert_eq!(h.len() as f64, num(&step[key]["count"]), "{name}");
+            assert_eq!(h.len() as f64, num(&figures[key]["count"]), "{at} {name}");
             for (p, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
                 let from_histogram = h.value_at_quantile(q) as f64 / 1000.0;
-                assert_eq!(from_histogram, num(&step[key][p]), "{name} {p}");
+                assert_eq!(from_histogram, num(&figures[key][p]), "{at} {name} {p}");
             }
         }
     }

@@ -286,32 +286,43 @@ fn summaries_of_every_mode_match_the_schema() {
     check_all(&summaries);
 }
 
-/// `llm-bench merge`: the shards' summaries and the merged one (with `shards` and `merged`).
+/// `llm-bench merge`: the shards' summaries and the merged one (with `shards` and `merged`), of
+/// a step sweep and of a stress run (with merged `stress.intervals`).
 #[test]
 fn shards_and_their_merge_match_the_schema() {
     let sim = Sim::start(fast_sim());
-    let shards: Vec<Scratch> = ["0/2", "1/2"]
-        .iter()
-        .map(|shard| {
-            let s = Scratch::new();
-            let args = ["-o", "-st", "2", "-et", "2", "--requests", "6", "-tg", "10"];
-            let out = s.run(
-                &sim.url,
-                &[&args[..], &["--shard", shard, "--run-id", "schema-merge"]].concat(),
-            );
-            assert!(out.status.success(), "{:?}", text(&out));
-            s
-        })
-        .collect();
-    let merged = Scratch::new();
-    let out = run(&["merge", &shards[0].out(), &shards[1].out(), "--out", &merged.out()]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    let mut summaries: Vec<(String, Value)> = shards
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("shard {i}"), s.summary()))
-        .collect();
-    summaries.push(("a merged summary".into(), merged.summary()));
+    let cases: [(&str, &[&str]); 2] = [
+        ("steps", &["-o", "-st", "2", "-et", "2", "--requests", "6", "-tg", "10"]),
+        (
+            "stress",
+            &[
+                "-o",
+                "-st",
+                "2",
+                "--duration",
+                "3s",
+                "--report-interval",
+                "1s",
+                "-tg",
+                "4",
+            ],
+        ),
+    ];
+    let mut summaries: Vec<(String, Value)> = Vec::new();
+    for (name, args) in cases {
+        let shards = run_shards_together(&sim, &format!("schema-{name}"), 2, args);
+        let merged = Scratch::new();
+        let out = run(&["merge", &shards[0].out(), &shards[1].out(), "--out", &merged.out()]);
+        assert!(out.status.success(), "{name}: {:?}", text(&out));
+        for (i, s) in shards.iter().enumerate() {
+            summaries.push((format!("{name}: shard {i}"), s.summary()));
+        }
+        let summary = merged.summary();
+        if name == "stress" {
+            assert!(summary["stress"]["intervals"].as_array().is_some_and(|i| !i.is_empty()));
+        }
+        summaries.push((format!("{name}: the merged summary"), summary));
+    }
     check_all(&summaries);
 }
 

@@ -660,6 +660,8 @@ catalogue! {
     MergeMerged { en: "merged {shards} shards of run {run_id} from {n} records", zh: "根据 {n} 条记录合并了运行 {run_id} 的 {shards} 个分片" }
     MergeSkipped { en: "merged {shards} shards of run {run_id} from {n} records ({bad} unreadable lines skipped)", zh: "根据 {n} 条记录合并了运行 {run_id} 的 {shards} 个分片（跳过了 {bad} 行无法读取的内容）" }
     MergeWritten { en: "merged results: {dir}", zh: "合并结果：{dir}" }
+    MergeIntervalsLeftOut { en: "stress intervals {from} to {to} are not merged: shard {shards} ended with only {n}; every request still counts in the totals", zh: "压力测试区间 {from} 到 {to} 未合并：分片 {shards} 结束时只有 {n} 个区间；所有请求仍计入总计" }
+    MergeLateRecords { en: "records out of order: {n} came in their shard's requests.jsonl more than a report interval after records that ended later, when their stress interval had closed; they count in the totals, not in that interval", zh: "乱序记录：有 {n} 条记录在其分片的 requests.jsonl 中比更晚结束的记录晚出现超过一个报告间隔，此时所属的压力测试区间已经关闭；它们计入总计，但不计入该区间" }
     MergeCannotCreate { en: "cannot create {dir}: {error}", zh: "无法创建 {dir}：{error}" }
     MergeStep { en: "{test} at {load}", zh: "{load} 时的 {test}" }
     MergeStepRepeat { en: "{test} at {load} (repetition {r})", zh: "{load} 时的 {test}（第 {r} 次重复）" }

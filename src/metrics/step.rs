@@ -223,7 +223,7 @@ pub struct StepStats {
     /// llm-bench rather than the server.
     #[serde(default)]
     pub client_bound: bool,
-    /// `llm-bench merge`: the shards whose step was client-bound.
+    /// `llm-bench merge`: the shards whose step (or stress interval) was client-bound.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_bound_shards: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

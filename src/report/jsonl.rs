@@ -122,10 +122,15 @@ const READ_BUFFER: usize = 1 << 20;
 
 impl RecordReader {
     pub fn open(path: &Path) -> Result<Self, String> {
+        Self::with_buffer(path, READ_BUFFER)
+    }
+
+    /// The same with a read buffer of `bytes` (`llm-bench merge` reads many files at once).
+    pub fn with_buffer(path: &Path, bytes: usize) -> Result<Self, String> {
         let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Ok(Self {
             path: path.to_path_buf(),
-            input: BufReader::with_capacity(READ_BUFFER, file),
+            input: BufReader::with_capacity(bytes, file),
             line: Vec::with_capacity(4096),
             bad_lines: 0,
             records: 0,

@@ -19,7 +19,8 @@ pub trait RecordSink {
     fn tick(&mut self, _now: Instant) {}
 }
 
-const TICK: Duration = Duration::from_millis(250);
+/// How often a sink is ticked.
+pub(super) const TICK: Duration = Duration::from_millis(250);
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Pump<'a> {

@@ -101,7 +101,7 @@ fn rebuilt_note(records: u64, bad_lines: u64) -> String {
 /// What the saved summary says about how steps were judged.
 pub(crate) struct SavedSettings {
     pub(crate) slo: Option<Slo>,
-    judge: Option<SloJudge>,
+    pub(crate) judge: Option<SloJudge>,
     exact_output: bool,
     pub(crate) min_tps: Option<f64>,
 }
@@ -159,22 +159,33 @@ impl StepsByKey {
         if self.keys.get(self.last) != Some(&key) {
             self.last = match self.keys.iter().position(|k| *k == key) {
                 Some(i) => i,
-                None => {
-                    // A timed step keeps the window it was measured over, when the summary says it.
-                    let window = window_of(key);
-                    self.keys.push(key);
-                    self.accumulators.push(
-                        StepAccumulator::new(key.1, key.0)
-                            .with_window(window)
-                            .with_slo(saved.judge.clone())
-                            .asking_exact_output(saved.exact_output),
-                    );
-                    self.keys.len() - 1
-                }
+                // A timed step keeps the window it was measured over, when the summary says it.
+                None => self.register(key, window_of(key), saved),
             };
         }
         self.accumulators[self.last].add(rec);
         self.last
+    }
+
+    /// The step of `key`, known before its first record (`llm-bench merge` lists the steps in
+    /// the first shard's order, whichever shard's record comes first): its index.
+    pub(crate) fn register(
+        &mut self,
+        key: StepKey,
+        window: Option<crate::metrics::step::Window>,
+        saved: &SavedSettings,
+    ) -> usize {
+        if let Some(i) = self.keys.iter().position(|k| *k == key) {
+            return i;
+        }
+        self.keys.push(key);
+        self.accumulators.push(
+            StepAccumulator::new(key.1, key.0)
+                .with_window(window)
+                .with_slo(saved.judge.clone())
+                .asking_exact_output(saved.exact_output),
+        );
+        self.keys.len() - 1
     }
 
     /// The steps' figures. What is not in the records (in-flight counts, the scheduler's view)

@@ -1,7 +1,9 @@
 //! Stress mode: one load point (a concurrency or a rate) for the whole duration, a report
-//! line per interval (each interval a measurement window), a checkpointed summary, and a drift
-//! verdict at the end.
+//! line per interval (each interval a measurement window, ending on a grid of report intervals
+//! from the load's start), a checkpointed summary, `histograms.jsonl` (each interval's lines as
+//! it is reported, the totals' at the end), and a drift verdict at the end.
 
+use super::merge::{HistogramFile, HistogramLine};
 use super::pump::{Pump, RecordSink};
 use super::steps::WindowedStep;
 use super::{Outcome, RunContext};
@@ -45,6 +47,10 @@ struct StressSink {
     totals: BTreeMap<TestKind, WindowedStep>,
     window: BTreeMap<TestKind, StepAccumulator>,
     window_start: Instant,
+    /// When the current interval is due to close: the load's start + k report intervals, so
+    /// that intervals do not drift by a tick each (and the shards of one run, started by one
+    /// `--start-at`, close theirs together).
+    next_close: Instant,
     pending: VecDeque<PendingInterval>,
     /// Records received so far (all of them started before now).
     received: u64,
@@ -60,6 +66,9 @@ struct StressSink {
     /// Checkpoint written at every interval.
     summary: Summary,
     out_dir: PathBuf,
+    /// `histograms.jsonl`: each interval's lines when it is reported (`None` once writing
+    /// failed, said once).
+    histograms: Option<HistogramFile>,
 }
 
 impl StressSink {
@@ -144,6 +153,12 @@ impl StressSink {
             gpu: None,
         };
         let missing = p.started_before_end.saturating_sub(p.seen);
+        let lines: Vec<HistogramLine> = p
+            .accs
+            .iter()
+            .map(|(&test, acc)| HistogramLine::of((self.point, test, None), acc).in_interval(p.index))
+            .collect();
+        self.write_histograms(&lines);
         for acc in p.accs.into_values() {
             let mut stats = acc.stats(self.live.max_in_flight.load(Ordering::Relaxed));
             stats.efficiency_pct = None;
@@ -188,6 +203,33 @@ impl StressSink {
         }
         self.intervals.push(interval);
         self.checkpoint();
+    }
+
+    /// Appends lines to `histograms.jsonl` and flushes them; the first failure is said once
+    /// and ends the file.
+    fn write_histograms(&mut self, lines: &[HistogramLine]) {
+        let Some(file) = self.histograms.as_mut() else { return };
+        let written = lines
+            .iter()
+            .try_for_each(|line| file.write(line))
+            .and_then(|()| file.flush());
+        if let Err(problem) = written {
+            self.histograms = None;
+            self.reporter.warn_results_lost(&problem);
+        }
+    }
+
+    /// The totals' lines, a test's each, after the intervals'; the file closed.
+    fn finish_histograms(&mut self) {
+        let lines: Vec<HistogramLine> = self
+            .totals
+            .iter()
+            .map(|(&test, total)| HistogramLine::of((self.point, test, None), &total.acc))
+            .collect();
+        self.write_histograms(&lines);
+        if let Some(Err(problem)) = self.histograms.take().map(HistogramFile::finish) {
+            self.reporter.warn_results_lost(&problem);
+        }
     }
 
     fn totals(&self) -> Vec<StepStats> {
@@ -239,8 +281,13 @@ impl RecordSink for StressSink {
     }
 
     fn tick(&mut self, now: Instant) {
-        if now - self.window_start >= self.interval {
+        // The tick nearest the boundary closes the interval.
+        let half_tick = super::pump::TICK / 2;
+        if now + half_tick >= self.next_close {
             self.close_window(now);
+            while self.next_close <= now + half_tick {
+                self.next_close += self.interval;
+            }
         }
         self.report_ready(now, false);
     }
@@ -315,6 +362,7 @@ pub(super) async fn run_stress(
         None => None,
     };
     ctx.client_watch.begin_window();
+    let window_start = Instant::now();
     let mut sink = StressSink {
         point,
         slo: slo.clone(),
@@ -332,7 +380,8 @@ pub(super) async fn run_stress(
             })
             .collect(),
         window: BTreeMap::new(),
-        window_start: Instant::now(),
+        window_start,
+        next_close: window_start + ctx.config.report_interval,
         pending: VecDeque::new(),
         received: 0,
         interval: ctx.config.report_interval,
@@ -345,6 +394,9 @@ pub(super) async fn run_stress(
         live: ctx.live.clone(),
         summary: ctx.summary.clone(),
         out_dir: ctx.config.out_dir.clone(),
+        histograms: HistogramFile::appending(&ctx.config.out_dir)
+            .map_err(|problem| ctx.reporter.warn_results_lost(&problem))
+            .ok(),
     };
     sink.window = sink.fresh((sink.window_start - ctx.run_start).as_secs_f64());
     let report = {
@@ -374,6 +426,7 @@ pub(super) async fn run_stress(
             total.acc.set_window(Window { start_s, end_s });
         }
     }
+    sink.finish_histograms();
     let mut totals = sink.totals();
     // The server and the GPUs serve every test at once: their figures are the whole load's.
     let served = sink

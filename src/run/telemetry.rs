@@ -124,32 +124,43 @@ pub(super) fn attach_step(
     });
 }
 
-/// A stress interval's server and GPU figures, checked against what arrived in it: tokens
-/// received in the window (the server counts a token when it makes it), prompts of requests
-/// sent in it.
+/// A stress interval's server and GPU figures, checked against what arrived in it
+/// ([`relate_interval`]).
 pub(super) fn attach_interval(interval: &mut crate::report::summary::Interval, monitor: &crate::monitor::Monitor) {
-    let (from_s, to_s) = (interval.start_s, interval.end_s);
-    let tests = &interval.tests;
+    interval.server_metrics = monitor.server_window(interval.start_s, interval.end_s);
+    interval.gpu = monitor.gpu_window(interval.start_s, interval.end_s);
+    // A shard's server and GPUs also serve the other shards: `llm-bench merge` checks them.
+    relate_interval(interval, !monitor.is_shard());
+}
+
+/// Puts an interval's server and GPU figures beside ours: our TTFT p50 against the server's
+/// and, for the whole run's load (`whole`: not a shard's), the server's token counts against
+/// what arrived (tokens received in the window: the server counts a token when it makes it;
+/// prompts of requests sent in it) and the energy per token and per request.
+pub(super) fn relate_interval(interval: &mut crate::report::summary::Interval, whole: bool) {
+    let crate::report::summary::Interval {
+        tests,
+        server_metrics,
+        gpu,
+        ..
+    } = interval;
     let sum = |f: fn(&crate::metrics::StepStats) -> f64| tests.iter().map(f).sum::<f64>().round() as u64;
     let prompt = sum(|s| s.prompt_throughput_tps * s.duration_s);
     let generation = sum(|s| s.output_throughput_tps * s.duration_s);
     let requests = tests.iter().map(|s| s.requests_ok + s.requests_failed).sum();
-    let whole = !monitor.is_shard();
-    interval.server_metrics = monitor.server_window(from_s, to_s).map(|mut w| {
+    if let Some(w) = server_metrics.as_mut() {
         if whole {
             w.check_tokens(prompt, 0, generation);
         }
         if let Some(first) = tests.first() {
-            w.ttft_p50_outside_ms = outside_ms(first, &w);
+            w.ttft_p50_outside_ms = outside_ms(first, w);
         }
-        w
-    });
-    interval.gpu = monitor.gpu_window(from_s, to_s).map(|mut g| {
+    }
+    if let Some(g) = gpu.as_mut() {
         if whole {
             g.relate(generation, requests);
         }
-        g
-    });
+    }
 }
 
 /// Our TTFT p50 minus the server's own.

@@ -209,3 +209,36 @@ pub fn signal(child: &std::process::Child, signal: i32) {
         libc::kill(child.id() as i32, signal);
     }
 }
+
+/// `--start-at` a few seconds ahead, in RFC 3339.
+pub fn start_at(ahead: std::time::Duration) -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now() + ahead).to_string()
+}
+
+/// Runs the `count` shards of one run (`args` with `--shard I/N`, `--run-id`, one `--start-at`
+/// three seconds ahead) at the same time against `sim`; fails unless all succeed.
+pub fn run_shards_together(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -> Vec<Scratch> {
+    let at = start_at(std::time::Duration::from_secs(3));
+    let children: Vec<(Scratch, std::process::Child)> = (0..count)
+        .map(|i| {
+            let s = Scratch::new();
+            let shard = format!("{i}/{count}");
+            let ours = ["--shard", &shard, "--run-id", run_id, "--start-at", &at];
+            let child = s
+                .command(&sim.url, &[args, &ours[..]].concat())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (s, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(s, child)| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{:?}", text(&out));
+            s
+        })
+        .collect()
+}
