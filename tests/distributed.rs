@@ -8,7 +8,7 @@ use common::*;
 use llm_bench::sim::SimConfig;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Two timed steps, concurrency 4 then 8, 2 s each with 1 s between.
 const STEPS: &[&str] = &[
@@ -30,11 +30,6 @@ const STEPS: &[&str] = &[
     "--no-server-metrics",
     "--no-gpu-metrics",
 ];
-
-/// `--start-at` this far ahead: time for every shard to start and prepare.
-fn start_at(ahead: Duration) -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now() + ahead + Duration::from_secs(1)).to_string()
-}
 
 /// The shard's own arguments: which shard, the run, the start, and where its results go.
 fn shard_args(dir: &std::path::Path, shard: &str, run_id: &str, at: &str) -> Vec<String> {
@@ -71,11 +66,11 @@ fn wait_all(children: Vec<Child>) {
 
 /// Each shard's steps: same scheduled start on every shard, each started within 10 ms of it,
 /// and the run's identity on the summary and every record.
-fn check_shards(dirs: &[tempfile::TempDir], run_id: &str) {
+fn check_shards(dirs: &[Scratch], run_id: &str) {
     let n = dirs.len();
     let mut starts: Vec<Vec<String>> = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let summary = summary_of(dir.path());
+        let summary = summary_of(dir.dir.path());
         assert_eq!(summary["run_id"], run_id);
         assert_eq!(summary["shard"]["index"], i);
         assert_eq!(summary["shard"]["count"], n);
@@ -99,7 +94,7 @@ fn check_shards(dirs: &[tempfile::TempDir], run_id: &str) {
                 .map(|s| s["scheduled_start"].as_str().unwrap().to_string())
                 .collect(),
         );
-        for rec in std::fs::read_to_string(dir.path().join("results/requests.jsonl"))
+        for rec in std::fs::read_to_string(dir.dir.path().join("results/requests.jsonl"))
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -121,15 +116,15 @@ fn shards_on_loopback_start_each_step_together() {
     let sim = Sim::start(fast_sim());
     for n in [2usize, 4] {
         let run_id = format!("loop-{n}");
-        let at = start_at(Duration::from_secs(2));
-        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let at = start_at(Duration::from_secs(3));
+        let dirs: Vec<Scratch> = (0..n).map(|_| Scratch::new()).collect();
         let children: Vec<Child> = dirs
             .iter()
             .enumerate()
             .map(|(i, dir)| {
                 bin()
                     .args(["-u", &sim.url])
-                    .args(shard_args(dir.path(), &format!("{i}/{n}"), &run_id, &at))
+                    .args(shard_args(dir.dir.path(), &format!("{i}/{n}"), &run_id, &at))
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
@@ -147,8 +142,8 @@ fn shards_on_loopback_start_each_step_together() {
 #[test]
 fn the_shard_index_can_come_from_an_indexed_job() {
     let sim = Sim::start(fast_sim());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = shard_args(dir.path(), "", "job-1", &start_at(Duration::ZERO));
+    let dir = Scratch::new();
+    let mut args = shard_args(dir.dir.path(), "", "job-1", &start_at(Duration::from_secs(1)));
     args.extend(["--shards".into(), "2".into()]);
     let out = bin()
         .args(["-u", &sim.url])
@@ -158,7 +153,7 @@ fn the_shard_index_can_come_from_an_indexed_job() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let summary = summary_of(dir.path());
+    let summary = summary_of(dir.dir.path());
     assert_eq!(summary["shard"]["index"], 1);
     assert_eq!(summary["shard"]["count"], 2);
     assert!(stdout.contains("Shard 1/2 of run job-1"), "{stdout}");
@@ -171,12 +166,12 @@ fn a_shard_estimates_its_clock_from_the_servers_date_header() {
         clock_offset_s: 1.25,
         ..fast_sim()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let args = shard_args(dir.path(), "0/1", "clock-1", &start_at(Duration::from_secs(4)));
+    let dir = Scratch::new();
+    let args = shard_args(dir.dir.path(), "0/1", "clock-1", &start_at(Duration::from_secs(7)));
     let out = bin().args(["-u", &sim.url]).args(&args).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let clock = &summary_of(dir.path())["clock"];
+    let clock = &summary_of(dir.dir.path())["clock"];
     assert_eq!(clock["method"], "http-date");
     let (offset, within) = (num(&clock["offset_ms"]), num(&clock["uncertainty_ms"]));
     assert!((offset - 1250.0).abs() <= within + 1.0, "{clock}");
@@ -309,8 +304,8 @@ fn shards_as_hosts_in_network_namespaces() {
         ..fast_sim()
     });
     let run_id = "netns-4";
-    let at = start_at(Duration::from_secs(3));
-    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let at = start_at(Duration::from_secs(4));
+    let dirs: Vec<Scratch> = (0..n).map(|_| Scratch::new()).collect();
     let children: Vec<Child> = dirs
         .iter()
         .enumerate()
@@ -318,7 +313,7 @@ fn shards_as_hosts_in_network_namespaces() {
             Command::new("ip")
                 .args(["netns", "exec", &hosts.namespaces[i], env!("CARGO_BIN_EXE_llm-bench")])
                 .args(["-u", &sim.url])
-                .args(shard_args(dir.path(), &format!("{i}/{n}"), run_id, &at))
+                .args(shard_args(dir.dir.path(), &format!("{i}/{n}"), run_id, &at))
                 .env_remove("HTTP_PROXY")
                 .env_remove("http_proxy")
                 .env_remove("LLM_BENCH_API_KEY")
@@ -337,18 +332,18 @@ fn shards_as_hosts_in_network_namespaces() {
 
 /// `llm-bench merge` of the shards: totals are the sum, the in-flight peak the whole
 /// concurrency, the steps' starts within 10 ms, every shard's clock estimate listed.
-fn check_merge(dirs: &[tempfile::TempDir], concurrency: &[u64]) {
-    let merged = tempfile::tempdir().unwrap();
+fn check_merge(dirs: &[Scratch], concurrency: &[u64]) {
+    let merged = Scratch::new();
     let mut cmd = bin();
     cmd.arg("merge");
     for dir in dirs {
-        cmd.arg(dir.path().join("results"));
+        cmd.arg(dir.dir.path().join("results"));
     }
-    let out = cmd.arg("--out").arg(merged.path()).output().unwrap();
+    let out = cmd.arg("--out").arg(merged.dir.path()).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let summary = read_json(&merged.path().join("summary.json"));
-    let shards: Vec<Value> = dirs.iter().map(|d| summary_of(d.path())).collect();
+    let summary = read_json(&merged.dir.path().join("summary.json"));
+    let shards: Vec<Value> = dirs.iter().map(|d| summary_of(d.dir.path())).collect();
     for (i, (step, whole)) in summary["steps"].as_array().unwrap().iter().zip(concurrency).enumerate() {
         let sum: u64 = shards
             .iter()
@@ -368,67 +363,26 @@ fn check_merge(dirs: &[tempfile::TempDir], concurrency: &[u64]) {
     }
 }
 
-/// Runs `n` shards of `args` against `sim` together and returns their folders.
-fn run_shards(sim: &Sim, n: usize, args: &[&str], run_id: &str) -> Vec<tempfile::TempDir> {
-    let at = start_at(Duration::from_secs(2));
-    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
-    let children = dirs
-        .iter()
-        .enumerate()
-        .map(|(i, dir)| {
-            let out = dir.path().join("results").display().to_string();
-            bin()
-                .args(["-u", &sim.url])
-                .args(args)
-                .args([
-                    "--shard",
-                    &format!("{i}/{n}"),
-                    "--run-id",
-                    run_id,
-                    "--start-at",
-                    &at,
-                    "--out",
-                    &out,
-                ])
-                .args(["-l", &dir.path().join("log").display().to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    wait_all(children);
-    dirs
-}
-
-fn records_of(dir: &tempfile::TempDir) -> Vec<Value> {
-    std::fs::read_to_string(dir.path().join("results/requests.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_trace_is_split_by_rows_and_replayed_on_the_common_clock() {
     let sim = Sim::start(fast_sim());
     let trace = format!("{}/tests/fixtures/workloads/mooncake.jsonl", env!("CARGO_MANIFEST_DIR"));
-    let dirs = run_shards(
+    let dirs = run_shards_together(
         &sim,
+        "trace-2",
         2,
         &["-o", "--dataset", &trace, "--no-server-metrics", "--no-gpu-metrics"],
-        "trace-2",
     );
     let mut rows = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let summary = summary_of(dir.path());
+        let summary = summary_of(dir.dir.path());
         let step = &summary["steps"][0];
         // Both shards' step stands for the whole trace: 6 requests at its mean rate.
         assert_eq!(step["load"]["kind"], "rate", "{step}");
         let scheduled = humantime::parse_rfc3339_weak(step["scheduled_start"].as_str().unwrap()).unwrap();
         let scheduled_s = scheduled.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         let zero = summary["run_start_unix_s"].as_f64().unwrap();
-        for rec in records_of(dir) {
+        for rec in dir.records() {
             let row = rec["row"].as_u64().unwrap();
             assert_eq!(row % 2, i as u64, "row {row} on shard {i}");
             // The trace's rows are 100 ms apart from its first, on every shard's clock alike.
@@ -455,14 +409,15 @@ fn a_rate_is_split_and_the_shards_together_send_it() {
         "--no-server-metrics",
         "--no-gpu-metrics",
     ];
-    let dirs = run_shards(&sim, 2, &args, "rate-2");
+    let dirs = run_shards_together(&sim, "rate-2", 2, &args);
     let mut seeds = Vec::new();
     for dir in &dirs {
-        let step = &summary_of(dir.path())["steps"][0];
+        let step = &summary_of(dir.dir.path())["steps"][0];
         assert_eq!(step["load"]["value"], 40.0);
         let achieved = step["achieved_rps"].as_f64().unwrap();
         assert!((achieved - 20.0).abs() < 4.0, "each shard sends half: {achieved}");
-        let firsts: Vec<f64> = records_of(dir)
+        let firsts: Vec<f64> = dir
+            .records()
             .iter()
             .take(5)
             .map(|r| r["intended_s"].as_f64().unwrap())

@@ -156,6 +156,48 @@ fn two_shards_merge_into_what_one_process_would_report() {
     }
     // The merged summary validates like any other (tests/schema.rs checks it closed).
     assert!(num(&merged["merged"]["start_spread_ms"]) < 10.0, "{}", merged["merged"]);
+    merged_records_are_a_run_of_their_own(&merged_dir, &merged, &records);
+}
+
+/// The merged folder's requests.jsonl is every shard's records on the common clock, and
+/// `llm-bench report` rebuilds the merged figures from it alone.
+fn merged_records_are_a_run_of_their_own(dir: &Path, merged: &Value, union: &[Value]) {
+    let file = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    let mut starts: Vec<(u64, f64)> = file
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| (r["id"].as_u64().unwrap(), num(&r["start_s"])))
+        .collect();
+    let mut want: Vec<(u64, f64)> = union
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), num(&r["start_s"])))
+        .collect();
+    starts.sort_by_key(|r| r.0);
+    want.sort_by_key(|r| r.0);
+    assert_eq!(starts.len(), want.len());
+    for (ours, theirs) in starts.iter().zip(&want) {
+        assert_eq!(ours.0, theirs.0);
+        assert!(
+            (ours.1 - theirs.1).abs() < 1e-6,
+            "request {}: {} vs {}",
+            ours.0,
+            ours.1,
+            theirs.1
+        );
+    }
+    let done = bin().arg("report").arg(dir).output().unwrap();
+    assert!(done.status.success(), "{:?}", text(&done));
+    let rebuilt = read_json(&dir.join("summary.json"));
+    for (a, b) in merged["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(rebuilt["steps"].as_array().unwrap())
+    {
+        assert_eq!(a["requests_ok"], b["requests_ok"]);
+        assert_eq!(a["ttft_ms"]["p50"], b["ttft_ms"]["p50"]);
+        assert_eq!(a["max_in_flight"], b["max_in_flight"]);
+    }
 }
 
 /// Measured successful requests sent inside `[start, end)` (common clock) that ended before
@@ -382,6 +424,12 @@ fn folders_that_do_not_make_one_run_are_refused_in_one_line() {
             assert!(merged["notes"].to_string().contains(says), "{name}");
         }
     }
+    // Into a shard's own folder: its records would be overwritten while read.
+    let done = merge(&[&a0, &a1], &a1, &[]);
+    let (stdout, stderr) = text(&done);
+    assert_eq!(done.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is one of the shards' folders"), "{stderr}");
 }
 
 #[test]

@@ -294,6 +294,14 @@ fn dcgm_energy_is_the_counter_over_the_step() {
     assert_eq!(src["kind"], "dcgm", "{src}");
     assert_eq!(src["skipped"], 0, "{src}");
     assert!(!summary["monitor"]["gpu"].as_array().unwrap().is_empty(), "{summary}");
+    // `llm-bench report` rebuilds the step from its records and keeps what they cannot say.
+    let out = bin().arg("report").arg(s.out()).output().unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rebuilt = s.summary();
+    let again = &steps(&rebuilt)[0];
+    for key in ["gpu", "server_metrics", "system", "client"] {
+        assert_eq!(again[key], step[key], "{key} after report");
+    }
 }
 
 /// Where distributions put the real libnvidia-ml (as src/monitor/gpu/nvml.rs's own test).

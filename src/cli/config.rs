@@ -94,6 +94,7 @@ impl LoadSettings {
             warmup: self.warmup,
             stop,
             max_backlog: self.max_backlog.map(|b| shard.map_or(b, |s| s.requests(b).max(1))),
+            release_at: None,
         }
     }
 }

@@ -636,6 +636,7 @@ catalogue! {
     ShardShare { en: "{share} of {point} (first step)", zh: "{point} 中的 {share}（第一步）" }
     StartWaiting { en: "Ready; the first step starts at {at} (in {wait})", zh: "已就绪；第一步于 {at} 开始（还有 {wait}）" }
     StartLate { en: "Ready {late} after the start time {at}: this shard starts late, by that much", zh: "在开始时间 {at} 之后 {late} 才就绪：本分片晚开始了这么久" }
+    StepWokenLate { en: "{point} started {late} after its scheduled time, its connections ready: this machine was slow to wake it (a busy core)", zh: "{point} 比计划时间晚 {late} 开始（连接早已就绪）：本机未能及时唤醒它（CPU 繁忙）" }
     ClockOffset { en: "Clock: the server's is {offset} ms {side} this machine's (± {plusminus} ms, {probes} probes of its Date header)", zh: "时钟：服务器时钟{side}本机 {offset} ms（± {plusminus} ms，探测其 Date 头 {probes} 次）" }
     ClockAhead { en: "ahead of", zh: "快于" }
     ClockBehind { en: "behind", zh: "慢于" }
@@ -662,6 +663,9 @@ catalogue! {
     MergeWritten { en: "merged results: {dir}", zh: "合并结果：{dir}" }
     MergeIntervalsLeftOut { en: "stress intervals {from} to {to} are not merged: shard {shards} ended with only {n}; every request still counts in the totals", zh: "压力测试区间 {from} 到 {to} 未合并：分片 {shards} 结束时只有 {n} 个区间；所有请求仍计入总计" }
     MergeLateRecords { en: "records out of order: {n} came in their shard's requests.jsonl more than a report interval after records that ended later, when their stress interval had closed; they count in the totals, not in that interval", zh: "乱序记录：有 {n} 条记录在其分片的 requests.jsonl 中比更晚结束的记录晚出现超过一个报告间隔，此时所属的压力测试区间已经关闭；它们计入总计，但不计入该区间" }
+    MergeClocksDisagree { en: "the shards' clocks disagree by {spread} ms (each estimate within ± {within} ms, from the server's Date header): their steps started that much apart, whatever their start lateness says; synchronise the nodes' clocks (NTP)", zh: "各分片时钟相差 {spread} ms（每个估计误差 ± {within} ms，来自服务器的 Date 头）：无论其启动延迟如何记录，各步实际上相差这么久开始；请同步各节点时钟（NTP）" }
+    MergeOutIsAShard { en: "--out {dir} is one of the shards' folders; give a new folder for the merge", zh: "--out {dir} 是某个分片的文件夹；请为合并结果指定一个新文件夹" }
+    MergeSpreads { en: "Start spread between the shards: {start} ms; their clocks: {clock} ms apart (each ± {within} ms); merged in {secs} s", zh: "分片之间的启动差：{start} ms；时钟相差：{clock} ms（各 ± {within} ms）；合并用时 {secs} s" }
     MergeCannotCreate { en: "cannot create {dir}: {error}", zh: "无法创建 {dir}：{error}" }
     MergeStep { en: "{test} at {load}", zh: "{load} 时的 {test}" }
     MergeStepRepeat { en: "{test} at {load} (repetition {r})", zh: "{load} 时的 {test}（第 {r} 次重复）" }

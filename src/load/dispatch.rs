@@ -68,6 +68,10 @@ pub struct LoadReport {
     pub backlog_limit: Option<u64>,
     /// Connections (workers) the step opened.
     pub connections: u32,
+    /// With a release time: how long after it the load was released (ms; 0 when on time).
+    pub release_lateness_ms: Option<f64>,
+    /// With a release time: the connections were not all ready by it.
+    pub ready_late: bool,
 }
 
 /// Runs one step of load to its end and returns what the scheduler saw. Records go to
@@ -260,6 +264,16 @@ impl<'a> Dispatcher<'a> {
         true
     }
 
+    /// Waits for the wall-clock release time, with the connections open; false when the run
+    /// stops meanwhile.
+    async fn wait_for_release(&self, at: std::time::SystemTime) -> bool {
+        tokio::select! {
+            biased;
+            () = self.ctx.signals.stop.cancelled() => false,
+            () = super::sleep_until_wall(at) => true,
+        }
+    }
+
     async fn run(&mut self) -> LoadReport {
         let ahead = match self.plan.pacing {
             Pacing::Closed { concurrency } => concurrency,
@@ -268,7 +282,13 @@ impl<'a> Dispatcher<'a> {
             }
         }
         .min(self.cap);
-        let opened = self.open_ahead(ahead).await;
+        let mut opened = self.open_ahead(ahead).await;
+        if let Some(at) = self.plan.release_at {
+            self.report.ready_late = std::time::SystemTime::now() > at;
+            opened &= self.wait_for_release(at).await;
+            let late = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+            self.report.release_lateness_ms = Some(late.as_secs_f64() * 1000.0);
+        }
         let release = Instant::now();
         let run_start = self.ctx.run_start;
         self.report.released_s = (release - run_start).as_secs_f64();

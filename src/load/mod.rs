@@ -292,6 +292,17 @@ impl LoadClock {
     }
 }
 
+/// Sleeps until the wall-clock time `at` (`--start-at`). The clock is read again after each
+/// sleep of at most a second: a long wait is not trusted to one timer.
+pub async fn sleep_until_wall(at: std::time::SystemTime) {
+    while let Ok(left) = at.duration_since(std::time::SystemTime::now()) {
+        if left.is_zero() {
+            break;
+        }
+        tokio::time::sleep(left.min(std::time::Duration::from_secs(1))).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,10 @@ pub struct StepPlan {
     /// Open loop: the most requests that may be due and not yet served at once (in the client's
     /// queue, or sent and without a first token). Reaching it ends the step as saturated.
     pub max_backlog: Option<u64>,
+    /// `--start-at`: the wall-clock time of the release. The connections are opened before
+    /// it; the load waits for it, then starts.
+    #[serde(skip)]
+    pub release_at: Option<std::time::SystemTime>,
 }
 
 /// Default backlog: this many seconds' worth of requests at the target rate.

@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime};
 
 /// How long the probes may take without `--start-at`; with it, until shortly before the start.
 const BUDGET: Duration = Duration::from_secs(2);
-const BEFORE_START: Duration = Duration::from_millis(1500);
+/// Probing ends this long before `--start-at`: the connections open from 2 s before it
+/// (`super::schedule::CONNECT_AHEAD`).
+const BEFORE_START: Duration = Duration::from_millis(2500);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `summary.json` → `clock`.

@@ -17,7 +17,7 @@ mod telemetry;
 
 use crate::cli::config::{Mode, RunConfig, UsageError};
 use crate::i18n::{tr, Msg};
-use crate::load::{LiveCounters, LoadContext, StopSignals};
+use crate::load::{LiveCounters, LoadContext, LoadReport, StopSignals};
 use crate::metrics::{advice, StepStats};
 use crate::monitor::health::ClientWatch;
 use crate::monitor::Monitor;
@@ -91,9 +91,8 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
-    /// Waits for a step's scheduled start; says when the first is late, or a later one ran
-    /// past its slot. Returns how late it started (ms).
-    pub(super) async fn reach(&mut self, slot: schedule::Slot, point: crate::load::LoadPoint) -> f64 {
+    /// Before waiting for the first step's slot: says when it starts, if that is a while off.
+    pub(super) fn announce(&self, slot: schedule::Slot) {
         let wait = slot.at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         if slot.first && wait > std::time::Duration::from_millis(500) {
             self.reporter.line(&tr(
@@ -107,16 +106,29 @@ impl RunContext {
                 ],
             ));
         }
-        let late_ms = schedule::reach(slot).await;
+    }
+
+    /// After a step released at its slot: how late it was (ms), said when its connections were
+    /// not ready in time (the first step: this shard was late; a later one: the previous step
+    /// ran past its slot), or when it was woken late although ready.
+    pub(super) fn lateness(&self, slot: schedule::Slot, point: crate::load::LoadPoint, report: &LoadReport) -> f64 {
+        let late_ms = report.release_lateness_ms.unwrap_or(0.0);
         let late = humantime::format_duration(std::time::Duration::from_millis(late_ms as u64));
-        if slot.first && late_ms > schedule::LATE_MS {
+        if report.ready_late && late_ms > schedule::LATE_MS {
+            let (msg, args): (Msg, [(&str, &dyn std::fmt::Display); 2]) = if slot.first {
+                (
+                    Msg::StartLate,
+                    [("late", &late), ("at", &schedule::rfc3339_ms(slot.at))],
+                )
+            } else {
+                (Msg::StepLate, [("point", &point.in_words()), ("late", &late)])
+            };
+            self.reporter.warn(&tr(msg, &args));
+        } else if late_ms > schedule::WAKE_LATE_MS {
             self.reporter.warn(&tr(
-                Msg::StartLate,
-                &[("late", &late), ("at", &schedule::rfc3339_ms(slot.at))],
+                Msg::StepWokenLate,
+                &[("point", &point.in_words()), ("late", &late)],
             ));
-        } else if late_ms > schedule::LATE_MS {
-            self.reporter
-                .warn(&tr(Msg::StepLate, &[("point", &point.in_words()), ("late", &late)]));
         }
         late_ms
     }

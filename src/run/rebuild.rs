@@ -205,10 +205,29 @@ impl StepsByKey {
                     stats.max_backlog = saved.max_backlog;
                     stats.backlog_limit = saved.backlog_limit;
                     stats.pacing_warning = saved.pacing_warning.clone();
+                    keep_what_records_do_not_say(&mut stats, saved, acc);
                 }
                 stats
             })
             .collect()
+    }
+}
+
+/// What a step's records cannot say, from its saved summary: the client's health and the
+/// machine's figures over its window, the server's and the GPUs' (the token check re-run
+/// against the rebuilt totals), and its slot on a `--start-at` schedule.
+fn keep_what_records_do_not_say(stats: &mut StepStats, saved: &StepStats, acc: &StepAccumulator) {
+    stats.client_bound = saved.client_bound;
+    stats.client_bound_shards = saved.client_bound_shards.clone();
+    stats.client = saved.client.clone();
+    stats.system = saved.system.clone();
+    stats.scheduled_start = saved.scheduled_start.clone();
+    stats.start_lateness_ms = saved.start_lateness_ms;
+    stats.gpu = saved.gpu.clone();
+    stats.server_metrics = saved.server_metrics.clone();
+    if let Some(w) = stats.server_metrics.as_mut() {
+        let served = acc.served();
+        w.check_tokens(served.prompt_tokens, served.cached_prompt_tokens, served.output_tokens);
     }
 }
 

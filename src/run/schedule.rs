@@ -6,14 +6,25 @@
 //! before it. A step that ends by a request count has no known length: the steps after it
 //! start when it ends, and say they are not aligned.
 
-use crate::load::{StepPlan, Stop};
+use crate::load::{sleep_until_wall, StepPlan, Stop};
+use crate::monitor::Monitor;
 use std::time::{Duration, SystemTime};
 
-/// Lateness beyond which a step's start is said (a timer wakes a millisecond or two late).
+/// Lateness beyond which a step whose connections were not ready by its slot is said late
+/// (a timer wakes a millisecond or two late).
 pub(super) const LATE_MS: f64 = 10.0;
+
+/// Lateness beyond which a step whose connections were ready in time is said late anyway (the
+/// machine was slow to wake it: a busy core).
+pub(super) const WAKE_LATE_MS: f64 = 25.0;
 
 /// How long before a slot the step's telemetry boundary is taken.
 const PREPARE: Duration = Duration::from_millis(300);
+
+/// How long before a slot a step starts opening its connections: long enough for thousands
+/// on a loaded machine, shorter than common keep-alive timeouts (uvicorn's, vLLM's server,
+/// is 5 s), so that none is closed idle before the release.
+pub(super) const CONNECT_AHEAD: Duration = Duration::from_secs(2);
 
 pub(crate) struct Schedule {
     start: SystemTime,
@@ -52,27 +63,20 @@ impl Schedule {
     }
 }
 
-/// Sleeps until shortly before `slot` (the step's telemetry boundary goes there).
-pub(super) async fn prepare(slot: Slot) {
-    sleep_until(slot.at.checked_sub(PREPARE).unwrap_or(slot.at)).await;
+/// Sleeps until the step's connections are to be opened: [`CONNECT_AHEAD`] before its slot
+/// (at once when that has passed). The load opens them, then waits for the slot to release.
+pub(super) async fn connect_ahead(slot: Slot) {
+    sleep_until_wall(slot.at.checked_sub(CONNECT_AHEAD).unwrap_or(slot.at)).await;
 }
 
-/// Sleeps until `slot`; returns how late it is now, in milliseconds (0 when on time).
-pub(super) async fn reach(slot: Slot) -> f64 {
-    sleep_until(slot.at).await;
-    SystemTime::now()
-        .duration_since(slot.at)
-        .map_or(0.0, |late| late.as_secs_f64() * 1000.0)
-}
-
-async fn sleep_until(at: SystemTime) {
-    // The wall clock is read again after each sleep: a long wait is not trusted to one timer.
-    while let Ok(left) = at.duration_since(SystemTime::now()) {
-        if left.is_zero() {
-            break;
-        }
-        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+/// The step's first telemetry boundary: at once without a slot; with one, shortly before it
+/// (while the connections open), so that the step's window of server and GPU figures starts
+/// just before its release.
+pub(super) async fn first_boundary(monitor: &Monitor, slot: Option<Slot>) -> f64 {
+    if let Some(slot) = slot {
+        sleep_until_wall(slot.at.checked_sub(PREPARE).unwrap_or(slot.at)).await;
     }
+    monitor.boundary_settled().await
 }
 
 /// RFC 3339 with milliseconds, UTC.

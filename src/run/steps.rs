@@ -129,7 +129,7 @@ pub(super) async fn run_step(
     test: TestKind,
     name: StepName,
 ) -> StepResult {
-    let plan = ctx.config.load.plan(point, stop);
+    let mut plan = ctx.config.load.plan(point, stop);
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();
     let maker = Arc::new(ctx.request_maker(vec![test]));
@@ -142,16 +142,14 @@ pub(super) async fn run_step(
         clock: load_ctx.clock.clone(),
     };
     let slot = ctx.schedule.as_mut().and_then(|s| s.take(&plan));
+    plan.release_at = slot.map(|s| s.at);
     if let Some(slot) = slot {
-        super::schedule::prepare(slot).await;
+        ctx.announce(slot);
+        super::schedule::connect_ahead(slot).await;
     }
-    let t0 = ctx.monitor.boundary_settled().await;
-    let late_ms = match slot {
-        Some(slot) => Some(ctx.reach(slot, point).await),
-        None => None,
-    };
     ctx.client_watch.begin_window();
-    let report = {
+    let monitor = ctx.monitor.clone();
+    let (report, t0) = {
         let expected = match stop {
             Stop::Requests(n) => Some(n),
             Stop::For(_) => None,
@@ -166,8 +164,20 @@ pub(super) async fn run_step(
             repeat: name.repeat,
             board: ctx.board.as_deref().map(|b| (b, live)),
         };
-        pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut acc).await
+        // With a slot, the load opens its connections while the boundary waits for its time.
+        let t0 = match slot {
+            None => Some(monitor.boundary_settled().await),
+            Some(_) => None,
+        };
+        let boundary = async {
+            match t0 {
+                Some(t0) => t0,
+                None => super::schedule::first_boundary(&monitor, slot).await,
+            }
+        };
+        tokio::join!(pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut acc), boundary)
     };
+    let late_ms = slot.map(|slot| ctx.lateness(slot, point, &report));
     let mut acc = acc.acc;
     // The window as the load ended it (earlier than planned at saturation or a stop).
     if let Some((start_s, end_s)) = report.window {

@@ -51,6 +51,9 @@ struct StressSink {
     /// that intervals do not drift by a tick each (and the shards of one run, started by one
     /// `--start-at`, close theirs together).
     next_close: Instant,
+    /// When the load released: the first interval starts then (the connections open before).
+    clock: Arc<crate::load::LoadClock>,
+    released: bool,
     pending: VecDeque<PendingInterval>,
     /// Records received so far (all of them started before now).
     received: u64,
@@ -86,6 +89,23 @@ impl StressSink {
                 (t, acc)
             })
             .collect()
+    }
+
+    /// Once the load has released, the first interval starts at its release and the grid of
+    /// report intervals from there; false while it has not.
+    fn catch_release(&mut self) -> bool {
+        if self.released {
+            return true;
+        }
+        let Some(released_s) = self.clock.released_s() else {
+            return false;
+        };
+        let at = self.run_start + Duration::from_secs_f64(released_s);
+        self.window_start = at;
+        self.next_close = at + self.interval;
+        self.window = self.fresh(released_s);
+        self.released = true;
+        true
     }
 
     /// Ends the current interval now; it is reported when its requests are in.
@@ -261,6 +281,7 @@ impl StressSink {
 
 impl RecordSink for StressSink {
     fn record(&mut self, rec: &RequestRecord) {
+        self.catch_release();
         self.received += 1;
         if let Some(total) = self.totals.get_mut(&rec.test) {
             total.record(rec);
@@ -281,6 +302,9 @@ impl RecordSink for StressSink {
     }
 
     fn tick(&mut self, now: Instant) {
+        if !self.catch_release() {
+            return;
+        }
         // The tick nearest the boundary closes the interval.
         let half_tick = super::pump::TICK / 2;
         if now + half_tick >= self.next_close {
@@ -348,18 +372,21 @@ pub(super) async fn run_stress(
     ctx.live.reset();
     let (load_ctx, mut rx) = ctx.load_context();
     let maker = Arc::new(ctx.request_maker(tests.clone()));
-    let plan = ctx.config.load.plan(point, Stop::For(duration));
+    let mut plan = ctx.config.load.plan(point, Stop::For(duration));
     let slo = ctx.config.slo_judge();
     let exact_output = ctx.config.ignore_eos;
     // The first interval's telemetry starts from a sample taken before the load.
     let slot = ctx.schedule.as_mut().and_then(|s| s.take(&plan));
+    plan.release_at = slot.map(|s| s.at);
     if let Some(slot) = slot {
-        super::schedule::prepare(slot).await;
+        ctx.announce(slot);
+        super::schedule::connect_ahead(slot).await;
     }
-    let started_s = ctx.monitor.boundary_settled().await;
-    let late_ms = match slot {
-        Some(slot) => Some(ctx.reach(slot, point).await),
-        None => None,
+    // Without a slot the boundary is taken now; with one, shortly before the release, while
+    // the load opens its connections.
+    let started_now = match slot {
+        None => Some(ctx.monitor.boundary_settled().await),
+        Some(_) => None,
     };
     ctx.client_watch.begin_window();
     let window_start = Instant::now();
@@ -382,6 +409,8 @@ pub(super) async fn run_stress(
         window: BTreeMap::new(),
         window_start,
         next_close: window_start + ctx.config.report_interval,
+        clock: load_ctx.clock.clone(),
+        released: false,
         pending: VecDeque::new(),
         received: 0,
         interval: ctx.config.report_interval,
@@ -399,7 +428,7 @@ pub(super) async fn run_stress(
             .ok(),
     };
     sink.window = sink.fresh((sink.window_start - ctx.run_start).as_secs_f64());
-    let report = {
+    let (report, started_s) = {
         let mut pump = Pump {
             writer: &mut ctx.writer,
             reporter: &ctx.reporter,
@@ -412,8 +441,19 @@ pub(super) async fn run_stress(
                 .as_deref()
                 .map(|board| (board, live_step(board, point, &plan))),
         };
-        pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut sink).await
+        let monitor = ctx.monitor.clone();
+        let boundary = async {
+            match started_now {
+                Some(t) => t,
+                None => super::schedule::first_boundary(&monitor, slot).await,
+            }
+        };
+        tokio::join!(
+            pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut sink),
+            boundary
+        )
     };
+    let late_ms = slot.map(|slot| ctx.lateness(slot, point, &report));
     let now = Instant::now();
     if now - sink.window_start >= Duration::from_secs(1) || (sink.intervals.is_empty() && sink.pending.is_empty()) {
         sink.close_window(now);

@@ -27,6 +27,7 @@ use crate::cli::config::UsageError;
 use crate::i18n::{tr, Msg};
 use crate::metrics::{advice, repeat, StepAccumulator, StepStats, Window};
 use crate::report::summary::{now_rfc3339, MonitorReport, Summary};
+use crate::report::RecordWriter;
 use check::{check_shards, join, read_shard, ShardInput};
 pub use histograms::{write_histogram_lines, HistogramFile, HistogramLine};
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,11 @@ pub struct ShardReport {
     pub run_start_unix_s: f64,
     /// This shard's run start after the earliest shard's.
     pub start_skew_ms: f64,
+    /// The shard's clock estimate (summary.json → `clock`): the server's clock − the shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_uncertainty_ms: Option<f64>,
     pub steps: Vec<ShardStep>,
 }
 
@@ -77,6 +83,12 @@ pub struct MergeReport {
     /// The largest, over the steps, of the shards' latest step start − earliest (common clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_spread_ms: Option<f64>,
+    /// The largest − the smallest of the shards' clock offsets (two shards with one at least).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_spread_ms: Option<f64>,
+    /// The largest of those shards' clock uncertainties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_uncertainty_ms: Option<f64>,
     /// How long the merge took.
     pub merge_s: f64,
 }
@@ -96,6 +108,7 @@ pub fn merge(options: &MergeOptions) -> Result<Merged, UsageError> {
         .collect::<Result<Vec<_>, _>>()?;
     shards.sort_by_key(|s| s.index);
     let missing = check_shards(&shards, options.allow_partial)?;
+    check_out(&options.out, &shards)?;
     std::fs::create_dir_all(&options.out).map_err(|e| {
         UsageError(tr(
             Msg::MergeCannotCreate,
@@ -107,7 +120,11 @@ pub fn merge(options: &MergeOptions) -> Result<Merged, UsageError> {
     let saved = SavedSettings::from(Some(first));
     let mut intervals = IntervalMerger::plan(&shards, earliest, &saved)?;
     let mut file = HistogramFile::atomic(&options.out).map_err(UsageError)?;
-    let streamed = stream_records(&shards, earliest, &saved, intervals.as_mut(), &mut file)?;
+    let mut records = RecordWriter::create(&options.out.join("requests.jsonl")).map_err(UsageError)?;
+    let streamed = stream_records(&shards, earliest, &saved, intervals.as_mut(), &mut file, &mut records)?;
+    if let Some(problem) = records.flush() {
+        return Err(UsageError(problem));
+    }
     let counts: Vec<InFlightCounts> = streamed.in_flight.into_iter().map(InFlight::into_counts).collect();
     let steps = &streamed.steps;
     let mut stats = steps.stats(Some(first));
@@ -129,12 +146,16 @@ pub fn merge(options: &MergeOptions) -> Result<Merged, UsageError> {
         let (report, notes) = intervals.finish(&mut file, peak).map_err(UsageError)?;
         add_stress(&mut summary, report, notes);
     }
+    let clocks = clock_spread(&shards);
+    summary.notes.extend(clocks.and_then(clock_note));
     summary.merged = Some(MergeReport {
         shards_expected: shards[0].count,
         shards_merged: shards.len() as u32,
         partial: !missing.is_empty(),
         missing,
         start_spread_ms: start_spread_ms(&shards, earliest),
+        clock_offset_spread_ms: clocks.map(|c| c.0),
+        clock_uncertainty_ms: clocks.map(|c| c.1),
         merge_s: began.elapsed().as_secs_f64(),
     });
     summary.write(&options.out).map_err(UsageError)?;
@@ -163,6 +184,7 @@ fn stream_records(
     saved: &SavedSettings,
     mut intervals: Option<&mut IntervalMerger>,
     file: &mut HistogramFile,
+    out: &mut RecordWriter,
 ) -> Result<Streamed, UsageError> {
     let windows = union_windows(shards, earliest);
     let window_of = |key: StepKey| windows.iter().find(|(k, _)| *k == key).map(|(_, w)| *w);
@@ -185,6 +207,9 @@ fn stream_records(
         in_flight[i].add(rec.start_s, rec.end_s());
         if let Some(intervals) = intervals.as_deref_mut() {
             intervals.add(&rec, file).map_err(UsageError)?;
+        }
+        if let Some(problem) = out.write(&rec) {
+            return Err(UsageError(problem));
         }
     }
     let (records, bad) = input.counts();
@@ -244,10 +269,14 @@ fn fill_from_shards(step: &mut StepStats, acc: &StepAccumulator, shards: &[Shard
         .reduce(f64::max);
     let Some(first) = of(&shards[0], key) else { return };
     step.scheduled_start = first.scheduled_start.clone();
-    step.gpu = first.gpu.clone();
+    let served = acc.served();
+    // The server and the GPUs served every shard: their figures against the whole run's.
+    step.gpu = first.gpu.clone().map(|mut g| {
+        g.relate(served.output_tokens, served.requests);
+        g
+    });
     step.server_metrics = first.server_metrics.clone();
     if let Some(w) = step.server_metrics.as_mut() {
-        let served = acc.served();
         w.check_tokens(served.prompt_tokens, served.cached_prompt_tokens, served.output_tokens);
     }
 }
@@ -303,6 +332,8 @@ fn shard_report(s: &ShardInput, earliest: f64) -> ShardReport {
         dir: s.dir.display().to_string(),
         run_start_unix_s: s.start_unix_s,
         start_skew_ms: (s.start_unix_s - earliest) * 1000.0,
+        clock_offset_ms: s.summary.clock.as_ref().and_then(|c| c.offset_ms),
+        clock_uncertainty_ms: s.summary.clock.as_ref().and_then(|c| c.uncertainty_ms),
         steps: s
             .summary
             .steps
@@ -334,6 +365,52 @@ fn start_spread_ms(shards: &[ShardInput], earliest: f64) -> Option<f64> {
         .reduce(f64::max)
 }
 
+/// (largest − smallest clock offset, largest uncertainty) over the shards with an estimate,
+/// when two have one.
+fn clock_spread(shards: &[ShardInput]) -> Option<(f64, f64)> {
+    let clocks: Vec<(f64, f64)> = shards
+        .iter()
+        .filter_map(|s| {
+            let c = s.summary.clock.as_ref()?;
+            Some((c.offset_ms?, c.uncertainty_ms?))
+        })
+        .collect();
+    if clocks.len() < 2 {
+        return None;
+    }
+    let lo = clocks.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+    let hi = clocks.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+    let within = clocks.iter().map(|c| c.1).fold(0.0, f64::max);
+    Some((hi - lo, within))
+}
+
+/// A spread beyond what the estimates' uncertainty explains, plus 10 ms: the shards' clocks
+/// disagree, and their steps started that far apart whatever their lateness says.
+fn clock_note((spread, within): (f64, f64)) -> Option<String> {
+    (spread > 2.0 * within + CLOCK_SPREAD_MS).then(|| {
+        tr(
+            Msg::MergeClocksDisagree,
+            &[("spread", &format!("{spread:.0}")), ("within", &format!("{within:.0}"))],
+        )
+    })
+}
+
+/// The shards' clocks may disagree this much beyond their estimates' uncertainty unsaid.
+const CLOCK_SPREAD_MS: f64 = 10.0;
+
+/// `--out` must not be one of the shards' folders: its requests.jsonl is written while theirs
+/// are read.
+fn check_out(out: &Path, shards: &[ShardInput]) -> Result<(), UsageError> {
+    let out = out.canonicalize().ok();
+    match shards
+        .iter()
+        .find(|s| out.is_some() && s.dir.canonicalize().ok() == out)
+    {
+        Some(s) => Err(UsageError(tr(Msg::MergeOutIsAShard, &[("dir", &s.dir.display())]))),
+        None => Ok(()),
+    }
+}
+
 fn merged_note(shards: &[ShardInput], records: u64, bad: u64) -> String {
     let args: [(&str, &dyn std::fmt::Display); 4] = [
         ("shards", &shards.len()),
@@ -357,6 +434,21 @@ pub fn print(merged: &Merged, out: &Path, reporter: &crate::report::Reporter) {
     }
     for r in &merged.summary.recommendations {
         reporter.line(&format!("- {r}"));
+    }
+    for n in &merged.summary.notes {
+        reporter.line(&tr(Msg::ReportNote, &[("note", n)]));
+    }
+    if let Some(m) = &merged.summary.merged {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+        reporter.line(&tr(
+            Msg::MergeSpreads,
+            &[
+                ("start", &ms(m.start_spread_ms)),
+                ("clock", &ms(m.clock_offset_spread_ms)),
+                ("within", &ms(m.clock_uncertainty_ms)),
+                ("secs", &format!("{:.2}", m.merge_s)),
+            ],
+        ));
     }
     reporter.line(&tr(Msg::MergeWritten, &[("dir", &out.display())]));
 }
