@@ -16,7 +16,7 @@ mod support;
 use serde_json::Value;
 use std::io::Write;
 use std::time::Instant;
-use support::{http, run_client, Pinning, SimPace, Simulator};
+use support::{cpu_model, http, run_client, Pinning, SimPace, Simulator};
 
 /// One load: concurrency, and the per-stream pace (the simulator's decode step).
 struct Load {
@@ -248,14 +248,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
     let pin = Pinning::detect();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu_model = cpu_model();
     println!(
         "llm-bench client benchmark: {cpu_model}, {} CPUs; {}; {seconds} s per load, 50 output tokens per request",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

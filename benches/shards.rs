@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-use support::{http, wait_with_usage, Pinning, SimPace, Simulator, Usage};
+use support::{cpu_model, http, wait_with_usage, Pinning, SimPace, Simulator, Usage};
 
 const TOKENS: u32 = 50;
 
@@ -203,14 +203,7 @@ fn main() {
     let start_in: f64 = env_or("BENCH_START_IN", 5.0);
     let decode_ms: f64 = env_or("BENCH_DECODE_MS", 100.0);
     let pin = Pinning::detect();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu_model = cpu_model();
     println!(
         "llm-bench shards benchmark: {cpu_model}, {} CPUs; {}",
         std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1),

@@ -180,6 +180,49 @@ fn a_shard_estimates_its_clock_from_the_servers_date_header() {
     assert!(stdout.contains("ahead of this machine's"), "{stdout}");
 }
 
+/// The connections open before the slot and the load is released at it: a step of 1,000
+/// connections starts within milliseconds of its scheduled time, not after they have opened.
+#[test]
+fn a_step_is_released_at_its_slot_with_its_connections_open() {
+    let sim = Sim::start(fast_sim());
+    let dir = Scratch::new();
+    let args = [
+        "-o",
+        "-pp",
+        "20",
+        "-tg",
+        "4",
+        "-st",
+        "1000",
+        "-et",
+        "1000",
+        "--step-duration",
+        "1s",
+        "--no-server-metrics",
+        "--no-gpu-metrics",
+        "--shard",
+        "0/1",
+        "--run-id",
+        "many-1",
+        "--start-at",
+        &start_at(Duration::from_secs(4)),
+    ];
+    let out = dir.run(&sim.url, &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = dir.summary();
+    let step = &summary["steps"][0];
+    let slot = humantime::parse_rfc3339_weak(step["scheduled_start"].as_str().unwrap()).unwrap();
+    let slot_s = slot.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let released_s = num(&summary["run_start_unix_s"]) + num(&step["window"]["start_s"]);
+    let late_ms = (released_s - slot_s) * 1000.0;
+    assert!(
+        (-2.0..25.0).contains(&late_ms),
+        "released {late_ms:.1} ms after its slot: {step}"
+    );
+    assert!(num(&step["start_lateness_ms"]) < 25.0, "{step}");
+}
+
 #[test]
 fn bad_shard_flags_are_one_line_each() {
     // (flags, environment, what the one line says)
@@ -333,16 +376,7 @@ fn shards_as_hosts_in_network_namespaces() {
 /// `llm-bench merge` of the shards: totals are the sum, the in-flight peak the whole
 /// concurrency, the steps' starts within 10 ms, every shard's clock estimate listed.
 fn check_merge(dirs: &[Scratch], concurrency: &[u64]) {
-    let merged = Scratch::new();
-    let mut cmd = bin();
-    cmd.arg("merge");
-    for dir in dirs {
-        cmd.arg(dir.dir.path().join("results"));
-    }
-    let out = cmd.arg("--out").arg(merged.dir.path()).output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    let summary = read_json(&merged.dir.path().join("summary.json"));
+    let (_merged, _, summary) = merged_of(dirs);
     let shards: Vec<Value> = dirs.iter().map(|d| summary_of(d.dir.path())).collect();
     for (i, (step, whole)) in summary["steps"].as_array().unwrap().iter().zip(concurrency).enumerate() {
         let sum: u64 = shards

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
 use std::time::SystemTime;
 
 /// A step sweep of two timed steps.
@@ -47,13 +46,6 @@ const STRESS: &[&str] = &[
 /// Runs the shards of one run (`--shard I/N` each) at the same time; fails unless all succeed.
 fn run_shards(sim: &Sim, run_id: &str, count: u32) -> Vec<Scratch> {
     run_shards_together(sim, run_id, count, STEPS)
-}
-
-fn merge(dirs: &[&Path], out: &Path, extra: &[&str]) -> Output {
-    let mut cmd = bin();
-    cmd.arg("merge");
-    cmd.args(dirs).arg("--out").arg(out).args(extra);
-    cmd.output().unwrap()
 }
 
 fn results(s: &Scratch) -> std::path::PathBuf {
@@ -116,13 +108,7 @@ fn close(ours: f64, truth: f64) -> bool {
 fn two_shards_merge_into_what_one_process_would_report() {
     let sim = Sim::start(fast_sim());
     let shards = run_shards(&sim, "merge-test", 2);
-    let out = Scratch::new();
-    let merged_dir = out.path("merged");
-    let dirs: Vec<_> = shards.iter().map(results).collect();
-    let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
-    let done = merge(&dirs, &merged_dir, &[]);
-    assert!(done.status.success(), "{:?}", text(&done));
-    let merged = read_json(&merged_dir.join("summary.json"));
+    let (_out, merged_dir, merged) = merged_of(&shards);
     assert_eq!(merged["run_id"], "merge-test");
     assert!(merged.get("shard").is_none(), "{}", merged["shard"]);
     assert_eq!(merged["merged"]["shards_merged"], 2);
@@ -226,13 +212,7 @@ fn own_window(s: &Value, k: usize, earliest: f64) -> (f64, f64) {
 fn stress_shards_merge_interval_by_interval() {
     let sim = Sim::start(fast_sim());
     let shards = run_shards_together(&sim, "stress-merge", 2, STRESS);
-    let out = Scratch::new();
-    let merged_dir = out.path("merged");
-    let dirs: Vec<_> = shards.iter().map(results).collect();
-    let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
-    let done = merge(&dirs, &merged_dir, &[]);
-    assert!(done.status.success(), "{:?}", text(&done));
-    let merged = read_json(&merged_dir.join("summary.json"));
+    let (_out, merged_dir, merged) = merged_of(&shards);
     let summaries: Vec<Value> = shards.iter().map(Scratch::summary).collect();
     // The totals: the shards' together; each shard's connections its own.
     let total = &merged["steps"][0];
@@ -410,7 +390,7 @@ fn folders_that_do_not_make_one_run_are_refused_in_one_line() {
     ];
     for (name, dirs, extra, code, says) in cases {
         let out = Scratch::new();
-        let done = merge(&dirs, &out.path("merged"), extra);
+        let done = merge_folders(&dirs, &out.path("merged"), extra);
         let (stdout, stderr) = text(&done);
         assert_eq!(done.status.code(), Some(i32::from(code)), "{name}: {stdout}\n{stderr}");
         if code == 2 {
@@ -425,7 +405,7 @@ fn folders_that_do_not_make_one_run_are_refused_in_one_line() {
         }
     }
     // Into a shard's own folder: its records would be overwritten while read.
-    let done = merge(&[&a0, &a1], &a1, &[]);
+    let done = merge_folders(&[&a0, &a1], &a1, &[]);
     let (stdout, stderr) = text(&done);
     assert_eq!(done.status.code(), Some(2), "{stdout}\n{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

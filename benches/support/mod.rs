@@ -168,3 +168,15 @@ pub fn run_client(url: &str, args: &[String], cpu: Option<usize>, dir: &Path) ->
     let summary = std::fs::read(dir.join("results/summary.json")).expect("summary written");
     (usage, serde_json::from_slice(&summary).unwrap())
 }
+
+/// The CPU's model name from /proc/cpuinfo, for a benchmark's first line.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

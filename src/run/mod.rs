@@ -91,8 +91,18 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
+    /// A step's slot on the `--start-at` schedule, if there is one: the plan is to release at
+    /// it, and this returns when its connections are to be opened.
+    pub(super) async fn take_slot(&mut self, plan: &mut crate::load::StepPlan) -> Option<schedule::Slot> {
+        let slot = self.schedule.as_mut()?.take(plan)?;
+        plan.release_at = Some(slot.at);
+        self.announce(slot);
+        schedule::connect_ahead(slot).await;
+        Some(slot)
+    }
+
     /// Before waiting for the first step's slot: says when it starts, if that is a while off.
-    pub(super) fn announce(&self, slot: schedule::Slot) {
+    fn announce(&self, slot: schedule::Slot) {
         let wait = slot.at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         if slot.first && wait > std::time::Duration::from_millis(500) {
             self.reporter.line(&tr(

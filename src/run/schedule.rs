@@ -8,6 +8,7 @@
 
 use crate::load::{sleep_until_wall, StepPlan, Stop};
 use crate::monitor::Monitor;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Lateness beyond which a step whose connections were not ready by its slot is said late
@@ -69,14 +70,35 @@ pub(super) async fn connect_ahead(slot: Slot) {
     sleep_until_wall(slot.at.checked_sub(CONNECT_AHEAD).unwrap_or(slot.at)).await;
 }
 
-/// The step's first telemetry boundary: at once without a slot; with one, shortly before it
-/// (while the connections open), so that the step's window of server and GPU figures starts
-/// just before its release.
-pub(super) async fn first_boundary(monitor: &Monitor, slot: Option<Slot>) -> f64 {
-    if let Some(slot) = slot {
-        sleep_until_wall(slot.at.checked_sub(PREPARE).unwrap_or(slot.at)).await;
+/// A step's first telemetry boundary. Without a slot it is taken at once, before any load
+/// ([`FirstBoundary::take`]); with one, shortly before the slot while the load opens its
+/// connections ([`FirstBoundary::settle`], run beside the load), so that the step's window of
+/// server and GPU figures starts just before its release.
+pub(super) struct FirstBoundary {
+    monitor: Arc<Monitor>,
+    slot: Option<Slot>,
+    taken_s: Option<f64>,
+}
+
+impl FirstBoundary {
+    pub async fn take(monitor: Arc<Monitor>, slot: Option<Slot>) -> Self {
+        let taken_s = match slot {
+            None => Some(monitor.boundary_settled().await),
+            Some(_) => None,
+        };
+        Self { monitor, slot, taken_s }
     }
-    monitor.boundary_settled().await
+
+    /// The boundary's time on the run clock.
+    pub async fn settle(self) -> f64 {
+        if let Some(t) = self.taken_s {
+            return t;
+        }
+        if let Some(slot) = self.slot {
+            sleep_until_wall(slot.at.checked_sub(PREPARE).unwrap_or(slot.at)).await;
+        }
+        self.monitor.boundary_settled().await
+    }
 }
 
 /// RFC 3339 with milliseconds, UTC.

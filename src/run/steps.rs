@@ -141,14 +141,9 @@ pub(super) async fn run_step(
         window: plan.window(),
         clock: load_ctx.clock.clone(),
     };
-    let slot = ctx.schedule.as_mut().and_then(|s| s.take(&plan));
-    plan.release_at = slot.map(|s| s.at);
-    if let Some(slot) = slot {
-        ctx.announce(slot);
-        super::schedule::connect_ahead(slot).await;
-    }
+    let slot = ctx.take_slot(&mut plan).await;
+    let boundary = super::schedule::FirstBoundary::take(ctx.monitor.clone(), slot).await;
     ctx.client_watch.begin_window();
-    let monitor = ctx.monitor.clone();
     let (report, t0) = {
         let expected = match stop {
             Stop::Requests(n) => Some(n),
@@ -165,17 +160,10 @@ pub(super) async fn run_step(
             board: ctx.board.as_deref().map(|b| (b, live)),
         };
         // With a slot, the load opens its connections while the boundary waits for its time.
-        let t0 = match slot {
-            None => Some(monitor.boundary_settled().await),
-            Some(_) => None,
-        };
-        let boundary = async {
-            match t0 {
-                Some(t0) => t0,
-                None => super::schedule::first_boundary(&monitor, slot).await,
-            }
-        };
-        tokio::join!(pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut acc), boundary)
+        tokio::join!(
+            pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut acc),
+            boundary.settle()
+        )
     };
     let late_ms = slot.map(|slot| ctx.lateness(slot, point, &report));
     let mut acc = acc.acc;

@@ -375,19 +375,9 @@ pub(super) async fn run_stress(
     let mut plan = ctx.config.load.plan(point, Stop::For(duration));
     let slo = ctx.config.slo_judge();
     let exact_output = ctx.config.ignore_eos;
-    // The first interval's telemetry starts from a sample taken before the load.
-    let slot = ctx.schedule.as_mut().and_then(|s| s.take(&plan));
-    plan.release_at = slot.map(|s| s.at);
-    if let Some(slot) = slot {
-        ctx.announce(slot);
-        super::schedule::connect_ahead(slot).await;
-    }
-    // Without a slot the boundary is taken now; with one, shortly before the release, while
-    // the load opens its connections.
-    let started_now = match slot {
-        None => Some(ctx.monitor.boundary_settled().await),
-        Some(_) => None,
-    };
+    let slot = ctx.take_slot(&mut plan).await;
+    // The first interval's telemetry starts from a sample taken before the release.
+    let boundary = super::schedule::FirstBoundary::take(ctx.monitor.clone(), slot).await;
     ctx.client_watch.begin_window();
     let window_start = Instant::now();
     let mut sink = StressSink {
@@ -441,16 +431,9 @@ pub(super) async fn run_stress(
                 .as_deref()
                 .map(|board| (board, live_step(board, point, &plan))),
         };
-        let monitor = ctx.monitor.clone();
-        let boundary = async {
-            match started_now {
-                Some(t) => t,
-                None => super::schedule::first_boundary(&monitor, slot).await,
-            }
-        };
         tokio::join!(
             pump.run(run_load(&load_ctx, &plan, maker), &mut rx, &mut sink),
-            boundary
+            boundary.settle()
         )
     };
     let late_ms = slot.map(|slot| ctx.lateness(slot, point, &report));

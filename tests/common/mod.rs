@@ -242,3 +242,26 @@ pub fn run_shards_together(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -
         })
         .collect()
 }
+
+/// `llm-bench merge DIR… --out OUT EXTRA…` to the end.
+pub fn merge_folders<P: AsRef<Path>>(dirs: &[P], out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = bin();
+    cmd.arg("merge");
+    cmd.args(dirs.iter().map(AsRef::as_ref))
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    cmd.output().expect("llm-bench runs")
+}
+
+/// Merges the shards' results folders into a new folder; fails unless the merge succeeds.
+/// Returns the folder (kept alive) and the merged summary.
+pub fn merged_of(shards: &[Scratch]) -> (Scratch, PathBuf, Value) {
+    let out = Scratch::new();
+    let dir = out.path("merged");
+    let dirs: Vec<PathBuf> = shards.iter().map(|s| s.path("results")).collect();
+    let done = merge_folders(&dirs, &dir, &[]);
+    assert!(done.status.success(), "{:?}", text(&done));
+    let summary = read_json(&dir.join("summary.json"));
+    (out, dir, summary)
+}
