@@ -224,6 +224,48 @@ fn a_step_is_released_at_its_slot_with_its_connections_open() {
 }
 
 #[test]
+fn steps_that_end_by_a_request_count_say_they_leave_the_schedule() {
+    let sim = Sim::start(fast_sim());
+    // The seed's step mode: one request per connection, so no step has a length known ahead.
+    let args = [
+        "-o",
+        "-pp",
+        "40",
+        "-tg",
+        "10",
+        "--start-threads",
+        "2",
+        "--end-threads",
+        "6",
+        "--step-threads",
+        "2",
+    ];
+    let shards = run_shards_with_output(&sim, "batch-2", 2, &args);
+    for (dir, (_, stderr)) in &shards {
+        let said: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("not on the --start-at schedule"))
+            .collect();
+        assert_eq!(said.len(), 1, "{stderr}");
+        assert!(said[0].contains("concurrency 4"), "{stderr}");
+        let steps = read_json(&dir.path("results").join("summary.json"))["steps"].clone();
+        assert!(steps[0]["scheduled_start"].is_string(), "{steps}");
+        assert!(steps[0]["start_lateness_ms"].is_number(), "{steps}");
+        for later in [&steps[1], &steps[2]] {
+            assert!(
+                later["scheduled_start"].is_null() && later["start_lateness_ms"].is_null(),
+                "{later}"
+            );
+        }
+    }
+    // The first step was released at its slot on both: the merge gives its start spread.
+    let dirs: Vec<Scratch> = shards.into_iter().map(|(s, _)| s).collect();
+    let (_out, _, merged) = merged_of(&dirs);
+    let spread = merged["merged"]["start_spread_ms"].as_f64().expect("a start spread");
+    assert!((0.0..10.0).contains(&spread), "{spread}");
+}
+
+#[test]
 fn bad_shard_flags_are_one_line_each() {
     // (flags, environment, what the one line says)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);

@@ -643,6 +643,7 @@ catalogue! {
     ClockUnavailable { en: "Clock: no offset estimate ({why}); the merge cannot say how far the shards' clocks disagree", zh: "时钟：无法估计偏差（{why}）；合并时无法说明各分片时钟相差多少" }
     ClockNoDate { en: "the server's answers carry no Date header", zh: "服务器的响应没有 Date 头" }
     ClockInconsistent { en: "a clock stepped while probing", zh: "探测期间时钟发生了跳变" }
+    StepsNotAligned { en: "{point} and the steps after it start when the step before them ends, on each shard separately (not on the --start-at schedule): a step that ends by a request count (one request per connection, --requests) has no length known ahead; give --step-duration to keep every step aligned across shards", zh: "{point} 及其后的各步在上一步结束时开始，各分片各自开始（不按 --start-at 的时间表）：按请求数结束的步（每个连接一个请求，或 --requests）事先不知道时长；请给出 --step-duration，让每一步在各分片间对齐" }
     StepLate { en: "{point} started {late} after its scheduled time (the previous step ran past its slot)", zh: "{point} 比计划时间晚 {late} 开始（上一步超出了它的时段）" }
 
     // --- llm-bench merge (src/run/merge.rs) ---

@@ -94,7 +94,14 @@ impl RunContext {
     /// A step's slot on the `--start-at` schedule, if there is one: the plan is to release at
     /// it, and this returns when its connections are to be opened.
     pub(super) async fn take_slot(&mut self, plan: &mut crate::load::StepPlan) -> Option<schedule::Slot> {
-        let slot = self.schedule.as_mut()?.take(plan)?;
+        let schedule = self.schedule.as_mut()?;
+        let Some(slot) = schedule.take(plan) else {
+            if schedule.first_unaligned() {
+                self.reporter
+                    .warn(&tr(Msg::StepsNotAligned, &[("point", &plan.point.in_words())]));
+            }
+            return None;
+        };
         plan.release_at = Some(slot.at);
         self.announce(slot);
         schedule::connect_ahead(slot).await;

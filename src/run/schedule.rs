@@ -32,6 +32,8 @@ pub(crate) struct Schedule {
     gap: Duration,
     /// The next step's offset from the start; `None` once a step of unknown length ran.
     next: Option<Duration>,
+    /// Whether a step off the schedule has been said.
+    unaligned_said: bool,
 }
 
 /// When a step was meant to start and how late it did.
@@ -47,7 +49,16 @@ impl Schedule {
             start,
             gap,
             next: Some(Duration::ZERO),
+            unaligned_said: false,
         }
+    }
+
+    /// True once, for the first step that has no slot because a step before it ended by a
+    /// request count (its length was not known ahead).
+    pub fn first_unaligned(&mut self) -> bool {
+        let first = self.next.is_none() && !self.unaligned_said;
+        self.unaligned_said |= first;
+        first
     }
 
     /// The slot of the next step, `plan`, and moves the schedule past it.

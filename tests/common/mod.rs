@@ -218,6 +218,14 @@ pub fn start_at(ahead: std::time::Duration) -> String {
 /// Runs the `count` shards of one run (`args` with `--shard I/N`, `--run-id`, one `--start-at`
 /// three seconds ahead) at the same time against `sim`; fails unless all succeed.
 pub fn run_shards_together(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -> Vec<Scratch> {
+    run_shards_with_output(sim, run_id, count, args)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// [`run_shards_together`], with what each shard printed (stdout, stderr).
+pub fn run_shards_with_output(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -> Vec<(Scratch, (String, String))> {
     let at = start_at(std::time::Duration::from_secs(3));
     let children: Vec<(Scratch, std::process::Child)> = (0..count)
         .map(|i| {
@@ -238,7 +246,7 @@ pub fn run_shards_together(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -
         .map(|(s, child)| {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{:?}", text(&out));
-            s
+            (s, text(&out))
         })
         .collect()
 }

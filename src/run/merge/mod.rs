@@ -349,18 +349,27 @@ fn shard_report(s: &ShardInput, earliest: f64) -> ShardReport {
     }
 }
 
-/// Per step, the shards' latest window start − earliest on the common clock; the largest.
+/// Per step, the shards' latest start − earliest; the largest over the steps. A step's start is
+/// its window's on the common clock; a step without a window (it ended by a request count) that
+/// was released at a `--start-at` slot starts at the slot + its release lateness, so there the
+/// spread is the latest lateness − the earliest.
 fn start_spread_ms(shards: &[ShardInput], earliest: f64) -> Option<f64> {
     let steps = shards[0].summary.steps.len();
+    let spread = |starts: Vec<f64>| {
+        let lo = starts.iter().copied().reduce(f64::min)?;
+        let hi = starts.iter().copied().reduce(f64::max)?;
+        Some(hi - lo)
+    };
+    let starts = |i: usize, start: &dyn Fn(&ShardInput, &StepStats) -> Option<f64>| -> Option<Vec<f64>> {
+        shards.iter().map(|s| start(s, s.summary.steps.get(i)?)).collect()
+    };
     (0..steps)
         .filter_map(|i| {
-            let starts: Vec<f64> = shards
-                .iter()
-                .filter_map(|s| Some(s.summary.steps.get(i)?.window?.start_s + s.start_unix_s - earliest))
-                .collect();
-            let lo = starts.iter().copied().reduce(f64::min)?;
-            let hi = starts.iter().copied().reduce(f64::max)?;
-            Some((hi - lo) * 1000.0)
+            let windows = starts(i, &|s, st| {
+                Some((st.window?.start_s + s.start_unix_s - earliest) * 1000.0)
+            });
+            let released = || starts(i, &|_, st| st.scheduled_start.as_ref().and(st.start_lateness_ms));
+            spread(windows.or_else(released)?)
         })
         .reduce(f64::max)
 }
