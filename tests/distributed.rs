@@ -227,19 +227,9 @@ fn a_step_is_released_at_its_slot_with_its_connections_open() {
 fn steps_that_end_by_a_request_count_say_they_leave_the_schedule() {
     let sim = Sim::start(fast_sim());
     // The seed's step mode: one request per connection, so no step has a length known ahead.
-    let args = [
-        "-o",
-        "-pp",
-        "40",
-        "-tg",
-        "10",
-        "--start-threads",
-        "2",
-        "--end-threads",
-        "6",
-        "--step-threads",
-        "2",
-    ];
+    let args: Vec<&str> = "-o -pp 40 -tg 10 --start-threads 2 --end-threads 6 --step-threads 2"
+        .split(' ')
+        .collect();
     let shards = run_shards_with_output(&sim, "batch-2", 2, &args);
     for (dir, (_, stderr)) in &shards {
         let said: Vec<&str> = stderr

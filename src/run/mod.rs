@@ -228,14 +228,30 @@ impl RunContext {
     }
 }
 
-fn prepare_out_dir(config: &RunConfig) -> Result<RecordWriter, UsageError> {
+/// Makes the results folder and its `requests.jsonl`; with the guard that removes them again
+/// if the run stops before any load (unreachable server, bad key, unknown model), so that no
+/// empty results are left behind (the log keeps its line).
+fn prepare_out_dir(config: &RunConfig) -> Result<(RecordWriter, EmptyResults), UsageError> {
     let dir = &config.out_dir;
     if dir.is_file() {
         return Err(UsageError(tr(Msg::OutIsFile, &[("dir", &dir.display())])));
     }
+    // The folders this run makes (the results folder and any parent that is not there yet).
+    let created: Vec<std::path::PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(std::path::Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(tr(Msg::OutUncreatable, &[("dir", &dir.display()), ("error", &e)])))?;
-    RecordWriter::create(&dir.join("requests.jsonl")).map_err(|e| UsageError(tr(Msg::OutUnwritable, &[("error", &e)])))
+    let writer = RecordWriter::create(&dir.join("requests.jsonl"))
+        .map_err(|e| UsageError(tr(Msg::OutUnwritable, &[("error", &e)])))?;
+    let cleanup = EmptyResults {
+        dir: dir.clone(),
+        created,
+        armed: true,
+    };
+    Ok((writer, cleanup))
 }
 
 async fn next_interrupt(terminate: &mut Option<tokio::signal::unix::Signal>) {
@@ -344,21 +360,7 @@ async fn start(config: RunConfig) -> anyhow::Result<RunContext> {
 
 async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::Result<RunContext> {
     let files = prompts::read_files(&config).await?;
-    // The folders this run makes (the results folder and any parent that is not there yet).
-    let created: Vec<std::path::PathBuf> = config
-        .out_dir
-        .ancestors()
-        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
-        .map(std::path::Path::to_path_buf)
-        .collect();
-    let writer = prepare_out_dir(&config)?;
-    // A run that stops before any load (unreachable server, bad key, unknown model) leaves no
-    // empty results behind; the log keeps its line.
-    let mut cleanup = EmptyResults {
-        dir: config.out_dir.clone(),
-        created,
-        armed: true,
-    };
+    let (mut writer, mut cleanup) = prepare_out_dir(&config)?;
     reporter.line(&tr(
         Msg::RunHeader,
         &[
@@ -379,7 +381,7 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     }
     preflight::probe(&config, &model, &workload, &reporter).await?;
 
-    let (server_source, gpu_source) = telemetry::open_sources(&config, &reporter).await;
+    let sources = telemetry::open_sources(&config, &reporter).await;
     let clock = clock::estimate_for_shard(&config, &reporter).await;
 
     let run_start = Instant::now();
@@ -388,25 +390,8 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         .map(|d| d.as_secs_f64())
         .ok();
     let startup_load_ms = crate::monitor::ms_since_process_start();
-    let monitor = Monitor::with_sources(run_start.into_std(), config.monitor_interval, server_source, gpu_source);
-    if !monitor.temperature_available() {
-        reporter.line(&tr(Msg::NoTemperature, &[]));
-    }
-    if let Err(e) = monitor.write_to(&config.out_dir) {
-        reporter.warn(&tr(
-            Msg::TelemetryFileUnwritable,
-            &[("dir", &config.out_dir.display()), ("error", &e)],
-        ));
-    }
-    if config.distributed.shard.is_some() {
-        monitor.serving_a_shard();
-    }
-    monitor.start();
     let live = Arc::new(LiveCounters::default());
-    monitor.count_in_flight({
-        let live = live.clone();
-        move || live.in_flight.load(Ordering::Relaxed)
-    });
+    let monitor = start_monitor(&config, &reporter, run_start, sources, &live);
     let signals = StopSignals {
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),
@@ -414,41 +399,15 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
     };
     spawn_signal_handler(signals.clone(), reporter.clone(), live.clone());
 
-    let summary = Summary {
-        status: "running".into(),
-        run_id: Some(config.distributed.run_id.clone()),
-        shard: config.distributed.shard,
-        clock,
-        started_at: now_rfc3339(),
-        run_start_unix_s,
-        model: Some(model.clone()),
-        config: config_json(&config),
-        environment: Environment::current(),
-        client: Some(ClientReport {
-            cores: crate::monitor::health::allowed_cores(config.threads),
-            startup_first_request_ms: Some(startup_first_request_ms),
-            startup_load_ms: Some(startup_load_ms),
-            ..ClientReport::default()
-        }),
-        ..Summary::default()
-    };
+    let startup_ms = (startup_first_request_ms, startup_load_ms);
+    let summary = running_summary(&config, &model, clock, run_start_unix_s, startup_ms);
     announce_run(&config, &model, &workload, &reporter);
-    if let Some(shard) = config.distributed.shard {
-        reporter.line(&tr(
-            Msg::ShardHeader,
-            &[
-                ("shard", &shard),
-                ("run_id", &config.distributed.run_id),
-                ("share", &shard_share(&config, shard)),
-            ],
-        ));
-    }
+    announce_shard(&config, &reporter);
     let client_watch = Arc::new(ClientWatch::start(config.threads));
     let distributed = &config.distributed;
     let schedule = distributed
         .start_at_time
         .map(|at| schedule::Schedule::new(at, distributed.step_gap));
-    let mut writer = writer;
     writer.stamp_with(distributed.run_id.clone(), distributed.shard.map(|s| s.index));
     let board = reporter
         .is_tty()
@@ -476,6 +435,79 @@ async fn start_with(mut config: RunConfig, reporter: Arc<Reporter>) -> anyhow::R
         live_view,
     })
     .inspect(|_| cleanup.armed = false)
+}
+
+/// The monitor of the run, writing its telemetry into the results folder and counting the
+/// load's in-flight requests; started.
+fn start_monitor(
+    config: &RunConfig,
+    reporter: &Reporter,
+    run_start: Instant,
+    (server_source, gpu_source): telemetry::Opened,
+    live: &Arc<LiveCounters>,
+) -> Arc<Monitor> {
+    let monitor = Monitor::with_sources(run_start.into_std(), config.monitor_interval, server_source, gpu_source);
+    if !monitor.temperature_available() {
+        reporter.line(&tr(Msg::NoTemperature, &[]));
+    }
+    if let Err(e) = monitor.write_to(&config.out_dir) {
+        reporter.warn(&tr(
+            Msg::TelemetryFileUnwritable,
+            &[("dir", &config.out_dir.display()), ("error", &e)],
+        ));
+    }
+    if config.distributed.shard.is_some() {
+        monitor.serving_a_shard();
+    }
+    monitor.start();
+    monitor.count_in_flight({
+        let live = live.clone();
+        move || live.in_flight.load(Ordering::Relaxed)
+    });
+    monitor
+}
+
+/// The summary as it stands before the first step: what ran against what, and how long the
+/// client took to get there (ms since the process started: first request, load).
+fn running_summary(
+    config: &RunConfig,
+    model: &str,
+    clock: Option<clock::ClockReport>,
+    run_start_unix_s: Option<f64>,
+    (first_request_ms, load_ms): (f64, f64),
+) -> Summary {
+    Summary {
+        status: "running".into(),
+        run_id: Some(config.distributed.run_id.clone()),
+        shard: config.distributed.shard,
+        clock,
+        started_at: now_rfc3339(),
+        run_start_unix_s,
+        model: Some(model.to_string()),
+        config: config_json(config),
+        environment: Environment::current(),
+        client: Some(ClientReport {
+            cores: crate::monitor::health::allowed_cores(config.threads),
+            startup_first_request_ms: Some(first_request_ms),
+            startup_load_ms: Some(load_ms),
+            ..ClientReport::default()
+        }),
+        ..Summary::default()
+    }
+}
+
+/// A shard's header line: which shard of which run, and its share of the first step.
+fn announce_shard(config: &RunConfig, reporter: &Reporter) {
+    if let Some(shard) = config.distributed.shard {
+        reporter.line(&tr(
+            Msg::ShardHeader,
+            &[
+                ("shard", &shard),
+                ("run_id", &config.distributed.run_id),
+                ("share", &shard_share(config, shard)),
+            ],
+        ));
+    }
 }
 
 /// What this shard runs of the first step, in words: "2 of concurrency 8", "5 of 20 req/s".

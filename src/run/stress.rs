@@ -353,6 +353,62 @@ fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+impl StressSink {
+    /// The sink of a stress run at `point`: its totals per test over the plan's window, its
+    /// first report interval open from `window_start`.
+    fn new(
+        ctx: &RunContext,
+        point: LoadPoint,
+        plan: &crate::load::StepPlan,
+        clock: Arc<crate::load::LoadClock>,
+        window_start: Instant,
+    ) -> Self {
+        let slo = ctx.config.slo_judge();
+        let exact_output = ctx.config.ignore_eos;
+        let mut sink = StressSink {
+            point,
+            slo: slo.clone(),
+            totals: ctx
+                .config
+                .tests
+                .iter()
+                .map(|&t| {
+                    let total = WindowedStep {
+                        acc: StepAccumulator::new(t, point)
+                            .with_slo(slo.clone())
+                            .asking_exact_output(exact_output),
+                        window: plan.window(),
+                        clock: clock.clone(),
+                    };
+                    (t, total)
+                })
+                .collect(),
+            window: BTreeMap::new(),
+            window_start,
+            next_close: window_start + ctx.config.report_interval,
+            clock: clock.clone(),
+            released: false,
+            pending: VecDeque::new(),
+            received: 0,
+            interval: ctx.config.report_interval,
+            intervals: Vec::new(),
+            run_start: ctx.run_start,
+            reporter: ctx.reporter.clone(),
+            monitor: ctx.monitor.clone(),
+            client_watch: ctx.client_watch.clone(),
+            worst_client: None,
+            live: ctx.live.clone(),
+            summary: ctx.summary.clone(),
+            out_dir: ctx.config.out_dir.clone(),
+            histograms: HistogramFile::appending(&ctx.config.out_dir)
+                .map_err(|problem| ctx.reporter.warn_results_lost(&problem))
+                .ok(),
+        };
+        sink.window = sink.fresh((sink.window_start - ctx.run_start).as_secs_f64());
+        sink
+    }
+}
+
 /// How the live view names a stress run: one planned step, its ramp-up and duration long.
 fn live_step(board: &LiveBoard, point: LoadPoint, plan: &crate::load::StepPlan) -> LiveStep {
     board.set_plan(vec![super::steps::planned(plan.stop, plan.ramp_up)]);
@@ -360,6 +416,20 @@ fn live_step(board: &LiveBoard, point: LoadPoint, plan: &crate::load::StepPlan) 
         heading: format!("{} · {point}", tr(Msg::LiveStress, &[])),
         index: Some(0),
         expected: None,
+    }
+}
+
+/// The stress run's totals, after its last interval.
+fn print_totals(reporter: &crate::report::Reporter, totals: &[StepStats]) {
+    reporter.line("");
+    reporter.line(&crate::i18n::tr(crate::i18n::Msg::StressSummaryHeading, &[]));
+    for s in totals {
+        for line in crate::report::format::step_lines(s) {
+            reporter.line(&line);
+        }
+        if let Some(sentence) = &s.pacing_warning {
+            reporter.line(&format!("  {sentence}"));
+        }
     }
 }
 
@@ -373,51 +443,12 @@ pub(super) async fn run_stress(
     let (load_ctx, mut rx) = ctx.load_context();
     let maker = Arc::new(ctx.request_maker(tests.clone()));
     let mut plan = ctx.config.load.plan(point, Stop::For(duration));
-    let slo = ctx.config.slo_judge();
-    let exact_output = ctx.config.ignore_eos;
     let slot = ctx.take_slot(&mut plan).await;
     // The first interval's telemetry starts from a sample taken before the release.
     let boundary = super::schedule::FirstBoundary::take(ctx.monitor.clone(), slot).await;
     ctx.client_watch.begin_window();
     let window_start = Instant::now();
-    let mut sink = StressSink {
-        point,
-        slo: slo.clone(),
-        totals: tests
-            .iter()
-            .map(|&t| {
-                let total = WindowedStep {
-                    acc: StepAccumulator::new(t, point)
-                        .with_slo(slo.clone())
-                        .asking_exact_output(exact_output),
-                    window: plan.window(),
-                    clock: load_ctx.clock.clone(),
-                };
-                (t, total)
-            })
-            .collect(),
-        window: BTreeMap::new(),
-        window_start,
-        next_close: window_start + ctx.config.report_interval,
-        clock: load_ctx.clock.clone(),
-        released: false,
-        pending: VecDeque::new(),
-        received: 0,
-        interval: ctx.config.report_interval,
-        intervals: Vec::new(),
-        run_start: ctx.run_start,
-        reporter: ctx.reporter.clone(),
-        monitor: ctx.monitor.clone(),
-        client_watch: ctx.client_watch.clone(),
-        worst_client: None,
-        live: ctx.live.clone(),
-        summary: ctx.summary.clone(),
-        out_dir: ctx.config.out_dir.clone(),
-        histograms: HistogramFile::appending(&ctx.config.out_dir)
-            .map_err(|problem| ctx.reporter.warn_results_lost(&problem))
-            .ok(),
-    };
-    sink.window = sink.fresh((sink.window_start - ctx.run_start).as_secs_f64());
+    let mut sink = StressSink::new(ctx, point, &plan, load_ctx.clock.clone(), window_start);
     let (report, started_s) = {
         let mut pump = Pump {
             writer: &mut ctx.writer,
@@ -469,17 +500,7 @@ pub(super) async fn run_stress(
         drift: crate::metrics::drift::drift(&sink.intervals),
         intervals: sink.intervals,
     };
-    ctx.reporter.line("");
-    ctx.reporter
-        .line(&crate::i18n::tr(crate::i18n::Msg::StressSummaryHeading, &[]));
-    for s in &totals {
-        for line in crate::report::format::step_lines(s) {
-            ctx.reporter.line(&line);
-        }
-        if let Some(sentence) = &s.pacing_warning {
-            ctx.reporter.line(&format!("  {sentence}"));
-        }
-    }
+    print_totals(&ctx.reporter, &totals);
     let outcome = if ctx.signals.stop.is_cancelled() {
         Outcome::Interrupted
     } else {
