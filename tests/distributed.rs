@@ -230,7 +230,7 @@ fn steps_that_end_by_a_request_count_say_they_leave_the_schedule() {
     let args: Vec<&str> = "-o -pp 40 -tg 10 --start-threads 2 --end-threads 6 --step-threads 2"
         .split(' ')
         .collect();
-    let shards = run_shards_with_output(&sim, "batch-2", 2, &args);
+    let shards = run_shards_with_output(&sim, "batch-2", 2, &args, ShardIndex::Flag);
     for (dir, (_, stderr)) in &shards {
         let said: Vec<&str> = stderr
             .lines()

@@ -48,6 +48,12 @@ fn run_shards(sim: &Sim, run_id: &str, count: u32) -> Vec<Scratch> {
     run_shards_together(sim, run_id, count, STEPS)
 }
 
+/// The same, each shard told its index as `index` says.
+fn run_shards_indexed(sim: &Sim, run_id: &str, count: u32, index: ShardIndex) -> Vec<Scratch> {
+    let shards = run_shards_with_output(sim, run_id, count, STEPS, index);
+    shards.into_iter().map(|(s, _)| s).collect()
+}
+
 fn results(s: &Scratch) -> std::path::PathBuf {
     s.path("results")
 }
@@ -106,10 +112,25 @@ fn close(ours: f64, truth: f64) -> bool {
 
 #[test]
 fn two_shards_merge_into_what_one_process_would_report() {
+    // Told their index by --shard I/N, or by JOB_COMPLETION_INDEX with --shards N (as the
+    // pods of a Kubernetes Indexed Job are): the same run either way.
+    for (index, run_id) in [(ShardIndex::Flag, "merge-test"), (ShardIndex::JobIndex, "merge-job")] {
+        two_shards_merge(index, run_id);
+    }
+}
+
+fn two_shards_merge(index: ShardIndex, run_id: &str) {
     let sim = Sim::start(fast_sim());
-    let shards = run_shards(&sim, "merge-test", 2);
+    let shards = run_shards_indexed(&sim, run_id, 2, index);
+    for (i, s) in shards.iter().enumerate() {
+        assert_eq!(
+            s.summary()["shard"],
+            serde_json::json!({"index": i, "count": 2}),
+            "{run_id}"
+        );
+    }
     let (_out, merged_dir, merged) = merged_of(&shards);
-    assert_eq!(merged["run_id"], "merge-test");
+    assert_eq!(merged["run_id"], run_id);
     assert!(merged.get("shard").is_none(), "{}", merged["shard"]);
     assert_eq!(merged["merged"]["shards_merged"], 2);
     assert_eq!(merged["merged"]["partial"], false);
@@ -410,32 +431,4 @@ fn folders_that_do_not_make_one_run_are_refused_in_one_line() {
     assert_eq!(done.status.code(), Some(2), "{stdout}\n{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is one of the shards' folders"), "{stderr}");
-}
-
-#[test]
-fn the_shard_index_comes_from_job_completion_index_with_shards() {
-    let sim = Sim::start(fast_sim());
-    let s = Scratch::new();
-    let out = s
-        .command(
-            &sim.url,
-            &[
-                "-o",
-                "-st",
-                "2",
-                "-et",
-                "2",
-                "--requests",
-                "4",
-                "-tg",
-                "10",
-                "--shards",
-                "2",
-            ],
-        )
-        .env("JOB_COMPLETION_INDEX", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(s.summary()["shard"], serde_json::json!({"index": 1, "count": 2}));
 }

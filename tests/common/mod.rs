@@ -215,25 +215,48 @@ pub fn start_at(ahead: std::time::Duration) -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now() + ahead).to_string()
 }
 
+/// How each shard of a run is told its index.
+#[derive(Clone, Copy, PartialEq)]
+pub enum ShardIndex {
+    /// `--shard I/N`.
+    Flag,
+    /// `--shards N` and `JOB_COMPLETION_INDEX=I`, as in a Kubernetes Indexed Job.
+    JobIndex,
+}
+
 /// Runs the `count` shards of one run (`args` with `--shard I/N`, `--run-id`, one `--start-at`
 /// three seconds ahead) at the same time against `sim`; fails unless all succeed.
 pub fn run_shards_together(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -> Vec<Scratch> {
-    run_shards_with_output(sim, run_id, count, args)
+    run_shards_with_output(sim, run_id, count, args, ShardIndex::Flag)
         .into_iter()
         .map(|(s, _)| s)
         .collect()
 }
 
-/// [`run_shards_together`], with what each shard printed (stdout, stderr).
-pub fn run_shards_with_output(sim: &Sim, run_id: &str, count: u32, args: &[&str]) -> Vec<(Scratch, (String, String))> {
+/// [`run_shards_together`], each shard told its index as `index` says; with what each printed
+/// (stdout, stderr).
+pub fn run_shards_with_output(
+    sim: &Sim,
+    run_id: &str,
+    count: u32,
+    args: &[&str],
+    index: ShardIndex,
+) -> Vec<(Scratch, (String, String))> {
     let at = start_at(std::time::Duration::from_secs(3));
     let children: Vec<(Scratch, std::process::Child)> = (0..count)
         .map(|i| {
             let s = Scratch::new();
-            let shard = format!("{i}/{count}");
-            let ours = ["--shard", &shard, "--run-id", run_id, "--start-at", &at];
-            let child = s
-                .command(&sim.url, &[args, &ours[..]].concat())
+            let (shard, count) = (format!("{i}/{count}"), count.to_string());
+            let ours = ["--run-id", run_id, "--start-at", &at];
+            let how: [&str; 2] = match index {
+                ShardIndex::Flag => ["--shard", &shard],
+                ShardIndex::JobIndex => ["--shards", &count],
+            };
+            let mut cmd = s.command(&sim.url, &[args, &ours[..], &how[..]].concat());
+            if index == ShardIndex::JobIndex {
+                cmd.env("JOB_COMPLETION_INDEX", i.to_string());
+            }
+            let child = cmd
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
