@@ -22,8 +22,8 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant, SystemTime};
-use support::{cpu_model, http, wait_with_usage, Pinning, SimPace, Simulator, Usage};
+use std::time::{Duration, SystemTime};
+use support::{cpu_model, http, run_merge, wait_with_usage, Pinning, SimPace, Simulator, Usage};
 
 const TOKENS: u32 = 50;
 
@@ -173,24 +173,6 @@ fn check(name: &str, merged: u64, sum: u64, ok: &mut bool) {
     println!("  {name:<28} merged {merged:>9}  sum of shards {sum:>9}  {verdict}");
 }
 
-/// The merge: wall time (launch to exit), CPU and peak RSS from wait4, and its stdout.
-// Reaped by `wait_with_usage` (wait4), which std cannot see.
-#[allow(clippy::zombie_processes)]
-fn run_merge(dirs: &[PathBuf], out: &Path, cpu: Option<usize>) -> (f64, Usage) {
-    let began = Instant::now();
-    let child = Pinning::command(cpu)
-        .arg("merge")
-        .args(dirs)
-        .arg("--out")
-        .arg(out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("llm-bench merge starts");
-    let usage = wait_with_usage(&child);
-    (began.elapsed().as_secs_f64(), usage)
-}
-
 fn main() {
     let numbers: Vec<u32> = std::env::args()
         .skip(1)
@@ -262,7 +244,7 @@ fn main() {
         .collect();
 
     let merged_dir = dir.join("merged");
-    let (merge_wall_s, merge_usage) = run_merge(&shard_dirs, &merged_dir, pin.client);
+    let (merge_wall_s, merge_usage) = run_merge(&shard_dirs, &merged_dir, &[], pin.client);
     assert!(merge_usage.success, "llm-bench merge failed");
     let merged = read_json(&merged_dir.join("summary.json"));
     let mstep = &merged["steps"][0];

@@ -432,3 +432,17 @@ fn csv_tables_and_the_schema_version_are_written() {
     );
     assert!(lines.len() >= 3, "an interval a second: {csv}");
 }
+
+#[test]
+fn the_client_reports_its_own_peak_memory_not_its_parents() {
+    // Linux counts in a child's ru_maxrss the peak of the memory it replaced at exec: this test
+    // process's. With 256 MiB touched here, a client that read ru_maxrss would report that much.
+    let ballast = vec![1u8; 256 << 20];
+    let sim = Sim::start(fast_sim());
+    let s = Scratch::new();
+    let out = s.run(&sim.url, &["-o", "-st", "2", "-et", "2", "-tg", "5"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::hint::black_box(&ballast);
+    let peak = num(&s.summary()["client"]["peak_rss_mb"]);
+    assert!(peak > 1.0 && peak < 128.0, "peak RSS {peak} MiB");
+}

@@ -432,3 +432,71 @@ fn folders_that_do_not_make_one_run_are_refused_in_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is one of the shards' folders"), "{stderr}");
 }
+
+#[test]
+fn errors_their_samples_and_client_bound_shards_are_merged() {
+    let sim = Sim::start(llm_bench::sim::SimConfig {
+        fault_error_rate: 0.3,
+        fault_error_status: vec![503],
+        ..fast_sim()
+    });
+    let shards = run_shards(&sim, "errors-merge", 2);
+    // Shard 1's second step could not keep up (as tests/client_bound.rs makes a client do):
+    // said in its summary, which is all the merge has of it.
+    let path = results(&shards[1]).join("summary.json");
+    let mut summary = read_json(&path);
+    summary["steps"][1]["client_bound"] = true.into();
+    std::fs::write(&path, serde_json::to_vec(&summary).unwrap()).unwrap();
+    let (_out, _, merged) = merged_of(&shards);
+    let summaries: Vec<Value> = shards.iter().map(Scratch::summary).collect();
+    for (i, step) in merged["steps"].as_array().unwrap().iter().enumerate() {
+        let of = |s: &Value| s["steps"][i].clone();
+        let failed: u64 = summaries
+            .iter()
+            .map(|s| of(s)["requests_failed"].as_u64().unwrap())
+            .sum();
+        assert!(failed > 0, "step {i}: the simulator failed no request");
+        assert_eq!(step["requests_failed"].as_u64(), Some(failed), "step {i}");
+        // Each kind of error, and each sampled message, counted over both shards.
+        let mut errors = serde_json::Map::new();
+        let mut samples: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        for s in &summaries {
+            for (kind, n) in of(s)["errors"].as_object().unwrap() {
+                let sum = errors.get(kind).and_then(Value::as_u64).unwrap_or(0) + n.as_u64().unwrap();
+                errors.insert(kind.clone(), sum.into());
+            }
+            for e in of(s)["error_samples"].as_array().unwrap() {
+                let key = (e["class"].to_string(), e["message"].to_string());
+                *samples.entry(key).or_default() += e["count"].as_u64().unwrap();
+            }
+        }
+        assert_eq!(step["errors"], Value::Object(errors), "step {i}");
+        let merged_samples: std::collections::BTreeMap<(String, String), u64> = step["error_samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    (e["class"].to_string(), e["message"].to_string()),
+                    e["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(merged_samples, samples, "step {i}");
+        let bound = i == 1;
+        assert_eq!(step["client_bound"], bound, "step {i}");
+        let named = if bound {
+            serde_json::json!([1])
+        } else {
+            serde_json::json!([])
+        };
+        assert_eq!(
+            step.get("client_bound_shards")
+                .cloned()
+                .unwrap_or(serde_json::json!([])),
+            named,
+            "step {i}"
+        );
+    }
+    assert_eq!(merged["client_bound"], true);
+}

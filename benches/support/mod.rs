@@ -54,6 +54,11 @@ impl Pinning {
 }
 
 /// Kernel accounting of a finished child: CPU seconds (user + system) and peak RSS in KiB.
+///
+/// The peak is wait4's `ru_maxrss`, in which Linux counts the peak of the memory the child
+/// replaced at exec: the benchmark process's own, as it was at the spawn. So a benchmark keeps
+/// itself small until its last spawn (it reads results as figures, not whole documents) and
+/// can print its own peak ([`own_peak_rss_kib`]) as the floor of every child's.
 pub struct Usage {
     pub cpu_s: f64,
     pub max_rss_kib: u64,
@@ -167,6 +172,36 @@ pub fn run_client(url: &str, args: &[String], cpu: Option<usize>, dir: &Path) ->
     let usage = wait_with_usage(&child);
     let summary = std::fs::read(dir.join("results/summary.json")).expect("summary written");
     (usage, serde_json::from_slice(&summary).unwrap())
+}
+
+/// `llm-bench merge DIRS… --out OUT EXTRA…`: its wall time (launch to exit), and CPU and peak
+/// RSS from wait4.
+// Reaped by `wait_with_usage` (wait4), which std cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn run_merge<P: AsRef<Path>>(dirs: &[P], out: &Path, extra: &[&str], cpu: Option<usize>) -> (f64, Usage) {
+    let began = std::time::Instant::now();
+    let child = Pinning::command(cpu)
+        .arg("merge")
+        .args(dirs.iter().map(AsRef::as_ref))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("llm-bench merge starts");
+    let usage = wait_with_usage(&child);
+    (began.elapsed().as_secs_f64(), usage)
+}
+
+/// This process's peak RSS in KiB (`VmHWM`): a floor of its children's `ru_maxrss` ([`Usage`]).
+pub fn own_peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The CPU's model name from /proc/cpuinfo, for a benchmark's first line.

@@ -36,8 +36,23 @@ pub fn ms_since_process_start() -> f64 {
     PROCESS_START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
 }
 
-/// Peak resident memory of this process in MiB (`ru_maxrss`).
+/// Peak resident memory of this process in MiB: the high-water mark of its own memory since it
+/// started (`VmHWM` in /proc/self/status), else `ru_maxrss`. Not `ru_maxrss` first: Linux counts
+/// in it the peak of the memory the process replaced when it started (its parent's, which a
+/// spawned child shares until exec), so llm-bench started by a 2 GB orchestrator would report
+/// 2 GB.
 pub fn process_peak_rss_mb() -> Option<f64> {
+    high_water_mb(&std::fs::read_to_string("/proc/self/status").unwrap_or_default()).or_else(max_rss_mb)
+}
+
+/// `VmHWM` of a /proc/PID/status text, in MiB.
+fn high_water_mb(status: &str) -> Option<f64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: f64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn max_rss_mb() -> Option<f64> {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
@@ -272,6 +287,14 @@ pub fn scrape_timeout(interval: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peak_is_the_processs_own_high_water_mark() {
+        let status = "Name:\tllm-bench\nVmPeak:\t  900000 kB\nVmHWM:\t   10240 kB\nVmRSS:\t 9000 kB\n";
+        assert_eq!(high_water_mb(status), Some(10.0));
+        assert_eq!(high_water_mb("Name:\tx\n"), None);
+        assert!(process_peak_rss_mb().is_some_and(|mb| mb > 0.0));
+    }
 
     #[test]
     fn samples_have_cpu_and_memory() {

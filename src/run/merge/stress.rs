@@ -38,6 +38,26 @@ pub(super) struct ShardIntervals {
 }
 
 impl ShardIntervals {
+    /// Per interval, the cells of the report-interval grid from its first interval's start
+    /// (the release) that it covers, `[first, end)`: one each, but several for an interval the
+    /// shard closed late (its process was starved), and at least one for a short last one.
+    fn cells(&self, grid_s: f64) -> Vec<(usize, usize)> {
+        let Some(origin) = self.windows.first().map(|w| w.start_s) else {
+            return Vec::new();
+        };
+        let cell = |t: f64| ((t - origin) / grid_s).round().max(0.0) as usize;
+        let mut next = 0;
+        self.windows
+            .iter()
+            .map(|w| {
+                // Contiguous: each interval starts where the one before ended.
+                let first = next;
+                next = cell(w.end_s).max(first + 1);
+                (first, next)
+            })
+            .collect()
+    }
+
     pub(super) fn of(report: &StressReport) -> Self {
         Self {
             windows: report
@@ -106,16 +126,23 @@ impl IntervalMerger {
         if config.pointer("/mode/kind").and_then(Value::as_str) != Some("stress") {
             return Ok(None);
         }
-        let count = |s: &ShardInput| s.intervals.as_ref().map_or(0, |i| i.windows.len());
-        let n = shards.iter().map(count).min().unwrap_or(0);
-        let (windows, bound_shards): (Vec<Window>, Vec<Vec<u32>>) =
-            (0..n).filter_map(|k| interval_of_shards(shards, k, earliest)).unzip();
-        let longest = windows.iter().map(Window::length_s).fold(1.0, f64::max);
+        let longest = shards
+            .iter()
+            .filter_map(|s| s.intervals.as_ref())
+            .flat_map(|i| i.windows.iter().map(Window::length_s))
+            .fold(1.0, f64::max);
         let wait_s = config.get("report_interval").and_then(Value::as_f64).unwrap_or(longest);
+        let grid = Grid::of(shards, wait_s);
+        let n = grid.cells();
+        let (windows, bound_shards): (Vec<Window>, Vec<Vec<u32>>) =
+            (0..n).filter_map(|g| grid.interval(shards, g, earliest)).unzip();
+        let mut notes: Vec<String> = left_out_note(shards, &grid).into_iter().collect();
+        notes.extend(grid.lumped_note(shards, n));
+        let first_of_cell: Vec<usize> = (0..n).map(|g| grid.covering(0, g).unwrap_or(g)).collect();
         Ok(Some(Self {
-            telemetry: telemetry(first, n)?,
+            telemetry: telemetry(first, &first_of_cell)?,
             tests: first.summary.steps.iter().map(|s| (s.load, s.test, None)).collect(),
-            notes: left_out_note(shards, n).into_iter().collect(),
+            notes,
             slo: saved.judge.clone(),
             windows,
             bound_shards,
@@ -252,38 +279,110 @@ impl IntervalMerger {
     }
 }
 
-/// Interval k of every shard: the union of their windows (common clock) and the shards
-/// whose interval was client-bound.
-fn interval_of_shards(shards: &[ShardInput], k: usize, earliest: f64) -> Option<(Window, Vec<u32>)> {
-    let mut union: Option<Window> = None;
-    let mut bound = Vec::new();
-    for s in shards {
-        let Some(own) = s.intervals.as_ref() else { continue };
-        let shift = s.start_unix_s - earliest;
-        let w = own.windows.get(k)?;
-        let (start_s, end_s) = (w.start_s + shift, w.end_s + shift);
-        union = Some(match union {
-            None => Window { start_s, end_s },
-            Some(u) => Window {
-                start_s: u.start_s.min(start_s),
-                end_s: u.end_s.max(end_s),
-            },
-        });
-        if own.client_bound[k] {
-            bound.push(s.index);
-        }
-    }
-    Some((union?, bound))
+/// Each shard's intervals placed on the report-interval grid from its release: merged
+/// interval g is grid cell g of every shard (the shards of one `--start-at` release within
+/// milliseconds of each other), so a shard that closed two cells as one interval does not put
+/// the others' intervals out of step.
+struct Grid {
+    /// Per shard (the order of `shards`), per interval, the cells it covers; `None` for a shard
+    /// without intervals.
+    cells: Vec<Option<Vec<(usize, usize)>>>,
+    grid_s: f64,
 }
 
-/// Said when some shards have more intervals than the fewest: which ones are left out.
-fn left_out_note(shards: &[ShardInput], n: usize) -> Option<String> {
-    let count = |s: &ShardInput| s.intervals.as_ref().map_or(0, |i| i.windows.len());
-    let most = shards.iter().map(count).max().unwrap_or(0);
+impl Grid {
+    fn of(shards: &[ShardInput], grid_s: f64) -> Self {
+        Self {
+            cells: shards
+                .iter()
+                .map(|s| s.intervals.as_ref().map(|i| i.cells(grid_s)))
+                .collect(),
+            grid_s,
+        }
+    }
+
+    /// How many cells a shard covers.
+    fn cells_of(&self, shard: usize) -> usize {
+        self.cells[shard]
+            .as_ref()
+            .and_then(|c| c.last())
+            .map_or(0, |&(_, end)| end)
+    }
+
+    /// The cells every shard covers.
+    fn cells(&self) -> usize {
+        (0..self.cells.len()).map(|i| self.cells_of(i)).min().unwrap_or(0)
+    }
+
+    /// The shard's interval that covers cell `g`.
+    fn covering(&self, shard: usize, g: usize) -> Option<usize> {
+        let cells = self.cells[shard].as_ref()?;
+        let j = cells.partition_point(|&(_, end)| end <= g);
+        cells.get(j).filter(|&&(first, _)| first <= g).map(|_| j)
+    }
+
+    /// Cell `g` of every shard: the union of their windows (common clock), and the shards
+    /// whose interval there was client-bound. A shard's window is its interval's, or, where
+    /// that interval covers several cells, the cell of its own grid within it.
+    fn interval(&self, shards: &[ShardInput], g: usize, earliest: f64) -> Option<(Window, Vec<u32>)> {
+        let mut union: Option<Window> = None;
+        let mut bound = Vec::new();
+        for (i, s) in shards.iter().enumerate() {
+            let own = s.intervals.as_ref()?;
+            let j = self.covering(i, g)?;
+            let (first, end) = self.cells[i].as_ref()?[j];
+            let w = own.windows[j];
+            let origin = own.windows[0].start_s;
+            let (start_s, end_s) = if end - first == 1 {
+                (w.start_s, w.end_s)
+            } else {
+                let at = |c: usize| (origin + c as f64 * self.grid_s).clamp(w.start_s, w.end_s);
+                (at(g), at(g + 1))
+            };
+            let shift = s.start_unix_s - earliest;
+            let (start_s, end_s) = (start_s + shift, end_s + shift);
+            union = Some(match union {
+                None => Window { start_s, end_s },
+                Some(u) => Window {
+                    start_s: u.start_s.min(start_s),
+                    end_s: u.end_s.max(end_s),
+                },
+            });
+            if own.client_bound[j] {
+                bound.push(s.index);
+            }
+        }
+        Some((union?, bound))
+    }
+
+    /// Said when a shard closed several cells as one interval (within the first `n`).
+    fn lumped_note(&self, shards: &[ShardInput], n: usize) -> Option<String> {
+        let lumped: Vec<u32> = shards
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                self.cells[*i]
+                    .as_ref()
+                    .is_some_and(|c| c.iter().any(|&(first, end)| first < n && end - first > 1))
+            })
+            .map(|(_, s)| s.index)
+            .collect();
+        (!lumped.is_empty()).then(|| tr(Msg::MergeIntervalsLumped, &[("shards", &super::check::join(&lumped))]))
+    }
+}
+
+/// Said when some shards cover more cells of the grid than the fewest: which intervals are
+/// left out.
+fn left_out_note(shards: &[ShardInput], grid: &Grid) -> Option<String> {
+    let n = grid.cells();
+    let most = (0..shards.len()).map(|i| grid.cells_of(i)).max().unwrap_or(0);
     if most <= n {
         return None;
     }
-    let fewest: Vec<u32> = shards.iter().filter(|s| count(s) == n).map(|s| s.index).collect();
+    let fewest: Vec<u32> = (0..shards.len())
+        .filter(|&i| grid.cells_of(i) == n)
+        .map(|i| shards[i].index)
+        .collect();
     let args: [(&str, &dyn std::fmt::Display); 4] = [
         ("from", &n),
         ("to", &(most - 1)),
@@ -293,10 +392,11 @@ fn left_out_note(shards: &[ShardInput], n: usize) -> Option<String> {
     Some(tr(Msg::MergeIntervalsLeftOut, &args))
 }
 
-/// The first shard's telemetry of its first `n` intervals, read again from its summary.json
-/// (every shard's intervals in full would not be small).
-fn telemetry(first: &ShardInput, n: usize) -> Result<Vec<Telemetry>, UsageError> {
-    if n == 0 {
+/// The first shard's telemetry of its intervals covering each merged interval (`of_cell`: the
+/// index of its interval), read again from its summary.json (every shard's intervals in full
+/// would not be small).
+fn telemetry(first: &ShardInput, of_cell: &[usize]) -> Result<Vec<Telemetry>, UsageError> {
+    if of_cell.is_empty() {
         return Ok(Vec::new());
     }
     let dir = first.dir.display();
@@ -304,13 +404,14 @@ fn telemetry(first: &ShardInput, n: usize) -> Result<Vec<Telemetry>, UsageError>
     let bytes = std::fs::read(first.dir.join("summary.json")).map_err(|e| unreadable(&e))?;
     let summary: Summary = serde_json::from_slice(&bytes).map_err(|e| unreadable(&e))?;
     let intervals = summary.stress.map(|s| s.intervals).unwrap_or_default();
-    Ok(intervals
-        .into_iter()
-        .take(n)
-        .map(|i| Telemetry {
-            system: i.tests.first().and_then(|t| t.system.clone()),
-            server_metrics: i.server_metrics,
-            gpu: i.gpu,
+    Ok(of_cell
+        .iter()
+        .map(|&j| {
+            intervals.get(j).map_or_else(Telemetry::default, |i| Telemetry {
+                system: i.tests.first().and_then(|t| t.system.clone()),
+                server_metrics: i.server_metrics.clone(),
+                gpu: i.gpu.clone(),
+            })
         })
         .collect())
 }
@@ -435,6 +536,49 @@ mod tests {
             2,
             "interval 0 took a and b"
         );
+    }
+
+    #[test]
+    fn an_interval_a_shard_closed_late_is_matched_by_the_grid_not_its_index() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let windows = [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0)];
+        let shards = [
+            shard(dirs[0].path(), 0, 1000.0, &windows, &[false; 4]),
+            // Starved, it closed its second and third report intervals as one, client-bound;
+            // its last one late too (8.3 s, nearer 8 than 10).
+            shard(
+                dirs[1].path(),
+                1,
+                1000.005,
+                &[(0.0, 2.0), (2.0, 6.1), (6.1, 8.3)],
+                &[false, true, false],
+            ),
+        ];
+        let saved = SavedSettings::from(Some(&shards[0].summary));
+        let merger = IntervalMerger::plan(&shards, 1000.0, &saved).unwrap().unwrap();
+        let got: Vec<(f64, f64)> = merger.windows.iter().map(|w| (w.start_s, w.end_s)).collect();
+        let want = [(0.0, 2.005), (2.0, 4.005), (4.0, 6.005), (6.0, 8.305)];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g.0 - w.0).abs() < 1e-9 && (g.1 - w.1).abs() < 1e-9, "{got:?}");
+        }
+        assert_eq!(merger.bound_shards, [vec![], vec![1], vec![1], vec![]]);
+        assert_eq!(merger.notes.len(), 1, "{:?}", merger.notes);
+        assert!(
+            merger.notes[0].starts_with("shard 1 closed some stress intervals late"),
+            "{:?}",
+            merger.notes
+        );
+        // The grid of a shard: one cell each, several for a late one, one for a short last one.
+        let own = shards[1].intervals.as_ref().unwrap();
+        assert_eq!(own.cells(2.0), [(0, 1), (1, 3), (3, 4)]);
+        let short_last = ShardIntervals {
+            windows: [(0.0, 2.0), (2.0, 2.4)]
+                .map(|(start_s, end_s)| Window { start_s, end_s })
+                .to_vec(),
+            client_bound: vec![false; 2],
+        };
+        assert_eq!(short_last.cells(2.0), [(0, 1), (1, 2)]);
     }
 
     #[test]
