@@ -38,26 +38,6 @@ pub(super) struct ShardIntervals {
 }
 
 impl ShardIntervals {
-    /// Per interval, the cells of the report-interval grid from its first interval's start
-    /// (the release) that it covers, `[first, end)`: one each, but several for an interval the
-    /// shard closed late (its process was starved), and at least one for a short last one.
-    fn cells(&self, grid_s: f64) -> Vec<(usize, usize)> {
-        let Some(origin) = self.windows.first().map(|w| w.start_s) else {
-            return Vec::new();
-        };
-        let cell = |t: f64| ((t - origin) / grid_s).round().max(0.0) as usize;
-        let mut next = 0;
-        self.windows
-            .iter()
-            .map(|w| {
-                // Contiguous: each interval starts where the one before ended.
-                let first = next;
-                next = cell(w.end_s).max(first + 1);
-                (first, next)
-            })
-            .collect()
-    }
-
     pub(super) fn of(report: &StressReport) -> Self {
         Self {
             windows: report
@@ -137,8 +117,11 @@ impl IntervalMerger {
         let (windows, bound_shards): (Vec<Window>, Vec<Vec<u32>>) =
             (0..n).filter_map(|g| grid.interval(shards, g, earliest)).unzip();
         let mut notes: Vec<String> = left_out_note(shards, &grid).into_iter().collect();
-        notes.extend(grid.lumped_note(shards, n));
-        let first_of_cell: Vec<usize> = (0..n).map(|g| grid.covering(0, g).unwrap_or(g)).collect();
+        notes.extend(grid.late_note(shards, n));
+        let first_of_cell: Vec<usize> = match first.intervals.as_ref() {
+            Some(own) => (0..n).map(|g| grid.covering(0, own, g).unwrap_or(g)).collect(),
+            None => Vec::new(),
+        };
         Ok(Some(Self {
             telemetry: telemetry(first, &first_of_cell)?,
             tests: first.summary.steps.iter().map(|s| (s.load, s.test, None)).collect(),
@@ -281,66 +264,104 @@ impl IntervalMerger {
 
 /// Each shard's intervals placed on the report-interval grid from its release: merged
 /// interval g is grid cell g of every shard (the shards of one `--start-at` release within
-/// milliseconds of each other), so a shard that closed two cells as one interval does not put
-/// the others' intervals out of step.
+/// milliseconds of each other). A shard's window of cell g is that cell of its own grid, from
+/// its first interval's start to its last one's end: its intervals end on that grid within a
+/// tick, but for one a starved shard closed late (two or more report intervals as one, or one
+/// that ended inside a cell), which then does not put the others' intervals out of step.
 struct Grid {
-    /// Per shard (the order of `shards`), per interval, the cells it covers; `None` for a shard
-    /// without intervals.
-    cells: Vec<Option<Vec<(usize, usize)>>>,
-    grid_s: f64,
+    /// Per shard (the order of `shards`); `None` for a shard without intervals.
+    shards: Vec<Option<ShardGrid>>,
+}
+
+/// One shard's grid: its first interval's start, its last one's end (its clock), the report
+/// interval, and how many cells that makes.
+#[derive(Clone, Copy)]
+struct ShardGrid {
+    origin: f64,
+    end: f64,
+    step: f64,
+    cells: usize,
+}
+
+impl ShardGrid {
+    fn of(own: &ShardIntervals, step: f64) -> Option<Self> {
+        let origin = own.windows.first()?.start_s;
+        let end = own.windows.last()?.end_s;
+        let cells = (((end - origin) / step).round() as usize).max(1);
+        Some(Self {
+            origin,
+            end,
+            step,
+            cells,
+        })
+    }
+
+    /// Cell g on the shard's clock; the last one ends where its last interval did.
+    fn cell(&self, g: usize) -> Window {
+        let at = |c: usize| (self.origin + c as f64 * self.step).min(self.end);
+        let end_s = if g + 1 >= self.cells { self.end } else { at(g + 1) };
+        Window { start_s: at(g), end_s }
+    }
+}
+
+/// Whether a client-bound interval of the shard covers at least a quarter of its cell `w`.
+fn bound_in(own: &ShardIntervals, w: Window) -> bool {
+    let from = own.windows.partition_point(|i| i.end_s <= w.start_s);
+    let to = own.windows.partition_point(|i| i.start_s < w.end_s);
+    (from..to.max(from)).any(|j| {
+        let i = own.windows[j];
+        let overlap = i.end_s.min(w.end_s) - i.start_s.max(w.start_s);
+        own.client_bound[j] && overlap >= 0.25 * w.length_s()
+    })
 }
 
 impl Grid {
-    fn of(shards: &[ShardInput], grid_s: f64) -> Self {
+    fn of(shards: &[ShardInput], step: f64) -> Self {
         Self {
-            cells: shards
+            shards: shards
                 .iter()
-                .map(|s| s.intervals.as_ref().map(|i| i.cells(grid_s)))
+                .map(|s| ShardGrid::of(s.intervals.as_ref()?, step))
                 .collect(),
-            grid_s,
         }
     }
 
     /// How many cells a shard covers.
     fn cells_of(&self, shard: usize) -> usize {
-        self.cells[shard]
-            .as_ref()
-            .and_then(|c| c.last())
-            .map_or(0, |&(_, end)| end)
+        self.shards[shard].map_or(0, |g| g.cells)
     }
 
     /// The cells every shard covers.
     fn cells(&self) -> usize {
-        (0..self.cells.len()).map(|i| self.cells_of(i)).min().unwrap_or(0)
+        (0..self.shards.len()).map(|i| self.cells_of(i)).min().unwrap_or(0)
     }
 
-    /// The shard's interval that covers cell `g`.
-    fn covering(&self, shard: usize, g: usize) -> Option<usize> {
-        let cells = self.cells[shard].as_ref()?;
-        let j = cells.partition_point(|&(_, end)| end <= g);
-        cells.get(j).filter(|&&(first, _)| first <= g).map(|_| j)
+    /// The shard's interval holding the middle of cell `g`.
+    fn covering(&self, shard: usize, own: &ShardIntervals, g: usize) -> Option<usize> {
+        let cell = self.shards[shard]?.cell(g);
+        let middle = (cell.start_s + cell.end_s) / 2.0;
+        let j = own.windows.partition_point(|i| i.end_s <= middle);
+        (j < own.windows.len()).then_some(j)
     }
 
-    /// Cell `g` of every shard: the union of their windows (common clock), and the shards
-    /// whose interval there was client-bound. A shard's window is its interval's, or, where
-    /// that interval covers several cells, the cell of its own grid within it.
+    /// Cell `g` of every shard: the union of their windows of it (common clock), and the
+    /// shards with a client-bound interval there.
     fn interval(&self, shards: &[ShardInput], g: usize, earliest: f64) -> Option<(Window, Vec<u32>)> {
         let mut union: Option<Window> = None;
         let mut bound = Vec::new();
         for (i, s) in shards.iter().enumerate() {
             let own = s.intervals.as_ref()?;
-            let j = self.covering(i, g)?;
-            let (first, end) = self.cells[i].as_ref()?[j];
-            let w = own.windows[j];
-            let origin = own.windows[0].start_s;
-            let (start_s, end_s) = if end - first == 1 {
-                (w.start_s, w.end_s)
-            } else {
-                let at = |c: usize| (origin + c as f64 * self.grid_s).clamp(w.start_s, w.end_s);
-                (at(g), at(g + 1))
-            };
+            let grid = self.shards[i]?;
+            let cell = grid.cell(g);
+            // The shard's own interval where it is the cell within a quarter of a report
+            // interval (all but those closed late): then its figures add up with the merge's.
+            let near = |a: f64, b: f64| (a - b).abs() <= 0.25 * grid.step;
+            let w = self
+                .covering(i, own, g)
+                .map(|j| own.windows[j])
+                .filter(|w| near(w.start_s, cell.start_s) && near(w.end_s, cell.end_s))
+                .unwrap_or(cell);
             let shift = s.start_unix_s - earliest;
-            let (start_s, end_s) = (start_s + shift, end_s + shift);
+            let (start_s, end_s) = (w.start_s + shift, w.end_s + shift);
             union = Some(match union {
                 None => Window { start_s, end_s },
                 Some(u) => Window {
@@ -348,26 +369,32 @@ impl Grid {
                     end_s: u.end_s.max(end_s),
                 },
             });
-            if own.client_bound[j] {
+            if bound_in(own, cell) {
                 bound.push(s.index);
             }
         }
         Some((union?, bound))
     }
 
-    /// Said when a shard closed several cells as one interval (within the first `n`).
-    fn lumped_note(&self, shards: &[ShardInput], n: usize) -> Option<String> {
-        let lumped: Vec<u32> = shards
+    /// Said when a shard closed an interval late (half a report interval or more off its grid)
+    /// within the first `n` cells.
+    fn late_note(&self, shards: &[ShardInput], n: usize) -> Option<String> {
+        let late: Vec<u32> = shards
             .iter()
             .enumerate()
-            .filter(|(i, _)| {
-                self.cells[*i]
-                    .as_ref()
-                    .is_some_and(|c| c.iter().any(|&(first, end)| first < n && end - first > 1))
+            .filter(|(i, s)| {
+                let (Some(grid), Some(own)) = (self.shards[*i], s.intervals.as_ref()) else {
+                    return false;
+                };
+                let limit = grid.origin + n as f64 * grid.step;
+                own.windows.iter().filter(|w| w.end_s < limit).any(|w| {
+                    let off = ((w.end_s - grid.origin) / grid.step).fract();
+                    off.min(1.0 - off) > 0.25 || w.length_s() >= 1.5 * grid.step
+                })
             })
             .map(|(_, s)| s.index)
             .collect();
-        (!lumped.is_empty()).then(|| tr(Msg::MergeIntervalsLumped, &[("shards", &super::check::join(&lumped))]))
+        (!late.is_empty()).then(|| tr(Msg::MergeIntervalsLumped, &[("shards", &super::check::join(&late))]))
     }
 }
 
@@ -569,16 +596,34 @@ mod tests {
             "{:?}",
             merger.notes
         );
-        // The grid of a shard: one cell each, several for a late one, one for a short last one.
-        let own = shards[1].intervals.as_ref().unwrap();
-        assert_eq!(own.cells(2.0), [(0, 1), (1, 3), (3, 4)]);
-        let short_last = ShardIntervals {
-            windows: [(0.0, 2.0), (2.0, 2.4)]
-                .map(|(start_s, end_s)| Window { start_s, end_s })
-                .to_vec(),
-            client_bound: vec![false; 2],
-        };
-        assert_eq!(short_last.cells(2.0), [(0, 1), (1, 2)]);
+        // One closed inside a cell (2.6 s of a 1 s grid), then a short one to the grid: the
+        // cells after it stay in step, and the short one's flag counts where it lies.
+        let windows = [(0.0, 1.0), (1.0, 2.6), (2.6, 3.0), (3.0, 4.0)];
+        let shards = [
+            shard(dirs[0].path(), 0, 1000.0, &windows[..], &[false, false, true, false]),
+            shard(
+                dirs[1].path(),
+                1,
+                1000.0,
+                &[(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)],
+                &[false; 4],
+            ),
+        ];
+        let grid = Grid::of(&shards, 1.0);
+        assert_eq!(grid.cells(), 4);
+        let cells: Vec<(f64, f64)> = (0..4)
+            .map(|g| grid.interval(&shards, g, 1000.0).unwrap().0)
+            .map(|w| (w.start_s, w.end_s))
+            .collect();
+        assert_eq!(cells, [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)]);
+        let bound: Vec<Vec<u32>> = (0..4).map(|g| grid.interval(&shards, g, 1000.0).unwrap().1).collect();
+        assert_eq!(bound, [vec![], vec![], vec![0], vec![]]);
+        assert!(grid.late_note(&shards, 4).is_some_and(|n| n.starts_with("shard 0 ")));
+        let own = shards[0].intervals.as_ref().unwrap();
+        assert_eq!(
+            (0..4).map(|g| grid.covering(0, own, g)).collect::<Vec<_>>(),
+            [Some(0), Some(1), Some(1), Some(3)]
+        );
     }
 
     #[test]
