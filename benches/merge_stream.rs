@@ -21,7 +21,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
-use support::{cpu_model, own_peak_rss_kib, run_merge, wait_with_usage, Pinning, SimPace, Simulator, Usage};
+use support::{
+    cpu_model, own_peak_rss_kib, run_merge, wait_with_usage, Pinning, ShardedRun, SimPace, Simulator, Usage,
+};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -84,42 +86,6 @@ impl ShardFigures {
     }
 }
 
-/// The shards' common arguments.
-struct Run {
-    url: String,
-    shards: u32,
-    conns: u32,
-    seconds: u64,
-    interval: u64,
-    run_id: String,
-    start_at: String,
-    dir: PathBuf,
-    cpu: Option<usize>,
-}
-
-impl Run {
-    // Reaped by `wait_with_usage` (wait4), which std cannot see.
-    #[allow(clippy::zombie_processes)]
-    fn start_shard(&self, i: u32) -> Child {
-        let total = (self.conns * self.shards).to_string();
-        Pinning::command(self.cpu)
-            .args(["-u", &self.url, "-o", "-st", &total, "-tg", "10", "-pp", "20"])
-            .args(["--duration", &format!("{}s", self.seconds)])
-            .args(["--report-interval", &format!("{}s", self.interval)])
-            .args(["--no-server-metrics", "--no-gpu-metrics"])
-            .args(["--shard", &format!("{i}/{}", self.shards), "--run-id", &self.run_id])
-            .args(["--start-at", &self.start_at])
-            .arg("--out")
-            .arg(self.dir.join(format!("shard-{i}")))
-            .arg("-l")
-            .arg(self.dir.join(format!("shard-{i}.log")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("llm-bench shard starts")
-    }
-}
-
 /// How many shards each merge takes: 8, 16, 32 … below `n`, then `n`.
 fn merge_sizes(n: usize) -> Vec<usize> {
     let mut sizes: Vec<usize> = std::iter::successors(Some(8), |k| Some(k * 2))
@@ -161,18 +127,36 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     // Time for every shard to start, check the server and estimate its clock on one core.
     let lead = Duration::from_secs(10 + u64::from(n) / 4);
-    let run = Run {
-        url: sim.url(),
+    let run_id = format!("bench-merge-{}", std::process::id());
+    let start_at = humantime::format_rfc3339_millis(SystemTime::now() + lead).to_string();
+    let run = ShardedRun {
+        run_id: &run_id,
+        start_at: &start_at,
         shards: n,
-        conns,
-        seconds,
-        interval,
-        run_id: format!("bench-merge-{}", std::process::id()),
-        start_at: humantime::format_rfc3339_millis(SystemTime::now() + lead).to_string(),
-        dir: dir.clone(),
+        dir: &dir,
         cpu: pin.client,
     };
-    let children: Vec<Child> = (0..n).map(|i| run.start_shard(i)).collect();
+    let total = (conns * n).to_string();
+    let args: Vec<String> = [
+        "-u",
+        &sim.url(),
+        "-o",
+        "-st",
+        &total,
+        "-tg",
+        "10",
+        "-pp",
+        "20",
+        "--duration",
+        &format!("{seconds}s"),
+        "--report-interval",
+        &format!("{interval}s"),
+        "--no-server-metrics",
+        "--no-gpu-metrics",
+    ]
+    .map(String::from)
+    .to_vec();
+    let children: Vec<Child> = (0..n).map(|i| run.start_shard(i, &args, Stdio::null())).collect();
     let usages: Vec<Usage> = children.iter().map(wait_with_usage).collect();
     sim.stop();
     for (i, u) in usages.iter().enumerate() {

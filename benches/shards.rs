@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
-use support::{cpu_model, http, run_merge, wait_with_usage, Pinning, SimPace, Simulator, Usage};
+use support::{cpu_model, http, run_merge, wait_with_usage, Pinning, ShardedRun, SimPace, Simulator, Usage};
 
 const TOKENS: u32 = 50;
 
@@ -37,50 +37,6 @@ fn num(v: &Value) -> f64 {
 
 fn count(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
-}
-
-/// What every shard of the run shares.
-struct Run<'a> {
-    url: String,
-    shards: u32,
-    streams: u32,
-    seconds: u64,
-    run_id: &'a str,
-    start_at: &'a str,
-    dir: &'a Path,
-    cpu: Option<usize>,
-}
-
-impl Run<'_> {
-    /// Shard `i`: the whole run's concurrency on the command line, `--shard` takes its share.
-    // Reaped by `wait_with_usage` (wait4), which std cannot see.
-    #[allow(clippy::zombie_processes)]
-    fn start_shard(&self, i: u32) -> Child {
-        let total = self.streams.to_string();
-        Pinning::command(self.cpu)
-            .args([
-                "-u",
-                &self.url,
-                "-o",
-                "-st",
-                &total,
-                "-et",
-                &total,
-                "-tg",
-                &TOKENS.to_string(),
-            ])
-            .args(["-pp", "200", "--step-duration", &format!("{}s", self.seconds)])
-            .args(["--shard", &format!("{i}/{}", self.shards), "--run-id", self.run_id])
-            .args(["--start-at", self.start_at])
-            .arg("--out")
-            .arg(self.dir.join(format!("shard-{i}")))
-            .arg("-l")
-            .arg(self.dir.join(format!("shard-{i}.log")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("llm-bench shard starts")
-    }
 }
 
 fn read_json(path: &Path) -> Value {
@@ -213,17 +169,33 @@ fn main() {
     let run_id = format!("bench-shards-{}", std::process::id());
     let launched = SystemTime::now();
     let at = humantime::format_rfc3339_millis(launched + Duration::from_secs_f64(start_in)).to_string();
-    let run = Run {
-        url: sim.url(),
-        shards: n,
-        streams,
-        seconds,
+    let run = ShardedRun {
         run_id: &run_id,
         start_at: &at,
+        shards: n,
         dir: &dir,
         cpu: pin.client,
     };
-    let children: Vec<Child> = (0..n).map(|i| run.start_shard(i)).collect();
+    // The whole run's concurrency on every command line: `--shard` takes its share.
+    let total = streams.to_string();
+    let args: Vec<String> = [
+        "-u",
+        &sim.url(),
+        "-o",
+        "-st",
+        &total,
+        "-et",
+        &total,
+        "-tg",
+        &TOKENS.to_string(),
+        "-pp",
+        "200",
+        "--step-duration",
+        &format!("{seconds}s"),
+    ]
+    .map(String::from)
+    .to_vec();
+    let children: Vec<Child> = (0..n).map(|i| run.start_shard(i, &args, Stdio::inherit())).collect();
     let usages: Vec<Usage> = children.iter().map(wait_with_usage).collect();
     let truth = sim.stats();
     let sim_usage = sim.stop();

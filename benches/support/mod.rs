@@ -174,6 +174,37 @@ pub fn run_client(url: &str, args: &[String], cpu: Option<usize>, dir: &Path) ->
     (usage, serde_json::from_slice(&summary).unwrap())
 }
 
+/// What the shards of a distributed benchmark run share: one `--run-id`, one `--start-at`, their
+/// count, the folder their results go in and the CPU they run on.
+pub struct ShardedRun<'a> {
+    pub run_id: &'a str,
+    pub start_at: &'a str,
+    pub shards: u32,
+    pub dir: &'a Path,
+    pub cpu: Option<usize>,
+}
+
+impl ShardedRun<'_> {
+    /// Shard `i` with the run's `args` (the whole run's load: `--shard` takes its share), its
+    /// results in DIR/shard-i and its log in DIR/shard-i.log.
+    // Reaped by `wait_with_usage` (wait4), which std cannot see.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_shard(&self, i: u32, args: &[String], stderr: Stdio) -> Child {
+        Pinning::command(self.cpu)
+            .args(args)
+            .args(["--shard", &format!("{i}/{}", self.shards), "--run-id", self.run_id])
+            .args(["--start-at", self.start_at])
+            .arg("--out")
+            .arg(self.dir.join(format!("shard-{i}")))
+            .arg("-l")
+            .arg(self.dir.join(format!("shard-{i}.log")))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("llm-bench shard starts")
+    }
+}
+
 /// `llm-bench merge DIRS… --out OUT EXTRA…`: its wall time (launch to exit), and CPU and peak
 /// RSS from wait4.
 // Reaped by `wait_with_usage` (wait4), which std cannot see.
