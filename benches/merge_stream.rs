@@ -21,9 +21,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
-use support::{
-    cpu_model, own_peak_rss_kib, run_merge, wait_with_usage, Pinning, ShardedRun, SimPace, Simulator, Usage,
-};
+use support::{cpu_model, own_peak_rss_kib, run_merge, Pinning, ShardedRun, SimPace, Simulator, Usage};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -157,16 +155,9 @@ fn main() {
     .map(String::from)
     .to_vec();
     let children: Vec<Child> = (0..n).map(|i| run.start_shard(i, &args, Stdio::null())).collect();
-    let usages: Vec<Usage> = children.iter().map(wait_with_usage).collect();
+    let usages = run.wait_all(&children);
     sim.stop();
-    for (i, u) in usages.iter().enumerate() {
-        assert!(
-            u.success,
-            "shard {i} failed (its log: {})",
-            dir.join(format!("shard-{i}.log")).display()
-        );
-    }
-    let shard_dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("shard-{i}"))).collect();
+    let shard_dirs = run.folders();
     // Figures only, one summary at a time: what this process holds is a floor of every
     // merge's ru_maxrss (support::Usage).
     let shards: Vec<ShardFigures> = shard_dirs.iter().map(|d| ShardFigures::of(d)).collect();

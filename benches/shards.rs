@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
-use support::{cpu_model, http, run_merge, wait_with_usage, Pinning, ShardedRun, SimPace, Simulator, Usage};
+use support::{cpu_model, http, run_merge, Pinning, ShardedRun, SimPace, Simulator};
 
 const TOKENS: u32 = 50;
 
@@ -196,19 +196,12 @@ fn main() {
     .map(String::from)
     .to_vec();
     let children: Vec<Child> = (0..n).map(|i| run.start_shard(i, &args, Stdio::inherit())).collect();
-    let usages: Vec<Usage> = children.iter().map(wait_with_usage).collect();
+    let usages = run.wait_all(&children);
     let truth = sim.stats();
     let sim_usage = sim.stop();
     let busy = machine_busy_s() - busy_before;
     let overflows = listen_overflows() - overflows_before;
-    for (i, u) in usages.iter().enumerate() {
-        assert!(
-            u.success,
-            "shard {i} failed (its log: {})",
-            dir.join(format!("shard-{i}.log")).display()
-        );
-    }
-    let shard_dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("shard-{i}"))).collect();
+    let shard_dirs = run.folders();
     let summaries: Vec<Value> = shard_dirs.iter().map(|d| read_json(&d.join("summary.json"))).collect();
     let files: Vec<(u64, u64)> = shard_dirs
         .iter()

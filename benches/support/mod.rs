@@ -203,6 +203,21 @@ impl ShardedRun<'_> {
             .spawn()
             .expect("llm-bench shard starts")
     }
+
+    /// Waits for every shard; fails, naming its log, unless all succeeded.
+    pub fn wait_all(&self, children: &[Child]) -> Vec<Usage> {
+        let usages: Vec<Usage> = children.iter().map(wait_with_usage).collect();
+        for (i, u) in usages.iter().enumerate() {
+            let log = self.dir.join(format!("shard-{i}.log"));
+            assert!(u.success, "shard {i} failed (its log: {})", log.display());
+        }
+        usages
+    }
+
+    /// The shards' results folders, by index.
+    pub fn folders(&self) -> Vec<std::path::PathBuf> {
+        (0..self.shards).map(|i| self.dir.join(format!("shard-{i}"))).collect()
+    }
 }
 
 /// `llm-bench merge DIRS… --out OUT EXTRA…`: its wall time (launch to exit), and CPU and peak
