@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
-use support::{cpu_model, own_peak_rss_kib, run_merge, Pinning, ShardedRun, SimPace, Simulator, Usage};
+use support::{cpu_model, run_merge, Pinning, ShardedRun, SimPace, Simulator, Usage};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -163,7 +163,7 @@ fn main() {
     let shards: Vec<ShardFigures> = shard_dirs.iter().map(|d| ShardFigures::of(d)).collect();
     let shard_rss = usages.iter().map(|u| u.max_rss_kib).max().unwrap_or(0);
     let sizes = merge_sizes(n as usize);
-    let floor = own_peak_rss_kib();
+    let floor_mib = llm_bench::monitor::process_peak_rss_mb().unwrap_or(f64::NAN);
     let merges: Vec<(f64, Usage)> = sizes
         .iter()
         .map(|&k| {
@@ -182,7 +182,7 @@ fn main() {
     );
     println!(
         "(this benchmark's own peak RSS when it started the merges, a floor of theirs: {:.1} MiB)",
-        floor as f64 / 1024.0
+        floor_mib
     );
     println!();
     println!(

@@ -58,7 +58,8 @@ impl Pinning {
 /// The peak is wait4's `ru_maxrss`, in which Linux counts the peak of the memory the child
 /// replaced at exec: the benchmark process's own, as it was at the spawn. So a benchmark keeps
 /// itself small until its last spawn (it reads results as figures, not whole documents) and
-/// can print its own peak ([`own_peak_rss_kib`]) as the floor of every child's.
+/// can print its own peak (`llm_bench::monitor::process_peak_rss_mb`) as the floor of every
+/// child's.
 pub struct Usage {
     pub cpu_s: f64,
     pub max_rss_kib: u64,
@@ -238,16 +239,6 @@ pub fn run_merge<P: AsRef<Path>>(dirs: &[P], out: &Path, extra: &[&str], cpu: Op
         .expect("llm-bench merge starts");
     let usage = wait_with_usage(&child);
     (began.elapsed().as_secs_f64(), usage)
-}
-
-/// This process's peak RSS in KiB (`VmHWM`): a floor of its children's `ru_maxrss` ([`Usage`]).
-pub fn own_peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// The CPU's model name from /proc/cpuinfo, for a benchmark's first line.

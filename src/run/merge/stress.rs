@@ -394,7 +394,7 @@ impl Grid {
             })
             .map(|(_, s)| s.index)
             .collect();
-        (!late.is_empty()).then(|| tr(Msg::MergeIntervalsLumped, &[("shards", &super::check::join(&late))]))
+        (!late.is_empty()).then(|| tr(Msg::MergeIntervalsLate, &[("shards", &super::check::join(&late))]))
     }
 }
 
