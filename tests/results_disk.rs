@@ -126,7 +126,13 @@ fn results_folder_removed_mid_run() {
         assert!(std::time::Instant::now() < deadline, "no checkpoint was written");
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    // The run may write a file into it while it is being removed (as under `rm -rf`): again
+    // until it is gone.
+    let mut tries = 0;
+    while let Err(e) = std::fs::remove_dir_all(&dir) {
+        tries += 1;
+        assert!(tries < 50 && e.kind() == std::io::ErrorKind::DirectoryNotEmpty, "{e}");
+    }
     let out = child.wait_with_output().unwrap();
     check_report_went_on(&out);
     let warnings = warnings(&out);
